@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Start throwaway Redis and PostgreSQL servers on loopback for the test suite.
+# Source it: it exports FLASHSALE_TEST_REDIS_URL and FLASHSALE_TEST_POSTGRES_URL, and stops both on exit.
+set -euo pipefail
+
+REDIS_PORT="${REDIS_PORT:-63799}"
+PG_PORT="${PG_PORT:-54329}"
+SERVICES_DIR="$(mktemp -d /tmp/flashsale-services.XXXXXX)"
+chmod 755 "$SERVICES_DIR"
+
+start_redis() {
+  mkdir -p "$SERVICES_DIR/redis"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$SERVICES_DIR/redis" \
+    --appendonly yes --appendfsync everysec --save '' --daemonize yes \
+    --pidfile "$SERVICES_DIR/redis/redis.pid" --logfile "$SERVICES_DIR/redis/redis.log"
+  for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$REDIS_PORT" ping >/dev/null
+  export FLASHSALE_TEST_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}/0"
+  export FLASHSALE_TEST_REDIS_SERVER_DIR="$SERVICES_DIR/redis"
+}
+
+start_postgres() {
+  local bin
+  bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
+  mkdir -p "$SERVICES_DIR/pg"
+  chown postgres:postgres "$SERVICES_DIR/pg"
+  runuser -u postgres -- "$bin/initdb" -D "$SERVICES_DIR/pg/data" -A trust -U postgres >/dev/null
+  runuser -u postgres -- "$bin/pg_ctl" -D "$SERVICES_DIR/pg/data" -l "$SERVICES_DIR/pg/log" -w \
+    -o "-h 127.0.0.1 -p $PG_PORT -k $SERVICES_DIR/pg -c fsync=on -c max_connections=200" start >/dev/null
+  runuser -u postgres -- "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres flashsale_test
+  export FLASHSALE_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:${PG_PORT}/flashsale_test"
+  export FLASHSALE_TEST_PG_BIN="$bin"
+  export FLASHSALE_TEST_PG_DATA="$SERVICES_DIR/pg/data"
+}
+
+stop_services() {
+  redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  if [ -n "${FLASHSALE_TEST_PG_BIN:-}" ]; then
+    runuser -u postgres -- "$FLASHSALE_TEST_PG_BIN/pg_ctl" -D "$SERVICES_DIR/pg/data" -m fast stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$SERVICES_DIR"
+}
+trap stop_services EXIT
+
+start_redis
+start_postgres

@@ -1,0 +1,49 @@
+"""Settings: every environment variable in one typed place (prefix FLASHSALE_, or a .env file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLASHSALE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path(".flashsale"), description="Where the embedded SQLite file and secrets live")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in data_dir")
+    backend: Literal["memory"] = Field("memory", description="Stock ledger engine")
+    jwt_secret: str | None = Field(None, description="HS256 key for shopper tokens; generated if unset")
+    admin_token: str | None = Field(None, description="Bearer token for /admin; generated if unset")
+    payment_secret: str | None = Field(None, description="HMAC key of the sandbox payment provider")
+    token_ttl_s: int = Field(24 * 3600, ge=60, description="Lifetime of shopper tokens minted by the CLI")
+    expiry_sweep_max_s: float = Field(1.0, gt=0, description="Longest the expiry job sleeps between sweeps")
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'flashsale.db'}"
+
+    def with_secrets(self) -> Settings:
+        """Fill unset secrets from data_dir/secrets.json, creating it (mode 0600) on first run."""
+        if self.jwt_secret and self.admin_token and self.payment_secret:
+            return self
+        path = self.data_dir / "secrets.json"
+        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        for key in ("jwt_secret", "admin_token", "payment_secret"):
+            stored.setdefault(key, secrets.token_urlsafe(32))
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(stored, fh)
+        return self.model_copy(
+            update={
+                "jwt_secret": self.jwt_secret or stored["jwt_secret"],
+                "admin_token": self.admin_token or stored["admin_token"],
+                "payment_secret": self.payment_secret or stored["payment_secret"],
+            }
+        )

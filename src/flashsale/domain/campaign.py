@@ -1,0 +1,132 @@
+"""Campaigns, their phases, and the timed flash sessions (秒杀时段) inside them."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+DEFAULT_PAYMENT_WINDOW_S = 15 * 60
+
+
+class PhaseKind(StrEnum):
+    """The classic rhythm of a big promotion."""
+
+    WARM_UP = "warm_up"  # 蓄水: collect interest, coupons, reminders
+    PRE_HEAT = "pre_heat"  # 预热: prices visible, carts filled
+    MAIN = "main"  # 爆发: the sale itself
+    ENCORE = "encore"  # 返场: last chance
+
+
+class SessionState(StrEnum):
+    UPCOMING = "upcoming"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    kind: PhaseKind
+    starts_at: datetime
+    ends_at: datetime
+
+    def __post_init__(self) -> None:
+        _check_range(self.starts_at, self.ends_at, f"phase {self.kind}")
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A promotion with a time range, phases and per-campaign settings (payment window)."""
+
+    id: int
+    name: str
+    theme: str
+    starts_at: datetime
+    ends_at: datetime
+    phases: tuple[Phase, ...] = ()
+    payment_window_s: int = DEFAULT_PAYMENT_WINDOW_S
+
+    def __post_init__(self) -> None:
+        _check_range(self.starts_at, self.ends_at, "campaign")
+        if self.payment_window_s < 1:
+            raise ValueError("payment window must be at least one second")
+        for phase in self.phases:
+            if phase.starts_at < self.starts_at or phase.ends_at > self.ends_at:
+                raise ValueError(f"phase {phase.kind} lies outside the campaign")
+        ordered = sorted(self.phases, key=lambda p: p.starts_at)
+        for earlier, later in itertools.pairwise(ordered):
+            if later.starts_at < earlier.ends_at:
+                raise ValueError(f"phases {earlier.kind} and {later.kind} overlap")
+
+    def phase_at(self, now: datetime) -> Phase | None:
+        """Return the phase running at `now`, if any."""
+        return next((p for p in self.phases if p.starts_at <= now < p.ends_at), None)
+
+
+@dataclass(frozen=True, slots=True)
+class FlashSession:
+    """A timed window in which a campaign's flash items can be bought: [starts_at, ends_at)."""
+
+    id: int
+    campaign_id: int
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+
+    def __post_init__(self) -> None:
+        _check_range(self.starts_at, self.ends_at, "session")
+
+    def state(self, now: datetime) -> SessionState:
+        if now < self.starts_at:
+            return SessionState.UPCOMING
+        if now < self.ends_at:
+            return SessionState.OPEN
+        return SessionState.CLOSED
+
+    def is_open(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+@dataclass(frozen=True, slots=True)
+class DailySlot:
+    """A time-of-day window such as 10:00–10:10, repeated every day of a campaign."""
+
+    start: time
+    end: time
+    tz: str = "UTC"
+    name: str = field(default="")
+
+    def on(self, day: date) -> tuple[datetime, datetime]:
+        zone = ZoneInfo(self.tz)
+        starts = datetime.combine(day, self.start, zone)
+        ends = datetime.combine(day, self.end, zone)
+        if ends <= starts:  # a slot like 23:50–00:10 crosses midnight
+            ends += timedelta(days=1)
+        return starts, ends
+
+
+def daily_session_windows(
+    campaign: Campaign, slots: Iterable[DailySlot]
+) -> list[tuple[str, datetime, datetime]]:
+    """List (name, start, end) for every slot on every day the campaign covers, inside its range."""
+    slots = list(slots)
+    windows: list[tuple[str, datetime, datetime]] = []
+    day = campaign.starts_at.date() - timedelta(days=1)
+    while day <= campaign.ends_at.date():
+        for slot in slots:
+            starts, ends = slot.on(day)
+            if starts >= campaign.starts_at and ends <= campaign.ends_at:
+                label = slot.name or f"{slot.start:%H:%M}–{slot.end:%H:%M}"
+                windows.append((f"{starts.date()} {label}", starts, ends))
+        day += timedelta(days=1)
+    return sorted(windows, key=lambda w: w[1])
+
+
+def _check_range(starts_at: datetime, ends_at: datetime, what: str) -> None:
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise ValueError(f"{what} times must be timezone-aware")
+    if ends_at <= starts_at:
+        raise ValueError(f"{what} must end after it starts")

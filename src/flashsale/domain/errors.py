@@ -1,0 +1,38 @@
+"""Stable error codes shared by every edge (HTTP, CLI, jobs)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Machine-readable reasons a request was refused; clients switch on these, so never rename one."""
+
+    SESSION_NOT_OPEN = "SESSION_NOT_OPEN"
+    SOLD_OUT = "SOLD_OUT"
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    INVALID_QUANTITY = "INVALID_QUANTITY"
+    UNKNOWN_ITEM = "UNKNOWN_ITEM"
+    UNKNOWN_HOLD = "UNKNOWN_HOLD"
+    IDEMPOTENCY_MISMATCH = "IDEMPOTENCY_MISMATCH"
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    ORDER_EXPIRED = "ORDER_EXPIRED"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    PAYMENT_MISMATCH = "PAYMENT_MISMATCH"
+    INVALID_SIGNATURE = "INVALID_SIGNATURE"
+    QUOTA_BELOW_COMMITTED = "QUOTA_BELOW_COMMITTED"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+
+
+class FlashSaleError(Exception):
+    """A refusal with a stable code; raising it must leave no partial write behind."""
+
+    def __init__(self, code: ErrorCode, message: str | None = None) -> None:
+        self.code = code
+        self.message = message or code.value.replace("_", " ").lower()
+        super().__init__(f"{code.value}: {self.message}")

@@ -1,0 +1,48 @@
+"""Events raised on every state change of an order; later features (reminders, board, report) subscribe."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    order_id: str
+    item_id: int
+    user_id: str
+    qty: int
+    at: float
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def payload(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldPlaced(Event):
+    expires_at: float
+    total_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPaid(Event):
+    payment_ref: str
+    amount_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRefunded(Event):
+    amount_cents: int

@@ -1,0 +1,1 @@
+"""Background jobs that follow the order record: hold expiry now; reminders and fulfilment later."""

@@ -1,0 +1,110 @@
+"""The stock ledger contract: every engine (in-process, Redis) gives exactly these guarantees.
+
+Guarantees shared by all engines:
+- `reserve` is one atomic decision: window, stock, the user's held+sold against the limit, and the
+  idempotency key are checked and the counters changed together, or nothing changes.
+- At every instant, per item: `available + held + sold == quota`, no term negative, and every
+  user's held+sold ≤ per_user_limit (unless an operator lowered the limit below what they hold).
+- A granted `(user_id, request_id)` is remembered: repeating it returns the same hold
+  (`replayed=True`) and never reserves twice; the same key with another item or quantity is
+  refused with IDEMPOTENCY_MISMATCH. Refusals are not remembered: they reserved nothing, so a
+  retry is a fresh decision.
+- Holds past `expires_at` are expired lazily by every reserve/confirm/release/stock call and by
+  `expire_due`; expired units go straight back to `available`. Each expired hold is handed out by
+  `expire_due` exactly once, so the system of record can follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from flashsale.domain.errors import ErrorCode
+from flashsale.domain.holds import Hold
+from flashsale.domain.sale import ItemTerms
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to `reserve`: a hold, or the code of the refusal."""
+
+    hold: Hold | None
+    code: ErrorCode | None = None
+    replayed: bool = False
+
+    @property
+    def granted(self) -> bool:
+        return self.hold is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StockLevel:
+    item_id: int
+    quota: int
+    available: int
+    held: int
+    sold: int
+
+    @property
+    def conserved(self) -> bool:
+        """True when no unit was created or lost."""
+        return (
+            self.available + self.held + self.sold == self.quota
+            and min(self.available, self.held, self.sold) >= 0
+        )
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    def configure(self, terms: ItemTerms) -> StockLevel:
+        """Register an item or change its terms.
+
+        A quota below held+sold is refused with QUOTA_BELOW_COMMITTED (FlashSaleError) and nothing
+        changes; otherwise `available` becomes quota - held - sold.
+        """
+        ...
+
+    def reserve(self, *, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
+        """Atomically hold `qty` units for `user_id`, or refuse with a stable code (see module doc)."""
+        ...
+
+    def confirm(self, hold_id: str) -> Hold:
+        """Turn a live hold into a sale (payment arrived).
+
+        Confirming a SOLD hold again returns it unchanged (payment callbacks repeat). A hold past its
+        window raises ORDER_EXPIRED; released/refunded ones INVALID_TRANSITION; unknown UNKNOWN_HOLD.
+        """
+        ...
+
+    def release(self, hold_id: str) -> Hold:
+        """Cancel a live hold: its units and the user's quota go back at once. Idempotent on RELEASED."""
+        ...
+
+    def refund(self, hold_id: str) -> Hold:
+        """Undo a sale: the unit returns to `available` and to the user's quota. Idempotent on REFUNDED."""
+        ...
+
+    def expire_due(self, limit: int = 1000) -> list[Hold]:
+        """Expire holds whose window passed and return every expiry not yet handed out (once each)."""
+        ...
+
+    def next_expiry(self) -> float | None:
+        """Return the earliest `expires_at` among live holds, so a sweeper can sleep exactly that long."""
+        ...
+
+    def stock(self, item_id: int) -> StockLevel:
+        """Return the item's counters after expiring due holds. Unknown item: UNKNOWN_ITEM."""
+        ...
+
+    def used_by(self, item_id: int, user_id: str) -> int:
+        """Return the units the user holds or bought of this item."""
+        ...
+
+    def get_hold(self, hold_id: str) -> Hold | None:
+        """Return a hold snapshot, or None."""
+        ...
+
+    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold]) -> None:
+        """Rebuild the counters from the system of record (after a restart), replacing what is here."""
+        ...

@@ -1,0 +1,230 @@
+"""The in-process stock ledger: the embedded default. One lock, plain dicts, a heap of due times.
+
+It lives in one process, so the system of record (the database) is the truth across restarts:
+`restore` rebuilds it from the stored orders at start-up.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from itertools import count
+
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.domain.holds import Hold, HoldState, transition_error
+from flashsale.domain.sale import ItemTerms, check_hold_request
+from flashsale.ledger.contract import Decision, StockLevel
+
+Clock = Callable[[], float]
+
+
+class _Book:
+    """Mutable counters of one item; only touched under the ledger lock."""
+
+    __slots__ = ("available", "held", "sold", "terms", "used")
+
+    def __init__(self, terms: ItemTerms) -> None:
+        self.terms = terms
+        self.available = terms.quota
+        self.held = 0
+        self.sold = 0
+        self.used: dict[str, int] = {}
+
+    def level(self) -> StockLevel:
+        return StockLevel(self.terms.item_id, self.terms.quota, self.available, self.held, self.sold)
+
+
+def new_hold_id_factory() -> Callable[[], str]:
+    """Return a generator of ids unique across processes and restarts (random prefix + counter)."""
+    prefix = os.urandom(6).hex()
+    counter = count(1)
+    return lambda: f"{prefix}{next(counter):08x}"
+
+
+class MemoryLedger:
+    """Thread-safe in-process implementation of `flashsale.ledger.contract.Ledger`."""
+
+    def __init__(self, clock: Clock = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._books: dict[int, _Book] = {}
+        self._holds: dict[str, Hold] = {}
+        self._by_key: dict[tuple[str, str], str] = {}
+        self._due: list[tuple[float, str]] = []
+        self._expired_unreported: list[Hold] = []
+        self._new_id = new_hold_id_factory()
+
+    # -- configuration -------------------------------------------------------------------------
+    def configure(self, terms: ItemTerms) -> StockLevel:
+        with self._lock:
+            book = self._books.get(terms.item_id)
+            if book is None:
+                book = self._books[terms.item_id] = _Book(terms)
+                return book.level()
+            self._sweep(self._clock())
+            committed = book.held + book.sold
+            if terms.quota < committed:
+                raise FlashSaleError(
+                    ErrorCode.QUOTA_BELOW_COMMITTED,
+                    f"quota {terms.quota} is below the {committed} units already held or sold",
+                )
+            book.terms = terms
+            book.available = terms.quota - committed
+            return book.level()
+
+    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold]) -> None:
+        with self._lock:
+            self._books = {t.item_id: _Book(t) for t in terms}
+            self._holds.clear()
+            self._by_key.clear()
+            self._due.clear()
+            self._expired_unreported.clear()
+            for hold in holds:
+                book = self._books[hold.item_id]
+                self._holds[hold.hold_id] = hold
+                self._by_key[(hold.user_id, hold.request_id)] = hold.hold_id
+                if hold.state is HoldState.HELD:
+                    book.held += hold.qty
+                    heapq.heappush(self._due, (hold.expires_at, hold.hold_id))
+                elif hold.state is HoldState.SOLD:
+                    book.sold += hold.qty
+                else:
+                    continue
+                book.available -= hold.qty
+                book.used[hold.user_id] = book.used.get(hold.user_id, 0) + hold.qty
+            # A store that disagrees with its own quota must not be silently "fixed" here.
+            broken = [b.terms.item_id for b in self._books.values() if b.available < 0]
+            if broken:
+                raise FlashSaleError(ErrorCode.CONFLICT, f"stored holds exceed quota for items {broken}")
+
+    # -- the decision --------------------------------------------------------------------------
+    def reserve(self, *, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
+        with self._lock:
+            now = self._clock()
+            if self._due and self._due[0][0] <= now:
+                self._sweep(now)
+            known = self._by_key.get((user_id, request_id))
+            if known is not None:
+                hold = self._holds[known]
+                if hold.item_id != item_id or hold.qty != qty:
+                    return Decision(None, ErrorCode.IDEMPOTENCY_MISMATCH)
+                return Decision(hold, None, replayed=True)
+            book = self._books.get(item_id)
+            if book is None:
+                return Decision(None, ErrorCode.UNKNOWN_ITEM)
+            used = book.used.get(user_id, 0)
+            code = check_hold_request(
+                terms=book.terms, qty=qty, now=now, available=book.available, user_used=used
+            )
+            if code is not None:
+                return Decision(None, code)
+            book.available -= qty
+            book.held += qty
+            book.used[user_id] = used + qty
+            hold_id = self._new_id()
+            expires_at = now + book.terms.hold_ttl_s
+            hold = Hold(hold_id, item_id, user_id, qty, request_id, now, expires_at, HoldState.HELD)
+            self._holds[hold_id] = hold
+            self._by_key[(user_id, request_id)] = hold_id
+            heapq.heappush(self._due, (expires_at, hold_id))
+            return Decision(hold)
+
+    # -- settling a hold -----------------------------------------------------------------------
+    def confirm(self, hold_id: str) -> Hold:
+        return self._settle(hold_id, HoldState.SOLD)
+
+    def release(self, hold_id: str) -> Hold:
+        return self._settle(hold_id, HoldState.RELEASED)
+
+    def refund(self, hold_id: str) -> Hold:
+        return self._settle(hold_id, HoldState.REFUNDED)
+
+    def _settle(self, hold_id: str, target: HoldState) -> Hold:
+        with self._lock:
+            self._sweep(self._clock())
+            hold = self._holds.get(hold_id)
+            if hold is None:
+                raise FlashSaleError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
+            if hold.state is target:
+                return hold
+            error = transition_error(hold.state, target)
+            if error is not None:
+                raise FlashSaleError(error, f"hold {hold_id} is {hold.state}, cannot become {target}")
+            return self._move(hold, target)
+
+    def _move(self, hold: Hold, target: HoldState) -> Hold:
+        book = self._books[hold.item_id]
+        if hold.state is HoldState.HELD:
+            book.held -= hold.qty
+        else:
+            book.sold -= hold.qty
+        if target is HoldState.SOLD:
+            book.sold += hold.qty
+        else:  # every other move gives the units and the user's quota back
+            book.available += hold.qty
+            left = book.used[hold.user_id] - hold.qty
+            if left:
+                book.used[hold.user_id] = left
+            else:
+                del book.used[hold.user_id]
+        moved = Hold(
+            hold.hold_id,
+            hold.item_id,
+            hold.user_id,
+            hold.qty,
+            hold.request_id,
+            hold.created_at,
+            hold.expires_at,
+            target,
+        )
+        self._holds[hold.hold_id] = moved
+        return moved
+
+    # -- expiry --------------------------------------------------------------------------------
+    def _sweep(self, now: float, limit: int | None = None) -> None:
+        due = self._due
+        while due and due[0][0] <= now and (limit is None or limit > 0):
+            _, hold_id = heapq.heappop(due)
+            hold = self._holds[hold_id]
+            if hold.state is HoldState.HELD:  # paid or cancelled holds leave stale heap entries
+                self._expired_unreported.append(self._move(hold, HoldState.EXPIRED))
+                if limit is not None:
+                    limit -= 1
+
+    def expire_due(self, limit: int = 1000) -> list[Hold]:
+        with self._lock:
+            self._sweep(self._clock(), limit)
+            handed, self._expired_unreported = (
+                self._expired_unreported[:limit],
+                self._expired_unreported[limit:],
+            )
+            return handed
+
+    def next_expiry(self) -> float | None:
+        with self._lock:
+            while self._due and self._holds[self._due[0][1]].state is not HoldState.HELD:
+                heapq.heappop(self._due)
+            return self._due[0][0] if self._due else None
+
+    # -- reads ---------------------------------------------------------------------------------
+    def stock(self, item_id: int) -> StockLevel:
+        with self._lock:
+            self._sweep(self._clock())
+            book = self._books.get(item_id)
+            if book is None:
+                raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
+            return book.level()
+
+    def used_by(self, item_id: int, user_id: str) -> int:
+        with self._lock:
+            self._sweep(self._clock())
+            book = self._books.get(item_id)
+            return 0 if book is None else book.used.get(user_id, 0)
+
+    def get_hold(self, hold_id: str) -> Hold | None:
+        with self._lock:
+            self._sweep(self._clock())
+            return self._holds.get(hold_id)

@@ -1,0 +1,1 @@
+"""Use cases: each takes a command and the dependencies, and returns a result or raises FlashSaleError."""

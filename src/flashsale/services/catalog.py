@@ -1,0 +1,374 @@
+"""Operator use cases: campaigns, sessions, products and flash items; keeps the ledger's terms in step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from flashsale.domain.campaign import (
+    DEFAULT_PAYMENT_WINDOW_S,
+    Campaign,
+    DailySlot,
+    FlashSession,
+    Phase,
+    SessionState,
+    daily_session_windows,
+)
+from flashsale.domain.catalog import Product
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.domain.orders import OrderStatus
+from flashsale.domain.sale import FlashItem
+from flashsale.ledger.contract import StockLevel
+from flashsale.services.deps import Deps
+from flashsale.store import repositories as repo
+from flashsale.store.tables import CampaignRow, ItemRow, OrderRow, PhaseRow, ProductRow, SessionRow
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    item: FlashItem
+    product: Product
+    stock: StockLevel
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    session: FlashSession
+    state: SessionState
+    items: tuple[ItemView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStats:
+    item: FlashItem
+    stock: StockLevel
+    orders_by_status: dict[str, int]
+    units_by_status: dict[str, int]
+    buyers: int
+    revenue_cents: int
+
+
+def _get(db: Session, model: type[Any], ident: int, what: str) -> Any:
+    row = db.get(model, ident)
+    if row is None:
+        raise FlashSaleError(ErrorCode.NOT_FOUND, f"no {what} {ident}")
+    return row
+
+
+def _domain_check(build: Any) -> Any:
+    """Turn a domain ValueError into a typed VALIDATION_ERROR."""
+    try:
+        return build()
+    except ValueError as exc:
+        raise FlashSaleError(ErrorCode.VALIDATION_ERROR, str(exc)) from exc
+
+
+class CatalogService:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    # -- campaigns -----------------------------------------------------------------------------
+    def create_campaign(
+        self,
+        *,
+        name: str,
+        theme: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        phases: Iterable[Phase] = (),
+        payment_window_s: int = DEFAULT_PAYMENT_WINDOW_S,
+    ) -> Campaign:
+        """Create a campaign with its phases."""
+        phases = tuple(phases)
+        _domain_check(lambda: Campaign(0, name, theme, starts_at, ends_at, phases, payment_window_s))
+        with self.deps.uow() as uow:
+            row = CampaignRow(
+                name=name,
+                theme=theme,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                payment_window_s=payment_window_s,
+            )
+            uow.db.add(row)
+            uow.db.flush()
+            uow.db.add_all(
+                PhaseRow(campaign_id=row.id, kind=p.kind.value, starts_at=p.starts_at, ends_at=p.ends_at)
+                for p in phases
+            )
+            campaign = self._campaign(uow.db, row)
+            uow.commit()
+            return campaign
+
+    def update_campaign(self, campaign_id: int, **changes: Any) -> Campaign:
+        """Change a campaign's fields (and phases); a new payment window applies to new holds."""
+        with self.deps.uow() as uow:
+            row = _get(uow.db, CampaignRow, campaign_id, "campaign")
+            current = self._campaign(uow.db, row)
+            phases = tuple(changes.pop("phases", current.phases))
+            fields = {k: v for k, v in changes.items() if v is not None}
+            updated = _domain_check(
+                lambda: Campaign(
+                    id=row.id,
+                    name=fields.get("name", current.name),
+                    theme=fields.get("theme", current.theme),
+                    starts_at=fields.get("starts_at", current.starts_at),
+                    ends_at=fields.get("ends_at", current.ends_at),
+                    phases=phases,
+                    payment_window_s=fields.get("payment_window_s", current.payment_window_s),
+                )
+            )
+            for key, value in fields.items():
+                setattr(row, key, value)
+            for old in uow.db.scalars(select(PhaseRow).where(PhaseRow.campaign_id == row.id)):
+                uow.db.delete(old)
+            uow.db.flush()
+            uow.db.add_all(
+                PhaseRow(campaign_id=row.id, kind=p.kind.value, starts_at=p.starts_at, ends_at=p.ends_at)
+                for p in phases
+            )
+            self._push_terms(uow.db, campaign_id=row.id)
+            uow.commit()
+            return updated
+
+    def get_campaign(self, campaign_id: int) -> Campaign:
+        with self.deps.uow() as uow:
+            return self._campaign(uow.db, _get(uow.db, CampaignRow, campaign_id, "campaign"))
+
+    def list_campaigns(self) -> list[Campaign]:
+        with self.deps.uow() as uow:
+            return [
+                self._campaign(uow.db, r)
+                for r in uow.db.scalars(select(CampaignRow).order_by(CampaignRow.id))
+            ]
+
+    @staticmethod
+    def _campaign(db: Session, row: CampaignRow) -> Campaign:
+        phases = db.scalars(
+            select(PhaseRow).where(PhaseRow.campaign_id == row.id).order_by(PhaseRow.starts_at)
+        )
+        return repo.campaign_of(row, phases)
+
+    # -- sessions ------------------------------------------------------------------------------
+    def create_session(
+        self, *, campaign_id: int, name: str, starts_at: datetime, ends_at: datetime
+    ) -> FlashSession:
+        """Add one flash session inside the campaign's time range."""
+        return self.create_sessions(campaign_id, [(name, starts_at, ends_at)])[0]
+
+    def create_daily_sessions(self, campaign_id: int, slots: Iterable[DailySlot]) -> list[FlashSession]:
+        """Add a session for every slot (e.g. 10:00–10:10, 15:00–15:10) on every campaign day."""
+        campaign = self.get_campaign(campaign_id)
+        return self.create_sessions(campaign_id, daily_session_windows(campaign, slots))
+
+    def create_sessions(
+        self, campaign_id: int, windows: Iterable[tuple[str, datetime, datetime]]
+    ) -> list[FlashSession]:
+        with self.deps.uow() as uow:
+            campaign = self._campaign(uow.db, _get(uow.db, CampaignRow, campaign_id, "campaign"))
+            rows = []
+            for name, starts_at, ends_at in windows:
+                _domain_check(lambda s=starts_at, e=ends_at, n=name: FlashSession(0, campaign_id, n, s, e))
+                if starts_at < campaign.starts_at or ends_at > campaign.ends_at:
+                    raise FlashSaleError(
+                        ErrorCode.VALIDATION_ERROR, f"session {name!r} lies outside the campaign"
+                    )
+                rows.append(
+                    SessionRow(campaign_id=campaign_id, name=name, starts_at=starts_at, ends_at=ends_at)
+                )
+            uow.db.add_all(rows)
+            uow.db.flush()
+            sessions = [repo.session_of(r) for r in rows]
+            uow.commit()
+            return sessions
+
+    def update_session(self, session_id: int, **changes: Any) -> FlashSession:
+        """Move or rename a session; its items' sale window follows at once."""
+        with self.deps.uow() as uow:
+            row = _get(uow.db, SessionRow, session_id, "session")
+            campaign = uow.db.get(CampaignRow, row.campaign_id)
+            for key, value in changes.items():
+                if value is not None:
+                    setattr(row, key, value)
+            session = _domain_check(lambda: repo.session_of(row))
+            if campaign is not None and (
+                row.starts_at < campaign.starts_at or row.ends_at > campaign.ends_at
+            ):
+                raise FlashSaleError(ErrorCode.VALIDATION_ERROR, "session lies outside the campaign")
+            uow.db.flush()
+            self._push_terms(uow.db, session_id=row.id)
+            uow.commit()
+            return session
+
+    # -- products and items --------------------------------------------------------------------
+    def create_product(self, *, sku: str, name: str, list_price_cents: int, stock: int) -> Product:
+        _domain_check(lambda: Product(0, sku, name, list_price_cents, stock))
+        with self.deps.uow() as uow:
+            row = ProductRow(sku=sku, name=name, list_price_cents=list_price_cents, stock=stock)
+            uow.db.add(row)
+            self._flush_unique(uow.db, f"a product with SKU {sku!r} exists")
+            product = repo.product_of(row)
+            uow.commit()
+            return product
+
+    def update_product(self, product_id: int, **changes: Any) -> Product:
+        with self.deps.uow() as uow:
+            row = _get(uow.db, ProductRow, product_id, "product")
+            for key, value in changes.items():
+                if value is not None:
+                    setattr(row, key, value)
+            product = _domain_check(lambda: repo.product_of(row))
+            self._flush_unique(uow.db, "a product with that SKU exists")
+            uow.commit()
+            return product
+
+    def list_products(self) -> list[Product]:
+        with self.deps.uow() as uow:
+            return [repo.product_of(r) for r in uow.db.scalars(select(ProductRow).order_by(ProductRow.id))]
+
+    def create_item(
+        self,
+        *,
+        session_id: int,
+        product_id: int,
+        flash_price_cents: int,
+        quota: int,
+        per_user_limit: int = 1,
+        coupons_allowed: bool = False,
+    ) -> FlashItem:
+        """Offer `quota` units of a product in a session at a flash price; the ledger learns of it at once."""
+        with self.deps.uow() as uow:
+            _get(uow.db, SessionRow, session_id, "session")
+            product = _get(uow.db, ProductRow, product_id, "product")
+            item = _domain_check(
+                lambda: FlashItem(
+                    0, session_id, product_id, flash_price_cents, quota, per_user_limit, coupons_allowed
+                )
+            )
+            self._check_quota_fits_stock(item.quota, product)
+            row = ItemRow(
+                session_id=session_id,
+                product_id=product_id,
+                flash_price_cents=flash_price_cents,
+                quota=quota,
+                per_user_limit=per_user_limit,
+                coupons_allowed=coupons_allowed,
+            )
+            uow.db.add(row)
+            self._flush_unique(uow.db, "this product is already on sale in that session")
+            self._push_terms(uow.db, item_id=row.id)
+            uow.commit()
+            return repo.item_of(row)
+
+    def update_item(self, item_id: int, **changes: Any) -> FlashItem:
+        """Change price, quota, limit or stacking; a quota below what is held+sold is refused."""
+        with self.deps.uow() as uow:
+            row = _get(uow.db, ItemRow, item_id, "item")
+            for key, value in changes.items():
+                if value is not None:
+                    setattr(row, key, value)
+            item = _domain_check(lambda: repo.item_of(row))
+            self._check_quota_fits_stock(item.quota, _get(uow.db, ProductRow, row.product_id, "product"))
+            uow.db.flush()
+            self._push_terms(uow.db, item_id=row.id)
+            uow.commit()
+            return item
+
+    def item_stats(self, item_id: int) -> ItemStats:
+        """Counters from the ledger beside the stored orders of one item."""
+        with self.deps.uow() as uow:
+            row = _get(uow.db, ItemRow, item_id, "item")
+            grouped = uow.db.execute(
+                select(OrderRow.status, func.count(), func.sum(OrderRow.qty), func.sum(OrderRow.total_cents))
+                .where(OrderRow.item_id == item_id)
+                .group_by(OrderRow.status)
+            ).all()
+            buyers = uow.db.scalar(
+                select(func.count(func.distinct(OrderRow.user_id))).where(
+                    OrderRow.item_id == item_id, OrderRow.status == OrderStatus.PAID.value
+                )
+            )
+            return ItemStats(
+                item=repo.item_of(row),
+                stock=self.deps.ledger.stock(item_id),
+                orders_by_status={s: n for s, n, _, _ in grouped},
+                units_by_status={s: int(u or 0) for s, _, u, _ in grouped},
+                buyers=int(buyers or 0),
+                revenue_cents=sum(int(t or 0) for s, _, _, t in grouped if s == OrderStatus.PAID.value),
+            )
+
+    # -- shopper reads -------------------------------------------------------------------------
+    def list_sessions(
+        self, states: Iterable[SessionState] = (SessionState.OPEN, SessionState.UPCOMING)
+    ) -> list[SessionView]:
+        """Sessions in the given states, soonest first, each item with its live remaining stock."""
+        wanted = set(states)
+        now = self.deps.now()
+        with self.deps.uow() as uow:
+            query = select(SessionRow).order_by(SessionRow.starts_at, SessionRow.id)
+            if SessionState.CLOSED not in wanted:
+                query = query.where(SessionRow.ends_at > now)
+            views = []
+            for srow in uow.db.scalars(query):
+                session = repo.session_of(srow)
+                state = session.state(now)
+                if state in wanted:
+                    views.append(SessionView(session, state, self._item_views(uow.db, session.id)))
+            return views
+
+    def get_session(self, session_id: int) -> SessionView:
+        with self.deps.uow() as uow:
+            session = repo.session_of(_get(uow.db, SessionRow, session_id, "session"))
+            return SessionView(session, session.state(self.deps.now()), self._item_views(uow.db, session_id))
+
+    def _item_views(self, db: Session, session_id: int) -> tuple[ItemView, ...]:
+        rows = db.execute(
+            select(ItemRow, ProductRow)
+            .join(ProductRow, ItemRow.product_id == ProductRow.id)
+            .where(ItemRow.session_id == session_id)
+            .order_by(ItemRow.id)
+        ).all()
+        return tuple(
+            ItemView(repo.item_of(i), repo.product_of(p), self.deps.ledger.stock(i.id)) for i, p in rows
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _push_terms(
+        self,
+        db: Session,
+        *,
+        item_id: int | None = None,
+        session_id: int | None = None,
+        campaign_id: int | None = None,
+    ) -> None:
+        """Send the new terms to the ledger before commit; a ledger refusal rolls the edit back."""
+        query = select(ItemRow.id).join(SessionRow, ItemRow.session_id == SessionRow.id)
+        if item_id is not None:
+            query = query.where(ItemRow.id == item_id)
+        if session_id is not None:
+            query = query.where(SessionRow.id == session_id)
+        if campaign_id is not None:
+            query = query.where(SessionRow.campaign_id == campaign_id)
+        wanted = set(db.scalars(query))
+        for terms in repo.all_item_terms(db):
+            if terms.item_id in wanted:
+                self.deps.ledger.configure(terms)
+
+    @staticmethod
+    def _check_quota_fits_stock(quota: int, product: ProductRow) -> None:
+        if quota > product.stock:
+            raise FlashSaleError(
+                ErrorCode.VALIDATION_ERROR, f"quota {quota} exceeds the product's stock of {product.stock}"
+            )
+
+    @staticmethod
+    def _flush_unique(db: Session, message: str) -> None:
+        try:
+            db.flush()
+        except IntegrityError as exc:
+            raise FlashSaleError(ErrorCode.CONFLICT, message) from exc

@@ -1,0 +1,325 @@
+"""Shopper use cases: buy (reserve + record), pay, cancel, refund, read, and expiring unpaid holds.
+
+The ledger decides first and the order row follows; if recording fails, the hold is released so
+no unit is lost. The ledger is the arbiter between a late payment and the expiry of a hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from flashsale.domain import events as ev
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.domain.holds import Hold, HoldState
+from flashsale.domain.orders import STATUS_OF_HOLD, Order, OrderStatus, order_transition_error
+from flashsale.domain.pricing import quote_flash_line
+from flashsale.services.deps import Deps
+from flashsale.services.payments import Callback, PaymentProvider
+from flashsale.store import repositories as repo
+from flashsale.store.tables import ItemRow, OrderRow, PaymentRow, ProductRow
+from flashsale.store.uow import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class Buy:
+    user_id: str
+    item_id: int
+    qty: int
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    order: Order
+    replayed: bool
+
+
+class OrderService:
+    def __init__(self, deps: Deps, providers: dict[str, PaymentProvider]) -> None:
+        self.deps = deps
+        self.providers = providers
+
+    # -- buy -----------------------------------------------------------------------------------
+    def buy(self, cmd: Buy) -> Purchase:
+        """Reserve atomically in the ledger, then record the order; a refusal raises its code."""
+        decision = self.deps.ledger.reserve(
+            item_id=cmd.item_id, user_id=cmd.user_id, qty=cmd.qty, request_id=cmd.request_id
+        )
+        if decision.hold is None:
+            assert decision.code is not None
+            raise FlashSaleError(decision.code)
+        if decision.replayed:
+            return Purchase(self._order_for_hold(decision.hold), replayed=True)
+        try:
+            return Purchase(self._record(decision.hold), replayed=False)
+        except IntegrityError:
+            # The key was used before the ledger was rebuilt (it cannot know): the stored order wins.
+            self.deps.ledger.release(decision.hold.hold_id)
+            return Purchase(self._stored_by_key(cmd), replayed=True)
+        except BaseException:
+            self.deps.ledger.release(decision.hold.hold_id)  # undersell guard: the unit goes back
+            raise
+
+    def _record(self, hold: Hold) -> Order:
+        with self.deps.uow() as uow:
+            row = self._order_row(uow, hold)
+            uow.record(
+                ev.HoldPlaced(
+                    row.id,
+                    row.item_id,
+                    row.user_id,
+                    row.qty,
+                    hold.created_at,
+                    expires_at=hold.expires_at,
+                    total_cents=row.total_cents,
+                )
+            )
+            order = repo.order_of(row)
+            self.deps.commit(uow)
+            return order
+
+    def _order_row(self, uow: UnitOfWork, hold: Hold) -> OrderRow:
+        item_row, product_row = uow.db.execute(
+            select(ItemRow, ProductRow)
+            .join(ProductRow, ItemRow.product_id == ProductRow.id)
+            .where(ItemRow.id == hold.item_id)
+        ).one()
+        quote = quote_flash_line(
+            repo.item_of(item_row), repo.product_of(product_row), hold.qty, self.deps.price_steps
+        )
+        row = OrderRow(
+            id=hold.hold_id,
+            user_id=hold.user_id,
+            item_id=hold.item_id,
+            qty=hold.qty,
+            unit_price_cents=quote.unit_price_cents,
+            total_cents=quote.total_cents,
+            status=STATUS_OF_HOLD[hold.state].value,
+            request_id=hold.request_id,
+            created_at=repo.from_epoch(hold.created_at),
+            expires_at=repo.from_epoch(hold.expires_at),
+        )
+        uow.db.add(row)
+        uow.db.flush()
+        return row
+
+    def _order_for_hold(self, hold: Hold) -> Order:
+        """Return the order of a replayed hold, writing it if a crash left the hold without one."""
+        with self.deps.uow() as uow:
+            row = uow.db.get(OrderRow, hold.hold_id)
+            if row is None:
+                row = self._order_row(uow, hold)
+                uow.commit()
+            return repo.order_of(row)
+
+    def _stored_by_key(self, cmd: Buy) -> Order:
+        with self.deps.uow() as uow:
+            row = uow.db.scalar(
+                select(OrderRow).where(OrderRow.user_id == cmd.user_id, OrderRow.request_id == cmd.request_id)
+            )
+            if row is None or row.item_id != cmd.item_id or row.qty != cmd.qty:
+                raise FlashSaleError(ErrorCode.IDEMPOTENCY_MISMATCH)
+            return repo.order_of(row)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def get(self, order_id: str, user_id: str | None = None) -> Order:
+        """Return an order; with `user_id`, someone else's order is reported as not found."""
+        with self.deps.uow() as uow:
+            row = uow.db.get(OrderRow, order_id)
+            if row is None or (user_id is not None and row.user_id != user_id):
+                raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {order_id}")
+            return self._current(repo.order_of(row))
+
+    def list_for_user(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[Order]:
+        with self.deps.uow() as uow:
+            rows = uow.db.scalars(
+                select(OrderRow)
+                .where(OrderRow.user_id == user_id)
+                .order_by(OrderRow.created_at.desc(), OrderRow.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            return [self._current(repo.order_of(r)) for r in rows]
+
+    def _current(self, order: Order) -> Order:
+        status = order.effective_status(self.deps.now())
+        return order if status is order.status else replace(order, status=status)
+
+    # -- pay -----------------------------------------------------------------------------------
+    def pay(self, order_id: str, user_id: str, provider: str = "sandbox") -> Order:
+        """Start a payment; the sandbox answers at once through the signed-callback path."""
+        order = self.get(order_id, user_id)
+        if order.status is OrderStatus.PAID:
+            return order
+        error = order_transition_error(order.status, OrderStatus.PAID)
+        if error is not None:
+            raise FlashSaleError(error, f"order {order_id} is {order.status}")
+        gateway = self._provider(provider)
+        signed = gateway.charge(order)
+        if signed is None:  # a real provider calls back later
+            return order
+        return self.handle_payment_callback(provider, signed.body, signed.signature)
+
+    def handle_payment_callback(self, provider: str, body: bytes, signature: str) -> Order:
+        """Verify a provider's callback and settle the order; repeats of one callback are harmless."""
+        callback = self._provider(provider).verify(body, signature)
+        with self.deps.uow() as uow:
+            row = uow.db.get(OrderRow, callback.order_id)
+            if row is None:
+                raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {callback.order_id}")
+            if row.status == OrderStatus.PAID.value and row.payment_ref == callback.provider_ref:
+                return repo.order_of(row)
+            if callback.status != "succeeded":
+                raise FlashSaleError(ErrorCode.PAYMENT_MISMATCH, "the provider declined the payment")
+            if callback.amount_cents != row.total_cents:
+                raise FlashSaleError(
+                    ErrorCode.PAYMENT_MISMATCH, f"paid {callback.amount_cents}, order is {row.total_cents}"
+                )
+        return self._settle_paid(provider, callback)
+
+    def _settle_paid(self, provider: str, callback: Callback) -> Order:
+        try:
+            hold = self.deps.ledger.confirm(callback.order_id)
+        except FlashSaleError as exc:
+            if exc.code is ErrorCode.ORDER_EXPIRED:
+                self.expire_due()  # write the expiry down before answering
+            raise
+        now = self.deps.clock()
+        with self.deps.uow() as uow:
+            changed = uow.db.execute(
+                update(OrderRow)
+                .where(OrderRow.id == callback.order_id, OrderRow.status == OrderStatus.UNPAID.value)
+                .values(
+                    status=OrderStatus.PAID.value,
+                    paid_at=repo.from_epoch(now),
+                    payment_ref=callback.provider_ref,
+                )
+            ).rowcount
+            if changed:
+                uow.db.add(
+                    PaymentRow(
+                        order_id=callback.order_id,
+                        provider=provider,
+                        kind="charge",
+                        provider_ref=callback.provider_ref,
+                        amount_cents=callback.amount_cents,
+                        created_at=repo.from_epoch(now),
+                    )
+                )
+                uow.record(
+                    ev.OrderPaid(
+                        hold.hold_id,
+                        hold.item_id,
+                        hold.user_id,
+                        hold.qty,
+                        now,
+                        payment_ref=callback.provider_ref,
+                        amount_cents=callback.amount_cents,
+                    )
+                )
+            row = uow.db.get(OrderRow, callback.order_id)
+            assert row is not None
+            order = repo.order_of(row)
+            self.deps.commit(uow)
+            return order
+
+    # -- cancel, refund ------------------------------------------------------------------------
+    def cancel(self, order_id: str, user_id: str | None = None) -> Order:
+        """Cancel an unpaid order: the units and the shopper's quota go back on sale at once."""
+        order = self.get(order_id, user_id)
+        if order.status is OrderStatus.CANCELLED:
+            return order
+        error = order_transition_error(order.status, OrderStatus.CANCELLED)
+        if error is not None:
+            raise FlashSaleError(error, f"order {order_id} is {order.status}")
+        try:
+            self.deps.ledger.release(order_id)
+        except FlashSaleError as exc:
+            if exc.code is ErrorCode.ORDER_EXPIRED:
+                self.expire_due()
+            raise
+        now = self.deps.clock()
+        return self._close(
+            order,
+            OrderStatus.CANCELLED,
+            ev.OrderCancelled(order.id, order.item_id, order.user_id, order.qty, now),
+        )
+
+    def refund(self, order_id: str) -> Order:
+        """Refund a paid order (operator action): money back, unit and quota back to the sale."""
+        order = self.get(order_id)
+        if order.status is OrderStatus.REFUNDED:
+            return order
+        error = order_transition_error(order.status, OrderStatus.REFUNDED)
+        if error is not None:
+            raise FlashSaleError(error, f"order {order_id} is {order.status}")
+        self.deps.ledger.refund(order_id)
+        now = self.deps.clock()
+        refund = PaymentRow(
+            order_id=order.id,
+            provider="sandbox",
+            kind="refund",
+            provider_ref=self._provider("sandbox").refund(order),
+            amount_cents=order.total_cents,
+            created_at=repo.from_epoch(now),
+        )
+        event = ev.OrderRefunded(
+            order.id, order.item_id, order.user_id, order.qty, now, amount_cents=order.total_cents
+        )
+        return self._close(order, OrderStatus.REFUNDED, event, refund)
+
+    def _close(
+        self, order: Order, status: OrderStatus, event: ev.Event, payment: PaymentRow | None = None
+    ) -> Order:
+        with self.deps.uow() as uow:
+            uow.db.execute(
+                update(OrderRow)
+                .where(OrderRow.id == order.id, OrderRow.status == order.status.value)
+                .values(status=status.value, closed_at=repo.from_epoch(event.at))
+            )
+            if payment is not None:
+                uow.db.add(payment)
+            uow.record(event)
+            row = uow.db.get(OrderRow, order.id)
+            assert row is not None
+            closed = repo.order_of(row)
+            self.deps.commit(uow)
+            return closed
+
+    # -- expiry --------------------------------------------------------------------------------
+    def expire_due(self, batch: int = 1000) -> int:
+        """Expire unpaid holds whose window passed and write them down; return how many were written.
+
+        Also catches orders whose expiry the ledger handed out before a crash: any UNPAID row past
+        its window whose hold the ledger reports EXPIRED is written now.
+        """
+        now = self.deps.clock()
+        handed = {h.hold_id: h for h in self.deps.ledger.expire_due(batch)}
+        written = 0
+        with self.deps.uow() as uow:
+            rows = uow.db.scalars(
+                select(OrderRow)
+                .where(
+                    OrderRow.status == OrderStatus.UNPAID.value, OrderRow.expires_at <= repo.from_epoch(now)
+                )
+                .limit(batch)
+            ).all()
+            for row in rows:
+                hold = handed.get(row.id) or self.deps.ledger.get_hold(row.id)
+                if hold is None or hold.state is not HoldState.EXPIRED:
+                    continue
+                row.status = OrderStatus.EXPIRED.value
+                row.closed_at = repo.from_epoch(hold.expires_at)
+                uow.record(ev.OrderExpired(row.id, row.item_id, row.user_id, row.qty, hold.expires_at))
+                written += 1
+            self.deps.commit(uow)
+        return written
+
+    def _provider(self, name: str) -> PaymentProvider:
+        try:
+            return self.providers[name]
+        except KeyError:
+            raise FlashSaleError(ErrorCode.VALIDATION_ERROR, f"unknown payment provider {name!r}") from None

@@ -1,0 +1,116 @@
+"""Rows <-> domain objects, and the queries the services need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flashsale.domain.campaign import Campaign, FlashSession, Phase, PhaseKind
+from flashsale.domain.catalog import Product
+from flashsale.domain.holds import Hold
+from flashsale.domain.orders import HOLD_OF_STATUS, Order, OrderStatus
+from flashsale.domain.sale import FlashItem, ItemTerms
+from flashsale.store.tables import CampaignRow, ItemRow, OrderRow, PhaseRow, ProductRow, SessionRow
+
+
+def to_epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def campaign_of(row: CampaignRow, phases: Iterable[PhaseRow]) -> Campaign:
+    return Campaign(
+        id=row.id,
+        name=row.name,
+        theme=row.theme,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        phases=tuple(Phase(PhaseKind(p.kind), p.starts_at, p.ends_at) for p in phases),
+        payment_window_s=row.payment_window_s,
+    )
+
+
+def session_of(row: SessionRow) -> FlashSession:
+    return FlashSession(row.id, row.campaign_id, row.name, row.starts_at, row.ends_at)
+
+
+def product_of(row: ProductRow) -> Product:
+    return Product(row.id, row.sku, row.name, row.list_price_cents, row.stock)
+
+
+def item_of(row: ItemRow) -> FlashItem:
+    return FlashItem(
+        id=row.id,
+        session_id=row.session_id,
+        product_id=row.product_id,
+        flash_price_cents=row.flash_price_cents,
+        quota=row.quota,
+        per_user_limit=row.per_user_limit,
+        coupons_allowed=row.coupons_allowed,
+    )
+
+
+def order_of(row: OrderRow) -> Order:
+    return Order(
+        id=row.id,
+        user_id=row.user_id,
+        item_id=row.item_id,
+        qty=row.qty,
+        unit_price_cents=row.unit_price_cents,
+        total_cents=row.total_cents,
+        status=OrderStatus(row.status),
+        request_id=row.request_id,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        paid_at=row.paid_at,
+        closed_at=row.closed_at,
+        payment_ref=row.payment_ref,
+    )
+
+
+def hold_of(row: OrderRow) -> Hold:
+    return Hold(
+        hold_id=row.id,
+        item_id=row.item_id,
+        user_id=row.user_id,
+        qty=row.qty,
+        request_id=row.request_id,
+        created_at=to_epoch(row.created_at),
+        expires_at=to_epoch(row.expires_at),
+        state=HOLD_OF_STATUS[OrderStatus(row.status)],
+    )
+
+
+def terms_of(item: ItemRow, session: SessionRow, campaign: CampaignRow) -> ItemTerms:
+    return ItemTerms(
+        item_id=item.id,
+        quota=item.quota,
+        per_user_limit=item.per_user_limit,
+        opens_at=to_epoch(session.starts_at),
+        closes_at=to_epoch(session.ends_at),
+        hold_ttl_s=float(campaign.payment_window_s),
+    )
+
+
+def all_item_terms(db: Session, session_id: int | None = None) -> list[ItemTerms]:
+    """Return the ledger terms of every item (or of one session's items)."""
+    query = (
+        select(ItemRow, SessionRow, CampaignRow)
+        .join(SessionRow, ItemRow.session_id == SessionRow.id)
+        .join(CampaignRow, SessionRow.campaign_id == CampaignRow.id)
+        .order_by(ItemRow.id)
+    )
+    if session_id is not None:
+        query = query.where(SessionRow.id == session_id)
+    return [terms_of(i, s, c) for i, s, c in db.execute(query).all()]
+
+
+def all_holds(db: Session) -> list[Hold]:
+    """Return every order as the ledger hold it stands for (the ledger's rebuild source)."""
+    return [hold_of(row) for row in db.scalars(select(OrderRow).order_by(OrderRow.created_at))]

@@ -1,0 +1,74 @@
+"""Shared fixtures: a manual clock, a platform on a throwaway SQLite file, and a ready campaign."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from flashsale.bootstrap import Platform, build
+from flashsale.clock import ManualClock
+from flashsale.config import Settings
+
+T0 = datetime(2026, 11, 11, 10, 0, tzinfo=UTC)  # a session opens at 10:00
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0.timestamp())
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        jwt_secret="test-jwt-secret-0123456789abcdef",
+        admin_token="test-admin-token",
+        payment_secret="test-payment-secret",
+    )
+
+
+@pytest.fixture
+def platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]:
+    plat = build(settings, clock=clock)
+    yield plat
+    plat.close()
+
+
+@dataclass(frozen=True)
+class Sale:
+    """A campaign with one session (10:00–10:10) and two items: a phone (limit 1) and earbuds (limit 2)."""
+
+    campaign_id: int
+    session_id: int
+    later_session_id: int
+    phone_id: int
+    earbuds_id: int
+
+
+@pytest.fixture
+def sale(platform: Platform) -> Sale:
+    cat = platform.catalog
+    campaign = cat.create_campaign(
+        name="Phone launch", theme="new phone", starts_at=T0 - timedelta(days=1),
+        ends_at=T0 + timedelta(days=2), payment_window_s=15 * 60,
+    )
+    session = cat.create_session(
+        campaign_id=campaign.id, name="10:00", starts_at=T0, ends_at=T0 + timedelta(minutes=10)
+    )
+    later = cat.create_session(
+        campaign_id=campaign.id, name="15:00", starts_at=T0 + timedelta(hours=5),
+        ends_at=T0 + timedelta(hours=5, minutes=10),
+    )
+    phone = cat.create_product(sku="PHONE-X", name="Phone X", list_price_cents=599_900, stock=1000)
+    buds = cat.create_product(sku="BUDS-2", name="Earbuds 2", list_price_cents=99_900, stock=1000)
+    phone_item = cat.create_item(
+        session_id=session.id, product_id=phone.id, flash_price_cents=399_900, quota=10, per_user_limit=1
+    )
+    buds_item = cat.create_item(
+        session_id=session.id, product_id=buds.id, flash_price_cents=49_900, quota=20, per_user_limit=2
+    )
+    return Sale(campaign.id, session.id, later.id, phone_item.id, buds_item.id)
