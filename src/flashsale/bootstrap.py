@@ -15,8 +15,10 @@ from flashsale.services.catalog import CatalogService
 from flashsale.services.deps import Deps
 from flashsale.services.orders import OrderService
 from flashsale.services.payments import SandboxProvider
+from flashsale.services.pricebook import PriceBook
 from flashsale.store import db as store_db
 from flashsale.store import repositories as repo
+from flashsale.store.lease import Lease, acquire_ledger_lease
 
 
 @dataclass
@@ -26,6 +28,7 @@ class Platform:
     deps: Deps
     catalog: CatalogService
     orders: OrderService
+    lease: Lease | None = None
     sweeper: ExpirySweeper | None = None
 
     @property
@@ -43,6 +46,9 @@ class Platform:
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
         self.engine.dispose()
 
 
@@ -59,10 +65,21 @@ def build(settings: Settings | None = None, *, clock: Clock = time.time, migrate
     if migrate:
         store_db.upgrade(url)
     engine = store_db.make_engine(url)
+    # An in-process ledger must be the only one deciding for this database (see store/lease.py).
+    try:
+        lease = acquire_ledger_lease(engine) if settings.backend == "memory" else None
+    except BaseException:
+        engine.dispose()
+        raise
     ledger = ledger_from_url(f"{settings.backend}://", clock)
-    deps = Deps(sessions=sessionmaker(engine, expire_on_commit=False), ledger=ledger, clock=clock)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    deps = Deps(sessions=sessions, ledger=ledger, clock=clock, prices=PriceBook(sessions, clock))
     assert settings.payment_secret is not None
     orders = OrderService(deps, {"sandbox": SandboxProvider(settings.payment_secret)})
-    platform = Platform(settings, engine, deps, CatalogService(deps), orders)
-    rebuild_ledger(deps)
+    platform = Platform(settings, engine, deps, CatalogService(deps), orders, lease=lease)
+    try:
+        rebuild_ledger(deps)
+    except BaseException:
+        platform.close()
+        raise
     return platform

@@ -224,6 +224,7 @@ class CatalogService:
                     setattr(row, key, value)
             product = _domain_check(lambda: repo.product_of(row))
             self._flush_unique(uow.db, "a product with that SKU exists")
+            self.deps.prices.invalidate()
             uow.commit()
             return product
 
@@ -347,6 +348,7 @@ class CatalogService:
         campaign_id: int | None = None,
     ) -> None:
         """Send the new terms to the ledger before commit; a ledger refusal rolls the edit back."""
+        self.deps.prices.invalidate()
         query = select(ItemRow.id).join(SessionRow, ItemRow.session_id == SessionRow.id)
         if item_id is not None:
             query = query.where(ItemRow.id == item_id)

@@ -13,6 +13,7 @@ from flashsale.domain.events import Event
 from flashsale.domain.pricing import PriceStep
 from flashsale.ledger.contract import Ledger
 from flashsale.ledger.memory import Clock
+from flashsale.services.pricebook import PriceBook
 from flashsale.store.repositories import from_epoch
 from flashsale.store.uow import UnitOfWork
 
@@ -40,6 +41,7 @@ class Deps:
     sessions: sessionmaker[Session]
     ledger: Ledger
     clock: Clock
+    prices: PriceBook
     bus: EventBus = field(default_factory=EventBus)
     price_steps: tuple[PriceStep, ...] = ()
 

@@ -19,7 +19,7 @@ from flashsale.domain.pricing import quote_flash_line
 from flashsale.services.deps import Deps
 from flashsale.services.payments import Callback, PaymentProvider
 from flashsale.store import repositories as repo
-from flashsale.store.tables import ItemRow, OrderRow, PaymentRow, ProductRow
+from flashsale.store.tables import OrderRow, PaymentRow
 from flashsale.store.uow import UnitOfWork
 
 
@@ -82,14 +82,8 @@ class OrderService:
             return order
 
     def _order_row(self, uow: UnitOfWork, hold: Hold) -> OrderRow:
-        item_row, product_row = uow.db.execute(
-            select(ItemRow, ProductRow)
-            .join(ProductRow, ItemRow.product_id == ProductRow.id)
-            .where(ItemRow.id == hold.item_id)
-        ).one()
-        quote = quote_flash_line(
-            repo.item_of(item_row), repo.product_of(product_row), hold.qty, self.deps.price_steps
-        )
+        item, product = self.deps.prices.get(hold.item_id)
+        quote = quote_flash_line(item, product, hold.qty, self.deps.price_steps)
         row = OrderRow(
             id=hold.hold_id,
             user_id=hold.user_id,
