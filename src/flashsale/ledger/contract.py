@@ -105,6 +105,10 @@ class Ledger(Protocol):
         """Return a hold snapshot, or None."""
         ...
 
+    def holds(self, item_id: int) -> list[Hold]:
+        """Return every hold the ledger remembers for an item, in any state (for reconciliation)."""
+        ...
+
     def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold]) -> None:
         """Rebuild the counters from the system of record (after a restart), replacing what is here."""
         ...

@@ -224,6 +224,11 @@ class MemoryLedger:
             book = self._books.get(item_id)
             return 0 if book is None else book.used.get(user_id, 0)
 
+    def holds(self, item_id: int) -> list[Hold]:
+        with self._lock:
+            self._sweep(self._clock())
+            return [h for h in self._holds.values() if h.item_id == item_id]
+
     def get_hold(self, hold_id: str) -> Hold | None:
         with self._lock:
             self._sweep(self._clock())

@@ -9,18 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from flashsale.domain import events as ev
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
-from flashsale.domain.orders import STATUS_OF_HOLD, Order, OrderStatus, order_transition_error
+from flashsale.domain.orders import Order, OrderStatus, order_transition_error
 from flashsale.domain.pricing import quote_flash_line
 from flashsale.services.deps import Deps
 from flashsale.services.payments import Callback, PaymentProvider
 from flashsale.store import repositories as repo
 from flashsale.store.tables import OrderRow, PaymentRow
-from flashsale.store.uow import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +36,19 @@ class Purchase:
 
 
 class OrderService:
-    def __init__(self, deps: Deps, providers: dict[str, PaymentProvider]) -> None:
+    """Buy, pay, cancel, refund and expire.
+
+    With `write_behind`, a granted hold is answered at once and its order row is written by the
+    order writer (jobs/order_writer.py) from the ledger's purchase stream; every later step first
+    makes sure the row exists, so nothing depends on the writer having caught up.
+    """
+
+    def __init__(
+        self, deps: Deps, providers: dict[str, PaymentProvider], *, write_behind: bool = False
+    ) -> None:
         self.deps = deps
         self.providers = providers
+        self.write_behind = write_behind
 
     # -- buy -----------------------------------------------------------------------------------
     def buy(self, cmd: Buy) -> Purchase:
@@ -51,63 +59,49 @@ class OrderService:
         if decision.hold is None:
             assert decision.code is not None
             raise FlashSaleError(decision.code)
+        hold = decision.hold
         if decision.replayed:
-            return Purchase(self._order_for_hold(decision.hold), replayed=True)
+            return Purchase(self._ensure_order(hold), replayed=True)
         try:
-            return Purchase(self._record(decision.hold), replayed=False)
-        except IntegrityError:
-            # The key was used before the ledger was rebuilt (it cannot know): the stored order wins.
-            self.deps.ledger.release(decision.hold.hold_id)
-            return Purchase(self._stored_by_key(cmd), replayed=True)
+            order = self.priced(hold)
+            return Purchase(order if self.write_behind else self._store(order), replayed=False)
+        except FlashSaleError as exc:
+            self.deps.ledger.release(hold.hold_id)
+            if exc.code is ErrorCode.CONFLICT:
+                # The key was used before the ledger lost it (e.g. a Redis restart): the stored order wins.
+                return Purchase(self._stored_by_key(cmd), replayed=True)
+            raise
         except BaseException:
-            self.deps.ledger.release(decision.hold.hold_id)  # undersell guard: the unit goes back
+            self.deps.ledger.release(hold.hold_id)  # undersell guard: the unit goes back
             raise
 
-    def _record(self, hold: Hold) -> Order:
-        with self.deps.uow() as uow:
-            row = self._order_row(uow, hold)
-            uow.record(
-                ev.HoldPlaced(
-                    row.id,
-                    row.item_id,
-                    row.user_id,
-                    row.qty,
-                    hold.created_at,
-                    expires_at=hold.expires_at,
-                    total_cents=row.total_cents,
-                )
-            )
-            order = repo.order_of(row)
-            self.deps.commit(uow)
-            return order
-
-    def _order_row(self, uow: UnitOfWork, hold: Hold) -> OrderRow:
+    def priced(self, hold: Hold) -> Order:
+        """Return the order a hold stands for, priced by the price step of the order path."""
         item, product = self.deps.prices.get(hold.item_id)
         quote = quote_flash_line(item, product, hold.qty, self.deps.price_steps)
-        row = OrderRow(
-            id=hold.hold_id,
-            user_id=hold.user_id,
-            item_id=hold.item_id,
-            qty=hold.qty,
-            unit_price_cents=quote.unit_price_cents,
-            total_cents=quote.total_cents,
-            status=STATUS_OF_HOLD[hold.state].value,
-            request_id=hold.request_id,
-            created_at=repo.from_epoch(hold.created_at),
-            expires_at=repo.from_epoch(hold.expires_at),
+        return repo.order_of_hold(
+            hold, unit_price_cents=quote.unit_price_cents, total_cents=quote.total_cents
         )
-        uow.db.add(row)
-        uow.db.flush()
-        return row
 
-    def _order_for_hold(self, hold: Hold) -> Order:
-        """Return the order of a replayed hold, writing it if a crash left the hold without one."""
+    def _store(self, order: Order) -> Order:
+        """Write the order unless it is stored already (a replay or the writer won the race)."""
+        with self.deps.uow() as uow:
+            if repo.insert_orders(uow.db, [order]):
+                uow.record(placed_event(order))
+                self.deps.commit(uow)
+                return order
+            row = uow.db.get(OrderRow, order.id)
+            if row is None:
+                raise FlashSaleError(ErrorCode.CONFLICT, f"request id {order.request_id!r} already used")
+            return repo.order_of(row)
+
+    def _ensure_order(self, hold: Hold) -> Order:
+        """Return the stored order of a hold, writing it first if the writer or a crash left it out."""
         with self.deps.uow() as uow:
             row = uow.db.get(OrderRow, hold.hold_id)
-            if row is None:
-                row = self._order_row(uow, hold)
-                uow.commit()
-            return repo.order_of(row)
+            if row is not None:
+                return repo.order_of(row)
+        return self._store(self.priced(hold))
 
     def _stored_by_key(self, cmd: Buy) -> Order:
         with self.deps.uow() as uow:
@@ -121,11 +115,19 @@ class OrderService:
     # -- reads ---------------------------------------------------------------------------------
     def get(self, order_id: str, user_id: str | None = None) -> Order:
         """Return an order; with `user_id`, someone else's order is reported as not found."""
+        order = self._stored(order_id)
+        if order is None or (user_id is not None and order.user_id != user_id):
+            raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {order_id}")
+        return self._current(order)
+
+    def _stored(self, order_id: str) -> Order | None:
+        """Return the stored order, writing it from the ledger's hold if the writer has not yet."""
         with self.deps.uow() as uow:
             row = uow.db.get(OrderRow, order_id)
-            if row is None or (user_id is not None and row.user_id != user_id):
-                raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {order_id}")
-            return self._current(repo.order_of(row))
+            if row is not None:
+                return repo.order_of(row)
+        hold = self.deps.ledger.get_hold(order_id)
+        return None if hold is None else self._ensure_order(hold)
 
     def list_for_user(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[Order]:
         with self.deps.uow() as uow:
@@ -160,6 +162,7 @@ class OrderService:
     def handle_payment_callback(self, provider: str, body: bytes, signature: str) -> Order:
         """Verify a provider's callback and settle the order; repeats of one callback are harmless."""
         callback = self._provider(provider).verify(body, signature)
+        self._stored(callback.order_id)
         with self.deps.uow() as uow:
             row = uow.db.get(OrderRow, callback.order_id)
             if row is None:
@@ -317,3 +320,15 @@ class OrderService:
             return self.providers[name]
         except KeyError:
             raise FlashSaleError(ErrorCode.VALIDATION_ERROR, f"unknown payment provider {name!r}") from None
+
+
+def placed_event(order: Order) -> ev.HoldPlaced:
+    return ev.HoldPlaced(
+        order.id,
+        order.item_id,
+        order.user_id,
+        order.qty,
+        order.created_at.timestamp(),
+        expires_at=order.expires_at.timestamp(),
+        total_cents=order.total_cents,
+    )

@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from flashsale.domain.campaign import Campaign, FlashSession, Phase, PhaseKind
 from flashsale.domain.catalog import Product
 from flashsale.domain.holds import Hold
-from flashsale.domain.orders import HOLD_OF_STATUS, Order, OrderStatus
+from flashsale.domain.orders import HOLD_OF_STATUS, STATUS_OF_HOLD, Order, OrderStatus
 from flashsale.domain.sale import FlashItem, ItemTerms
 from flashsale.store.tables import CampaignRow, ItemRow, OrderRow, PhaseRow, ProductRow, SessionRow
 
@@ -114,3 +115,46 @@ def all_item_terms(db: Session, session_id: int | None = None) -> list[ItemTerms
 def all_holds(db: Session) -> list[Hold]:
     """Return every order as the ledger hold it stands for (the ledger's rebuild source)."""
     return [hold_of(row) for row in db.scalars(select(OrderRow).order_by(OrderRow.created_at))]
+
+
+def order_of_hold(hold: Hold, *, unit_price_cents: int, total_cents: int) -> Order:
+    """Return the order a hold stands for, priced."""
+    return Order(
+        id=hold.hold_id,
+        user_id=hold.user_id,
+        item_id=hold.item_id,
+        qty=hold.qty,
+        unit_price_cents=unit_price_cents,
+        total_cents=total_cents,
+        status=STATUS_OF_HOLD[hold.state],
+        request_id=hold.request_id,
+        created_at=from_epoch(hold.created_at),
+        expires_at=from_epoch(hold.expires_at),
+    )
+
+
+def insert_orders(db: Session, orders: Iterable[Order]) -> set[str]:
+    """Insert orders, skipping any whose id or (user, request id) is stored already; return the new ids.
+
+    Idempotent by construction, so a redelivered purchase or a replay racing the writer is harmless.
+    """
+    values = [
+        {
+            "id": o.id,
+            "user_id": o.user_id,
+            "item_id": o.item_id,
+            "qty": o.qty,
+            "unit_price_cents": o.unit_price_cents,
+            "total_cents": o.total_cents,
+            "status": o.status.value,
+            "request_id": o.request_id,
+            "created_at": o.created_at,
+            "expires_at": o.expires_at,
+        }
+        for o in orders
+    ]
+    if not values:
+        return set()
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(OrderRow).values(values).on_conflict_do_nothing().returning(OrderRow.id)
+    return set(db.scalars(stmt))

@@ -1,0 +1,133 @@
+"""Reconciliation: compare the ledger with the system of record, report drift, and repair it.
+
+The database is the truth for every order it holds; the ledger is the truth for holds whose order
+never reached the database (the writer lagged or crashed). Repair runs with the items paused (their
+window closed in the ledger) so no reservation slips between the comparison and the rebuild; the
+original terms come back with the rebuild.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import select
+
+from flashsale.domain.holds import Hold, HoldState
+from flashsale.domain.sale import ItemTerms
+from flashsale.ledger.contract import StockLevel
+from flashsale.services.orders import OrderService
+from flashsale.store import repositories as repo
+from flashsale.store.tables import OrderRow
+
+
+@dataclass
+class ItemDrift:
+    item_id: int
+    ledger: StockLevel
+    stored_sold: int
+    stored_held: int
+    orders_missing_in_db: list[str] = field(default_factory=list)
+    holds_missing_in_ledger: list[str] = field(default_factory=list)
+    state_mismatches: list[tuple[str, str, str]] = field(default_factory=list)  # (id, db, ledger)
+
+    @property
+    def clean(self) -> bool:
+        return (
+            self.ledger.conserved
+            and self.ledger.sold == self.stored_sold
+            and self.ledger.held == self.stored_held
+            and not (self.orders_missing_in_db or self.holds_missing_in_ledger or self.state_mismatches)
+        )
+
+
+@dataclass
+class ReconcileReport:
+    items: list[ItemDrift]
+    repaired: bool
+    after: list[ItemDrift] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return all(d.clean for d in self.items)
+
+    def kinds(self) -> Counter[str]:
+        """Count drift by kind across items."""
+        counts: Counter[str] = Counter()
+        for d in self.items:
+            counts["orders missing in db"] += len(d.orders_missing_in_db)
+            counts["holds missing in ledger"] += len(d.holds_missing_in_ledger)
+            counts["state mismatches"] += len(d.state_mismatches)
+            counts["counter drift"] += int(d.ledger.sold != d.stored_sold or d.ledger.held != d.stored_held)
+        return counts
+
+
+def _live(hold: Hold, now: float) -> bool:
+    return hold.state is HoldState.SOLD or (hold.state is HoldState.HELD and now < hold.expires_at)
+
+
+class Reconciler:
+    def __init__(self, orders: OrderService) -> None:
+        self.orders = orders
+        self.deps = orders.deps
+
+    def inspect(self) -> list[ItemDrift]:
+        """Compare every item's ledger holds and counters with the stored orders."""
+        with self.deps.uow() as uow:
+            terms = repo.all_item_terms(uow.db)
+            stored = [repo.hold_of(r) for r in uow.db.scalars(select(OrderRow))]
+        return [self._compare(t, [h for h in stored if h.item_id == t.item_id]) for t in terms]
+
+    def _compare(self, terms: ItemTerms, stored: list[Hold]) -> ItemDrift:
+        now = self.deps.clock()
+        ledger = self.deps.ledger
+        in_ledger = {h.hold_id: h for h in ledger.holds(terms.item_id)}
+        in_db = {h.hold_id: h for h in stored}
+        drift = ItemDrift(
+            item_id=terms.item_id,
+            ledger=ledger.stock(terms.item_id),
+            stored_sold=sum(h.qty for h in stored if h.state is HoldState.SOLD),
+            stored_held=sum(h.qty for h in stored if h.state is HoldState.HELD and now < h.expires_at),
+        )
+        drift.orders_missing_in_db = sorted(set(in_ledger) - set(in_db))
+        for hold_id, db_hold in in_db.items():
+            led = in_ledger.get(hold_id)
+            if led is None:
+                if _live(db_hold, now):
+                    drift.holds_missing_in_ledger.append(hold_id)
+            elif _live(led, now) != _live(db_hold, now) or (led.state is HoldState.SOLD) != (
+                db_hold.state is HoldState.SOLD
+            ):
+                drift.state_mismatches.append((hold_id, db_hold.state.value, led.state.value))
+        return drift
+
+    def run(self, *, repair: bool) -> ReconcileReport:
+        """Inspect, and with `repair` pause the sale, make both sides agree, and resume it."""
+        if not repair:
+            return ReconcileReport(self.inspect(), repaired=False)
+        ledger = self.deps.ledger
+        now = self.deps.clock()
+        with self.deps.uow() as uow:
+            terms = repo.all_item_terms(uow.db)
+        for t in terms:  # pause: a closed window refuses every new reservation while we compare
+            ledger.configure(replace(t, opens_at=min(t.opens_at, now), closes_at=min(t.closes_at, now)))
+        try:
+            found = self.inspect()
+            self._write_missing_orders(found)
+        finally:
+            # Rebuild from the store, the truth now that every ledger-only hold is written down;
+            # the stored terms bring the real sale windows back.
+            with self.deps.uow() as uow:
+                ledger.restore(repo.all_item_terms(uow.db), repo.all_holds(uow.db))
+        self.orders.expire_due()
+        return ReconcileReport(found, repaired=True, after=self.inspect())
+
+    def _write_missing_orders(self, drifts: list[ItemDrift]) -> None:
+        """Write an order for every hold that only the ledger knows, in the ledger's state."""
+        ledger = self.deps.ledger
+        missing = [h for d in drifts for i in d.orders_missing_in_db if (h := ledger.get_hold(i))]
+        if not missing:
+            return
+        with self.deps.uow() as uow:
+            repo.insert_orders(uow.db, [self.orders.priced(h) for h in missing])
+            uow.commit()
