@@ -56,6 +56,9 @@ class Campaign:
         for phase in self.phases:
             if phase.starts_at < self.starts_at or phase.ends_at > self.ends_at:
                 raise ValueError(f"phase {phase.kind} lies outside the campaign")
+        kinds = [p.kind for p in self.phases]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("each phase kind may appear once per campaign")
         ordered = sorted(self.phases, key=lambda p: p.starts_at)
         for earlier, later in itertools.pairwise(ordered):
             if later.starts_at < earlier.ends_at:
@@ -109,13 +112,17 @@ class DailySlot:
 
 
 def daily_session_windows(
-    campaign: Campaign, slots: Iterable[DailySlot]
+    campaign: Campaign, slots: Iterable[DailySlot], *, limit: int | None = None
 ) -> list[tuple[str, datetime, datetime]]:
-    """List (name, start, end) for every slot on every day the campaign covers, inside its range."""
+    """List (name, start, end) for every slot on every day the campaign covers, inside its range.
+
+    Generation stops once more than `limit` windows exist, so a mistyped year costs nothing.
+    """
     slots = list(slots)
     windows: list[tuple[str, datetime, datetime]] = []
     day = campaign.starts_at.date() - timedelta(days=1)
-    while day <= campaign.ends_at.date():
+    # One day of slack on both sides: a slot in a zone ahead of or behind UTC may fall on another date.
+    while day <= campaign.ends_at.date() + timedelta(days=1) and (limit is None or len(windows) <= limit):
         for slot in slots:
             starts, ends = slot.on(day)
             if starts >= campaign.starts_at and ends <= campaign.ends_at:

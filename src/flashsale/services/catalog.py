@@ -29,6 +29,8 @@ from flashsale.services.deps import Deps
 from flashsale.store import repositories as repo
 from flashsale.store.tables import CampaignRow, ItemRow, OrderRow, PhaseRow, ProductRow, SessionRow
 
+MAX_SESSIONS_PER_CALL = 1000  # a year of three daily slots; more is a typo, not a campaign
+
 
 @dataclass(frozen=True, slots=True)
 class ItemView:
@@ -164,7 +166,13 @@ class CatalogService:
     def create_daily_sessions(self, campaign_id: int, slots: Iterable[DailySlot]) -> list[FlashSession]:
         """Add a session for every slot (e.g. 10:00–10:10, 15:00–15:10) on every campaign day."""
         campaign = self.get_campaign(campaign_id)
-        return self.create_sessions(campaign_id, daily_session_windows(campaign, slots))
+        windows = daily_session_windows(campaign, slots, limit=MAX_SESSIONS_PER_CALL)
+        if len(windows) > MAX_SESSIONS_PER_CALL:
+            raise FlashSaleError(
+                ErrorCode.VALIDATION_ERROR,
+                f"more than {MAX_SESSIONS_PER_CALL} sessions requested in one call",
+            )
+        return self.create_sessions(campaign_id, windows)
 
     def create_sessions(
         self, campaign_id: int, windows: Iterable[tuple[str, datetime, datetime]]

@@ -1,0 +1,93 @@
+"""Dependencies as named Annotated aliases: the platform, the current shopper, the operator, the key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from flashsale.api.schemas import MAX_INT32
+from flashsale.auth import is_admin_token, verify_shopper_token
+from flashsale.bootstrap import Platform
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255  # orders.request_id is VARCHAR(255)
+
+PathId = Annotated[int, Path(ge=1, le=MAX_INT32)]
+OrderId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def get_platform(request: Request) -> Platform:
+    """Return the platform the app was created with."""
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+# auto_error=False: a missing or non-Bearer header must answer our 401 body, not FastAPI's 403.
+_shopper_bearer = HTTPBearer(
+    auto_error=False, scheme_name="ShopperToken", description="HS256 JWT minted by `flashsale token`"
+)
+_admin_bearer = HTTPBearer(auto_error=False, scheme_name="AdminToken", description="FLASHSALE_ADMIN_TOKEN")
+BearerCredentials = HTTPAuthorizationCredentials | None
+
+
+def _shopper_of(platform: Platform, token: str) -> str:
+    secret = platform.settings.jwt_secret
+    assert secret, "create_app refuses a platform without secrets"
+    return verify_shopper_token(secret, token, now=platform.deps.clock())
+
+
+def current_shopper(
+    platform: PlatformDep, credentials: Annotated[BearerCredentials, Depends(_shopper_bearer)]
+) -> str:
+    """Return the shopper id of the bearer token, or refuse with 401."""
+    if credentials is None:
+        raise FlashSaleError(ErrorCode.UNAUTHENTICATED, "a shopper bearer token is required")
+    return _shopper_of(platform, credentials.credentials)
+
+
+CurrentShopper = Annotated[str, Depends(current_shopper)]
+
+
+def require_admin(
+    platform: PlatformDep, credentials: Annotated[BearerCredentials, Depends(_admin_bearer)]
+) -> None:
+    """Let the operator through; a valid shopper token gets 403, anything else 401."""
+    if credentials is None:
+        raise FlashSaleError(ErrorCode.UNAUTHENTICATED, "the admin bearer token is required")
+    if is_admin_token(platform.settings.admin_token, credentials.credentials):
+        return
+    try:
+        _shopper_of(platform, credentials.credentials)
+    except FlashSaleError:
+        raise FlashSaleError(ErrorCode.UNAUTHENTICATED, "invalid admin token") from None
+    raise FlashSaleError(ErrorCode.FORBIDDEN, "shopper tokens cannot use the admin API")
+
+
+AdminDep = Depends(require_admin)
+
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+            description="Required (400 IDEMPOTENCY_KEY_REQUIRED without it): one per purchase attempt, "
+            "e.g. a UUIDv4; a retry with the same key replays the same order",
+        ),
+    ] = None,
+) -> str:
+    """Return the request's Idempotency-Key, or refuse with 400 IDEMPOTENCY_KEY_REQUIRED."""
+    if not key:
+        raise FlashSaleError(
+            ErrorCode.IDEMPOTENCY_KEY_REQUIRED,
+            f"send an Idempotency-Key header of 1..{MAX_IDEMPOTENCY_KEY_LENGTH} characters",
+        )
+    return key
+
+
+IdempotencyKey = Annotated[str, Depends(idempotency_key)]

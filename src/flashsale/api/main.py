@@ -1,0 +1,74 @@
+"""The FastAPI app: `create_app(platform)` for tests and embedding, `app_factory()` for uvicorn.
+
+uvicorn.run("flashsale.api.main:app_factory", factory=True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from flashsale import __version__
+from flashsale.api import admin, shop
+from flashsale.api.errors import install_error_handlers
+from flashsale.bootstrap import Platform, build
+from flashsale.config import Settings
+
+DESCRIPTION = """
+Flash sales (秒杀): timed sessions whose items have a quota and a per-user limit, sold through an
+oversell-proof stock ledger. A purchase holds units for the payment window; unpaid holds expire
+back to sale.
+
+* Shoppers authenticate with a bearer JWT (`flashsale token <user>`); `POST /purchases` needs an
+  `Idempotency-Key` header, and a retry with the same key replays the same order.
+* Operators use `/admin/*` with the admin bearer token.
+* Every refusal is `{"code": ..., "message": ...}`; `code` is stable, switch on it.
+"""
+
+TAGS = [
+    {"name": "sessions", "description": "Public catalogue of sessions with live remaining stock."},
+    {"name": "purchases", "description": "Buy: hold units and open an unpaid order (idempotent)."},
+    {"name": "orders", "description": "The shopper's own orders: show, pay, cancel."},
+    {"name": "payments", "description": "Signed callbacks from payment providers."},
+    {"name": "admin: campaigns", "description": "Campaigns and their phases."},
+    {"name": "admin: sessions", "description": "Timed flash sessions, single or daily."},
+    {"name": "admin: products", "description": "Products (SKUs)."},
+    {"name": "admin: items", "description": "Flash items: price, quota, per-user limit, stats."},
+    {"name": "admin: orders", "description": "Refunds."},
+]
+
+
+def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
+    """Build the HTTP app around a wired platform; the app closes the platform when it shuts down."""
+    if not (platform.settings.jwt_secret and platform.settings.admin_token):
+        raise ValueError("the platform has no secrets: build it with flashsale.bootstrap.build")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if start_jobs:
+            platform.start_jobs()
+        try:
+            yield
+        finally:
+            platform.close()
+
+    app = FastAPI(
+        title="flashsale",
+        summary="Flash-sale (秒杀) and promotion platform",
+        description=DESCRIPTION,
+        version=__version__,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    install_error_handlers(app)
+    app.include_router(shop.router)
+    app.include_router(admin.router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Build the app from the environment's Settings (FLASHSALE_*), with its background jobs."""
+    return create_app(build(Settings()))

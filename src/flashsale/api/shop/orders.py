@@ -1,0 +1,49 @@
+"""A shopper's own orders: list, show, pay, cancel. Another shopper's order does not exist (404)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+
+from flashsale.api.deps import CurrentShopper, OrderId, PlatformDep
+from flashsale.api.errors import error_responses
+from flashsale.api.schemas import OrderOut, PayIn
+
+router = APIRouter(prefix="/orders", tags=["orders"], responses=error_responses(401, 422))
+
+
+@router.get("")
+def list_orders(
+    shopper: CurrentShopper,
+    platform: PlatformDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> list[OrderOut]:
+    """List the shopper's orders, newest first."""
+    orders = platform.orders.list_for_user(shopper, limit=limit, offset=offset)
+    return [OrderOut.model_validate(o) for o in orders]
+
+
+@router.get("/{order_id}", responses=error_responses(404))
+def get_order(order_id: OrderId, shopper: CurrentShopper, platform: PlatformDep) -> OrderOut:
+    """Show one of the shopper's orders."""
+    return OrderOut.model_validate(platform.orders.get(order_id, shopper))
+
+
+@router.post("/{order_id}/pay", responses=error_responses(404, 409))
+def pay_order(
+    order_id: OrderId,
+    shopper: CurrentShopper,
+    platform: PlatformDep,
+    body: Annotated[PayIn | None, Body()] = None,
+) -> OrderOut:
+    """Pay an unpaid order; the sandbox confirms through the same signed callback a provider sends."""
+    provider = (body or PayIn()).provider
+    return OrderOut.model_validate(platform.orders.pay(order_id, shopper, provider))
+
+
+@router.post("/{order_id}/cancel", responses=error_responses(404, 409))
+def cancel_order(order_id: OrderId, shopper: CurrentShopper, platform: PlatformDep) -> OrderOut:
+    """Cancel an unpaid order: its units and the shopper's quota go back on sale at once."""
+    return OrderOut.model_validate(platform.orders.cancel(order_id, shopper))
