@@ -57,10 +57,12 @@ def quote_flash_line(
         if step.kind is StepKind.COUPON and not item.coupons_allowed:
             continue
         adj = step.adjust(running, qty)
-        if adj is None or adj.amount_cents == 0:
+        if adj is None:
             continue
         # A discount may take the line to zero but never below; surcharges are not clamped.
         amount = max(adj.amount_cents, -running)
+        if amount == 0:
+            continue
         applied.append(Adjustment(adj.label, amount))
         running += amount
     return PriceQuote(

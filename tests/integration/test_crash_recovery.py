@@ -1,0 +1,88 @@
+"""kill -9 in the middle of a sale: the store on disk must rebuild a ledger that agrees with it.
+
+A child process (crash_shopper.py) buys, pays, cancels, refunds and expires orders in a tight loop
+on a SQLite file; the parent SIGKILLs it at a random moment, then builds the platform again on the
+same file (bootstrap.build restores the ledger from the stored orders) and checks it, several times.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from flashsale.bootstrap import build
+from flashsale.clock import ManualClock
+from flashsale.domain.orders import OrderStatus
+from flashsale.store.tables import OrderRow
+from tests.factories import open_sale, stress_size
+from tests.integration import crash_shopper
+from tests.integration.ledger_store_checks import assert_store_matches_ledger
+
+pytestmark = pytest.mark.stress
+
+KILLS = stress_size(4, 25)
+QUOTA, LIMIT = 40, 2
+CHILD = Path(crash_shopper.__file__)
+
+
+def run_and_kill(data_dir: Path, item_id: int, seed: int, rng: random.Random) -> None:
+    """Start the shopper, let it run for a random moment after it is ready, then SIGKILL it."""
+    with (data_dir / f"child-{seed}.err").open("w+") as errors:
+        child = subprocess.Popen(
+            [sys.executable, str(CHILD), str(data_dir), str(item_id), str(seed)],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
+        assert child.stdout is not None
+        try:
+            line = child.stdout.readline()  # "ready", or "" if the child died first
+            time.sleep(rng.uniform(0.05, 0.6))
+        finally:
+            child.kill()  # SIGKILL: the crash under test, and no child outlives a failing test
+            child.wait(30)
+            child.stdout.close()
+        errors.seek(0)
+        assert line == "ready\n", errors.read()
+        assert child.returncode == -signal.SIGKILL, errors.read()
+
+
+def test_after_each_kill_the_rebuilt_ledger_agrees_with_the_stored_orders(tmp_path: Path) -> None:
+    settings = crash_shopper.settings_for(tmp_path)
+    now = time.time()
+    opens_at = datetime.fromtimestamp(now, UTC) - timedelta(minutes=1)
+    setup = build(settings, clock=ManualClock(now))
+    # A one-second payment window, so expiries happen while the shopper runs.
+    item_id = open_sale(
+        setup, opens_at=opens_at, hours=2, quota=QUOTA, per_user_limit=LIMIT, payment_window_s=1
+    )
+    setup.close()
+    rng = random.Random(2026)
+
+    for seed in range(KILLS):
+        run_and_kill(tmp_path, item_id, seed, rng)
+
+        clock = ManualClock(time.time())
+        platform = build(settings, clock=clock, migrate=False)  # restores the ledger from the stored orders
+        try:
+            assert_store_matches_ledger(platform, item_id, limit=LIMIT)
+            clock.advance(1)  # past every payment window the child opened
+            platform.orders.expire_due()
+            assert_store_matches_ledger(platform, item_id, limit=LIMIT)
+            with platform.deps.uow() as uow:
+                statuses = dict(
+                    uow.db.execute(select(OrderRow.status, func.count()).group_by(OrderRow.status)).all()
+                )
+        finally:
+            platform.close()
+        assert OrderStatus.UNPAID not in statuses  # expire_due wrote every lapsed hold down
+
+    assert statuses.get(OrderStatus.PAID, 0) > 0 and sum(statuses.values()) > KILLS  # the crowd did shop

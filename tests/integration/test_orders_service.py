@@ -1,0 +1,66 @@
+"""OrderService.buy when a double-click's replay overtakes the original request on its way to the store."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import event, func, select
+
+from flashsale.bootstrap import Platform
+from flashsale.domain.holds import HoldState
+from flashsale.domain.orders import OrderStatus
+from flashsale.services.orders import Buy, Purchase
+from flashsale.store.tables import EventRow, OrderRow
+from tests.conftest import Sale
+
+
+def test_a_replay_that_records_the_order_first_does_not_cost_the_original_its_hold(
+    platform: Platform, sale: Sale
+) -> None:
+    """The original click reserves, then stalls before writing its order; the second click of the
+    double-click (same key) is answered as a replay and writes the order itself. When the original
+    resumes and finds the row there, the hold it reserved is that very order: it must stay held.
+    """
+    cmd = Buy(user_id="ann", item_id=sale.earbuds_id, qty=2, request_id="double-click")
+    reserved, replay_done = threading.Event(), threading.Event()
+    results: list[Purchase] = []
+
+    def stall_the_original(*_: Any) -> None:
+        # The original's first connection is taken right after the ledger said yes.
+        if threading.current_thread() is original and not reserved.is_set():
+            reserved.set()
+            assert replay_done.wait(10)
+
+    original = threading.Thread(target=lambda: results.append(platform.orders.buy(cmd)))
+    event.listen(platform.engine, "checkout", stall_the_original)
+    try:
+        original.start()
+        assert reserved.wait(10)
+        replay = platform.orders.buy(cmd)
+        replay_done.set()
+        original.join(10)
+    finally:
+        event.remove(platform.engine, "checkout", stall_the_original)
+
+    assert replay.replayed and [r.order.id for r in results] == [replay.order.id]
+    hold = platform.ledger.get_hold(replay.order.id)
+    assert hold is not None and hold.state is HoldState.HELD
+    assert platform.ledger.stock(sale.earbuds_id).held == 2
+    assert platform.orders.get(replay.order.id).status is OrderStatus.UNPAID
+    with platform.deps.uow() as uow:
+        assert uow.db.scalar(select(func.count()).select_from(OrderRow)) == 1
+        placed = uow.db.scalar(
+            select(func.count()).select_from(EventRow).where(EventRow.kind == "HoldPlaced")
+        )
+        assert placed == 1
+
+
+def test_a_sequential_double_click_gets_the_same_order_once(platform: Platform, sale: Sale) -> None:
+    cmd = Buy(user_id="ann", item_id=sale.phone_id, qty=1, request_id="k")
+
+    first = platform.orders.buy(cmd)
+    again = platform.orders.buy(cmd)
+
+    assert not first.replayed and again.replayed and again.order == first.order
+    assert platform.ledger.stock(sale.phone_id).held == 1
