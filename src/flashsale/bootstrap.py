@@ -49,6 +49,9 @@ class Platform:
         if self.lease is not None:
             self.lease.release()
             self.lease = None
+        close_ledger = getattr(self.ledger, "close", None)  # network engines hold a connection pool
+        if close_ledger is not None:
+            close_ledger()
         self.engine.dispose()
 
 
@@ -71,7 +74,7 @@ def build(settings: Settings | None = None, *, clock: Clock = time.time, migrate
     except BaseException:
         engine.dispose()
         raise
-    ledger = ledger_from_url(f"{settings.backend}://", clock)
+    ledger = ledger_from_url(settings.redis_url if settings.backend == "redis" else "memory://", clock)
     sessions = sessionmaker(engine, expire_on_commit=False)
     deps = Deps(sessions=sessions, ledger=ledger, clock=clock, prices=PriceBook(sessions, clock))
     assert settings.payment_secret is not None

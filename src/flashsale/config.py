@@ -17,7 +17,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".flashsale"), description="Where the embedded SQLite file and secrets live")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in data_dir")
-    backend: Literal["memory"] = Field("memory", description="Stock ledger engine")
+    backend: Literal["memory", "redis"] = Field("memory", description="Stock ledger engine")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis ledger URL (backend=redis)")
     jwt_secret: str | None = Field(None, description="HS256 key for shopper tokens; generated if unset")
     admin_token: str | None = Field(None, description="Bearer token for /admin; generated if unset")
     payment_secret: str | None = Field(None, description="HMAC key of the sandbox payment provider")

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from flashsale.ledger.contract import Decision, Ledger, StockLevel
+from flashsale.ledger.contract import Decision, Ledger, Reservation, StockLevel
 from flashsale.ledger.memory import Clock, MemoryLedger
 
-__all__ = ["Clock", "Decision", "Ledger", "MemoryLedger", "StockLevel", "ledger_from_url"]
+__all__ = ["Clock", "Decision", "Ledger", "MemoryLedger", "Reservation", "StockLevel", "ledger_from_url"]
 
 
 def ledger_from_url(url: str, clock: Clock) -> Ledger:
-    """Build the ledger an URL names: `memory://` (in-process) is the only engine so far."""
+    """Build the ledger an URL names: `memory://` (in-process) or `redis://host:port/db?prefix=NAME`.
+
+    Redis URLs also take `buckets=N` (stock split per item, see `flashsale.ledger.redis`); other query
+    options go to redis-py. The Redis client is imported only when a Redis URL is given.
+    """
     if url.startswith("memory://"):
         return MemoryLedger(clock)
-    raise ValueError(f"unsupported ledger URL {url!r}: use memory://")
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from flashsale.ledger.redis import redis_ledger_from_url
+
+        return redis_ledger_from_url(url, clock)
+    raise ValueError(f"unsupported ledger URL {url!r}: use memory:// or redis://host:port/db")

@@ -16,9 +16,9 @@ Guarantees shared by all engines:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from flashsale.domain.errors import ErrorCode
 from flashsale.domain.holds import Hold
@@ -36,6 +36,15 @@ class Decision:
     @property
     def granted(self) -> bool:
         return self.hold is not None
+
+
+class Reservation(NamedTuple):
+    """One `reserve` call's arguments, for `reserve_many`; a plain 4-tuple in this order works too."""
+
+    item_id: int
+    user_id: str
+    qty: int
+    request_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,15 @@ class Ledger(Protocol):
 
     def reserve(self, *, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
         """Atomically hold `qty` units for `user_id`, or refuse with a stable code (see module doc)."""
+        ...
+
+    def reserve_many(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+        """Decide `(item_id, user_id, qty, request_id)` requests in order, as `reserve` one after another.
+
+        One Decision per request, in order. An engine may decide a batch in one round trip; if the
+        call fails, an earlier part may already be decided, and retrying with the same request ids
+        replays it.
+        """
         ...
 
     def confirm(self, hold_id: str) -> Hold:

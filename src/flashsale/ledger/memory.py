@@ -10,7 +10,7 @@ import heapq
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import count
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
@@ -131,6 +131,12 @@ class MemoryLedger:
             self._by_key[(user_id, request_id)] = hold_id
             heapq.heappush(self._due, (expires_at, hold_id))
             return Decision(hold)
+
+    def reserve_many(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+        return [
+            self.reserve(item_id=item_id, user_id=user_id, qty=qty, request_id=request_id)
+            for item_id, user_id, qty, request_id in requests
+        ]
 
     # -- settling a hold -----------------------------------------------------------------------
     def confirm(self, hold_id: str) -> Hold:
