@@ -82,6 +82,7 @@ def build(settings: Settings | None = None, *, clock: Clock = time.time, migrate
     platform = Platform(settings, engine, deps, CatalogService(deps), orders, lease=lease)
     try:
         rebuild_ledger(deps)
+        orders.payments.recover()  # finish any charge or refund a crash interrupted
     except BaseException:
         platform.close()
         raise

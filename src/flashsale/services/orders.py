@@ -16,9 +16,10 @@ from flashsale.domain.holds import Hold, HoldState
 from flashsale.domain.orders import Order, OrderStatus, order_transition_error
 from flashsale.domain.pricing import quote_flash_line
 from flashsale.services.deps import Deps
-from flashsale.services.payments import Callback, PaymentProvider
+from flashsale.services.payments import PaymentProvider
+from flashsale.services.settlement import PaymentDesk
 from flashsale.store import repositories as repo
-from flashsale.store.tables import OrderRow, PaymentRow
+from flashsale.store.tables import OrderRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,8 @@ class OrderService:
         self, deps: Deps, providers: dict[str, PaymentProvider], *, write_behind: bool = False
     ) -> None:
         self.deps = deps
-        self.providers = providers
         self.write_behind = write_behind
+        self.payments = PaymentDesk(self, providers)
 
     # -- buy -----------------------------------------------------------------------------------
     def buy(self, cmd: Buy) -> Purchase:
@@ -115,12 +116,12 @@ class OrderService:
     # -- reads ---------------------------------------------------------------------------------
     def get(self, order_id: str, user_id: str | None = None) -> Order:
         """Return an order; with `user_id`, someone else's order is reported as not found."""
-        order = self._stored(order_id)
+        order = self.find(order_id)
         if order is None or (user_id is not None and order.user_id != user_id):
             raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {order_id}")
         return self._current(order)
 
-    def _stored(self, order_id: str) -> Order | None:
+    def find(self, order_id: str) -> Order | None:
         """Return the stored order, writing it from the ledger's hold if the writer has not yet."""
         with self.deps.uow() as uow:
             row = uow.db.get(OrderRow, order_id)
@@ -144,84 +145,18 @@ class OrderService:
         status = order.effective_status(self.deps.now())
         return order if status is order.status else replace(order, status=status)
 
-    # -- pay -----------------------------------------------------------------------------------
+    # -- money (see services/settlement.py) ----------------------------------------------------
     def pay(self, order_id: str, user_id: str, provider: str = "sandbox") -> Order:
-        """Start a payment; the sandbox answers at once through the signed-callback path."""
-        order = self.get(order_id, user_id)
-        if order.status is OrderStatus.PAID:
-            return order
-        error = order_transition_error(order.status, OrderStatus.PAID)
-        if error is not None:
-            raise FlashSaleError(error, f"order {order_id} is {order.status}")
-        gateway = self._provider(provider)
-        signed = gateway.charge(order)
-        if signed is None:  # a real provider calls back later
-            return order
-        return self.handle_payment_callback(provider, signed.body, signed.signature)
+        """Start a payment for the shopper's order; see PaymentDesk.pay."""
+        return self.payments.pay(order_id, user_id, provider)
 
     def handle_payment_callback(self, provider: str, body: bytes, signature: str) -> Order:
-        """Verify a provider's callback and settle the order; repeats of one callback are harmless."""
-        callback = self._provider(provider).verify(body, signature)
-        self._stored(callback.order_id)
-        with self.deps.uow() as uow:
-            row = uow.db.get(OrderRow, callback.order_id)
-            if row is None:
-                raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {callback.order_id}")
-            if row.status == OrderStatus.PAID.value and row.payment_ref == callback.provider_ref:
-                return repo.order_of(row)
-            if callback.status != "succeeded":
-                raise FlashSaleError(ErrorCode.PAYMENT_MISMATCH, "the provider declined the payment")
-            if callback.amount_cents != row.total_cents:
-                raise FlashSaleError(
-                    ErrorCode.PAYMENT_MISMATCH, f"paid {callback.amount_cents}, order is {row.total_cents}"
-                )
-        return self._settle_paid(provider, callback)
+        """Settle an order from a provider's signed callback; see PaymentDesk.handle_callback."""
+        return self.payments.handle_callback(provider, body, signature)
 
-    def _settle_paid(self, provider: str, callback: Callback) -> Order:
-        try:
-            hold = self.deps.ledger.confirm(callback.order_id)
-        except FlashSaleError as exc:
-            if exc.code is ErrorCode.ORDER_EXPIRED:
-                self.expire_due()  # write the expiry down before answering
-            raise
-        now = self.deps.clock()
-        with self.deps.uow() as uow:
-            changed = uow.db.execute(
-                update(OrderRow)
-                .where(OrderRow.id == callback.order_id, OrderRow.status == OrderStatus.UNPAID.value)
-                .values(
-                    status=OrderStatus.PAID.value,
-                    paid_at=repo.from_epoch(now),
-                    payment_ref=callback.provider_ref,
-                )
-            ).rowcount
-            if changed:
-                uow.db.add(
-                    PaymentRow(
-                        order_id=callback.order_id,
-                        provider=provider,
-                        kind="charge",
-                        provider_ref=callback.provider_ref,
-                        amount_cents=callback.amount_cents,
-                        created_at=repo.from_epoch(now),
-                    )
-                )
-                uow.record(
-                    ev.OrderPaid(
-                        hold.hold_id,
-                        hold.item_id,
-                        hold.user_id,
-                        hold.qty,
-                        now,
-                        payment_ref=callback.provider_ref,
-                        amount_cents=callback.amount_cents,
-                    )
-                )
-            row = uow.db.get(OrderRow, callback.order_id)
-            assert row is not None
-            order = repo.order_of(row)
-            self.deps.commit(uow)
-            return order
+    def refund(self, order_id: str) -> Order:
+        """Refund a paid order; see PaymentDesk.refund."""
+        return self.payments.refund(order_id)
 
     # -- cancel, refund ------------------------------------------------------------------------
     def cancel(self, order_id: str, user_id: str | None = None) -> Order:
@@ -245,40 +180,13 @@ class OrderService:
             ev.OrderCancelled(order.id, order.item_id, order.user_id, order.qty, now),
         )
 
-    def refund(self, order_id: str) -> Order:
-        """Refund a paid order (operator action): money back, unit and quota back to the sale."""
-        order = self.get(order_id)
-        if order.status is OrderStatus.REFUNDED:
-            return order
-        error = order_transition_error(order.status, OrderStatus.REFUNDED)
-        if error is not None:
-            raise FlashSaleError(error, f"order {order_id} is {order.status}")
-        self.deps.ledger.refund(order_id)
-        now = self.deps.clock()
-        refund = PaymentRow(
-            order_id=order.id,
-            provider="sandbox",
-            kind="refund",
-            provider_ref=self._provider("sandbox").refund(order),
-            amount_cents=order.total_cents,
-            created_at=repo.from_epoch(now),
-        )
-        event = ev.OrderRefunded(
-            order.id, order.item_id, order.user_id, order.qty, now, amount_cents=order.total_cents
-        )
-        return self._close(order, OrderStatus.REFUNDED, event, refund)
-
-    def _close(
-        self, order: Order, status: OrderStatus, event: ev.Event, payment: PaymentRow | None = None
-    ) -> Order:
+    def _close(self, order: Order, status: OrderStatus, event: ev.Event) -> Order:
         with self.deps.uow() as uow:
             uow.db.execute(
                 update(OrderRow)
                 .where(OrderRow.id == order.id, OrderRow.status == order.status.value)
                 .values(status=status.value, closed_at=repo.from_epoch(event.at))
             )
-            if payment is not None:
-                uow.db.add(payment)
             uow.record(event)
             row = uow.db.get(OrderRow, order.id)
             assert row is not None
@@ -314,12 +222,6 @@ class OrderService:
                 written += 1
             self.deps.commit(uow)
         return written
-
-    def _provider(self, name: str) -> PaymentProvider:
-        try:
-            return self.providers[name]
-        except KeyError:
-            raise FlashSaleError(ErrorCode.VALIDATION_ERROR, f"unknown payment provider {name!r}") from None
 
 
 def placed_event(order: Order) -> ev.HoldPlaced:

@@ -1,5 +1,5 @@
 """Payment providers. The sandbox signs its callbacks exactly as a real provider would, and
-every confirmation — sandbox or real — enters through `OrderService.handle_payment_callback`.
+every confirmation — sandbox or real — enters through `PaymentDesk.handle_callback`.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ class PaymentProvider(Protocol):
         """Check the signature of a callback body and parse it, or raise INVALID_SIGNATURE."""
         ...
 
-    def refund(self, order: Order) -> str:
-        """Return the provider's reference for a refund of the whole order."""
+    def refund(self, *, order_id: str, charge_ref: str, amount_cents: int) -> str:
+        """Refund a charge and return the refund's reference; `charge_ref` makes a repeat a no-op."""
         ...
 
 
@@ -83,5 +83,5 @@ class SandboxProvider:
         except (ValueError, KeyError, TypeError) as exc:
             raise FlashSaleError(ErrorCode.VALIDATION_ERROR, "malformed callback body") from exc
 
-    def refund(self, order: Order) -> str:
-        return f"sbx_rf_{secrets.token_hex(8)}"
+    def refund(self, *, order_id: str, charge_ref: str, amount_cents: int) -> str:
+        return f"sbx_rf_{charge_ref}"

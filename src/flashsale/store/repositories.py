@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from flashsale.domain.campaign import Campaign, FlashSession, Phase, PhaseKind
 from flashsale.domain.catalog import Product
 from flashsale.domain.holds import Hold
 from flashsale.domain.orders import HOLD_OF_STATUS, STATUS_OF_HOLD, Order, OrderStatus
 from flashsale.domain.sale import FlashItem, ItemTerms
-from flashsale.store.tables import CampaignRow, ItemRow, OrderRow, PhaseRow, ProductRow, SessionRow
+from flashsale.store.tables import Base, CampaignRow, ItemRow, OrderRow, PhaseRow, ProductRow, SessionRow
 
 
 def to_epoch(moment: datetime) -> float:
@@ -155,6 +157,10 @@ def insert_orders(db: Session, orders: Iterable[Order]) -> set[str]:
     ]
     if not values:
         return set()
+    return set(db.scalars(insert_ignoring_duplicates(db, OrderRow, values).returning(OrderRow.id)))
+
+
+def insert_ignoring_duplicates(db: Session, model: type[Base], values: list[dict[str, Any]]) -> Insert:
+    """Build an INSERT that skips rows clashing with a unique key (PostgreSQL and SQLite alike)."""
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(OrderRow).values(values).on_conflict_do_nothing().returning(OrderRow.id)
-    return set(db.scalars(stmt))
+    return dialect.insert(model).values(values).on_conflict_do_nothing()

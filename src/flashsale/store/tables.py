@@ -118,14 +118,20 @@ class OrderRow(Base):
 
 
 class PaymentRow(Base):
+    """The money journal: a charge or refund is written here before the order changes state."""
+
     __tablename__ = "payments"
-    __table_args__ = (UniqueConstraint("provider", "provider_ref", name="uq_payments_provider_ref"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_ref", "kind", name="uq_payments_provider_ref_kind"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     provider: Mapped[str] = mapped_column(String(40))
-    provider_ref: Mapped[str] = mapped_column(String(100))
+    provider_ref: Mapped[str] = mapped_column(String(100))  # the charge's reference, for refunds too
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16))  # charge | refund
+    status: Mapped[str] = mapped_column(String(16))  # pending (refund not yet sent) | done
+    refund_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

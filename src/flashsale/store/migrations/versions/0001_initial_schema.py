@@ -141,13 +141,15 @@ def upgrade() -> None:
         sa.Column("provider_ref", sa.String(length=100), nullable=False),
         sa.Column("amount_cents", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("refund_ref", sa.String(length=100), nullable=True),
         sa.Column("created_at", flashsale.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["order_id"],
             ["orders.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("provider", "provider_ref", name="uq_payments_provider_ref"),
+        sa.UniqueConstraint("provider", "provider_ref", "kind", name="uq_payments_provider_ref_kind"),
     )
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_payments_order_id"), ["order_id"], unique=False)

@@ -1,0 +1,246 @@
+"""Money in and out: charges, refunds, and finishing whatever a crash interrupted.
+
+Every movement of money is written to the `payments` journal *before* the order changes state.
+So a process killed at any instant leaves a journal row that `recover()` completes on the next
+start or sweep: a charge that never reached its order is applied (or refunded when the hold is
+gone), and a refund that was decided is carried through. Nothing paid is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.orm import Session
+
+from flashsale.domain import events as ev
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.domain.orders import Order, OrderStatus, order_transition_error
+from flashsale.services.payments import PaymentProvider
+from flashsale.store import repositories as repo
+from flashsale.store.tables import OrderRow, PaymentRow
+
+if TYPE_CHECKING:
+    from flashsale.services.orders import OrderService
+
+CHARGE, REFUND = "charge", "refund"
+PENDING, DONE = "pending", "done"
+
+
+class PaymentDesk:
+    def __init__(self, orders: OrderService, providers: dict[str, PaymentProvider]) -> None:
+        self.orders = orders
+        self.deps = orders.deps
+        self.providers = providers
+
+    def provider(self, name: str) -> PaymentProvider:
+        try:
+            return self.providers[name]
+        except KeyError:
+            raise FlashSaleError(ErrorCode.VALIDATION_ERROR, f"unknown payment provider {name!r}") from None
+
+    # -- charges -------------------------------------------------------------------------------
+    def pay(self, order_id: str, user_id: str, provider: str) -> Order:
+        """Start a payment; the sandbox answers at once through the signed-callback path."""
+        order = self.orders.get(order_id, user_id)
+        if order.status is OrderStatus.PAID:
+            return order
+        error = order_transition_error(order.status, OrderStatus.PAID)
+        if error is not None:
+            raise FlashSaleError(error, f"order {order_id} is {order.status}")
+        signed = self.provider(provider).charge(order)
+        if signed is None:  # a real provider calls back later
+            return order
+        return self.handle_callback(provider, signed.body, signed.signature)
+
+    def handle_callback(self, provider: str, body: bytes, signature: str) -> Order:
+        """Verify a provider's callback, journal the charge, and settle the order.
+
+        Repeats of one callback are harmless. Money that cannot settle its order (the hold expired
+        or was cancelled, the amount is wrong, the order was already paid) is refunded.
+        """
+        callback = self.provider(provider).verify(body, signature)
+        if self.orders.find(callback.order_id) is None:
+            raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {callback.order_id}")
+        if callback.status != "succeeded":
+            raise FlashSaleError(ErrorCode.PAYMENT_MISMATCH, "the provider declined the payment")
+        with self.deps.uow() as uow:
+            self._journal(
+                uow.db,
+                callback.order_id,
+                provider,
+                callback.provider_ref,
+                callback.amount_cents,
+                CHARGE,
+                DONE,
+            )
+            uow.commit()
+        return self._apply_charge(provider, callback.order_id, callback.provider_ref, callback.amount_cents)
+
+    def _apply_charge(self, provider: str, order_id: str, charge_ref: str, amount: int) -> Order:
+        order = self.orders.get(order_id)
+        if order.status is OrderStatus.PAID:
+            if order.payment_ref == charge_ref:
+                return order
+            self._refund_charge(provider, order, charge_ref, amount)  # paid twice: give the second back
+            return order
+        if amount != order.total_cents:
+            self._refund_charge(provider, order, charge_ref, amount)
+            raise FlashSaleError(ErrorCode.PAYMENT_MISMATCH, f"paid {amount}, order is {order.total_cents}")
+        try:
+            hold = self.deps.ledger.confirm(order_id)
+        except FlashSaleError as exc:
+            if exc.code in (ErrorCode.ORDER_EXPIRED, ErrorCode.INVALID_TRANSITION):
+                if exc.code is ErrorCode.ORDER_EXPIRED:
+                    self.orders.expire_due()  # write the expiry down before answering
+                self._refund_charge(provider, order, charge_ref, amount)
+            raise
+        now = self.deps.clock()
+        with self.deps.uow() as uow:
+            changed = uow.db.execute(
+                update(OrderRow)
+                .where(OrderRow.id == order_id, OrderRow.status == OrderStatus.UNPAID.value)
+                .values(status=OrderStatus.PAID.value, paid_at=repo.from_epoch(now), payment_ref=charge_ref)
+            ).rowcount
+            if changed:
+                uow.record(
+                    ev.OrderPaid(
+                        hold.hold_id,
+                        hold.item_id,
+                        hold.user_id,
+                        hold.qty,
+                        now,
+                        payment_ref=charge_ref,
+                        amount_cents=amount,
+                    )
+                )
+            self.deps.commit(uow)
+        return self.orders.get(order_id)
+
+    # -- refunds -------------------------------------------------------------------------------
+    def refund(self, order_id: str) -> Order:
+        """Refund a paid order (operator action): money back, unit and quota back to the sale."""
+        order = self.orders.get(order_id)
+        if order.status is OrderStatus.REFUNDED:
+            return order
+        error = order_transition_error(order.status, OrderStatus.REFUNDED)
+        if error is not None:
+            raise FlashSaleError(error, f"order {order_id} is {order.status}")
+        assert order.payment_ref is not None
+        provider = self._charge_provider(order)
+        with self.deps.uow() as uow:
+            self._journal(uow.db, order.id, provider, order.payment_ref, order.total_cents, REFUND, PENDING)
+            uow.commit()
+        return self._carry_out_refund(order)
+
+    def _carry_out_refund(self, order: Order) -> Order:
+        """Ledger, then order, then provider: each step is idempotent, so recovery may repeat it."""
+        self.deps.ledger.refund(order.id)
+        now = self.deps.clock()
+        with self.deps.uow() as uow:
+            changed = uow.db.execute(
+                update(OrderRow)
+                .where(OrderRow.id == order.id, OrderRow.status == OrderStatus.PAID.value)
+                .values(status=OrderStatus.REFUNDED.value, closed_at=repo.from_epoch(now))
+            ).rowcount
+            if changed:
+                uow.record(
+                    ev.OrderRefunded(
+                        order.id, order.item_id, order.user_id, order.qty, now, amount_cents=order.total_cents
+                    )
+                )
+            self.deps.commit(uow)
+        self._send_pending_refunds(order.id)
+        return self.orders.get(order.id)
+
+    def _refund_charge(self, provider: str, order: Order, charge_ref: str, amount: int) -> None:
+        """Give back a charge that did not settle its order (the order itself does not change)."""
+        with self.deps.uow() as uow:
+            self._journal(uow.db, order.id, provider, charge_ref, amount, REFUND, PENDING)
+            uow.commit()
+        self._send_pending_refunds(order.id)
+
+    def _send_pending_refunds(self, order_id: str | None = None) -> int:
+        with self.deps.uow() as uow:
+            query = select(PaymentRow).where(PaymentRow.kind == REFUND, PaymentRow.status == PENDING)
+            if order_id is not None:
+                query = query.where(PaymentRow.order_id == order_id)
+            pending = uow.db.scalars(query).all()
+            for row in pending:
+                # The charge reference doubles as the provider's idempotency key: a repeat is a no-op.
+                row.refund_ref = self.provider(row.provider).refund(
+                    order_id=row.order_id, charge_ref=row.provider_ref, amount_cents=row.amount_cents
+                )
+                row.status = DONE
+                uow.db.flush()
+            uow.commit()
+            return len(pending)
+
+    # -- recovery ------------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Finish every money movement a crash interrupted; return how many were finished."""
+        finished = 0
+        with self.deps.uow() as uow:
+            unsettled = uow.db.execute(
+                select(
+                    PaymentRow.provider, PaymentRow.order_id, PaymentRow.provider_ref, PaymentRow.amount_cents
+                )
+                .join(OrderRow, OrderRow.id == PaymentRow.order_id)
+                .outerjoin(
+                    refunds := PaymentRow.__table__.alias("refunds"),
+                    and_(
+                        refunds.c.provider == PaymentRow.provider,
+                        refunds.c.provider_ref == PaymentRow.provider_ref,
+                        refunds.c.kind == REFUND,
+                    ),
+                )
+                .where(
+                    PaymentRow.kind == CHARGE,
+                    refunds.c.id.is_(None),
+                    (OrderRow.payment_ref.is_(None)) | (OrderRow.payment_ref != PaymentRow.provider_ref),
+                )
+            ).all()
+            interrupted_refunds = uow.db.scalars(
+                select(OrderRow.id)
+                .join(
+                    PaymentRow,
+                    and_(PaymentRow.order_id == OrderRow.id, PaymentRow.provider_ref == OrderRow.payment_ref),
+                )
+                .where(PaymentRow.kind == REFUND, OrderRow.status == OrderStatus.PAID.value)
+            ).all()
+        for provider, order_id, charge_ref, amount in unsettled:
+            with suppress(FlashSaleError):  # refused charges were refunded: the journal says so
+                self._apply_charge(provider, order_id, charge_ref, amount)
+            finished += 1
+        for order_id in interrupted_refunds:
+            self._carry_out_refund(self.orders.get(order_id))
+            finished += 1
+        return finished + self._send_pending_refunds()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _charge_provider(self, order: Order) -> str:
+        with self.deps.uow() as uow:
+            provider = uow.db.scalar(
+                select(PaymentRow.provider).where(
+                    PaymentRow.order_id == order.id,
+                    PaymentRow.provider_ref == order.payment_ref,
+                    PaymentRow.kind == CHARGE,
+                )
+            )
+        return provider or "sandbox"
+
+    def _journal(
+        self, db: Session, order_id: str, provider: str, charge_ref: str, amount: int, kind: str, status: str
+    ) -> None:
+        """Write a journal row unless that (provider, charge, kind) is there already."""
+        row = {
+            "order_id": order_id,
+            "provider": provider,
+            "provider_ref": charge_ref,
+            "amount_cents": amount,
+            "kind": kind,
+            "status": status,
+            "created_at": repo.from_epoch(self.deps.clock()),
+        }
+        db.execute(repo.insert_ignoring_duplicates(db, PaymentRow, [row]))
