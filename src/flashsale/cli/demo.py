@@ -1,0 +1,149 @@
+"""`flashsale demo`: a phone launch bought by a simulated crowd, on a throwaway embedded platform."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flashsale.cli.console import errors
+from flashsale.demo import DEFINITIONS, CrowdTooSmall, DemoOptions, DemoReport, run_demo
+
+app = typer.Typer()
+DEFAULTS = DemoOptions()
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed of the crowd: who shops, for what, and how.")] = 1,
+    shoppers: Annotated[int, typer.Option(min=1, help="Size of the crowd.")] = DEFAULTS.shoppers,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            help="Keep the database here; it must not hold one yet.",
+            show_default="a temporary dir, removed after",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Worker threads calling the order service at once.")
+    ] = DEFAULTS.concurrency,
+    quota_scale: Annotated[
+        float, typer.Option(min=0.001, help="Scale every item's quota (for smaller crowds).")
+    ] = DEFAULTS.quota_scale,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON, without progress.")
+    ] = False,
+) -> None:
+    """Run a flash sale against a concurrent simulated crowd and audit the books.
+
+    Exits with 1 if anything was oversold or undersold, or the ledger and the database disagree.
+    """
+    if data_dir is not None and (data_dir / "flashsale.db").exists():
+        raise typer.BadParameter(
+            f"a database is there already, give an empty dir: {data_dir}", param_hint="--data-dir"
+        )
+    options = DemoOptions(seed=seed, shoppers=shoppers, concurrency=concurrency, quota_scale=quota_scale)
+    with ExitStack() as stack:
+        where = data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flashsale-demo-")))
+        progress = Progress(
+            TextColumn("shoppers"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=errors,
+            disable=as_json,
+            transient=True,
+        )
+        task = progress.add_task("crowd", total=shoppers)
+        try:
+            with progress:
+                report = run_demo(where, options, on_progress=lambda: progress.advance(task))
+        except CrowdTooSmall as exc:
+            raise typer.BadParameter(str(exc), param_hint="--shoppers") from exc
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_report(Console(), report, data_dir)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _money(cents: int) -> str:
+    yuan, fen = divmod(cents, 100)
+    return f"{yuan:,}" if fen == 0 else f"{cents / 100:,.2f}"
+
+
+def _print_report(console: Console, report: DemoReport, kept_in: Path | None) -> None:
+    items = Table(
+        title=f"Flash sale, seed {report.seed}: {report.shoppers:,} shoppers",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    items.add_column("item", no_wrap=True)
+    for column in ("N", "quota", "sold", "held", "avail.", "released", "paid", "revenue ¥"):
+        items.add_column(column, justify="right", no_wrap=True)
+    for i in report.items:
+        counts = (i.per_user_limit, i.quota, i.sold, i.held, i.available, i.released, i.paid_orders)
+        items.add_row(i.name, *(f"{n:,}" for n in counts), _money(i.revenue_cents))
+    totals = ("quota", "sold", "held", "available", "released", "paid_orders")
+    items.add_row(
+        "total",
+        "",
+        *(f"{report.total(n):,}" for n in totals),
+        _money(report.total("revenue_cents")),
+        style="bold",
+    )
+    console.print(items)
+    console.print(
+        "[dim]N: per-user limit · released: units cancelled or expired · paid: paid orders[/]",
+        highlight=False,
+    )
+
+    tally = report.tally
+    checks = Table.grid(padding=(0, 2))
+    checks.add_column(justify="right", style="bold")
+    checks.add_column()
+    refusals = ", ".join(f"{code.value} {n:,}" for code, n in sorted(tally.refusals.items())) or "none"
+    rows = [
+        ("rejections", refusals),
+        (
+            "replays",
+            f"{tally.replays:,} ({tally.double_clicks:,} double clicks,"
+            f" {tally.duplicate_orders} of them made two orders)",
+        ),
+        ("released", f"{tally.cancellations:,} orders cancelled, {tally.expired:,} unpaid holds expired"),
+        ("oversell¹", _verdict(report.oversell)),
+        ("undersell²", _verdict(report.undersell)),
+        ("ledger = DB³", "[green]yes[/]" if report.ledger_agrees_with_db else "[red]NO[/]"),
+        (
+            "pace",
+            f"{report.decisions_per_s:,.0f} decisions/s, {report.orders_per_s:,.0f} orders/s"
+            f" ({tally.reserve_calls:,} reserve calls in {report.crowd_seconds:.1f} s wall,"
+            f" {report.concurrency} threads)",
+        ),
+    ]
+    if tally.failures:
+        rows.append(("[red]failures[/]", ", ".join(f"{k} {n}" for k, n in tally.failures.items())))
+    for label, value in rows:
+        checks.add_row(label, value)
+    console.print(checks)
+    for mark, name in (("¹", "oversell"), ("²", "undersell"), ("³", "agreement")):
+        console.print(f"[dim]{mark} {name}: {DEFINITIONS[name]}[/]", highlight=False)
+    if kept_in is not None:
+        console.print(f"[dim]database kept in {kept_in}[/]", highlight=False)
+
+
+def _verdict(units: int) -> str:
+    return f"[green]{units}[/]" if units == 0 else f"[red]{units:,} units[/]"

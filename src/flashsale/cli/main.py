@@ -1,0 +1,17 @@
+"""The `flashsale` command: builds the Typer app from one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from flashsale.cli import db, demo, jobs, serve, tokens
+
+app = typer.Typer(
+    name="flashsale",
+    help="Flash-sale platform: campaigns, timed sessions, an oversell-proof stock ledger, orders.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+for commands in (demo.app, serve.app, tokens.app, jobs.app):
+    app.add_typer(commands)
+app.add_typer(db.app, name="db")

@@ -1,0 +1,40 @@
+"""`flashsale serve`: run the HTTP API under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from flashsale.cli.console import refuse
+from flashsale.config import Settings
+from flashsale.store.lease import LeaseTaken
+
+app = typer.Typer()
+APP_FACTORY = "flashsale.api.main:app_factory"
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="FLASHSALE_HOST", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(envvar="FLASHSALE_PORT", min=0, max=65535, help="TCP port; 0 picks a free one.")
+    ] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes; more than one needs a shared ledger engine.")
+    ] = 1,
+) -> None:
+    """Serve the shop, admin and board API (configured by FLASHSALE_* variables)."""
+    if workers > 1 and Settings().backend == "memory":
+        # Each process would rebuild its own in-process ledger and sell the whole quota again.
+        refuse(
+            f"--workers {workers} with the in-process ledger (FLASHSALE_BACKEND=memory): each worker"
+            " would keep its own stock counters and they would oversell. Use --workers 1, or a shared"
+            " ledger (FLASHSALE_BACKEND=redis).",
+            code=2,
+        )
+    try:
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers)
+    except LeaseTaken as exc:
+        refuse(f"{exc}: a server or a demo already runs the in-process ledger on this database", code=1)

@@ -1,0 +1,220 @@
+"""The demo's audit: ledger counters checked against the stored orders, and the numbers it reports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from flashsale.demo.campaign import DemoCampaign
+from flashsale.demo.shop import Tally
+from flashsale.domain.orders import OrderStatus
+from flashsale.services.deps import Deps
+from flashsale.store.tables import ItemRow, OrderRow
+
+DEFINITIONS = {
+    "oversell": (
+        "Σ items max(0, sold + held − quota), counted in both the ledger and the database (units of"
+        " PAID + UNPAID orders), the larger of the two; plus Σ (user, item) max(0, PAID + UNPAID"
+        " units in the database − per-user limit)"
+    ),
+    "undersell": (
+        "Σ items of the units the ledger lost, max(0, quota − available − held − sold), plus"
+        " min(units still available at the end, shoppers told SOLD_OUT or INSUFFICIENT_STOCK who"
+        " never got a unit of that item)"
+    ),
+    "agreement": (
+        "per item, the ledger's sold equals the units of PAID orders in the database and its held"
+        " equals the units of UNPAID orders"
+    ),
+}
+_COUNTED = (OrderStatus.PAID.value, OrderStatus.UNPAID.value)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemAudit:
+    """One item at the end of the sale: the ledger's counters beside the database's orders."""
+
+    item_id: int
+    sku: str
+    name: str
+    quota: int
+    per_user_limit: int
+    sold: int
+    held: int
+    available: int
+    cancelled: int  # units of cancelled orders
+    expired: int  # units of orders whose payment window ran out
+    paid_orders: int
+    revenue_cents: int
+    db_sold: int
+    db_held: int
+    oversell: int
+    undersell: int
+
+    @property
+    def released(self) -> int:
+        return self.cancelled + self.expired
+
+    @property
+    def agrees(self) -> bool:
+        return self.sold == self.db_sold and self.held == self.db_held
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """The orders of one item in one status: how many, their units, their money."""
+
+    orders: int = 0
+    units: int = 0
+    cents: int = 0
+
+
+def _stored_orders(db: Session) -> dict[tuple[int, str], _Stored]:
+    grouped = db.execute(
+        select(
+            OrderRow.item_id,
+            OrderRow.status,
+            func.count(),
+            func.sum(OrderRow.qty),
+            func.sum(OrderRow.total_cents),
+        ).group_by(OrderRow.item_id, OrderRow.status)
+    ).all()
+    return {
+        (item, status): _Stored(n, int(units or 0), int(cents or 0))
+        for item, status, n, units, cents in grouped
+    }
+
+
+def _units_over_limit(db: Session) -> Counter[int]:
+    """Sum, per item, the units each user holds or bought beyond the per-user limit."""
+    units = func.sum(OrderRow.qty)
+    rows = db.execute(
+        select(OrderRow.item_id, units - ItemRow.per_user_limit)
+        .join(ItemRow, ItemRow.id == OrderRow.item_id)
+        .where(OrderRow.status.in_(_COUNTED))
+        .group_by(OrderRow.item_id, OrderRow.user_id, ItemRow.per_user_limit)
+        .having(units > ItemRow.per_user_limit)
+    ).all()
+    over: Counter[int] = Counter()
+    for item_id, excess in rows:
+        over[item_id] += int(excess)
+    return over
+
+
+def audit_items(deps: Deps, campaign: DemoCampaign, tally: Tally) -> tuple[ItemAudit, ...]:
+    """Check every item of the campaign from the ledger and from the database orders."""
+    with deps.uow() as uow:
+        stored = _stored_orders(uow.db)
+        over_limit = _units_over_limit(uow.db)
+    audits = []
+    for item in campaign.items:
+        stock = deps.ledger.stock(item.id)
+        paid, unpaid, cancelled, expired = (
+            stored.get((item.id, status.value), _Stored())
+            for status in (OrderStatus.PAID, OrderStatus.UNPAID, OrderStatus.CANCELLED, OrderStatus.EXPIRED)
+        )
+        over_quota = max(stock.sold + stock.held, paid.units + unpaid.units) - stock.quota
+        lost = stock.quota - stock.available - stock.held - stock.sold
+        audits.append(
+            ItemAudit(
+                item_id=item.id,
+                sku=item.spec.sku,
+                name=item.spec.name,
+                quota=stock.quota,
+                per_user_limit=item.spec.per_user_limit,
+                sold=stock.sold,
+                held=stock.held,
+                available=stock.available,
+                cancelled=cancelled.units,
+                expired=expired.units,
+                paid_orders=paid.orders,
+                revenue_cents=paid.cents,
+                db_sold=paid.units,
+                db_held=unpaid.units,
+                oversell=max(0, over_quota) + over_limit[item.id],
+                undersell=max(0, lost) + min(max(0, stock.available), tally.unserved(item.id)),
+            )
+        )
+    return tuple(audits)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoReport:
+    """Everything `flashsale demo` prints: per item, totals, what the crowd saw, and the pace."""
+
+    seed: int
+    shoppers: int
+    concurrency: int
+    items: tuple[ItemAudit, ...]
+    tally: Tally
+    crowd_seconds: float  # wall time from the first click to the last answer
+
+    def total(self, name: str) -> int:
+        """Sum one field of `ItemAudit` over the items."""
+        return sum(getattr(item, name) for item in self.items)
+
+    @property
+    def oversell(self) -> int:
+        return self.total("oversell")
+
+    @property
+    def undersell(self) -> int:
+        return self.total("undersell")
+
+    @property
+    def ledger_agrees_with_db(self) -> bool:
+        return all(item.agrees for item in self.items)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was oversold or undersold, the books agree, and every request was kept."""
+        return (
+            self.oversell == 0
+            and self.undersell == 0
+            and self.ledger_agrees_with_db
+            and self.tally.duplicate_orders == 0
+            and not self.tally.failures
+        )
+
+    @property
+    def decisions_per_s(self) -> float:
+        return self.tally.reserve_calls / self.crowd_seconds
+
+    @property
+    def orders_per_s(self) -> float:
+        return self.tally.new_orders / self.crowd_seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report as plain JSON-ready data."""
+        tally = self.tally
+        items = [{**asdict(i), "released": i.released, "ledger_agrees_with_db": i.agrees} for i in self.items]
+        totals = ("quota", "sold", "held", "available", "released", "paid_orders", "revenue_cents")
+        return {
+            "seed": self.seed,
+            "shoppers": self.shoppers,
+            "concurrency": self.concurrency,
+            "items": items,
+            "totals": {name: self.total(name) for name in totals},
+            "rejections": {code.value: n for code, n in sorted(tally.refusals.items())},
+            "failures": dict(sorted(tally.failures.items())),
+            "replays": tally.replays,
+            "double_clicks": tally.double_clicks,
+            "duplicate_orders": tally.duplicate_orders,
+            "payments": tally.payments,
+            "cancellations": tally.cancellations,
+            "expired_holds": tally.expired,
+            "oversell": self.oversell,
+            "undersell": self.undersell,
+            "ledger_agrees_with_db": self.ledger_agrees_with_db,
+            "ok": self.ok,
+            "reserve_calls": tally.reserve_calls,
+            "orders": tally.new_orders,
+            "crowd_seconds": round(self.crowd_seconds, 3),
+            "decisions_per_s": round(self.decisions_per_s, 1),
+            "orders_per_s": round(self.orders_per_s, 1),
+            "definitions": DEFINITIONS,
+        }

@@ -1,0 +1,95 @@
+"""Run the demo: build the embedded platform on simulated time, let the crowd loose, audit the result."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from flashsale.bootstrap import build
+from flashsale.clock import ManualClock
+from flashsale.config import Settings
+from flashsale.demo.campaign import PAYMENT_WINDOW_S, SALE_DAY, DemoCampaign, create_campaign
+from flashsale.demo.crowd import Shopper, plan_crowd
+from flashsale.demo.report import DemoReport, audit_items
+from flashsale.demo.shop import Shop, click_early, shop_for
+
+EARLY_LEAD_S = 30.0  # the early clickers click this long before the open
+WAVE_SPAN_S = 60.0  # simulated time a wave of shoppers takes, spread evenly over its shoppers
+SHOPPERS_PER_WORKER = 8  # shoppers inside the shop at once, per worker thread
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    seed: int = 1
+    shoppers: int = 10_000
+    concurrency: int = 8  # worker threads calling the order service
+    quota_scale: float = 1.0  # scales every item's quota, for smaller crowds
+
+
+def run_demo(
+    data_dir: Path, options: DemoOptions, on_progress: Callable[[], None] = lambda: None
+) -> DemoReport:
+    """Create the example campaign in an empty `data_dir`, run the crowd, and audit the books.
+
+    The platform runs on a manual clock: the demo moves it through both sessions, past the
+    payment window so unpaid holds expire, without waiting. `on_progress` is called once per
+    shopper who is done.
+    """
+    clock = ManualClock(SALE_DAY.timestamp())
+    platform = build(Settings(data_dir=data_dir, database_url=None, backend="memory"), clock=clock)
+    try:
+        campaign = create_campaign(platform.catalog, quota_scale=options.quota_scale)
+        crowd = plan_crowd(campaign.items, shoppers=options.shoppers, seed=options.seed)
+        with ThreadPoolExecutor(options.concurrency, thread_name_prefix="shopper") as pool:
+            shop = Shop(platform.orders, pool)
+            started = time.perf_counter()
+            asyncio.run(_sale(shop, clock, campaign, crowd, options.concurrency, on_progress))
+            crowd_seconds = time.perf_counter() - started
+        return DemoReport(
+            seed=options.seed,
+            shoppers=options.shoppers,
+            concurrency=options.concurrency,
+            items=audit_items(platform.deps, campaign, shop.tally),
+            tally=shop.tally,
+            crowd_seconds=crowd_seconds,
+        )
+    finally:
+        platform.close()
+
+
+async def _sale(
+    shop: Shop,
+    clock: ManualClock,
+    campaign: DemoCampaign,
+    crowd: Sequence[Shopper],
+    concurrency: int,
+    on_progress: Callable[[], None],
+) -> None:
+    inside = asyncio.Semaphore(concurrency * SHOPPERS_PER_WORKER)
+
+    async def wave(shoppers: Sequence[Shopper]) -> None:
+        step = WAVE_SPAN_S / max(1, len(shoppers))
+
+        async def visit(shopper: Shopper) -> None:
+            async with inside:
+                await shop_for(shop, shopper)
+            clock.advance(step)
+            on_progress()
+
+        await asyncio.gather(*(visit(s) for s in shoppers))
+
+    for session, opens_at in enumerate(campaign.session_opens_at):
+        rush = [s for s in crowd if s.item.spec.session == session and not s.late]
+        late = [s for s in crowd if s.item.spec.session == session and s.late]
+        clock.set(opens_at - EARLY_LEAD_S)
+        await asyncio.gather(*(click_early(shop, s) for s in rush if s.early_clicks))
+        clock.set(opens_at)
+        await wave(rush)
+        # Past the payment window of every hold of the rush: the unpaid ones expire, units return.
+        clock.set(opens_at + WAVE_SPAN_S + PAYMENT_WINDOW_S + 1)
+        await shop.expire()
+        await wave(late)

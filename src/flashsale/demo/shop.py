@@ -1,0 +1,147 @@
+"""The shoppers' side: real calls to the order service, run on a thread pool, and what they saw.
+
+Every call goes through `Shop`, which runs it on the pool (so shoppers really race each other in
+the ledger and the database) and tallies the answer on the event loop thread (so the tally needs
+no lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from flashsale.demo.crowd import Behaviour, Shopper
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.domain.orders import Order
+from flashsale.services.orders import Buy, OrderService
+
+T = TypeVar("T")
+Answer = Order | ErrorCode
+TURNED_AWAY = frozenset({ErrorCode.SOLD_OUT, ErrorCode.INSUFFICIENT_STOCK})
+
+
+@dataclass
+class Tally:
+    """What the crowd saw."""
+
+    reserve_calls: int = 0
+    new_orders: int = 0
+    replays: int = 0
+    double_clicks: int = 0
+    duplicate_orders: int = 0  # identical requests sent at once that made two orders: must stay 0
+    payments: int = 0
+    cancellations: int = 0
+    expired: int = 0
+    refusals: Counter[ErrorCode] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)  # refused pays and cancels: must stay empty
+    served: set[tuple[int, str]] = field(default_factory=set)  # (item id, user id) that got a hold
+    turned_away: set[tuple[int, str]] = field(default_factory=set)  # told SOLD_OUT or INSUFFICIENT_STOCK
+
+    def unserved(self, item_id: int) -> int:
+        """Count the shoppers who wanted the item, were turned away, and never got a unit of it."""
+        return sum(1 for item, _ in self.turned_away - self.served if item == item_id)
+
+
+class Shop:
+    """The crowd's door to the platform."""
+
+    def __init__(self, orders: OrderService, pool: Executor) -> None:
+        self._orders = orders
+        self._pool = pool
+        self.tally = Tally()
+
+    async def _run(self, call: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call, *args)
+
+    async def buy(self, shopper: Shopper, qty: int, request_id: str) -> Answer:
+        """Ask the order service for a hold; return the order or the refusal's code."""
+        self.tally.reserve_calls += 1
+        cmd = Buy(shopper.user_id, shopper.item.id, qty, request_id)
+        try:
+            purchase = await self._run(self._orders.buy, cmd)
+        except FlashSaleError as exc:
+            self.tally.refusals[exc.code] += 1
+            if exc.code in TURNED_AWAY:
+                self.tally.turned_away.add((cmd.item_id, cmd.user_id))
+            return exc.code
+        if purchase.replayed:
+            self.tally.replays += 1
+        else:
+            self.tally.new_orders += 1
+        self.tally.served.add((cmd.item_id, cmd.user_id))
+        return purchase.order
+
+    async def pay(self, order: Order) -> None:
+        """Pay through the sandbox provider; a refusal is a failure of the platform, tallied as such."""
+        try:
+            await self._run(self._orders.pay, order.id, order.user_id)
+        except FlashSaleError as exc:
+            self.tally.failures[f"pay: {exc.code}"] += 1
+        else:
+            self.tally.payments += 1
+
+    async def cancel(self, order: Order) -> None:
+        """Cancel an unpaid order; a refusal is a failure of the platform, tallied as such."""
+        try:
+            await self._run(self._orders.cancel, order.id, order.user_id)
+        except FlashSaleError as exc:
+            self.tally.failures[f"cancel: {exc.code}"] += 1
+        else:
+            self.tally.cancellations += 1
+
+    async def expire(self) -> int:
+        """Run expiry sweeps until none is due; return how many unpaid holds expired."""
+        expired = 0
+        while swept := await self._run(self._orders.expire_due):
+            expired += swept
+        self.tally.expired += expired
+        return expired
+
+
+async def take(shop: Shop, shopper: Shopper, qty: int, request_id: str, *, clicks: int = 1) -> Order | None:
+    """Ask for `qty` units with `clicks` identical requests at once; offered fewer, settle for one."""
+    answers = await asyncio.gather(*(shop.buy(shopper, qty, request_id) for _ in range(clicks)))
+    orders = {a.id: a for a in answers if isinstance(a, Order)}
+    if len(orders) > 1:
+        shop.tally.duplicate_orders += 1
+    if orders:
+        return next(iter(orders.values()))
+    if ErrorCode.INSUFFICIENT_STOCK in answers:
+        return await take(shop, shopper, 1, f"{request_id}-1")
+    return None
+
+
+async def click_early(shop: Shop, shopper: Shopper) -> None:
+    """Hammer the buy button before the session opens."""
+    for n in range(shopper.early_clicks):
+        await shop.buy(shopper, shopper.qty, f"{shopper.user_id}-early-{n}")
+
+
+async def shop_for(shop: Shop, shopper: Shopper) -> None:
+    """Play one shopper's behaviour while the session is open."""
+    kind = shopper.behaviour
+    request_id = f"{shopper.user_id}-buy"
+    if kind is Behaviour.GREEDY:
+        await shop.buy(shopper, shopper.qty + 1, f"{shopper.user_id}-greedy")
+    if kind is Behaviour.DOUBLE_CLICKER:
+        shop.tally.double_clicks += 1
+    clicks = 2 if kind is Behaviour.DOUBLE_CLICKER else 1
+    order = await take(shop, shopper, shopper.qty, request_id, clicks=clicks)
+    if order is None:
+        return
+    if kind is Behaviour.RETRIER:  # the answer got lost: send the very same request again
+        again = await shop.buy(shopper, order.qty, order.request_id)
+        if not (isinstance(again, Order) and again.id == order.id):
+            shop.tally.failures["retry: not replayed"] += 1
+    if kind is Behaviour.CANCELLER:
+        await shop.cancel(order)
+    elif kind is not Behaviour.NEVER_PAYS:
+        await shop.pay(order)
+    if kind is Behaviour.GREEDY:  # back for more: over the limit now, unless a unit of it is left
+        extra = await shop.buy(shopper, 1, f"{shopper.user_id}-again")
+        if isinstance(extra, Order):
+            await shop.pay(extra)
