@@ -1,0 +1,39 @@
+-- Replace all ledger state under the prefix in one step (the purchase stream is kept: it feeds the
+-- database). ARGV[2] SCAN pattern of the prefix, ARGV[3] buckets, ARGV[4] item count, then eight
+-- per item (item, quota, limit, opens, closes, ttl, held, sold), a count of per-user rows and three
+-- per row (item, user, units), then eight per hold (id, item, user, qty, request id, created,
+-- expires, state). The caller computed and checked the counters.
+local pattern, nb = ARGV[2], tonumber(ARGV[3])
+local cursor = '0'
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
+  cursor = page[1]
+  for _, key in ipairs(page[2]) do
+    if string.sub(key, 1, #STREAM) ~= STREAM then redis.call('UNLINK', key) end
+  end
+until cursor == '0'
+
+local i = 5
+for _ = 1, tonumber(ARGV[4]) do
+  local item, quota, held, sold = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
+  redis.call('HSET', ikey(item, 'book'), 'quota', quota, 'limit', ARGV[i + 2], 'opens', ARGV[i + 3],
+    'closes', ARGV[i + 4], 'ttl', ARGV[i + 5], 'buckets', nb, 'held', held, 'sold', sold)
+  redis.call('SADD', ITEMS, item)
+  write_spread(item, quota - held - sold, nb)
+  i = i + 8
+end
+local rows = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, rows do
+  redis.call('HSET', ikey(ARGV[i], 'book'), ufield(ARGV[i + 1]), ARGV[i + 2])
+  i = i + 3
+end
+while i <= #ARGV do
+  local hold, item, user, req, expires, state = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4], ARGV[i + 6], ARGV[i + 7]
+  write_hold(hold, item, user, ARGV[i + 3], req, ARGV[i + 5], expires, state, 0)
+  redis.call('HSET', ukey(user), req, hold)
+  redis.call('SADD', ikey(item, 'ids'), hold)
+  if state == 'held' then redis.call('ZADD', ikey(item, 'due'), expires, hold) end
+  i = i + 8
+end
+return 'OK'

@@ -1,0 +1,295 @@
+"""The Redis stock ledger: the contract of `flashsale.ledger.contract`, decided by Lua scripts.
+
+Every operation is one script call by SHA (redis-py loads a script again when the server forgot
+it). A reservation checks the window, the stock, the user's held+sold against the limit and the
+request id, then writes, all in one atomic step; every check comes before the first write, because
+Lua has no rollback. The same step appends the granted hold to the stream `<prefix>:purchases`
+(fields hold_id, item_id, user_id, qty, request_id, created_at, expires_at) for the order writer,
+once per hold: replays and refusals append nothing. Time is the caller's clock, passed in, and
+hold ids are made here, so the scripts never read the wall clock. Needs Redis 7.0 or later.
+
+Expiry is lazy and bounded: every script first expires the due holds of the item it touches, at
+most 256 per call; with more left it answers "again" before deciding anything, and the client
+calls once more. So every decision sees every due hold expired, and no call blocks Redis long.
+Holds, their keys and the per-user idempotency hashes are kept (as the in-process engine keeps
+them) until `restore` replaces the state.
+
+Keys, for the prefix P (`?prefix=`, default "fs"):
+
+    P:{i:<item>}:book     hash    the item's terms (quota, limit, opens, closes, ttl, buckets), its
+                                  counters (avail of bucket 0, held, sold), and u:<user> -> the
+                                  units the user holds or bought: one read and one write per batch
+    P:{i:<item>:b<k>}:avail       available units of bucket k >= 1
+    P:{i:<item>}:due      zset    the item's live holds by expires_at
+    P:{i:<item>}:ids      set     every hold id of the item (for reconciliation)
+    P:{u:<user>}:req      hash    request id -> hold id (idempotency)
+    P:holds               hash    hold id -> the hold, packed in one field (item, qty, times, state,
+                                  bucket, user, request id): one write per grant, one read per lookup
+    P:items  P:expired  P:purchases
+                          shared: every item id (the sweep and next_expiry visit their due sets),
+                          expiries not yet handed out, accepted purchases
+
+Idempotency lives with the user, not the item: the contract refuses a replayed (user, request id)
+that names another item, and an index in the item's slot cannot see a key first used on another
+item. The user's hash names the hold, the hold names its item, and the reserve script compares
+both with the request in the same atomic step.
+
+One node: besides the item's keys, a reserve touches the user's hash, the hold records and the
+purchase stream, so the engine needs a single Redis primary (replicas are fine; reconcile after a
+failover, since Redis may lose acknowledged writes). The per-item hash tags are the Cluster layout
+of the hot path, but running on Cluster would need more, not done: a purchase stream and hold
+records per item slot (the item carried in the hold id), and idempotency as a claim in the user's
+slot (SET NX of the request, then the item's script, the claim dropped again on a refusal).
+
+Buckets (`?buckets=N`, default 1) split each item's available units over N counters, each under
+its own hash tag; a request goes to bucket crc32(user) mod N. A bucket that cannot cover a
+request spreads all buckets' units evenly again and tops itself up, so SOLD_OUT means every bucket
+is dry, and no unit is created or lost. held, sold and the per-user counts stay per item, so the
+limit is exact. On one node all of this is one script and buys no throughput, since Redis runs
+scripts one at a time. On a Cluster with buckets on different nodes, the limit would stay exact
+only with each user's count in the bucket their requests are routed to (hence routing by user), and
+the rebalance would become a two-step transfer with the units in transit counted: not done.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from functools import cache
+from importlib.resources import files
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from redis import BlockingConnectionPool, Redis
+
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.domain.holds import HOLD_TRANSITIONS, Hold, HoldState, transition_error
+from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
+from flashsale.ledger.contract import Decision, StockLevel
+from flashsale.ledger.memory import Clock, new_hold_id_factory
+
+SCRIPTS = ("reserve", "settle", "look", "holds", "expire", "next_expiry", "configure", "restore")
+MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
+DEFAULT_CONNECTIONS = 64  # threads beyond this wait for a connection instead of opening more
+
+_AGAIN = ["again"]  # a script expired a bounded share of due holds and must be called again
+_REFUSED = {code.value: Decision(None, code) for code in ErrorCode}
+# Each target state is reachable from exactly one state; the scripts refuse any other.
+_SOURCE = {target: source for source, targets in HOLD_TRANSITIONS.items() for target in targets}
+
+
+@cache
+def _script_texts() -> dict[str, str]:
+    """Read every script, each prefixed with the shared Lua library.
+
+    The `#!lua` line makes Redis (7.0+) refuse a script up front when it is out of memory, instead of
+    failing a write halfway through a script that cannot roll back.
+    """
+    lua = files("flashsale.ledger") / "lua"
+    lib = (lua / "lib.lua").read_text()
+    return {name: f"#!lua\n{lib}\n{(lua / f'{name}.lua').read_text()}" for name in SCRIPTS}
+
+
+def _hold(rec: Sequence[str]) -> Hold:
+    hold_id, item_id, user_id, qty, request_id, created, expires, state = rec
+    return Hold(
+        hold_id, int(item_id), user_id, int(qty), request_id, float(created), float(expires), HoldState(state)
+    )
+
+
+class RedisLedger:
+    """`flashsale.ledger.contract.Ledger` on one Redis server; safe to share between threads and processes."""
+
+    def __init__(
+        self, client: Redis, clock: Clock = time.time, *, prefix: str = "fs", buckets: int = 1
+    ) -> None:
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError(f"key prefix {prefix!r} must be non-empty and free of braces (hash tags)")
+        if buckets < 1:
+            raise ValueError("an item needs at least one bucket")
+        self.client = client
+        self.prefix = prefix
+        self.buckets = buckets
+        self.stream_key = f"{prefix}:purchases"
+        self._clock = clock
+        self._shared = (f"{prefix}:items", f"{prefix}:holds", f"{prefix}:expired", self.stream_key)
+        self._scripts = {name: client.register_script(text) for name, text in _script_texts().items()}
+        self._new_id = new_hold_id_factory()
+
+    def close(self) -> None:
+        """Close the client and its connections."""
+        self.client.close()
+        self.client.connection_pool.disconnect()
+
+    def _run(self, name: str, *args: Any) -> Any:
+        script = self._scripts[name]
+        while True:
+            reply = script(keys=self._shared, args=(self.prefix, *args))
+            if reply != _AGAIN:
+                return reply
+
+    # -- configuration -------------------------------------------------------------------------
+    def configure(self, terms: ItemTerms) -> StockLevel:
+        reply = self._run(
+            "configure",
+            self._clock(),
+            terms.item_id,
+            terms.quota,
+            terms.per_user_limit,
+            terms.opens_at,
+            terms.closes_at,
+            terms.hold_ttl_s,
+            self.buckets,
+        )
+        if reply[0] == ErrorCode.QUOTA_BELOW_COMMITTED:
+            raise FlashSaleError(
+                ErrorCode.QUOTA_BELOW_COMMITTED,
+                f"quota {terms.quota} is below the {reply[1]} units already held or sold",
+            )
+        return StockLevel(terms.item_id, *(int(n) for n in reply[1:]))
+
+    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold]) -> None:
+        """Replace every item, hold and counter under the prefix in one script call.
+
+        The purchase stream is kept: it feeds the database, which is what is restored from. The
+        counters are computed and checked here before anything is written.
+        """
+        books = {t.item_id: t for t in terms}
+        holds = list(holds)
+        committed: Counter[tuple[int, str]] = Counter()  # (item, "held" | "sold") -> units
+        used: Counter[tuple[int, str]] = Counter()
+        for hold in holds:
+            if hold.item_id not in books:
+                raise FlashSaleError(
+                    ErrorCode.CONFLICT, f"hold {hold.hold_id} is of unknown item {hold.item_id}"
+                )
+            if hold.state in (HoldState.HELD, HoldState.SOLD):
+                committed[hold.item_id, hold.state.value] += hold.qty
+                used[hold.item_id, hold.user_id] += hold.qty
+        broken = [i for i, t in books.items() if committed[i, "held"] + committed[i, "sold"] > t.quota]
+        if broken:
+            raise FlashSaleError(ErrorCode.CONFLICT, f"stored holds exceed quota for items {broken}")
+        args: list[Any] = [re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + ":*", self.buckets, len(books)]
+        for t in books.values():
+            args += (t.item_id, t.quota, t.per_user_limit, t.opens_at, t.closes_at, t.hold_ttl_s)
+            args += (committed[t.item_id, "held"], committed[t.item_id, "sold"])
+        args.append(len(used))
+        for (item_id, user_id), units in used.items():
+            args += (item_id, user_id, units)
+        for h in holds:
+            args += (h.hold_id, h.item_id, h.user_id, h.qty, h.request_id)
+            args += (h.created_at, h.expires_at, h.state.value)
+        self._run("restore", *args)
+
+    # -- the decision --------------------------------------------------------------------------
+    def reserve(self, *, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
+        return self.reserve_many(((item_id, user_id, qty, request_id),))[0]
+
+    def reserve_many(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+        """Decide the requests in order, one script call per MAX_SCRIPT_BATCH of them."""
+        decisions: list[Decision] = []
+        for start in range(0, len(requests), MAX_SCRIPT_BATCH):
+            decisions += self._reserve_chunk(requests[start : start + MAX_SCRIPT_BATCH])
+        return decisions
+
+    def _reserve_chunk(self, chunk: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+        now = float(self._clock())
+        hold_ids = [self._new_id() for _ in chunk]
+        args: list[Any] = [now, MAX_QUANTITY_PER_REQUEST]
+        for (item_id, user_id, qty, request_id), hold_id in zip(chunk, hold_ids, strict=True):
+            user = user_id.encode()
+            route = zlib.crc32(user) if self.buckets > 1 else 0
+            # One argument per request (see reserve.lua): the user is split off by its length in bytes.
+            args.append(f"{item_id}|{qty}|{route}|{hold_id}|{len(user)}|{user_id}{request_id}")
+        replies = self._run("reserve", *args)
+        decisions = []
+        for (item_id, user_id, qty, request_id), hold_id, reply in zip(chunk, hold_ids, replies, strict=True):
+            tag = reply[0]
+            if tag == "+":  # granted: the reply is the deadline
+                hold = Hold(hold_id, item_id, user_id, qty, request_id, now, float(reply[1:]), HoldState.HELD)
+                decisions.append(Decision(hold))
+            elif tag == "=":  # replayed: state|created|expires|hold id
+                state, created, expires, prior = reply[1:].split("|", 3)
+                times = float(created), float(expires)
+                hold = Hold(prior, item_id, user_id, qty, request_id, *times, HoldState(state))
+                decisions.append(Decision(hold, replayed=True))
+            else:
+                decisions.append(_REFUSED[reply])
+        return decisions
+
+    # -- settling a hold -----------------------------------------------------------------------
+    def confirm(self, hold_id: str) -> Hold:
+        return self._settle(hold_id, HoldState.SOLD)
+
+    def release(self, hold_id: str) -> Hold:
+        return self._settle(hold_id, HoldState.RELEASED)
+
+    def refund(self, hold_id: str) -> Hold:
+        return self._settle(hold_id, HoldState.REFUNDED)
+
+    def _settle(self, hold_id: str, target: HoldState) -> Hold:
+        reply = self._run("settle", self._clock(), hold_id, target.value, _SOURCE[target].value)
+        if reply[0] == ErrorCode.UNKNOWN_HOLD:
+            raise FlashSaleError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
+        if reply[0] == "refused":
+            state = HoldState(reply[1])
+            error = transition_error(state, target) or ErrorCode.INVALID_TRANSITION
+            raise FlashSaleError(error, f"hold {hold_id} is {state}, cannot become {target}")
+        return _hold(reply[1])
+
+    # -- expiry --------------------------------------------------------------------------------
+    def expire_due(self, limit: int = 1000) -> list[Hold]:
+        expired = [_hold(rec) for rec in self._run("expire", self._clock(), limit)]
+        # Lazy expiry of one item can hand an expiry to the list before an earlier one of another item.
+        return sorted(expired, key=lambda h: (h.expires_at, h.hold_id))
+
+    def next_expiry(self) -> float | None:
+        first = self._run("next_expiry")
+        return None if first is None else float(first)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _look(self, item_id: int, user_id: str) -> list[Any] | None:
+        reply = self._run("look", self._clock(), item_id, user_id)
+        return None if reply[0] == ErrorCode.UNKNOWN_ITEM else reply
+
+    def stock(self, item_id: int) -> StockLevel:
+        reply = self._look(item_id, "")
+        if reply is None:
+            raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
+        _, quota, available, held, sold, _ = reply
+        return StockLevel(item_id, int(quota), int(available), int(held), int(sold))
+
+    def used_by(self, item_id: int, user_id: str) -> int:
+        reply = self._look(item_id, user_id)
+        return 0 if reply is None else int(reply[5])
+
+    def holds(self, item_id: int) -> list[Hold]:
+        found = [_hold(rec) for rec in self._run("holds", self._clock(), item_id)]
+        return sorted(found, key=lambda h: (h.created_at, h.hold_id))
+
+    def get_hold(self, hold_id: str) -> Hold | None:
+        reply = self._run("settle", self._clock(), hold_id, "", "")
+        return None if reply[0] == ErrorCode.UNKNOWN_HOLD else _hold(reply[1])
+
+
+def redis_ledger_from_url(url: str, clock: Clock) -> RedisLedger:
+    """Build a ledger from `redis://host:port/db?prefix=NAME&buckets=N`; other options go to redis-py."""
+    parts = urlsplit(url)
+    ours = {"prefix": "fs", "buckets": "1"}
+    rest = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in ours:
+            ours[key] = value
+        else:
+            rest.append((key, value))
+    pool = BlockingConnectionPool.from_url(
+        urlunsplit(parts._replace(query=urlencode(rest))),
+        decode_responses=True,
+        max_connections=DEFAULT_CONNECTIONS,
+    )
+    return RedisLedger(
+        Redis(connection_pool=pool), clock, prefix=ours["prefix"], buckets=int(ours["buckets"])
+    )

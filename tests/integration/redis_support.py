@@ -1,0 +1,62 @@
+"""Redis ledgers for the Redis-engine tests: one fresh key prefix per ledger, deleted afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pytest
+
+from flashsale.clock import ManualClock
+from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
+
+REDIS_URL = os.environ.get("FLASHSALE_TEST_REDIS_URL")
+NEEDS_REDIS = [
+    pytest.mark.redis,
+    pytest.mark.skipif(not REDIS_URL, reason="FLASHSALE_TEST_REDIS_URL is not set"),
+]
+
+LedgerMaker = Callable[..., RedisLedger]
+
+
+def with_query(url: str, **options: object) -> str:
+    """Add options to a URL's query, keeping whatever query it had."""
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query), *((k, str(v)) for k, v in options.items())]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@contextmanager
+def redis_ledgers(url: str, clock: ManualClock) -> Iterator[LedgerMaker]:
+    """Yield `make(prefix=None, buckets=1)`; every ledger made is closed and its keys deleted at exit."""
+    made: list[RedisLedger] = []
+
+    def make(*, prefix: str | None = None, buckets: int = 1) -> RedisLedger:
+        ledger = redis_ledger_from_url(
+            with_query(url, prefix=prefix or f"t-{uuid.uuid4().hex}", buckets=buckets), clock
+        )
+        made.append(ledger)
+        return ledger
+
+    try:
+        yield make
+    finally:
+        for ledger in made:
+            keys = list(ledger.client.scan_iter(match=f"{ledger.prefix}:*", count=1000))
+            if keys:
+                ledger.client.delete(*keys)
+            ledger.close()
+
+
+def bucket_units(ledger: RedisLedger, item_id: int) -> list[int]:
+    """Read the available units of each of the item's buckets straight from Redis."""
+    book = f"{ledger.prefix}:{{i:{item_id}}}:book"
+    buckets = int(ledger.client.hget(book, "buckets") or 0)
+    first = int(ledger.client.hget(book, "avail") or 0)
+    rest = [
+        int(ledger.client.get(f"{ledger.prefix}:{{i:{item_id}:b{k}}}:avail") or 0) for k in range(1, buckets)
+    ]
+    return [first, *rest]
