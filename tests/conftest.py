@@ -53,14 +53,19 @@ class Sale:
 def sale(platform: Platform) -> Sale:
     cat = platform.catalog
     campaign = cat.create_campaign(
-        name="Phone launch", theme="new phone", starts_at=T0 - timedelta(days=1),
-        ends_at=T0 + timedelta(days=2), payment_window_s=15 * 60,
+        name="Phone launch",
+        theme="new phone",
+        starts_at=T0 - timedelta(days=1),
+        ends_at=T0 + timedelta(days=2),
+        payment_window_s=15 * 60,
     )
     session = cat.create_session(
         campaign_id=campaign.id, name="10:00", starts_at=T0, ends_at=T0 + timedelta(minutes=10)
     )
     later = cat.create_session(
-        campaign_id=campaign.id, name="15:00", starts_at=T0 + timedelta(hours=5),
+        campaign_id=campaign.id,
+        name="15:00",
+        starts_at=T0 + timedelta(hours=5),
         ends_at=T0 + timedelta(hours=5, minutes=10),
     )
     phone = cat.create_product(sku="PHONE-X", name="Phone X", list_price_cents=599_900, stock=1000)

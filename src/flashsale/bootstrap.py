@@ -9,7 +9,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from flashsale.config import Settings
+from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.jobs.expiry import ExpirySweeper
+from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Clock, Ledger, ledger_from_url
 from flashsale.services.catalog import CatalogService
 from flashsale.services.deps import Deps
@@ -30,6 +32,7 @@ class Platform:
     orders: OrderService
     lease: Lease | None = None
     sweeper: ExpirySweeper | None = None
+    writer: OrderWriter | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -41,11 +44,15 @@ class Platform:
                 self.orders, self.ledger, max_sleep_s=self.settings.expiry_sweep_max_s
             )
             self.sweeper.start()
+        if self.writer is None and self.orders.write_behind:
+            self.writer = order_writer_for(self)
+            self.writer.start()
 
     def close(self) -> None:
-        if self.sweeper is not None:
-            self.sweeper.stop()
-            self.sweeper = None
+        for job in (self.sweeper, self.writer):
+            if job is not None:
+                job.stop()
+        self.sweeper = self.writer = None
         if self.lease is not None:
             self.lease.release()
             self.lease = None
@@ -53,6 +60,44 @@ class Platform:
         if close_ledger is not None:
             close_ledger()
         self.engine.dispose()
+
+
+def order_writer_for(platform: Platform) -> OrderWriter:
+    """Build the order writer that drains the Redis ledger's purchase stream into the database."""
+    from flashsale.ledger.redis import RedisLedger  # redis is an optional dependency
+
+    ledger = platform.ledger
+    if not isinstance(ledger, RedisLedger):
+        raise ValueError("only the Redis ledger has a purchase stream to write orders from")
+    return OrderWriter(platform.orders, ledger.client, ledger.stream_key)
+
+
+def sync_shared_ledger(deps: Deps) -> None:
+    """Teach a shared (Redis) ledger the items it does not know yet, without touching live counters.
+
+    Other processes may be selling right now, so the counters are never replaced here. Only an
+    empty ledger (new, or a Redis that lost its data) is rebuilt from the store; any other drift
+    is for `flashsale reconcile`, which pauses the sale while it repairs.
+    """
+    ledger = deps.ledger
+    with deps.uow() as uow:
+        terms = repo.all_item_terms(uow.db)
+        unknown = [t for t in terms if not _knows(ledger, t.item_id)]
+        if terms and len(unknown) == len(terms):
+            ledger.restore(terms, repo.all_holds(uow.db))
+            return
+    for t in unknown:
+        ledger.configure(t)
+
+
+def _knows(ledger: Ledger, item_id: int) -> bool:
+    try:
+        ledger.stock(item_id)
+    except FlashSaleError as exc:
+        if exc.code is ErrorCode.UNKNOWN_ITEM:
+            return False
+        raise
+    return True
 
 
 def rebuild_ledger(deps: Deps) -> None:
@@ -78,10 +123,15 @@ def build(settings: Settings | None = None, *, clock: Clock = time.time, migrate
     sessions = sessionmaker(engine, expire_on_commit=False)
     deps = Deps(sessions=sessions, ledger=ledger, clock=clock, prices=PriceBook(sessions, clock))
     assert settings.payment_secret is not None
-    orders = OrderService(deps, {"sandbox": SandboxProvider(settings.payment_secret)})
+    shared = settings.backend == "redis"
+    # A shared ledger answers from its decision; the order writer records orders from its stream.
+    orders = OrderService(deps, {"sandbox": SandboxProvider(settings.payment_secret)}, write_behind=shared)
     platform = Platform(settings, engine, deps, CatalogService(deps), orders, lease=lease)
     try:
-        rebuild_ledger(deps)
+        if shared:
+            sync_shared_ledger(deps)
+        else:
+            rebuild_ledger(deps)
         orders.payments.recover()  # finish any charge or refund a crash interrupted
     except BaseException:
         platform.close()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
@@ -22,25 +19,18 @@ from flashsale.services.orders import Buy
 from flashsale.store.lease import LeaseTaken
 from flashsale.store.tables import OrderRow
 from tests.conftest import T0
+from tests.integration.servers import POSTGRES_URL, fresh_postgres_database
 
 pytestmark = pytest.mark.postgres
-
-BASE_URL = os.environ.get("FLASHSALE_TEST_POSTGRES_URL")
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh database per test, dropped afterwards."""
-    if not BASE_URL:
+    if not POSTGRES_URL:
         pytest.skip("FLASHSALE_TEST_POSTGRES_URL is not set")
-    name = f"fs_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(BASE_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(BASE_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

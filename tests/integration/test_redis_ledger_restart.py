@@ -7,24 +7,17 @@ through the same ledger object: it must reconnect and load its scripts into the 
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from flashsale.clock import ManualClock
 from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
 from tests.factories import terms
 from tests.integration.redis_support import REDIS_URL
+from tests.integration.servers import REDIS_SERVER, OwnRedis
 
-REDIS_SERVER = shutil.which("redis-server")
 TTL = 60.0
 
 pytestmark = [
@@ -32,64 +25,6 @@ pytestmark = [
     pytest.mark.skipif(not REDIS_URL, reason="FLASHSALE_TEST_REDIS_URL is not set"),
     pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class OwnRedis:
-    """A redis-server process of this test, persisting every write to an AOF in `data_dir`."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        assert REDIS_SERVER is not None
-        # fsync on every write: a write acknowledged before SIGKILL must be on disk.
-        options = ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
-        self.process = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--dir",
-                str(self.data_dir),
-                *options,
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        with redis.Redis(port=self.port) as probe:
-            for _ in range(200):
-                try:
-                    if probe.ping():
-                        return
-                except redis.ConnectionError:  # not listening yet, or still loading the AOF
-                    time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not come up")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def shutdown_nosave(self) -> None:
-        assert self.process is not None
-        # Without retries: redis-py would otherwise retry the dropped connection for seconds.
-        with redis.Redis(port=self.port, retry=Retry(NoBackoff(), 0)) as client:
-            client.shutdown(nosave=True)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.kill()
 
 
 @pytest.fixture

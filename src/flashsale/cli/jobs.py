@@ -1,12 +1,18 @@
-"""`flashsale expire`: background jobs run once, by hand."""
+"""`flashsale expire`, `reconcile`, `write-orders`: the background jobs, run by hand."""
 
 from __future__ import annotations
 
-import typer
+import signal
+import threading
 
-from flashsale.bootstrap import build
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flashsale.bootstrap import Platform, build, order_writer_for
 from flashsale.cli.console import refuse
 from flashsale.config import Settings
+from flashsale.services.reconcile import ItemDrift, Reconciler
 from flashsale.store.lease import LeaseTaken
 
 app = typer.Typer()
@@ -26,3 +32,93 @@ def expire() -> None:
     finally:
         platform.close()
     typer.echo(f"{expired} holds expired")
+
+
+def _platform(why_refused: str) -> Platform:
+    try:
+        return build(Settings())
+    except LeaseTaken as exc:
+        refuse(f"{exc}: {why_refused}", code=1)
+
+
+@app.command()
+def reconcile(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report drift only; change nothing."),
+) -> None:
+    """Compare the ledger with the stored orders, report drift, and repair it (pausing the sale briefly).
+
+    Run it after a Redis restart or failover. Exits 1 if drift remains.
+    """
+    platform = _platform("the running server rebuilt its in-process ledger from the orders at start")
+    try:
+        drain = order_writer_for(platform).drain if platform.orders.write_behind else None
+        report = Reconciler(platform.orders, drain=drain).run(repair=not dry_run)
+    finally:
+        platform.close()
+    console = Console()
+    console.print(_drift_table("found", report.items))
+    if report.repaired:
+        console.print(_drift_table("after repair", report.after))
+    for kind, count in report.kinds().items():
+        console.print(f"{kind}: {count}")
+    remaining = report.after if report.repaired else report.items
+    if not all(d.clean for d in remaining):
+        raise typer.Exit(1)
+
+
+def _drift_table(title: str, drifts: list[ItemDrift]) -> Table:
+    table = Table(title=f"ledger vs database, {title}")
+    for column in (
+        "item",
+        "quota",
+        "ledger sold",
+        "db sold",
+        "ledger held",
+        "db held",
+        "orders missing in db",
+        "holds missing in ledger",
+        "state mismatches",
+        "clean",
+    ):
+        table.add_column(column, justify="right")
+    for d in drifts:
+        table.add_row(
+            str(d.item_id),
+            str(d.ledger.quota),
+            str(d.ledger.sold),
+            str(d.stored_sold),
+            str(d.ledger.held),
+            str(d.stored_held),
+            str(len(d.orders_missing_in_db)),
+            str(len(d.holds_missing_in_ledger)),
+            str(len(d.state_mismatches)),
+            "yes" if d.clean else "[red]no[/]",
+        )
+    return table
+
+
+@app.command("write-orders")
+def write_orders(
+    batch: int = typer.Option(500, min=1, help="Purchases written per transaction."),
+    claim_idle_ms: int = typer.Option(
+        30_000, min=1, help="Claim entries a crashed writer left unacked this long."
+    ),
+) -> None:
+    """Write orders from the Redis ledger's purchase stream into the database until stopped (SIGTERM/Ctrl-C).
+
+    `flashsale serve` runs a writer in every worker already; run more here for throughput.
+    """
+    settings = Settings()
+    if settings.backend != "redis":
+        refuse("the in-process ledger records orders itself; set FLASHSALE_BACKEND=redis", code=2)
+    platform = build(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        writer = order_writer_for(platform)
+        writer.batch, writer.claim_idle_ms = batch, claim_idle_ms
+        writer.run_forever(stop)
+        typer.echo(f"{writer.stats.written} orders written, {writer.stats.duplicates} already stored")
+    finally:
+        platform.close()

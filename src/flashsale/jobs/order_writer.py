@@ -73,7 +73,21 @@ class OrderWriter:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.stats = WriterStats()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self._ensure_group()
+
+    def start(self) -> None:
+        """Run in a daemon thread until `stop()`."""
+        self._thread = threading.Thread(
+            target=self.run_forever, args=(self._stop,), name="flashsale-writer", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def _ensure_group(self) -> None:
         try:

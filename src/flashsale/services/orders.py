@@ -199,10 +199,12 @@ class OrderService:
         """Expire unpaid holds whose window passed and write them down; return how many were written.
 
         Also catches orders whose expiry the ledger handed out before a crash: any UNPAID row past
-        its window whose hold the ledger reports EXPIRED is written now.
+        its window whose hold the ledger reports EXPIRED is written now. With write-behind, an
+        expired hold whose order the writer has not stored yet is stored as EXPIRED.
         """
         now = self.deps.clock()
         handed = {h.hold_id: h for h in self.deps.ledger.expire_due(batch)}
+        priced = [self.priced(h) for h in handed.values()]  # before the transaction: prices read the store
         written = 0
         with self.deps.uow() as uow:
             rows = uow.db.scalars(
@@ -220,6 +222,16 @@ class OrderService:
                 row.closed_at = repo.from_epoch(hold.expires_at)
                 uow.record(ev.OrderExpired(row.id, row.item_id, row.user_id, row.qty, hold.expires_at))
                 written += 1
+            stored = set(uow.db.scalars(select(OrderRow.id).where(OrderRow.id.in_(handed))))
+            for order in (o for o in priced if o.id not in stored):
+                if order.id in repo.insert_orders(uow.db, [order]):
+                    uow.record(placed_event(order))
+                    uow.record(
+                        ev.OrderExpired(
+                            order.id, order.item_id, order.user_id, order.qty, order.expires_at.timestamp()
+                        )
+                    )
+                    written += 1
             self.deps.commit(uow)
         return written
 

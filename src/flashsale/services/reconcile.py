@@ -9,11 +9,15 @@ original terms come back with the rebuild.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 
+from flashsale.domain import events as ev
+from flashsale.domain.errors import FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
+from flashsale.domain.orders import OrderStatus
 from flashsale.domain.sale import ItemTerms
 from flashsale.ledger.contract import StockLevel
 from flashsale.services.orders import OrderService
@@ -46,6 +50,7 @@ class ReconcileReport:
     items: list[ItemDrift]
     repaired: bool
     after: list[ItemDrift] = field(default_factory=list)
+    cancelled_to_fit: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -54,6 +59,7 @@ class ReconcileReport:
     def kinds(self) -> Counter[str]:
         """Count drift by kind across items."""
         counts: Counter[str] = Counter()
+        counts["unpaid orders cancelled to fit quota or limit"] = len(self.cancelled_to_fit)
         for d in self.items:
             counts["orders missing in db"] += len(d.orders_missing_in_db)
             counts["holds missing in ledger"] += len(d.holds_missing_in_ledger)
@@ -62,14 +68,20 @@ class ReconcileReport:
         return counts
 
 
+LIVE_STATUSES = (OrderStatus.PAID.value, OrderStatus.UNPAID.value)
+
+
 def _live(hold: Hold, now: float) -> bool:
     return hold.state is HoldState.SOLD or (hold.state is HoldState.HELD and now < hold.expires_at)
 
 
 class Reconciler:
-    def __init__(self, orders: OrderService) -> None:
+    """`drain` (the order writer's) is called first, so orders merely in flight are not drift."""
+
+    def __init__(self, orders: OrderService, drain: Callable[[], int] | None = None) -> None:
         self.orders = orders
         self.deps = orders.deps
+        self.drain = drain
 
     def inspect(self) -> list[ItemDrift]:
         """Compare every item's ledger holds and counters with the stored orders."""
@@ -103,31 +115,84 @@ class Reconciler:
 
     def run(self, *, repair: bool) -> ReconcileReport:
         """Inspect, and with `repair` pause the sale, make both sides agree, and resume it."""
+        if self.drain is not None:
+            self.drain()
         if not repair:
             return ReconcileReport(self.inspect(), repaired=False)
         ledger = self.deps.ledger
-        now = self.deps.clock()
         with self.deps.uow() as uow:
             terms = repo.all_item_terms(uow.db)
-        for t in terms:  # pause: a closed window refuses every new reservation while we compare
-            ledger.configure(replace(t, opens_at=min(t.opens_at, now), closes_at=min(t.closes_at, now)))
+        self._pause(terms)
         try:
+            if self.drain is not None:
+                self.drain()  # what was decided before the pause
             found = self.inspect()
             self._write_missing_orders(found)
+            cancelled = self._cancel_overcommitted(terms)
         finally:
             # Rebuild from the store, the truth now that every ledger-only hold is written down;
             # the stored terms bring the real sale windows back.
             with self.deps.uow() as uow:
                 ledger.restore(repo.all_item_terms(uow.db), repo.all_holds(uow.db))
         self.orders.expire_due()
-        return ReconcileReport(found, repaired=True, after=self.inspect())
+        return ReconcileReport(found, repaired=True, after=self.inspect(), cancelled_to_fit=cancelled)
+
+    def _pause(self, terms: list[ItemTerms]) -> None:
+        """Close every item's window in the ledger so no reservation slips in while we compare."""
+        ledger = self.deps.ledger
+        now = self.deps.clock()
+        for t in terms:
+            try:
+                level = ledger.stock(t.item_id)
+                quota = max(t.quota, level.held + level.sold)  # a drifted ledger may hold more than the quota
+            except FlashSaleError:
+                quota = t.quota  # unknown to the ledger: the rebuild adds it
+            ledger.configure(
+                replace(t, quota=quota, opens_at=min(t.opens_at, now), closes_at=min(t.closes_at, now))
+            )
 
     def _write_missing_orders(self, drifts: list[ItemDrift]) -> None:
         """Write an order for every hold that only the ledger knows, in the ledger's state."""
         ledger = self.deps.ledger
         missing = [h for d in drifts for i in d.orders_missing_in_db if (h := ledger.get_hold(i))]
-        if not missing:
-            return
+        orders = [self.orders.priced(h) for h in missing]  # priced before the transaction opens
+        if orders:
+            with self.deps.uow() as uow:
+                repo.insert_orders(uow.db, orders)
+                uow.commit()
+
+    def _cancel_overcommitted(self, terms: list[ItemTerms]) -> list[str]:
+        """Cancel the newest unpaid orders beyond a user's limit or the item's quota; return their ids.
+
+        This only happens when the ledger lost acknowledged writes (e.g. Redis with fsync every
+        second killed at the wrong moment) and sold those units again. Paid orders are never
+        cancelled here; if they alone exceed the quota the rebuild refuses and says so.
+        """
+        now = self.deps.clock()
+        cancelled: list[str] = []
         with self.deps.uow() as uow:
-            repo.insert_orders(uow.db, [self.orders.priced(h) for h in missing])
-            uow.commit()
+            for t in terms:
+                rows = uow.db.scalars(
+                    select(OrderRow)
+                    .where(OrderRow.item_id == t.item_id, OrderRow.status.in_(LIVE_STATUSES))
+                    .order_by(OrderRow.created_at.desc(), OrderRow.id.desc())
+                ).all()
+                live = [
+                    r for r in rows if r.status == OrderStatus.PAID.value or repo.to_epoch(r.expires_at) > now
+                ]
+                per_user: Counter[str] = Counter()
+                for r in live:
+                    per_user[r.user_id] += r.qty
+                total = sum(per_user.values())
+                for r in live:  # newest first
+                    if r.status != OrderStatus.UNPAID.value:
+                        continue
+                    if per_user[r.user_id] > t.per_user_limit or total > t.quota:
+                        r.status = OrderStatus.CANCELLED.value
+                        r.closed_at = repo.from_epoch(now)
+                        uow.record(ev.OrderCancelled(r.id, r.item_id, r.user_id, r.qty, now))
+                        per_user[r.user_id] -= r.qty
+                        total -= r.qty
+                        cancelled.append(r.id)
+            self.deps.commit(uow)
+        return cancelled

@@ -1,0 +1,126 @@
+"""The HTTP load generator, run as its own process: `python -m bench.loadgen --port P ...`.
+
+It replays the benchmark crowd as `POST /purchases` with a bearer token per user and an
+Idempotency-Key per request over many keep-alive connections, and writes what it saw as JSON.
+
+It speaks HTTP/1.1 over asyncio streams instead of using httpx: on the 2-core machine these figures
+come from, httpx spent more CPU per request than the server (a few hundred req/s), so it would have
+measured itself. Requests are encoded before the clock starts; only sending, reading the status
+line and the body are timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench.workload import Shape
+from flashsale.auth import mint_shopper_token
+
+SECRET_ENV = "FLASHSALE_BENCH_JWT_SECRET"
+TOKEN_TTL_S = 3600
+
+
+def encode(*, item_id: int, token: str, key: str) -> bytes:
+    """Return the bytes of one purchase request."""
+    body = json.dumps({"item_id": item_id, "quantity": 1}).encode()
+    head = (
+        "POST /purchases HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {token}\r\nIdempotency-Key: {key}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length, close = 0, False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"connection" and value.strip().lower() == b"close":
+            close = True
+    await reader.readexactly(length)
+    return status, close
+
+
+async def replay(port: int, payloads: list[bytes], connections: int) -> tuple[float, list[int], list[int]]:
+    """Send every payload once over `connections` keep-alive connections.
+
+    Return the wall time, and each request's latency (ns) and status, in payload order.
+    """
+    latencies = [0] * len(payloads)
+    statuses = [0] * len(payloads)
+    queue = iter(range(len(payloads)))
+    clock = time.perf_counter_ns
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for i in queue:
+                t0 = clock()
+                writer.write(payloads[i])
+                statuses[i], close = await _read_response(reader)
+                latencies[i] = clock() - t0
+                if close:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return time.perf_counter() - started, latencies, statuses
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--requests", type=int, required=True)
+    parser.add_argument("--items", type=int, required=True, help="items in the crowd's shape")
+    parser.add_argument("--item-ids", required=True, help="comma-separated ids the shape's items map to")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--key-prefix", default="", help="makes Idempotency-Keys unique to this run")
+    parser.add_argument("--result", type=Path, required=True, help="where to write the JSON result")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Encode the crowd, replay it, and write seconds, latencies, statuses and granted indices."""
+    args = parse(sys.argv[1:] if argv is None else argv)
+    secret = os.environ[SECRET_ENV]
+    item_ids = [int(i) for i in args.item_ids.split(",")]
+    crowd = Shape(args.requests, args.items).crowd()
+    now = time.time()
+    tokens = {
+        u: mint_shopper_token(secret, u, TOKEN_TTL_S, now) for u in dict.fromkeys(r.user_id for r in crowd)
+    }
+    payloads = [
+        encode(item_id=item_ids[r.item_id - 1], token=tokens[r.user_id], key=args.key_prefix + r.request_id)
+        for r in crowd
+    ]
+    seconds, latencies, statuses = asyncio.run(replay(args.port, payloads, args.connections))
+    args.result.write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "latencies_ns": latencies,
+                "statuses": dict(Counter(map(str, statuses))),
+                "granted": [i for i, status in enumerate(statuses) if status == 201],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

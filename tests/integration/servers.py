@@ -1,0 +1,98 @@
+"""Servers a test owns: a redis-server it may kill and restart, and a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+REDIS_SERVER = shutil.which("redis-server")
+POSTGRES_URL = os.environ.get("FLASHSALE_TEST_POSTGRES_URL")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OwnRedis:
+    """A redis-server process of one test, persisting writes to an AOF in `data_dir`."""
+
+    def __init__(self, data_dir: Path, *, appendfsync: str = "always") -> None:
+        self.data_dir = data_dir
+        self.appendfsync = appendfsync
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert REDIS_SERVER is not None
+        # "always" fsyncs every write, so what was acknowledged before a SIGKILL is on disk;
+        # "everysec" (Redis' default) may lose the last second.
+        options = ["--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", ""]
+        self.process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+                *options,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        with redis.Redis(port=self.port) as probe:
+            for _ in range(200):
+                try:
+                    if probe.ping():
+                        return
+                except redis.ConnectionError:  # not listening yet, or still loading the AOF
+                    time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not come up")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def shutdown_nosave(self) -> None:
+        assert self.process is not None
+        # Without retries: redis-py would otherwise retry the dropped connection for seconds.
+        with redis.Redis(port=self.port, retry=Retry(NoBackoff(), 0)) as client:
+            client.shutdown(nosave=True)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """Create a database on the test server, yield its URL, and drop it afterwards."""
+    assert POSTGRES_URL is not None
+    name = f"fs_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

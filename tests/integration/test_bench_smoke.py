@@ -1,0 +1,68 @@
+"""`python -m bench --quick` runs end to end and checks what it measured; no timing is asserted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bench.workload import Level, Request, Run, check_sale
+
+ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_URL = os.environ.get("FLASHSALE_TEST_POSTGRES_URL")
+
+
+def run_bench(*names: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the quick benchmark suite for `names` in a subprocess from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", *names, "--out", "-"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def verdict_lines(stdout: str) -> list[str]:
+    """Return the per-run lines, each of which must carry the run's conservation verdict."""
+    return [line for line in stdout.splitlines() if "decisions/s —" in line]
+
+
+def _run_granting(*users: str) -> Run:
+    return Run(1.0, [], [Request(1, u, f"r{i}") for i, u in enumerate(users)], decisions=10)
+
+
+def test_the_check_passes_only_a_sold_out_conserved_sale_within_the_limit() -> None:
+    fair = _run_granting("a", "a", "b")
+    assert check_sale([Level(1, 3, 0, 3, 0)], fair).ok
+    assert not check_sale([Level(1, 3, 0, 3, 1)], fair).ok  # a unit out of nowhere
+    assert not check_sale([Level(1, 4, 1, 3, 0)], fair).ok  # undersold although demand was higher
+    assert not check_sale([Level(1, 4, 0, 4, 0)], fair).ok  # the engine holds more than it granted
+    greedy = _run_granting("a", "a", "a")
+    assert not check_sale([Level(1, 3, 0, 3, 0)], greedy).ok
+    assert check_sale([Level(1, 3, 0, 3, 0)], greedy, user_limit_enforced=False).ok
+
+
+def test_quick_memory_bench_passes_its_conservation_checks_and_prints_the_table() -> None:
+    done = run_bench("memory")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = verdict_lines(done.stdout)
+    assert lines and all("conservation OK" in line for line in lines), done.stdout
+    assert "| memory ledger, reserve | 1 hot item |" in done.stdout  # the Markdown table from --out -
+    assert "FAILED" not in done.stdout
+
+
+@pytest.mark.postgres
+def test_quick_baseline_a_on_postgres_conserves_stock_and_gives_the_ratio() -> None:
+    if not POSTGRES_URL:
+        pytest.skip("FLASHSALE_TEST_POSTGRES_URL is not set")
+    done = run_bench("baseline-a", "memory", env={**os.environ, "FLASHSALE_BENCH_POSTGRES_URL": POSTGRES_URL})
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    baseline = [line for line in verdict_lines(done.stdout) if line.startswith("baseline A")]
+    assert len(baseline) == 2 and all("conservation OK" in line for line in baseline), done.stdout
+    assert "× A" in done.stdout and "FAILED" not in done.stdout
