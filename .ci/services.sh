@@ -7,6 +7,8 @@ REDIS_PORT="${REDIS_PORT:-63799}"
 PG_PORT="${PG_PORT:-54329}"
 SERVICES_DIR="$(mktemp -d /tmp/flashsale-services.XXXXXX)"
 chmod 755 "$SERVICES_DIR"
+# Exported so the exit trap still sees them when the caller set them only for the `.` command.
+export REDIS_PORT PG_PORT SERVICES_DIR
 
 start_redis() {
   mkdir -p "$SERVICES_DIR/redis"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from flashsale.domain.orders import OrderStatus
 from flashsale.services.orders import Buy
 from flashsale.store.lease import LeaseTaken
 from flashsale.store.tables import OrderRow
-from tests.conftest import T0
+from tests.factories import open_sale
 from tests.integration.servers import POSTGRES_URL, fresh_postgres_database
 
 pytestmark = pytest.mark.postgres
@@ -43,28 +42,6 @@ def pg_platform(pg_url: str, tmp_path: Path, clock: ManualClock) -> Iterator[Pla
     plat.close()
 
 
-def _open_sale(plat: Platform, *, quota: int, limit: int) -> int:
-    cat = plat.catalog
-    campaign = cat.create_campaign(
-        name="Launch",
-        theme="phone",
-        starts_at=T0 - timedelta(days=1),
-        ends_at=T0 + timedelta(days=1),
-        payment_window_s=60,
-    )
-    session = cat.create_session(
-        campaign_id=campaign.id, name="10:00", starts_at=T0, ends_at=T0 + timedelta(minutes=10)
-    )
-    product = cat.create_product(sku="P", name="Phone", list_price_cents=100_00, stock=10_000)
-    return cat.create_item(
-        session_id=session.id,
-        product_id=product.id,
-        flash_price_cents=50_00,
-        quota=quota,
-        per_user_limit=limit,
-    ).id
-
-
 def _stored_units(plat: Platform, item_id: int) -> dict[str, int]:
     with plat.deps.uow() as uow:
         rows = uow.db.execute(
@@ -78,7 +55,7 @@ def _stored_units(plat: Platform, item_id: int) -> dict[str, int]:
 def test_crowd_on_postgres_sells_exactly_the_quota_and_the_rows_match_the_ledger(
     pg_platform: Platform,
 ) -> None:
-    item_id = _open_sale(pg_platform, quota=40, limit=2)
+    item_id = open_sale(pg_platform, quota=40, per_user_limit=2, payment_window_s=60)
 
     def attempt(n: int) -> str:
         try:
@@ -108,7 +85,7 @@ def test_crowd_on_postgres_sells_exactly_the_quota_and_the_rows_match_the_ledger
 def test_restart_on_postgres_rebuilds_the_ledger_from_the_orders(
     pg_platform: Platform, clock: ManualClock
 ) -> None:
-    item_id = _open_sale(pg_platform, quota=5, limit=5)
+    item_id = open_sale(pg_platform, quota=5, per_user_limit=5, payment_window_s=60)
     paid = pg_platform.orders.buy(Buy("a", item_id, 2, "r1")).order
     pg_platform.orders.pay(paid.id, "a")
     pg_platform.orders.buy(Buy("b", item_id, 1, "r1"))

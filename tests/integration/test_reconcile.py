@@ -19,6 +19,7 @@ from flashsale.services.orders import Buy
 from flashsale.services.reconcile import Reconciler
 from flashsale.store import repositories as repo
 from tests.conftest import Sale
+from tests.factories import open_sale
 from tests.integration.redis_support import REDIS_URL, with_query
 
 BACKENDS = [
@@ -166,24 +167,13 @@ def forgetful_redis_shop(settings: Settings) -> Iterator[Settings]:
     plat = build(redis_settings)
     client = plat.ledger.client  # type: ignore[attr-defined]
     try:
-        now = datetime.now(UTC)
-        cat = plat.catalog
-        campaign = cat.create_campaign(
-            name="c", theme="t", starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1)
+        opens_at = datetime.now(UTC) - timedelta(minutes=1)
+        item_id = open_sale(
+            plat, opens_at=opens_at, hours=0.5, quota=5, per_user_limit=2, payment_window_s=900
         )
-        session = cat.create_session(
-            campaign_id=campaign.id,
-            name="s",
-            starts_at=now - timedelta(minutes=1),
-            ends_at=now + timedelta(minutes=30),
-        )
-        product = cat.create_product(sku="S", name="S", list_price_cents=100, stock=10)
-        item = cat.create_item(
-            session_id=session.id, product_id=product.id, flash_price_cents=50, quota=5, per_user_limit=2
-        )
-        first = plat.orders.buy(Buy("ann", item.id, 2, "a")).order
+        first = plat.orders.buy(Buy("ann", item_id, 2, "a")).order
         plat.orders.pay(first.id, "ann")
-        plat.orders.buy(Buy("bob", item.id, 1, "b"))
+        plat.orders.buy(Buy("bob", item_id, 1, "b"))
         forget_everything(plat)
     finally:
         plat.close()

@@ -34,6 +34,7 @@ from flashsale.ledger.redis import RedisLedger
 from flashsale.services.orders import Buy
 from flashsale.services.reconcile import Reconciler
 from flashsale.store.tables import OrderRow
+from tests.factories import open_sale
 from tests.integration.servers import POSTGRES_URL, REDIS_SERVER, OwnRedis, fresh_postgres_database
 
 pytestmark = [
@@ -91,34 +92,14 @@ def _stack(tmp_path: Path, appendfsync: str) -> Iterator[Stack]:
 
 
 def _open_sale(platform: Platform) -> list[int]:
-    now = datetime.now(UTC)
-    cat = platform.catalog
-    campaign = cat.create_campaign(
-        name="Launch",
-        theme="phone",
-        starts_at=now - timedelta(hours=1),
-        ends_at=now + timedelta(hours=2),
-        payment_window_s=600,
-    )
-    session = cat.create_session(
-        campaign_id=campaign.id,
-        name="now",
-        starts_at=now - timedelta(minutes=1),
-        ends_at=now + timedelta(hours=1),
-    )
-    items = []
-    for n in range(2):
-        product = cat.create_product(sku=f"P{n}", name=f"Phone {n}", list_price_cents=100_00, stock=10_000)
-        items.append(
-            cat.create_item(
-                session_id=session.id,
-                product_id=product.id,
-                flash_price_cents=50_00,
-                quota=QUOTA // 2,
-                per_user_limit=LIMIT,
-            ).id
+    """Two items on sale now (real time), half the quota each."""
+    opens_at = datetime.now(UTC) - timedelta(minutes=1)
+    return [
+        open_sale(
+            platform, opens_at=opens_at, hours=1, quota=QUOTA // 2, per_user_limit=LIMIT, payment_window_s=600
         )
-    return items
+        for _ in range(2)
+    ]
 
 
 @dataclass

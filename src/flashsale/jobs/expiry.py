@@ -37,11 +37,13 @@ class ExpirySweeper:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            delay = self._max_sleep_s
             try:
                 self.expired += self._orders.expire_due()
-            except Exception:  # a failing database must not kill the sweeper; the next pass retries
+                due = self._ledger.next_expiry()
+                if due is not None:
+                    delay = min(delay, max(0.0, due - time.time()))
+            except Exception:  # a database or Redis blip must not kill the sweeper; the next pass retries
                 log.exception("expiry sweep failed")
-            due = self._ledger.next_expiry()
-            delay = self._max_sleep_s if due is None else min(self._max_sleep_s, max(0.0, due - time.time()))
             self._wake.wait(delay)
             self._wake.clear()
