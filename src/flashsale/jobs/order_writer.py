@@ -75,6 +75,7 @@ class OrderWriter:
         self.stats = WriterStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._recheck_own = True  # a writer of the same name may have died holding entries
         self._ensure_group()
 
     def start(self) -> None:
@@ -100,8 +101,13 @@ class OrderWriter:
         """Claim stale entries, read new ones, write them in one transaction, then ack; return how many."""
         entries = self._claim_stale()
         self.stats.claimed += len(entries)
+        if self._recheck_own:
+            # Entries this consumer read before a failed pass are redelivered only by asking for "0".
+            own = self._read("0", block=False)
+            self._recheck_own = bool(own)
+            entries += own
         if len(entries) < self.batch:
-            entries += self._read_new(block)
+            entries += self._read(">", block)
         if entries:
             self._write(entries)
         return len(entries)
@@ -119,6 +125,7 @@ class OrderWriter:
                 self.run_once()
             except Exception:  # the next pass retries; unacked entries stay pending, nothing is lost
                 log.exception("order writer pass failed")
+                self._recheck_own = True
                 stop.wait(1.0)
 
     def _claim_stale(self) -> list[Entry]:
@@ -132,11 +139,12 @@ class OrderWriter:
         )
         return [(entry_id, fields) for entry_id, fields in claimed if fields]
 
-    def _read_new(self, block: bool) -> list[Entry]:
+    def _read(self, start: str, block: bool) -> list[Entry]:
+        """Read new entries (">") or this consumer's own unacknowledged ones ("0")."""
         answer = self.redis.xreadgroup(
             self.group,
             self.consumer,
-            {self.stream: ">"},
+            {self.stream: start},
             count=self.batch,
             block=self.block_ms if block else None,
         )
