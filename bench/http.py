@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 
@@ -33,7 +34,7 @@ from flashsale.config import Settings
 ROOT = Path(__file__).resolve().parents[1]  # where `bench` is importable from
 CONNECTIONS = 64
 WORKERS = max(2, os.cpu_count() or 2)
-PERSIST_TIMEOUT_S = 60.0  # how long accepted purchases may take to reach PostgreSQL after the run
+PERSIST_TIMEOUT_S = 60.0  # how long accepted orders may take to reach PostgreSQL after the last answer
 BUY_PATH = "HTTP buy path: POST /purchases (redis ledger)"
 FLOOR = "HTTP floor: bare FastAPI POST"
 
@@ -69,9 +70,13 @@ def _wait_for_workers(proc: subprocess.Popen[bytes], log: Path, timeout_s: float
 
 
 def _load(
-    port: int, shape: Shape, item_ids: list[int], secret: str, workdir: Path
+    port: int, shape: Shape, item_ids: list[int], secret: str, workdir: Path, server_log: Path
 ) -> tuple[Run, Counter[str]]:
-    """Replay the shape's crowd from a separate load-generator process; return the run and the statuses."""
+    """Replay the shape's crowd from a separate load-generator process; return the run and the statuses.
+
+    If the load generator fails (e.g. the server dropped connections), the error carries the end of
+    the server's log, which is deleted with the run's directory.
+    """
     result = workdir / f"loadgen-{secrets.token_hex(4)}.json"
     args = {
         "--port": port,
@@ -83,7 +88,12 @@ def _load(
         "--result": result,
     }
     cmd = [sys.executable, "-m", "bench.loadgen", *(str(x) for pair in args.items() for x in pair)]
-    subprocess.run(cmd, cwd=ROOT, env={**os.environ, SECRET_ENV: secret}, check=True)
+    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, SECRET_ENV: secret}, stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"load generator failed ({done.returncode}): {done.stderr.decode(errors='replace')[-1500:]}\n"
+            f"server log: {server_log.read_text(errors='replace')[-3000:]}"
+        )
     seen = json.loads(result.read_text())
     crowd = shape.crowd()
     run = Run(seen["seconds"], seen["latencies_ns"], [crowd[i] for i in seen["granted"]], shape.requests)
@@ -113,7 +123,7 @@ class HttpSuite:
             tempfile.TemporaryDirectory(prefix="flashsale-bench-floor-") as tmp,
             uvicorn("bench.floor_app:app", dict(os.environ), Path(tmp) / "floor.log", factory=False) as port,
         ):
-            run, statuses = _load(port, shape, [1], self.secret, Path(tmp))
+            run, statuses = _load(port, shape, [1], self.secret, Path(tmp), Path(tmp) / "floor.log")
         problem = _statuses(statuses, {"201"})
         # The floor keeps no stock, so there is nothing to conserve: every request must simply succeed.
         check = Check(problem is None, problem or f"{statuses['201']} × 201; no stock in the floor app")
@@ -133,9 +143,12 @@ class HttpSuite:
             settings = self._settings(database_url, redis_url, workdir)
             item_ids = _seed(settings, shape)
             env = {**os.environ, **{f"FLASHSALE_{k.upper()}": str(v) for k, v in settings.items()}}
-            with uvicorn("flashsale.api.main:app_factory", env, workdir / "api.log", factory=True) as port:
-                run, statuses = _load(port, shape, item_ids, self.secret, workdir)
-            check = _check_buy_path(settings, database_url, item_ids, run, statuses)
+            app = "flashsale.api.main:serving_app_factory"  # what `flashsale serve` runs
+            with uvicorn(app, env, workdir / "api.log", factory=True) as port:
+                run, statuses = _load(port, shape, item_ids, self.secret, workdir, workdir / "api.log")
+                # The servers' order writers must still run while the accepted orders land.
+                landed = _await_orders(database_url, len(run.granted))
+            check = _check_buy_path(settings, item_ids, run, statuses, landed)
         how = f"{WORKERS} workers, {CONNECTIONS} conns"
         if self.floor is not None and self.floor.rate:
             how += f", {run.decisions / run.seconds / self.floor.rate:.0%} of floor"
@@ -206,8 +219,24 @@ def _stored_units(database_url: str) -> int:
     return int(row[0]) if row else 0
 
 
+class Landed(NamedTuple):
+    """How many units PostgreSQL holds orders for, and how long after the last answer they got there."""
+
+    units: int
+    after_s: float
+
+
+def _await_orders(database_url: str, granted: int) -> Landed:
+    """Wait up to PERSIST_TIMEOUT_S for orders of `granted` units: they are written behind the answers."""
+    started = time.monotonic()
+    deadline = started + PERSIST_TIMEOUT_S
+    while (stored := _stored_units(database_url)) < granted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return Landed(stored, time.monotonic() - started)
+
+
 def _check_buy_path(
-    settings: dict[str, str], database_url: str, item_ids: list[int], run: Run, statuses: Counter[str]
+    settings: dict[str, str], item_ids: list[int], run: Run, statuses: Counter[str], landed: Landed
 ) -> Check:
     """Check the ledger's counters, the 201s against them, the per-user limit, and that orders were stored."""
     platform = build(Settings(_env_file=None, **settings), migrate=False)
@@ -220,15 +249,12 @@ def _check_buy_path(
         platform.close()
     check = check_sale(levels, run)
     problem = _statuses(statuses, {"201", "409"})
-    deadline = time.monotonic() + PERSIST_TIMEOUT_S
-    # Orders may be written behind the answer (group commits): give them time to land.
-    while (stored := _stored_units(database_url)) < len(run.granted):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    if stored != len(run.granted):
-        problem = f"{stored} units ordered in PostgreSQL for {len(run.granted)} 201s"
-    detail = f"{check.detail}; {stored} units ordered in PostgreSQL; statuses {dict(statuses)}"
+    if landed.units != len(run.granted):
+        problem = f"{landed.units} units ordered in PostgreSQL for {len(run.granted)} 201s"
+    detail = (
+        f"{check.detail}; {landed.units} units ordered in PostgreSQL, the last {landed.after_s:.1f} s "
+        f"after the last answer; statuses {dict(statuses)}"
+    )
     return Check(check.ok and problem is None, detail if problem is None else f"{problem}; {detail}")
 
 

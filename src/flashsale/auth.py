@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hmac
 import time
+from functools import lru_cache, partial
+from typing import NamedTuple
 
 import jwt
 
@@ -35,6 +37,34 @@ def verify_shopper_token(secret: str, token: str, *, now: float | None = None) -
     The algorithm is pinned (no `none`, no key confusion); `exp` and `sub` are required and `exp`
     is compared with `now` (default: the wall clock).
     """
+    return _shopper_of_claims(_signed_claims(secret, token), time.time() if now is None else now)
+
+
+class ShopperTokens:
+    """Verify shopper tokens as `verify_shopper_token` does, checking each token's signature once.
+
+    A shopper sends the same token with every request, so the claims of the last `size` well-signed
+    tokens are remembered (a bounded LRU keyed by the token string); expiry, role and shopper id are
+    still checked on every call, and a token whose signature or claims' types fail is never
+    remembered. Thread-safe.
+    """
+
+    def __init__(self, secret: str, *, size: int = 32_768) -> None:
+        self._claims = lru_cache(maxsize=size)(partial(_signed_claims, secret))
+
+    def verify(self, token: str, *, now: float) -> str:
+        """Return the shopper id of a valid token, or raise UNAUTHENTICATED."""
+        return _shopper_of_claims(self._claims(token), now)
+
+
+class _Claims(NamedTuple):
+    sub: str
+    exp: float
+    role: object
+
+
+def _signed_claims(secret: str, token: str) -> _Claims:
+    """Check the token's signature and the presence and types of its claims; nothing time-dependent."""
     try:
         claims = jwt.decode(
             token,
@@ -47,12 +77,15 @@ def verify_shopper_token(secret: str, token: str, *, now: float | None = None) -
     expires = claims["exp"]
     if isinstance(expires, bool) or not isinstance(expires, int | float):
         raise FlashSaleError(ErrorCode.UNAUTHENTICATED, "invalid token")
-    if (time.time() if now is None else now) >= expires:
+    return _Claims(claims["sub"], expires, claims.get("role"))
+
+
+def _shopper_of_claims(claims: _Claims, now: float) -> str:
+    if now >= claims.exp:
         raise FlashSaleError(ErrorCode.UNAUTHENTICATED, "token expired")
-    user_id = claims["sub"]
-    if claims.get("role") != SHOPPER_ROLE or not 1 <= len(user_id) <= MAX_USER_ID_LENGTH:
+    if claims.role != SHOPPER_ROLE or not 1 <= len(claims.sub) <= MAX_USER_ID_LENGTH:
         raise FlashSaleError(ErrorCode.UNAUTHENTICATED, "invalid token")
-    return str(user_id)
+    return str(claims.sub)
 
 
 def is_admin_token(expected: str | None, presented: str) -> bool:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from flashsale.domain.errors import ErrorCode
 
@@ -26,9 +26,13 @@ HOLD_TRANSITIONS: dict[HoldState, frozenset[HoldState]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """A snapshot of one hold as the ledger sees it."""
+class Hold(NamedTuple):
+    """A snapshot of one hold as the ledger sees it.
+
+    Immutable like the other value objects, but a NamedTuple: every purchase builds one, and a
+    NamedTuple is built about three times faster than a frozen dataclass (no `object.__setattr__`
+    per field).
+    """
 
     hold_id: str
     item_id: int

@@ -25,9 +25,11 @@ from flashsale.domain.holds import Hold
 from flashsale.domain.sale import ItemTerms
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The answer to `reserve`: a hold, or the code of the refusal."""
+class Decision(NamedTuple):
+    """The answer to `reserve`: a hold, or the code of the refusal.
+
+    A NamedTuple, as `Hold` is, because one is built for every decision on the hot path.
+    """
 
     hold: Hold | None
     code: ErrorCode | None = None

@@ -20,6 +20,9 @@ from flashsale.ledger.contract import Decision, StockLevel
 
 Clock = Callable[[], float]
 
+# Refusals carry nothing but their code: one shared, immutable Decision per code.
+_REFUSED = {code: Decision(None, code) for code in ErrorCode}
+
 
 class _Book:
     """Mutable counters of one item; only touched under the ledger lock."""
@@ -103,40 +106,49 @@ class MemoryLedger:
     # -- the decision --------------------------------------------------------------------------
     def reserve(self, *, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
         with self._lock:
-            now = self._clock()
-            if self._due and self._due[0][0] <= now:
-                self._sweep(now)
-            known = self._by_key.get((user_id, request_id))
-            if known is not None:
-                hold = self._holds[known]
-                if hold.item_id != item_id or hold.qty != qty:
-                    return Decision(None, ErrorCode.IDEMPOTENCY_MISMATCH)
-                return Decision(hold, None, replayed=True)
-            book = self._books.get(item_id)
-            if book is None:
-                return Decision(None, ErrorCode.UNKNOWN_ITEM)
-            used = book.used.get(user_id, 0)
-            code = check_hold_request(
-                terms=book.terms, qty=qty, now=now, available=book.available, user_used=used
-            )
-            if code is not None:
-                return Decision(None, code)
-            book.available -= qty
-            book.held += qty
-            book.used[user_id] = used + qty
-            hold_id = self._new_id()
-            expires_at = now + book.terms.hold_ttl_s
-            hold = Hold(hold_id, item_id, user_id, qty, request_id, now, expires_at, HoldState.HELD)
-            self._holds[hold_id] = hold
-            self._by_key[(user_id, request_id)] = hold_id
-            heapq.heappush(self._due, (expires_at, hold_id))
-            return Decision(hold)
+            return self._decide(self._clock(), item_id, user_id, qty, request_id)
 
     def reserve_many(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
-        return [
-            self.reserve(item_id=item_id, user_id=user_id, qty=qty, request_id=request_id)
-            for item_id, user_id, qty, request_id in requests
-        ]
+        # One lock and one clock reading for the batch: the decisions are those of `reserve` calls
+        # made one after another at the same instant.
+        with self._lock:
+            now, decide = self._clock(), self._decide
+            return [
+                decide(now, item_id, user_id, qty, request_id)
+                for item_id, user_id, qty, request_id in requests
+            ]
+
+    def _decide(self, now: float, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
+        """Decide one request under the lock (see `Ledger.reserve`)."""
+        due = self._due
+        if due and due[0][0] <= now:
+            self._sweep(now)
+        key = (user_id, request_id)
+        known = self._by_key.get(key)
+        if known is not None:
+            hold = self._holds[known]
+            if hold.item_id != item_id or hold.qty != qty:
+                return _REFUSED[ErrorCode.IDEMPOTENCY_MISMATCH]
+            return Decision(hold, None, True)
+        book = self._books.get(item_id)
+        if book is None:
+            return _REFUSED[ErrorCode.UNKNOWN_ITEM]
+        used = book.used.get(user_id, 0)
+        code = check_hold_request(
+            terms=book.terms, qty=qty, now=now, available=book.available, user_used=used
+        )
+        if code is not None:
+            return _REFUSED[code]
+        book.available -= qty
+        book.held += qty
+        book.used[user_id] = used + qty
+        hold_id = self._new_id()
+        expires_at = now + book.terms.hold_ttl_s
+        hold = Hold(hold_id, item_id, user_id, qty, request_id, now, expires_at, HoldState.HELD)
+        self._holds[hold_id] = hold
+        self._by_key[key] = hold_id
+        heapq.heappush(due, (expires_at, hold_id))
+        return Decision(hold)
 
     # -- settling a hold -----------------------------------------------------------------------
     def confirm(self, hold_id: str) -> Hold:

@@ -15,6 +15,7 @@ from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
 from flashsale.domain.orders import Order, OrderStatus, order_transition_error
 from flashsale.domain.pricing import quote_flash_line
+from flashsale.ledger.contract import Decision
 from flashsale.services.deps import Deps
 from flashsale.services.payments import PaymentProvider
 from flashsale.services.settlement import PaymentDesk
@@ -57,6 +58,10 @@ class OrderService:
         decision = self.deps.ledger.reserve(
             item_id=cmd.item_id, user_id=cmd.user_id, qty=cmd.qty, request_id=cmd.request_id
         )
+        return self.complete(cmd, decision)
+
+    def complete(self, cmd: Buy, decision: Decision) -> Purchase:
+        """Finish a purchase the ledger has already decided: record the order, or raise the refusal."""
         if decision.hold is None:
             assert decision.code is not None
             raise FlashSaleError(decision.code)

@@ -1,0 +1,86 @@
+"""Buying over HTTP on the Redis ledger, where concurrent purchases are decided in batches (write-behind)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from flashsale.bootstrap import Platform, build, order_writer_for
+from flashsale.clock import ManualClock
+from flashsale.config import Settings
+from flashsale.ledger.redis import RedisLedger
+from tests.conftest import Sale
+from tests.integration.api_support import Api, open_api
+from tests.integration.redis_support import NEEDS_REDIS, REDIS_URL, with_query
+
+pytestmark = NEEDS_REDIS
+
+
+@pytest.fixture
+def platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]:
+    """The shared `platform` fixture, built with the Redis ledger under a fresh key prefix."""
+    assert REDIS_URL is not None
+    url = with_query(REDIS_URL, prefix=f"t-{uuid.uuid4().hex}")
+    plat = build(settings.model_copy(update={"backend": "redis", "redis_url": url}), clock=clock)
+    ledger = plat.ledger
+    assert isinstance(ledger, RedisLedger)
+    yield plat
+    keys = list(ledger.client.scan_iter(match=f"{ledger.prefix}:*", count=1000))
+    if keys:
+        ledger.client.delete(*keys)
+    plat.close()
+
+
+@pytest.fixture
+def api(platform: Platform, clock: ManualClock) -> Iterator[Api]:
+    with open_api(platform, clock) as api:
+        yield api
+
+
+def all_at_once(count: int, request: Callable[[int], Any]) -> list[Any]:
+    """Send `count` requests from as many threads released together; return the responses in order."""
+    barrier = threading.Barrier(count)
+    responses: list[Any] = [None] * count
+
+    def send(n: int) -> None:
+        barrier.wait()
+        responses[n] = request(n)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return responses
+
+
+def test_a_crowd_gets_exactly_the_quota_and_each_grant_becomes_one_order(api: Api, sale: Sale) -> None:
+    responses = all_at_once(25, lambda n: api.buy(f"u{n}", sale.phone_id))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] * 10 + [409] * 15
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"SOLD_OUT"}
+    level = api.platform.ledger.stock(sale.phone_id)
+    assert (level.available, level.held) == (0, 10) and level.conserved
+
+    order_writer_for(api.platform).drain()
+    assert api.snapshot().orders == 10
+    for n, bought in enumerate(responses):
+        if bought.status_code == 201:
+            shown = api.client.get(f"/orders/{bought.json()['id']}", headers=api.shopper(f"u{n}"))
+            assert (shown.status_code, shown.json()["status"]) == (200, "UNPAID")
+
+
+def test_one_key_sent_twenty_times_at_once_holds_once_and_answers_one_order(api: Api, sale: Sale) -> None:
+    headers = {**api.shopper("alice"), "Idempotency-Key": "double-click"}
+    body = {"item_id": sale.phone_id, "quantity": 1}
+    responses = all_at_once(20, lambda _: api.client.post("/purchases", json=body, headers=headers))
+    assert [r.status_code for r in responses] == [201] * 20
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum("Idempotent-Replayed" not in r.headers for r in responses) == 1
+    assert api.platform.ledger.stock(sale.phone_id).held == 1
+    order_writer_for(api.platform).drain()
+    assert api.snapshot().orders == 1
