@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from flashsale.clock import ManualClock
-from flashsale.domain.errors import ErrorCode
+from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
 from flashsale.ledger import ledger_from_url
 from flashsale.ledger.redis import RedisLedger
@@ -116,6 +116,32 @@ def test_user_and_request_ids_may_hold_any_character(ledger: RedisLedger) -> Non
     assert ledger.get_hold(hold.hold_id) == hold
     assert ledger.used_by(1, user) == 2 and ledger.used_by(1, "zoë") == 1
     assert purchases(ledger)[0] == hold
+
+
+def test_a_batch_sees_its_own_grants_although_it_writes_them_at_the_end(ledger: RedisLedger) -> None:
+    first, again, changed, more = ledger.reserve_many(
+        [(1, "ann", 2, "k"), (1, "ann", 2, "k"), (1, "ann", 1, "k"), (1, "ann", 4, "k2")]
+    )
+
+    assert first.hold is not None and not first.replayed
+    assert again.replayed and again.hold == first.hold
+    assert (changed.code, more.code) == (ErrorCode.IDEMPOTENCY_MISMATCH, ErrorCode.LIMIT_EXCEEDED)
+    assert ledger.get_hold(first.hold.hold_id) == first.hold
+    assert ledger.reserve(item_id=1, user_id="ann", qty=2, request_id="k").hold == first.hold
+    assert (ledger.stock(1).held, ledger.used_by(1, "ann")) == (2, 2)
+    assert purchases(ledger) == [first.hold]
+
+
+def test_asking_about_an_unknown_item_leaves_no_key_behind(make: LedgerMaker) -> None:
+    ledger = make()
+
+    with pytest.raises(FlashSaleError):
+        ledger.stock(9)
+    assert ledger.used_by(9, "ann") == 0
+    assert ledger.holds(9) == []
+    assert ledger.reserve(item_id=9, user_id="ann", qty=1, request_id="k").code is ErrorCode.UNKNOWN_ITEM
+
+    assert list(ledger.client.scan_iter(match=f"{ledger.prefix}:*")) == []
 
 
 # -- lazy expiry is bounded per script call, yet every decision sees all due holds expired -------

@@ -8,11 +8,17 @@ Lua has no rollback. The same step appends the granted hold to the stream `<pref
 once per hold: replays and refusals append nothing. Time is the caller's clock, passed in, and
 hold ids are made here, so the scripts never read the wall clock. Needs Redis 7.0 or later.
 
-Expiry is lazy and bounded: every script first expires the due holds of the item it touches, at
-most 256 per call; with more left it answers "again" before deciding anything, and the client
-calls once more. So every decision sees every due hold expired, and no call blocks Redis long.
-Holds, their keys and the per-user idempotency hashes are kept (as the in-process engine keeps
-them) until `restore` replaces the state.
+Expiry is lazy and bounded: every script first expires due holds, of any item, at most 256 per
+call; with more left it answers "again" before deciding anything, and the client calls once more.
+So every decision sees every due hold expired, and no call blocks Redis long. One set keeps the
+deadlines of every item, so finding that nothing is due costs one read per call, not one per item.
+Holds, their keys and the idempotency keys are kept (as the in-process engine keeps them) until
+`restore` replaces the state.
+
+The cost of a script is mostly per command it runs, not per key it touches, so `reserve_many`
+decides a whole batch with a fixed number of commands per item and per call (see reserve.lua);
+only the stream entry is one command per grant. Requests go in as one argument and decisions come
+back as one string, which keeps the client's encoding and parsing small.
 
 Keys, for the prefix P (`?prefix=`, default "fs"):
 
@@ -20,26 +26,26 @@ Keys, for the prefix P (`?prefix=`, default "fs"):
                                   counters (avail of bucket 0, held, sold), and u:<user> -> the
                                   units the user holds or bought: one read and one write per batch
     P:{i:<item>:b<k>}:avail       available units of bucket k >= 1
-    P:{i:<item>}:due      zset    the item's live holds by expires_at
-    P:{i:<item>}:ids      set     every hold id of the item (for reconciliation)
-    P:{u:<user>}:req      hash    request id -> hold id (idempotency)
+    P:{i:<item>}:hold_ids list    every hold id of the item, in grant order (for reconciliation)
     P:holds               hash    hold id -> the hold, packed in one field (item, qty, times, state,
-                                  bucket, user, request id): one write per grant, one read per lookup
-    P:items  P:expired  P:purchases
-                          shared: every item id (the sweep and next_expiry visit their due sets),
-                          expiries not yet handed out, accepted purchases
+                                  bucket, user, request id): one read per lookup
+    P:reqs                hash    #user|user+request id -> hold id (idempotency)
+    P:due                 zset    the live holds of every item by expires_at
+    P:expired  P:purchases        shared: expiries not yet handed out, accepted purchases
 
-Idempotency lives with the user, not the item: the contract refuses a replayed (user, request id)
+Idempotency is kept for the user, not the item: the contract refuses a replayed (user, request id)
 that names another item, and an index in the item's slot cannot see a key first used on another
-item. The user's hash names the hold, the hold names its item, and the reserve script compares
-both with the request in the same atomic step.
+item. The request key names the hold, the hold names its item, and the reserve script compares
+both with the request in the same atomic step. Holds and request keys live in one hash each, so a
+batch writes all of its grants with one command per hash.
 
-One node: besides the item's keys, a reserve touches the user's hash, the hold records and the
-purchase stream, so the engine needs a single Redis primary (replicas are fine; reconcile after a
-failover, since Redis may lose acknowledged writes). The per-item hash tags are the Cluster layout
-of the hot path, but running on Cluster would need more, not done: a purchase stream and hold
-records per item slot (the item carried in the hold id), and idempotency as a claim in the user's
-slot (SET NX of the request, then the item's script, the claim dropped again on a refusal).
+One node: besides the item's keys, a reserve touches the request keys, the hold records, the
+deadlines and the purchase stream, so the engine needs a single Redis primary (replicas are fine;
+reconcile after a failover, since Redis may lose acknowledged writes). The per-item hash tags are
+the Cluster layout of the hot path, but running on Cluster would need more, not done: a purchase
+stream, hold records and deadlines per item slot (the item carried in the hold id), and
+idempotency as a claim in the user's slot (SET NX of the request, then the item's script, the claim
+dropped again on a refusal).
 
 Buckets (`?buckets=N`, default 1) split each item's available units over N counters, each under
 its own hash tag; a request goes to bucket crc32(user) mod N. A bucket that cannot cover a
@@ -115,7 +121,13 @@ class RedisLedger:
         self.buckets = buckets
         self.stream_key = f"{prefix}:purchases"
         self._clock = clock
-        self._shared = (f"{prefix}:items", f"{prefix}:holds", f"{prefix}:expired", self.stream_key)
+        self._shared = (
+            f"{prefix}:due",
+            f"{prefix}:holds",
+            f"{prefix}:expired",
+            self.stream_key,
+            f"{prefix}:reqs",
+        )
         self._scripts = {name: client.register_script(text) for name, text in _script_texts().items()}
         self._new_id = new_hold_id_factory()
 
@@ -198,26 +210,34 @@ class RedisLedger:
     def _reserve_chunk(self, chunk: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
         now = float(self._clock())
         hold_ids = [self._new_id() for _ in chunk]
-        args: list[Any] = [now, MAX_QUANTITY_PER_REQUEST]
-        for (item_id, user_id, qty, request_id), hold_id in zip(chunk, hold_ids, strict=True):
-            user = user_id.encode()
-            route = zlib.crc32(user) if self.buckets > 1 else 0
-            # One argument per request (see reserve.lua): the user is split off by its length in bytes.
-            args.append(f"{item_id}|{qty}|{route}|{hold_id}|{len(user)}|{user_id}{request_id}")
-        replies = self._run("reserve", *args)
+        routed = self.buckets > 1
+        # The whole chunk is one argument (see reserve.lua): redis-py encodes one string, not one per
+        # request. The lengths in bytes split user and request id apart again.
+        batch = "".join(
+            [
+                f"{item_id}|{qty}|{zlib.crc32(user_id.encode()) if routed else 0}|{hold_id}"
+                f"|{len(request_id.encode())}|{len(user_id.encode())}|{user_id}{request_id}"
+                for (item_id, user_id, qty, request_id), hold_id in zip(chunk, hold_ids, strict=True)
+            ]
+        )
+        verdicts, priors = self._run("reserve", now, MAX_QUANTITY_PER_REQUEST, batch)
+        replays = iter(priors)
         decisions = []
-        for (item_id, user_id, qty, request_id), hold_id, reply in zip(chunk, hold_ids, replies, strict=True):
-            tag = reply[0]
-            if tag == "+":  # granted: the reply is the deadline
-                hold = Hold(hold_id, item_id, user_id, qty, request_id, now, float(reply[1:]), HoldState.HELD)
-                decisions.append(Decision(hold))
-            elif tag == "=":  # replayed: state|created|expires|hold id
-                state, created, expires, prior = reply[1:].split("|", 3)
+        for (item_id, user_id, qty, request_id), hold_id, verdict in zip(
+            chunk, hold_ids, verdicts.split(","), strict=True
+        ):
+            if verdict[0] == "+":  # granted: the verdict is the deadline
+                expires = float(verdict[1:])
+                decisions.append(
+                    Decision(Hold(hold_id, item_id, user_id, qty, request_id, now, expires, HoldState.HELD))
+                )
+            elif verdict[0] == "=":  # replayed: state|created|expires; the hold id is the next of `priors`
+                state, created, expires = verdict[1:].split("|")
                 times = float(created), float(expires)
-                hold = Hold(prior, item_id, user_id, qty, request_id, *times, HoldState(state))
+                hold = Hold(next(replays), item_id, user_id, qty, request_id, *times, HoldState(state))
                 decisions.append(Decision(hold, replayed=True))
             else:
-                decisions.append(_REFUSED[reply])
+                decisions.append(_REFUSED[verdict])
         return decisions
 
     # -- settling a hold -----------------------------------------------------------------------

@@ -1,13 +1,13 @@
 -- Register an item or change its terms: ARGV[2] now, ARGV[3] item, then quota, per-user limit,
 -- opens, closes, hold ttl, buckets. Replies {'ok', quota, available, held, sold} or
--- {'QUOTA_BELOW_COMMITTED', held + sold}; a known item is swept first ({'again'} if still due).
+-- {'QUOTA_BELOW_COMMITTED', held + sold}; due holds are expired first when the item is known ({'again'} if some are left).
 local now_s, item = ARGV[2], ARGV[3]
 local quota, nb = tonumber(ARGV[4]), tonumber(ARGV[9])
 local book = ikey(item, 'book')
 local held, sold = 0, 0
 local old_nb = tonumber(redis.call('HGET', book, 'buckets'))
 if old_nb then
-  if not sweep_item(item, now_s) then return {'again'} end
+  if not sweep(now_s) then return {'again'} end
   local c = redis.call('HMGET', book, 'held', 'sold')
   held, sold = tonumber(c[1]), tonumber(c[2])
   if quota < held + sold then return {'QUOTA_BELOW_COMMITTED', held + sold} end
@@ -15,6 +15,5 @@ if old_nb then
 end
 redis.call('HSET', book, 'quota', quota, 'limit', ARGV[5], 'opens', ARGV[6], 'closes', ARGV[7], 'ttl', ARGV[8],
   'buckets', nb, 'held', held, 'sold', sold)
-redis.call('SADD', ITEMS, item)
 write_spread(item, quota - held - sold, nb)
 return {'ok', quota, quota - held - sold, held, sold}

@@ -1,7 +1,7 @@
--- Every hold of one item, in any state, after sweeping it: ARGV[2] now, ARGV[3] item.
+-- Every hold of one item, in any state, after expiring due holds: ARGV[2] now, ARGV[3] item.
 -- Replies a list of holds, or {'again'}.
 local now_s, item = ARGV[2], ARGV[3]
-if not sweep_item(item, now_s) then return {'again'} end
+if not sweep(now_s) then return {'again'} end
 local out = {}
-for _, hold in ipairs(redis.call('SMEMBERS', ikey(item, 'ids'))) do out[#out + 1] = read_hold(hold) end
+for _, hold in ipairs(redis.call('LRANGE', ikey(item, 'hold_ids'), 0, -1)) do out[#out + 1] = read_hold(hold) end
 return out

@@ -1,16 +1,18 @@
 -- Shared by every ledger script (flashsale.ledger.redis prepends it): key names, hold records and
--- the moves that give units back. KEYS: 1 item ids, 2 holds (hold id -> hold), 3 expired list,
--- 4 purchase stream. ARGV[1] is the key prefix; the keys of one item share the hash tag {i:<item>}.
--- An item's book is one hash: its terms, its counters, and 'u:<user>' -> the user's units.
+-- the moves that give units back. KEYS: 1 live holds of every item by deadline, 2 holds (hold id ->
+-- hold), 3 expired list, 4 purchase stream, 5 request keys (reqfield -> hold id). ARGV[1] is the key
+-- prefix; the keys of one item share the hash tag {i:<item>}. An item's book is one hash: its terms,
+-- its counters, and 'u:<user>' -> the user's units.
 local P = ARGV[1]
-local ITEMS, HOLDS, EXPIRED, STREAM = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local DUE, HOLDS, EXPIRED, STREAM, REQS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 -- Bounds the lazy expiry one call does; a caller told 'again' calls once more, nothing decided yet.
 local SWEEP_BATCH = 256
 
 local function ikey(item, name) return P .. ':{i:' .. item .. '}:' .. name end
-local function ukey(user) return P .. ':{u:' .. user .. '}:req' end
 local function bkey(item, k) return P .. ':{i:' .. item .. ':b' .. k .. '}:avail' end
 local function ufield(user) return 'u:' .. user end
+-- The idempotency key of (user, request id); the user's length keeps any bytes apart.
+local function reqfield(user, req) return #user .. '|' .. user .. req end
 
 -- Lua's tostring keeps 14 digits; 17 give back the exact double the client sent.
 local function num(x) return string.format('%.17g', x) end
@@ -54,17 +56,26 @@ end
 -- User and request id come last and are split by length, so they may contain any byte.
 local HOLD_PATTERN = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(%d+)|(.*)$'
 
-local function write_hold(hold, item, user, qty, req, created, expires, state, bucket)
-  redis.call('HSET', HOLDS, hold, table.concat({item, qty, created, expires, state, bucket, #user, user .. req}, '|'))
+local function pack_hold(item, user, qty, req, created, expires, state, bucket)
+  return table.concat({item, qty, created, expires, state, bucket, reqfield(user, req)}, '|')
 end
 
--- {hold id, item, user, qty, request id, created, expires, state} and the bucket, or nil.
-local function read_hold(hold)
-  local packed = redis.call('HGET', HOLDS, hold)
-  if not packed then return nil end
+local function write_hold(hold, item, user, qty, req, created, expires, state, bucket)
+  redis.call('HSET', HOLDS, hold, pack_hold(item, user, qty, req, created, expires, state, bucket))
+end
+
+-- {hold id, item, user, qty, request id, created, expires, state} and the bucket, from a packed hold.
+local function unpack_hold(hold, packed)
   local item, qty, created, expires, state, bucket, n, rest = string.match(packed, HOLD_PATTERN)
   n = tonumber(n)
   return {hold, item, string.sub(rest, 1, n), qty, string.sub(rest, n + 1), created, expires, state}, tonumber(bucket)
+end
+
+-- The hold and its bucket, or nil.
+local function read_hold(hold)
+  local packed = redis.call('HGET', HOLDS, hold)
+  if not packed then return nil end
+  return unpack_hold(hold, packed)
 end
 
 local function move_hold(rec, bucket, state)
@@ -74,17 +85,17 @@ end
 
 local function expire_hold(hold)
   local rec, bucket = read_hold(hold)
-  redis.call('ZREM', ikey(rec[2], 'due'), hold)
+  redis.call('ZREM', DUE, hold)
   if rec[8] ~= 'held' then return end
   give_back(rec[2], rec[3], tonumber(rec[4]), bucket, 'held')
   move_hold(rec, bucket, 'expired')
   redis.call('RPUSH', EXPIRED, hold)
 end
 
--- Expire the item's due holds, at most SWEEP_BATCH; true when none is left due.
-local function sweep_item(item, now)
-  local due = ikey(item, 'due')
-  local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, SWEEP_BATCH)
+-- Expire due holds of every item, at most SWEEP_BATCH; true when none is left due. One set holds
+-- the deadlines of all items, so a call with nothing due pays one read however many items it touches.
+local function sweep(now)
+  local ids = redis.call('ZRANGEBYSCORE', DUE, '-inf', now, 'LIMIT', 0, SWEEP_BATCH)
   for _, hold in ipairs(ids) do expire_hold(hold) end
-  return #ids < SWEEP_BATCH or redis.call('ZCOUNT', due, '-inf', now) == 0
+  return #ids < SWEEP_BATCH or redis.call('ZCOUNT', DUE, '-inf', now) == 0
 end

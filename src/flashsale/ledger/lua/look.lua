@@ -1,7 +1,7 @@
--- Read an item's counters after sweeping it: ARGV[2] now, ARGV[3] item, ARGV[4] user ('' for none).
+-- Read an item's counters after expiring due holds: ARGV[2] now, ARGV[3] item, ARGV[4] user ('' for none).
 -- Replies {'ok', quota, available, held, sold, user's units} | {'UNKNOWN_ITEM'} | {'again'}.
 local now_s, item, user = ARGV[2], ARGV[3], ARGV[4]
-if not sweep_item(item, now_s) then return {'again'} end
+if not sweep(now_s) then return {'again'} end
 local b = redis.call('HMGET', ikey(item, 'book'), 'quota', 'buckets', 'held', 'sold', ufield(user))
 if not b[1] then return {'UNKNOWN_ITEM'} end
 local available = 0

@@ -1,32 +1,40 @@
--- Decide reservations in order, each as if alone. ARGV[2] now, ARGV[3] largest quantity, then one
--- string per request, "item|qty|routing hash|new hold id|#user|" .. user .. request id (one
--- argument instead of six: the client encodes far less). Every item named is swept
--- first; if one still has due holds, nothing is decided and the reply is {'again'}. Otherwise one
--- string per request (flat, so the client parses little): '+' .. expires for a grant,
--- '=' .. 'state|created|expires|hold id' for a replay, or the refusal's code.
+-- Decide reservations in order, each as if alone. ARGV[2] now, ARGV[3] largest quantity, ARGV[4]
+-- every request, one after another, each "item|qty|routing hash|new hold id|#request id|" ..
+-- reqfield(user, request id): one argument for the whole batch, so the client encodes little; the
+-- lengths in bytes split off the user and the request id, which may hold any byte.
+-- Due holds are expired first; if some are left, nothing is decided and the reply is {'again'}.
+-- Otherwise the reply is {decisions, prior hold ids}: one string with a decision per request,
+-- joined by ',' (the client splits it at once): '+' .. expires for a grant, '=' ..
+-- 'state|created|expires' for a replay, or the refusal's code; then the hold id of each replay, in
+-- order (a hold id may hold any byte).
+-- The cost is per command, not per key: the request keys and the users' units are read with one
+-- HMGET each, and the records of the granted holds, their request keys and deadlines (with one
+-- command each) and every item's counters and hold ids are written after every decision (the batch
+-- finds its own grants in `fresh`).
 local now_s, max_qty = ARGV[2], tonumber(ARGV[3])
 local now = tonumber(now_s)
-local REQUEST_PATTERN = '^([^|]*)|([^|]*)|(%d+)|([^|]*)|(%d+)|(.*)$'
+local REQUEST_PATTERN = '^([^|]*)|([^|]*)|(%d+)|([^|]*)|(%d+)|()(%d+)|()'
 
--- One item's counters, read once and written back once at the end of the batch.
-local function load_book(item)
-  local t = redis.call('HMGET', ikey(item, 'book'), 'limit', 'opens', 'closes', 'ttl', 'buckets', 'avail', 'held')
+-- One item's terms and counters, and the units of the users it will see, read in one command and
+-- written back once; false for an unknown item. Every grant of one call shares its deadline and
+-- the strings made from it.
+local function load_book(item, users)
+  local t = redis.call('HMGET', ikey(item, 'book'), 'limit', 'opens', 'closes', 'ttl', 'buckets', 'avail', 'held',
+    unpack(users.fields))
   if not t[1] then return false end
-  return {
-    limit = tonumber(t[1]), opens = tonumber(t[2]), closes = tonumber(t[3]), ttl = tonumber(t[4]),
-    nb = tonumber(t[5]), avail = {[0] = tonumber(t[6])}, held = tonumber(t[7]),
-    used = {}, used_changed = {}, due = {}, ids = {}, changed = false,
+  local expires = num(now + tonumber(t[4]))
+  local book = {
+    limit = tonumber(t[1]), opens = tonumber(t[2]), closes = tonumber(t[3]), nb = tonumber(t[5]),
+    avail = {[0] = tonumber(t[6])}, held = tonumber(t[7]), used = {}, used_changed = {}, ids = {},
+    expires = expires, granted = '+' .. expires, since = '|' .. now_s .. '|' .. expires .. '|held|',
   }
+  for j, user in ipairs(users) do book.used[user] = tonumber(t[7 + j]) or 0 end
+  return book
 end
 
 local function avail_of(book, item, k)
   if book.avail[k] == nil then book.avail[k] = avail_get(item, k) end
   return book.avail[k]
-end
-
-local function used_of(book, item, user)
-  if book.used[user] == nil then book.used[user] = tonumber(redis.call('HGET', ikey(item, 'book'), ufield(user))) or 0 end
-  return book.used[user]
 end
 
 -- A dry bucket: spread every bucket's units evenly again, then top up bucket `b` to `need`.
@@ -47,43 +55,50 @@ local function check(book, item, user, qty, route)
   if not qty or qty < 1 or qty > max_qty or qty % 1 ~= 0 then return 'INVALID_QUANTITY' end
   if not (book.opens <= now and now < book.closes) then return 'SESSION_NOT_OPEN' end
   local b = route % book.nb
-  local over_limit = used_of(book, item, user) + qty > book.limit
   if avail_of(book, item, b) >= qty then  -- the usual case: the own bucket covers it
-    if over_limit then return 'LIMIT_EXCEEDED' end
+    if book.used[user] + qty > book.limit then return 'LIMIT_EXCEEDED' end
     return nil, b
   end
   local total = 0
   for k = 0, book.nb - 1 do total = total + avail_of(book, item, k) end
   if total <= 0 then return 'SOLD_OUT' end
-  if over_limit then return 'LIMIT_EXCEEDED' end
+  if book.used[user] + qty > book.limit then return 'LIMIT_EXCEEDED' end
   if qty > total then return 'INSUFFICIENT_STOCK' end
   rebalance(book, item, b, qty, total)
   return nil, b
 end
 
-local function replay(prior, item, qty)
-  local rec = read_hold(prior)
-  if not rec or rec[2] ~= item or tonumber(rec[4]) ~= qty then return 'IDEMPOTENCY_MISMATCH' end
-  return '=' .. rec[8] .. '|' .. rec[6] .. '|' .. rec[7] .. '|' .. prior
-end
+-- This call's grants: request key -> hold id, hold id -> packed hold, and the fields to write.
+local fresh, packed_of, hold_fields, req_fields, due = {}, {}, {}, {}, {}
 
-local function grant(book, item, user, qty_s, req, hold, b)
+local function grant(book, item, user, qty_s, req, hold, b, key)
   local qty = tonumber(qty_s)
-  local expires = num(now + book.ttl)
   book.avail[b] = book.avail[b] - qty
   book.held = book.held + qty
   book.used[user] = book.used[user] + qty
   book.used_changed[user] = true
-  book.changed = true
-  local due = book.due
-  due[#due + 1] = expires
+  due[#due + 1] = book.expires
   due[#due + 1] = hold
   book.ids[#book.ids + 1] = hold
-  write_hold(hold, item, user, qty_s, req, now_s, expires, 'held', b)
-  redis.call('HSET', ukey(user), req, hold)
+  local packed = item .. '|' .. qty_s .. book.since .. b .. '|' .. key  -- as pack_hold does
+  fresh[key], packed_of[hold] = hold, packed
+  hold_fields[#hold_fields + 1] = hold
+  hold_fields[#hold_fields + 1] = packed
+  req_fields[#req_fields + 1] = key
+  req_fields[#req_fields + 1] = hold
   redis.call('XADD', STREAM, '*', 'hold_id', hold, 'item_id', item, 'user_id', user, 'qty', qty_s,
-    'request_id', req, 'created_at', now_s, 'expires_at', expires)
-  return '+' .. expires
+    'request_id', req, 'created_at', now_s, 'expires_at', book.expires)
+  return book.granted
+end
+
+local priors = {}
+local function replay(prior, item, qty)
+  local packed = packed_of[prior] or redis.call('HGET', HOLDS, prior)
+  if not packed then return 'IDEMPOTENCY_MISMATCH' end
+  local rec = unpack_hold(prior, packed)
+  if rec[2] ~= item or tonumber(rec[4]) ~= qty then return 'IDEMPOTENCY_MISMATCH' end
+  priors[#priors + 1] = prior
+  return '=' .. rec[8] .. '|' .. rec[6] .. '|' .. rec[7]
 end
 
 local function write_back(item, book)
@@ -96,42 +111,54 @@ local function write_back(item, book)
   for k, units in pairs(book.avail) do
     if k > 0 then redis.call('SET', bkey(item, k), units) end
   end
-  redis.call('ZADD', ikey(item, 'due'), unpack(book.due))
-  redis.call('SADD', ikey(item, 'ids'), unpack(book.ids))
+  redis.call('RPUSH', ikey(item, 'hold_ids'), unpack(book.ids))
 end
 
-local requests, books = {}, {}
-for i = 4, #ARGV do
-  local item, qty_s, route, hold, n, rest = string.match(ARGV[i], REQUEST_PATTERN)
-  n = tonumber(n)
-  requests[#requests + 1] = {item, qty_s, tonumber(route), hold, string.sub(rest, 1, n), string.sub(rest, n + 1)}
-  if books[item] == nil then
-    if not sweep_item(item, now_s) then return {'again'} end
-    books[item] = load_book(item)
+-- Read every request, and the items and users they name, in order of first appearance.
+local requests, keys, items, users_of, blob, at = {}, {}, {}, {}, ARGV[4], 1
+while at <= #blob do
+  local item, qty_s, route, hold, req_len, key_at, user_len, user_at = string.match(blob, REQUEST_PATTERN, at)
+  local req_at = user_at + tonumber(user_len)
+  at = req_at + tonumber(req_len)
+  local user, key = string.sub(blob, user_at, req_at - 1), string.sub(blob, key_at, at - 1)
+  requests[#requests + 1] = {item, qty_s, tonumber(route), hold, user, string.sub(blob, req_at, at - 1), key}
+  keys[#keys + 1] = key
+  local users = users_of[item]
+  if not users then
+    users = {fields = {}}
+    items[#items + 1], users_of[item] = item, users
   end
+  users[#users + 1] = user
+  users.fields[#users] = ufield(user)
 end
+
+if not sweep(now_s) then return {'again'} end
+local books = {}
+for _, item in ipairs(items) do books[item] = load_book(item, users_of[item]) end
+local known = redis.call('HMGET', REQS, unpack(keys))
 
 local out = {}
-for _, r in ipairs(requests) do
-  local item, qty_s, route, hold, user, req = r[1], r[2], r[3], r[4], r[5], r[6]
+for j, r in ipairs(requests) do
+  local item, qty_s, route, hold, user, req, key = unpack(r)
   local qty = tonumber(qty_s)
-  local prior = redis.call('HGET', ukey(user), req)
+  local prior = fresh[key] or known[j]
   local book = books[item]
   if prior then
-    out[#out + 1] = replay(prior, item, qty)
+    out[j] = replay(prior, item, qty)
   elseif not book then
-    out[#out + 1] = 'UNKNOWN_ITEM'
+    out[j] = 'UNKNOWN_ITEM'
   else
     local code, b = check(book, item, user, qty, route)
-    if code then
-      out[#out + 1] = code
-    else
-      out[#out + 1] = grant(book, item, user, qty_s, req, hold, b)
-    end
+    out[j] = code or grant(book, item, user, qty_s, req, hold, b, key)
   end
 end
 
-for item, book in pairs(books) do
-  if book and book.changed then write_back(item, book) end
+if #hold_fields > 0 then
+  redis.call('HSET', HOLDS, unpack(hold_fields))
+  redis.call('HSET', REQS, unpack(req_fields))
+  redis.call('ZADD', DUE, unpack(due))
+  for item, book in pairs(books) do
+    if book and #book.ids > 0 then write_back(item, book) end
+  end
 end
-return out
+return {table.concat(out, ','), priors}

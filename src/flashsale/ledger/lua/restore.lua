@@ -18,7 +18,6 @@ for _ = 1, tonumber(ARGV[4]) do
   local item, quota, held, sold = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
   redis.call('HSET', ikey(item, 'book'), 'quota', quota, 'limit', ARGV[i + 2], 'opens', ARGV[i + 3],
     'closes', ARGV[i + 4], 'ttl', ARGV[i + 5], 'buckets', nb, 'held', held, 'sold', sold)
-  redis.call('SADD', ITEMS, item)
   write_spread(item, quota - held - sold, nb)
   i = i + 8
 end
@@ -31,9 +30,9 @@ end
 while i <= #ARGV do
   local hold, item, user, req, expires, state = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4], ARGV[i + 6], ARGV[i + 7]
   write_hold(hold, item, user, ARGV[i + 3], req, ARGV[i + 5], expires, state, 0)
-  redis.call('HSET', ukey(user), req, hold)
-  redis.call('SADD', ikey(item, 'ids'), hold)
-  if state == 'held' then redis.call('ZADD', ikey(item, 'due'), expires, hold) end
+  redis.call('HSET', REQS, reqfield(user, req), hold)
+  redis.call('RPUSH', ikey(item, 'hold_ids'), hold)
+  if state == 'held' then redis.call('ZADD', DUE, expires, hold) end
   i = i + 8
 end
 return 'OK'

@@ -1,11 +1,11 @@
 -- Move one hold: ARGV[2] now, ARGV[3] hold id, ARGV[4] target state, ARGV[5] the only state it may
--- come from; an empty target only reads. The hold's item is swept first ({'again'} if still due).
+-- come from; an empty target only reads. Due holds are expired first ({'again'} if some are left).
 -- Replies {'ok', hold} | {'refused', current state} | {'UNKNOWN_HOLD'}.
 local now_s, hold, target, source = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local rec = read_hold(hold)
 if not rec then return {'UNKNOWN_HOLD'} end
 local item = rec[2]
-if not sweep_item(item, now_s) then return {'again'} end
+if not sweep(now_s) then return {'again'} end
 local bucket
 rec, bucket = read_hold(hold)  -- the sweep may have expired it
 local state, qty = rec[8], tonumber(rec[4])
@@ -18,6 +18,6 @@ if target == 'sold' then
 else
   give_back(item, rec[3], qty, bucket, state)
 end
-if state == 'held' then redis.call('ZREM', ikey(item, 'due'), hold) end
+if state == 'held' then redis.call('ZREM', DUE, hold) end
 move_hold(rec, bucket, target)
 return {'ok', rec}
