@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -157,10 +156,11 @@ def insert_orders(db: Session, orders: Iterable[Order]) -> set[str]:
     ]
     if not values:
         return set()
-    return set(db.scalars(insert_ignoring_duplicates(db, OrderRow, values).returning(OrderRow.id)))
+    # One cached statement sent as executemany: the writer's batches do not recompile SQL each time.
+    return set(db.scalars(insert_ignoring_duplicates(db, OrderRow).returning(OrderRow.id), values))
 
 
-def insert_ignoring_duplicates(db: Session, model: type[Base], values: list[dict[str, Any]]) -> Insert:
+def insert_ignoring_duplicates(db: Session, model: type[Base]) -> Insert:
     """Build an INSERT that skips rows clashing with a unique key (PostgreSQL and SQLite alike)."""
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(model).values(values).on_conflict_do_nothing()
+    return dialect.insert(model).on_conflict_do_nothing()

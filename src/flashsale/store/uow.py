@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.domain.events import Event
@@ -30,18 +31,21 @@ class UnitOfWork:
         self.db.close()
 
     def record(self, event: Event) -> None:
-        """Write the event to the outbox in this transaction; it is published after commit."""
-        self.db.add(
-            EventRow(
-                order_id=event.order_id,
-                kind=event.kind,
-                payload=event.payload(),
-                created_at=from_epoch(event.at),
-            )
-        )
+        """Write the event to the outbox with this transaction; it is published after commit."""
         self.events.append(event)
 
     def commit(self) -> list[Event]:
+        if self.events:  # one executemany for the whole outbox batch
+            rows = [
+                {
+                    "order_id": e.order_id,
+                    "kind": e.kind,
+                    "payload": e.payload(),
+                    "created_at": from_epoch(e.at),
+                }
+                for e in self.events
+            ]
+            self.db.execute(insert(EventRow), rows)
         self.db.commit()
         done, self.events = self.events, []
         return done
