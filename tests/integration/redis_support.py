@@ -10,7 +10,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 
+from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
+from flashsale.config import Settings
 from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
 
 REDIS_URL = os.environ.get("FLASHSALE_TEST_REDIS_URL")
@@ -60,3 +62,20 @@ def bucket_units(ledger: RedisLedger, item_id: int) -> list[int]:
         int(ledger.client.get(f"{ledger.prefix}:{{i:{item_id}:b{k}}}:avail") or 0) for k in range(1, buckets)
     ]
     return [first, *rest]
+
+
+@contextmanager
+def redis_platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]:
+    """A platform on the Redis ledger under a fresh key prefix, whose keys are deleted afterwards."""
+    assert REDIS_URL is not None
+    url = with_query(REDIS_URL, prefix=f"t-{uuid.uuid4().hex}")
+    plat = build(settings.model_copy(update={"backend": "redis", "redis_url": url}), clock=clock)
+    ledger = plat.ledger
+    assert isinstance(ledger, RedisLedger)
+    try:
+        yield plat
+    finally:
+        keys = list(ledger.client.scan_iter(match=f"{ledger.prefix}:*", count=1000))
+        if keys:
+            ledger.client.delete(*keys)
+        plat.close()

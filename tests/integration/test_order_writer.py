@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 
-from flashsale.bootstrap import Platform, build, order_writer_for
+from flashsale.bootstrap import Platform, order_writer_for
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.ledger.redis import RedisLedger
 from flashsale.services.orders import Buy
 from flashsale.store.tables import EventRow, OrderRow
 from tests.conftest import Sale
-from tests.integration.redis_support import NEEDS_REDIS, REDIS_URL, with_query
+from tests.integration.redis_support import NEEDS_REDIS, redis_platform
 
 pytestmark = NEEDS_REDIS
 
 
 @pytest.fixture
 def platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]:
-    assert REDIS_URL is not None
-    url = with_query(REDIS_URL, prefix=f"t-{uuid.uuid4().hex}")
-    plat = build(settings.model_copy(update={"backend": "redis", "redis_url": url}), clock=clock)
-    yield plat
-    ledger = plat.ledger
-    assert isinstance(ledger, RedisLedger)
-    keys = list(ledger.client.scan_iter(match=f"{ledger.prefix}:*", count=1000))
-    if keys:
-        ledger.client.delete(*keys)
-    plat.close()
+    """The shared `platform` fixture, built with the Redis ledger under a fresh key prefix."""
+    with redis_platform(settings, clock) as plat:
+        yield plat
 
 
 def stored(platform: Platform) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from flashsale.services.reconcile import Reconciler
 from flashsale.store import repositories as repo
 from tests.conftest import Sale
 from tests.factories import open_sale
-from tests.integration.redis_support import REDIS_URL, with_query
+from tests.integration.redis_support import REDIS_URL, redis_platform, with_query
 
 BACKENDS = [
     pytest.param("memory", id="memory"),
@@ -39,17 +39,11 @@ BACKENDS = [
 def platform(request: pytest.FixtureRequest, settings: Settings, clock: ManualClock) -> Iterator[Platform]:
     """The shared `platform` fixture on either ledger engine (Redis under a fresh key prefix)."""
     if request.param == "redis":
-        assert REDIS_URL is not None
-        settings = settings.model_copy(
-            update={"backend": "redis", "redis_url": with_query(REDIS_URL, prefix=f"t-{uuid.uuid4().hex}")}
-        )
+        with redis_platform(settings, clock) as plat:
+            yield plat
+        return
     plat = build(settings, clock=clock)
     yield plat
-    client = getattr(plat.ledger, "client", None)
-    if client is not None:
-        keys = list(client.scan_iter(match=f"{plat.ledger.prefix}:*", count=1000))  # type: ignore[attr-defined]
-        if keys:
-            client.delete(*keys)
     plat.close()
 
 

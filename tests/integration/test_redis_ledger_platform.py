@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from flashsale.bootstrap import Platform, build
+from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.domain.errors import ErrorCode, FlashSaleError
@@ -15,7 +14,7 @@ from flashsale.domain.orders import OrderStatus
 from flashsale.ledger.redis import RedisLedger
 from flashsale.services.orders import Buy
 from tests.conftest import Sale
-from tests.integration.redis_support import NEEDS_REDIS, REDIS_URL, with_query
+from tests.integration.redis_support import NEEDS_REDIS, redis_platform
 
 pytestmark = NEEDS_REDIS
 
@@ -23,17 +22,8 @@ pytestmark = NEEDS_REDIS
 @pytest.fixture
 def platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]:
     """The shared `platform` fixture, built with the Redis ledger under a fresh key prefix."""
-    assert REDIS_URL is not None
-    url = with_query(REDIS_URL, prefix=f"t-{uuid.uuid4().hex}")
-    plat = build(settings.model_copy(update={"backend": "redis", "redis_url": url}), clock=clock)
-    ledger = plat.ledger
-    assert isinstance(ledger, RedisLedger)
-    client, prefix = ledger.client, ledger.prefix
-    yield plat
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    plat.close()
+    with redis_platform(settings, clock) as plat:
+        yield plat
 
 
 def test_a_sale_runs_on_the_redis_ledger_from_purchase_to_expiry(
