@@ -51,6 +51,11 @@ class Sale:
 
 @pytest.fixture
 def sale(platform: Platform) -> Sale:
+    return make_sale(platform)
+
+
+def make_sale(platform: Platform) -> Sale:
+    """Set up the `Sale` described on the class."""
     cat = platform.catalog
     campaign = cat.create_campaign(
         name="Phone launch",

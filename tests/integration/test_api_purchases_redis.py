@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from flashsale.bootstrap import Platform, order_writer_for
+from flashsale.bootstrap import Platform, build, order_writer_for
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
-from tests.conftest import Sale
+from tests.conftest import T0, Sale, make_sale
 from tests.integration.api_support import Api, open_api
 from tests.integration.redis_support import NEEDS_REDIS, redis_platform
+from tests.integration.servers import OwnRedis
 
 pytestmark = NEEDS_REDIS
 
@@ -74,3 +76,38 @@ def test_one_key_sent_twenty_times_at_once_holds_once_and_answers_one_order(api:
     assert api.platform.ledger.stock(sale.phone_id).held == 1
     order_writer_for(api.platform).drain()
     assert api.snapshot().orders == 1
+
+
+def test_a_purchase_while_redis_is_down_is_a_503_to_retry_not_a_500(
+    tmp_path: Path, settings: Settings, clock: ManualClock
+) -> None:
+    server = OwnRedis(tmp_path)
+    server.start()
+    try:
+        plat = build(
+            settings.model_copy(update={"backend": "redis", "redis_url": f"{server.url}?prefix=t"}),
+            clock=clock,
+        )
+        try:
+            with open_api(plat, clock, raise_server_exceptions=False) as api:
+                sale = make_sale(plat)
+                clock.set(T0.timestamp() + 1)
+                server.kill()
+                down = api.client.post(
+                    "/purchases",
+                    json={"item_id": sale.phone_id, "quantity": 1},
+                    headers={**api.shopper("alice"), "Idempotency-Key": "k1"},
+                )
+                assert down.status_code == 503 and down.headers["Retry-After"] == "1"
+                assert down.json()["code"] == "SERVICE_UNAVAILABLE"
+                server.start()
+                again = api.client.post(
+                    "/purchases",
+                    json={"item_id": sale.phone_id, "quantity": 1},
+                    headers={**api.shopper("alice"), "Idempotency-Key": "k1"},
+                )
+                assert again.status_code == 201
+        finally:
+            plat.close()
+    finally:
+        server.stop()

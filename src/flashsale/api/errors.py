@@ -5,6 +5,8 @@ Choices worth knowing:
   caller is a provider, not a user who could log in, so there is no WWW-Authenticate challenge.
 - A missing Idempotency-Key answers 400 IDEMPOTENCY_KEY_REQUIRED (as in the IETF
   idempotency-key draft); a malformed one (too long) is an ordinary 422 VALIDATION_ERROR.
+- Redis or the database not answering (connection refused, timeout, a locked SQLite file)
+  answers 503 SERVICE_UNAVAILABLE with Retry-After: 1, not 500: it is temporary.
 - A body that cannot be decoded at all (bad UTF-8, an integer literal too long to parse) is
   reported like malformed JSON: 422 VALIDATION_ERROR, never FastAPI's bare 400.
 """
@@ -12,12 +14,16 @@ Choices worth knowing:
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
@@ -47,6 +53,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
 }
 
 # Starlette raises HTTPException itself for unknown routes, wrong methods and undecodable bodies.
@@ -120,6 +127,26 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return render(code, str(exc.detail), headers=exc.headers)
 
 
+def _transient(exc: Exception) -> bool:
+    """Tell a store that did not answer (retry later) from a bug that happens to be an OperationalError."""
+    if not isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return True
+    if isinstance(exc.orig, sqlite3.Error):  # SQLite reports "no such table" as operational too
+        return any(word in str(exc.orig).lower() for word in ("locked", "busy"))
+    return True
+
+
+async def _on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Redis or the database did not answer: nothing was decided that a retry with the same
+    # Idempotency-Key would not replay, so tell the client to come back shortly.
+    if not _transient(exc):
+        return await _on_unexpected(request, exc)
+    log.warning("backing store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return render(
+        ErrorCode.SERVICE_UNAVAILABLE, "the sale is briefly unavailable; retry", headers={"Retry-After": "1"}
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return render(ErrorCode.INTERNAL_ERROR, "internal error")
@@ -130,4 +157,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FlashSaleError, _on_flash_sale_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    for unavailable in (RedisConnectionError, RedisTimeoutError, OperationalError):
+        app.add_exception_handler(unavailable, _on_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
