@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from flashsale.domain.errors import ErrorCode
+from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import HoldState
 
 
@@ -60,6 +60,15 @@ class Order:
         if self.status is OrderStatus.UNPAID and now >= self.expires_at:
             return OrderStatus.EXPIRED
         return self.status
+
+    def needs_transition(self, target: OrderStatus) -> bool:
+        """Return False if the order is `target` already (a harmless repeat); raise if it cannot become it."""
+        if self.status is target:
+            return False
+        error = order_transition_error(self.status, target)
+        if error is not None:
+            raise FlashSaleError(error, f"order {self.id} is {self.status}")
+        return True
 
 
 def order_transition_error(current: OrderStatus, target: OrderStatus) -> ErrorCode | None:

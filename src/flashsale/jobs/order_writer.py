@@ -19,8 +19,7 @@ from redis import Redis
 from redis.exceptions import ResponseError
 
 from flashsale.domain.holds import Hold, HoldState
-from flashsale.services.orders import OrderService, placed_event
-from flashsale.store import repositories as repo
+from flashsale.services.orders import OrderService, store_placed
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +159,7 @@ class OrderWriter:
                 bad.append((entry_id, fields))
         deps = self.orders.deps
         with deps.uow() as uow:
-            new_ids = repo.insert_orders(uow.db, orders)
-            for order in orders:
-                if order.id in new_ids:
-                    uow.record(placed_event(order))
+            new_ids = store_placed(uow, orders)
             deps.commit(uow)  # ack only after this commit: a crash before it means redelivery
         for entry_id, fields in bad:
             self.redis.xadd(f"{self.stream}:dead", {**fields, "entry_id": entry_id})

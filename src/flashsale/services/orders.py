@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from flashsale.domain import events as ev
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
-from flashsale.domain.orders import Order, OrderStatus, order_transition_error
+from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.pricing import quote_flash_line
 from flashsale.ledger.contract import Decision
 from flashsale.services.deps import Deps
@@ -21,6 +21,7 @@ from flashsale.services.payments import PaymentProvider
 from flashsale.services.settlement import PaymentDesk
 from flashsale.store import repositories as repo
 from flashsale.store.tables import OrderRow
+from flashsale.store.uow import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +93,7 @@ class OrderService:
     def _store(self, order: Order) -> Order:
         """Write the order unless it is stored already (a replay or the writer won the race)."""
         with self.deps.uow() as uow:
-            if repo.insert_orders(uow.db, [order]):
-                uow.record(placed_event(order))
+            if store_placed(uow, [order]):
                 self.deps.commit(uow)
                 return order
             row = uow.db.get(OrderRow, order.id)
@@ -163,15 +163,12 @@ class OrderService:
         """Refund a paid order; see PaymentDesk.refund."""
         return self.payments.refund(order_id)
 
-    # -- cancel, refund ------------------------------------------------------------------------
+    # -- cancel ------------------------------------------------------------------------------
     def cancel(self, order_id: str, user_id: str | None = None) -> Order:
         """Cancel an unpaid order: the units and the shopper's quota go back on sale at once."""
         order = self.get(order_id, user_id)
-        if order.status is OrderStatus.CANCELLED:
+        if not order.needs_transition(OrderStatus.CANCELLED):
             return order
-        error = order_transition_error(order.status, OrderStatus.CANCELLED)
-        if error is not None:
-            raise FlashSaleError(error, f"order {order_id} is {order.status}")
         try:
             self.deps.ledger.release(order_id)
         except FlashSaleError as exc:
@@ -228,20 +225,29 @@ class OrderService:
                 uow.record(ev.OrderExpired(row.id, row.item_id, row.user_id, row.qty, hold.expires_at))
                 written += 1
             stored = set(uow.db.scalars(select(OrderRow.id).where(OrderRow.id.in_(handed))))
-            for order in (o for o in priced if o.id not in stored):
-                if order.id in repo.insert_orders(uow.db, [order]):
-                    uow.record(placed_event(order))
-                    uow.record(
-                        ev.OrderExpired(
-                            order.id, order.item_id, order.user_id, order.qty, order.expires_at.timestamp()
-                        )
+            unseen = [o for o in priced if o.id not in stored]
+            new_ids = store_placed(uow, unseen)
+            for order in (o for o in unseen if o.id in new_ids):
+                uow.record(
+                    ev.OrderExpired(
+                        order.id, order.item_id, order.user_id, order.qty, order.expires_at.timestamp()
                     )
-                    written += 1
+                )
+                written += 1
             self.deps.commit(uow)
         return written
 
 
-def placed_event(order: Order) -> ev.HoldPlaced:
+def store_placed(uow: UnitOfWork, orders: list[Order]) -> set[str]:
+    """Insert the orders not stored yet, with a HoldPlaced event for each; return the new ids."""
+    new_ids = repo.insert_orders(uow.db, orders)
+    for order in orders:
+        if order.id in new_ids:
+            uow.record(_placed_event(order))
+    return new_ids
+
+
+def _placed_event(order: Order) -> ev.HoldPlaced:
     return ev.HoldPlaced(
         order.id,
         order.item_id,

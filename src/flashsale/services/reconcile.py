@@ -8,7 +8,7 @@ original terms come back with the rebuild.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -87,8 +87,10 @@ class Reconciler:
         """Compare every item's ledger holds and counters with the stored orders."""
         with self.deps.uow() as uow:
             terms = repo.all_item_terms(uow.db)
-            stored = [repo.hold_of(r) for r in uow.db.scalars(select(OrderRow))]
-        return [self._compare(t, [h for h in stored if h.item_id == t.item_id]) for t in terms]
+            by_item: defaultdict[int, list[Hold]] = defaultdict(list)
+            for hold in repo.all_holds(uow.db):
+                by_item[hold.item_id].append(hold)
+        return [self._compare(t, by_item[t.item_id]) for t in terms]
 
     def _compare(self, terms: ItemTerms, stored: list[Hold]) -> ItemDrift:
         now = self.deps.clock()
@@ -115,9 +117,9 @@ class Reconciler:
 
     def run(self, *, repair: bool) -> ReconcileReport:
         """Inspect, and with `repair` pause the sale, make both sides agree, and resume it."""
-        if self.drain is not None:
-            self.drain()
         if not repair:
+            if self.drain is not None:
+                self.drain()
             return ReconcileReport(self.inspect(), repaired=False)
         ledger = self.deps.ledger
         with self.deps.uow() as uow:
