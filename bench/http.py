@@ -40,16 +40,18 @@ FLOOR = "HTTP floor: bare FastAPI POST"
 
 
 @contextlib.contextmanager
-def uvicorn(target: str, env: dict[str, str], log: Path, *, factory: bool) -> Iterator[int]:
-    """Serve `target` with WORKERS uvicorn workers on a free loopback port; yield the port."""
+def uvicorn(
+    target: str, env: dict[str, str], log: Path, *, factory: bool, workers: int = WORKERS
+) -> Iterator[int]:
+    """Serve `target` with `workers` uvicorn workers on a free loopback port; yield the port."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", str(WORKERS), "--http", "httptools", "--no-access-log", "--log-level", "info"]
+    cmd += ["--workers", str(workers), "--http", "httptools", "--no-access-log", "--log-level", "info"]
     cmd += ["--factory"] if factory else []
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=out)
     try:
-        _wait_for_workers(proc, log)
+        _wait_for_workers(proc, log, workers)
         yield port
     finally:
         proc.terminate()  # uvicorn's supervisor stops its workers on SIGTERM
@@ -60,17 +62,26 @@ def uvicorn(target: str, env: dict[str, str], log: Path, *, factory: bool) -> It
             proc.wait()
 
 
-def _wait_for_workers(proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 120.0) -> None:
+def _wait_for_workers(
+    proc: subprocess.Popen[bytes], log: Path, workers: int, timeout_s: float = 120.0
+) -> None:
     # Every worker must be up before the clock starts, or the first requests measure start-up.
     deadline = time.monotonic() + timeout_s
-    while log.read_text(errors="replace").count("Application startup complete") < WORKERS:
+    while log.read_text(errors="replace").count("Application startup complete") < workers:
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"uvicorn did not start: {log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.1)
 
 
 def _load(
-    port: int, shape: Shape, item_ids: list[int], secret: str, workdir: Path, server_log: Path
+    port: int,
+    shape: Shape,
+    item_ids: list[int],
+    secret: str,
+    workdir: Path,
+    server_log: Path,
+    *,
+    connections: int = CONNECTIONS,
 ) -> tuple[Run, Counter[str]]:
     """Replay the shape's crowd from a separate load-generator process; return the run and the statuses.
 
@@ -83,7 +94,7 @@ def _load(
         "--requests": shape.requests,
         "--items": shape.items,
         "--item-ids": ",".join(map(str, item_ids)),
-        "--connections": CONNECTIONS,
+        "--connections": connections,
         "--key-prefix": f"{secrets.token_hex(4)}-",
         "--result": result,
     }

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from bench import http, postgres
+from bench import http, postgres, read_flood
 from bench.ledgers import bench_batched, bench_single, redis_ledger, redis_script_usec
 from bench.report import Result, Skipped
 from bench.workload import Shape
@@ -39,6 +39,7 @@ class Profile:
     redis_batched: int
     redis_coalesced: int
     http: int
+    read_flood: int  # purchases replayed once alone and once under the GET /sessions flood
 
 
 def shapes(requests: int) -> list[Shape]:
@@ -54,9 +55,17 @@ FULL = Profile(
     redis_batched=150_000,
     redis_coalesced=30_000,
     http=10_000,
+    read_flood=4_000,
 )
 QUICK = Profile(
-    "quick", pg=400, memory=30_000, redis_single=2_000, redis_batched=10_000, redis_coalesced=2_000, http=600
+    "quick",
+    pg=400,
+    memory=30_000,
+    redis_single=2_000,
+    redis_batched=10_000,
+    redis_coalesced=2_000,
+    http=600,
+    read_flood=300,
 )
 
 NEEDS: dict[str, set[str]] = {
@@ -65,6 +74,7 @@ NEEDS: dict[str, set[str]] = {
     "memory": set(),
     "redis": {"redis"},
     "http": {"redis", "postgres"},
+    "read-flood": set(),  # the embedded default: SQLite file + in-process ledger
 }
 
 
@@ -177,4 +187,6 @@ def steps_for(name: str, ctx: Context) -> list[Step]:
         return _memory(ctx)
     if name == "redis":
         return _redis(ctx)
+    if name == "read-flood":
+        return read_flood.steps(requests=ctx.profile.read_flood)
     return http.steps(ctx.redis_url, ctx.postgres_url, requests=ctx.profile.http, target=HTTP_TARGET)

@@ -1,12 +1,20 @@
 """Shopper tokens (HS256 JWTs) and the operator's bearer token.
 
-Time is injected: expiry is checked against the caller's clock, not PyJWT's wall clock, so a
-platform running on a manual clock (tests, the simulated demo) accepts exactly what it minted.
+Time is injected: expiry and issue time are checked against the caller's clock, not PyJWT's wall
+clock, so a platform running on a manual clock (tests, the simulated demo) accepts exactly what it
+minted.
+
+A token issued later than now (beyond a small leeway for clock skew between the minting host and
+this one) is refused: it was minted by a host with a wrong clock or forged with a stolen key to
+outlive a rotation, and either way its `exp` cannot be trusted. A token without `iat` is still
+accepted: `mint_shopper_token` always writes one, so only a holder of the secret can make one
+without, and such a token is still bounded by its required `exp`.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from functools import lru_cache, partial
 from typing import NamedTuple
@@ -18,6 +26,7 @@ from flashsale.domain.errors import ErrorCode, FlashSaleError
 ALGORITHM = "HS256"
 SHOPPER_ROLE = "shopper"
 MAX_USER_ID_LENGTH = 64  # orders.user_id is VARCHAR(64)
+IAT_LEEWAY_S = 60  # clock skew tolerated between the host that mints tokens and the one that checks them
 
 
 def mint_shopper_token(secret: str, user_id: str, ttl_s: float, now: float) -> str:
@@ -34,8 +43,8 @@ def mint_shopper_token(secret: str, user_id: str, ttl_s: float, now: float) -> s
 def verify_shopper_token(secret: str, token: str, *, now: float | None = None) -> str:
     """Return the shopper id of a valid token, or raise UNAUTHENTICATED.
 
-    The algorithm is pinned (no `none`, no key confusion); `exp` and `sub` are required and `exp`
-    is compared with `now` (default: the wall clock).
+    The algorithm is pinned (no `none`, no key confusion); `exp` and `sub` are required; `exp` and
+    `iat` (when present) are compared with `now` (default: the wall clock).
     """
     return _shopper_of_claims(_signed_claims(secret, token), time.time() if now is None else now)
 
@@ -44,9 +53,9 @@ class ShopperTokens:
     """Verify shopper tokens as `verify_shopper_token` does, checking each token's signature once.
 
     A shopper sends the same token with every request, so the claims of the last `size` well-signed
-    tokens are remembered (a bounded LRU keyed by the token string); expiry, role and shopper id are
-    still checked on every call, and a token whose signature or claims' types fail is never
-    remembered. Thread-safe.
+    tokens are remembered (a bounded LRU keyed by the token string); expiry, issue time, role and
+    shopper id are still checked against `now` on every call, and a token whose signature or claims'
+    types fail is never remembered. Thread-safe.
     """
 
     def __init__(self, secret: str, *, size: int = 32_768) -> None:
@@ -60,6 +69,7 @@ class ShopperTokens:
 class _Claims(NamedTuple):
     sub: str
     exp: float
+    iat: float | None
     role: object
 
 
@@ -74,15 +84,24 @@ def _signed_claims(secret: str, token: str) -> _Claims:
         )
     except jwt.PyJWTError as exc:
         raise FlashSaleError(ErrorCode.UNAUTHENTICATED, "invalid token") from exc
-    expires = claims["exp"]
-    if isinstance(expires, bool) or not isinstance(expires, int | float):
+    expires, issued = claims["exp"], claims.get("iat")
+    if not _is_number(expires) or ("iat" in claims and not _is_number(issued)):
         raise FlashSaleError(ErrorCode.UNAUTHENTICATED, "invalid token")
-    return _Claims(claims["sub"], expires, claims.get("role"))
+    return _Claims(claims["sub"], expires, issued, claims.get("role"))
+
+
+def _is_number(value: object) -> bool:
+    # JSON as Python reads it admits NaN and Infinity, and no time compares as later than NaN.
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def _shopper_of_claims(claims: _Claims, now: float) -> str:
     if now >= claims.exp:
         raise FlashSaleError(ErrorCode.UNAUTHENTICATED, "token expired")
+    if claims.iat is not None and claims.iat > now + IAT_LEEWAY_S:
+        raise FlashSaleError(ErrorCode.UNAUTHENTICATED, "token issued in the future")
     if claims.role != SHOPPER_ROLE or not 1 <= len(claims.sub) <= MAX_USER_ID_LENGTH:
         raise FlashSaleError(ErrorCode.UNAUTHENTICATED, "invalid token")
     return str(claims.sub)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
@@ -15,9 +16,11 @@ from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Clock, Ledger, ledger_from_url
 from flashsale.services.catalog import CatalogService
 from flashsale.services.deps import Deps
+from flashsale.services.order_search import OrderSearch
 from flashsale.services.orders import OrderService
 from flashsale.services.payments import SandboxProvider
 from flashsale.services.pricebook import PriceBook
+from flashsale.services.showcase import Showcase
 from flashsale.store import db as store_db
 from flashsale.store import repositories as repo
 from flashsale.store.lease import Lease, acquire_ledger_lease
@@ -30,6 +33,8 @@ class Platform:
     deps: Deps
     catalog: CatalogService
     orders: OrderService
+    showcase: Showcase  # what the public reads (GET /sessions) are answered from
+    read_engine: Engine  # reads that must not take SQLite's write lock; `engine` elsewhere
     lease: Lease | None = None
     sweeper: ExpirySweeper | None = None
     writer: OrderWriter | None = None
@@ -37,6 +42,11 @@ class Platform:
     @property
     def ledger(self) -> Ledger:
         return self.deps.ledger
+
+    @cached_property
+    def order_search(self) -> OrderSearch:
+        """Operators' reads of orders and payments, on connections that never take the write lock."""
+        return OrderSearch(sessionmaker(self.read_engine))
 
     def start_jobs(self) -> None:
         if self.sweeper is None:
@@ -59,6 +69,8 @@ class Platform:
         close_ledger = getattr(self.ledger, "close", None)  # network engines hold a connection pool
         if close_ledger is not None:
             close_ledger()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
         self.engine.dispose()
 
 
@@ -126,7 +138,19 @@ def build(settings: Settings | None = None, *, clock: Clock = time.time, migrate
     shared = settings.backend == "redis"
     # A shared ledger answers from its decision; the order writer records orders from its stream.
     orders = OrderService(deps, {"sandbox": SandboxProvider(settings.payment_secret)}, write_behind=shared)
-    platform = Platform(settings, engine, deps, CatalogService(deps), orders, lease=lease)
+    read_engine = store_db.make_read_engine(url, engine)
+    showcase = Showcase(sessionmaker(read_engine), ledger, clock)
+    deps.catalog_listeners.append(showcase.invalidate)
+    platform = Platform(
+        settings,
+        engine,
+        deps,
+        CatalogService(deps),
+        orders,
+        showcase=showcase,
+        read_engine=read_engine,
+        lease=lease,
+    )
     try:
         if shared:
             sync_shared_ledger(deps)

@@ -24,6 +24,17 @@ class Settings(BaseSettings):
     payment_secret: str | None = Field(None, description="HMAC key of the sandbox payment provider")
     token_ttl_s: int = Field(24 * 3600, ge=60, description="Lifetime of shopper tokens minted by the CLI")
     expiry_sweep_max_s: float = Field(1.0, gt=0, description="Longest the expiry job sleeps between sweeps")
+    # The HTTP edge: what one client may cost the server before it is refused or dropped.
+    max_body_bytes: int = Field(64 * 1024, ge=1, description="Largest request body accepted; larger: 413")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Longest a client may take to send a request's line and headers"
+    )
+    body_timeout_s: float = Field(30.0, gt=0, description="Longest a client may take to send a body")
+    keep_alive_s: int = Field(5, ge=1, description="How long an idle keep-alive connection is kept open")
+    max_connections: int = Field(
+        2048, ge=1, description="Concurrent connections or requests per process; beyond it: 503"
+    )
+    listen_backlog: int = Field(2048, ge=1, description="Accept queue length (capped by net.core.somaxconn)")
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'flashsale.db'}"

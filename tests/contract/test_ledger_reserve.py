@@ -176,13 +176,41 @@ def test_a_closed_session_is_reported_before_sold_out(
     assert ledger.reserve(item_id=1, user_id="late", qty=1, request_id="k").code is ErrorCode.SESSION_NOT_OPEN
 
 
-def test_sold_out_is_reported_before_the_limit_so_no_one_learns_who_bought(
+def test_a_user_at_the_limit_hears_limit_exceeded_even_when_the_item_is_sold_out(
     ledger: Ledger, item: ItemTerms
 ) -> None:
     granted(ledger.reserve(item_id=1, user_id="ann", qty=2, request_id="k1"))
     fill(ledger, item, 8)
 
-    assert ledger.reserve(item_id=1, user_id="ann", qty=1, request_id="k2").code is ErrorCode.SOLD_OUT
+    assert ledger.reserve(item_id=1, user_id="ann", qty=1, request_id="k2").code is ErrorCode.LIMIT_EXCEEDED
+    assert ledger.reserve(item_id=1, user_id="bob", qty=1, request_id="k").code is ErrorCode.SOLD_OUT
+    assert_conserved(ledger, 1)
+
+
+def test_asking_for_more_than_the_limit_on_a_sold_out_item_is_limit_exceeded(
+    ledger: Ledger, item: ItemTerms
+) -> None:
+    fill(ledger, item, 10)
+
+    assert ledger.reserve(item_id=1, user_id="ann", qty=3, request_id="k").code is ErrorCode.LIMIT_EXCEEDED
+    assert ledger.used_by(1, "ann") == 0
+
+
+def test_a_batch_tells_the_user_over_the_limit_so_after_the_last_unit_went(
+    ledger: Ledger, item: ItemTerms
+) -> None:
+    fill(ledger, item, 8)
+
+    answers = ledger.reserve_many(
+        [(1, "ann", 2, "k1"), (1, "ann", 1, "k2"), (1, "bob", 1, "k1"), (1, "ann", 5, "k3")]
+    )
+
+    assert [a.code for a in answers] == [
+        None,
+        ErrorCode.LIMIT_EXCEEDED,
+        ErrorCode.SOLD_OUT,
+        ErrorCode.LIMIT_EXCEEDED,
+    ]
 
 
 def test_the_limit_is_reported_before_insufficient_stock(ledger: Ledger, item: ItemTerms) -> None:

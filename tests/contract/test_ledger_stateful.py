@@ -102,10 +102,10 @@ class Model:
             return ErrorCode.INVALID_QUANTITY
         if not item.opens_at <= self.now < item.closes_at:
             return ErrorCode.SESSION_NOT_OPEN
-        if available <= 0:
-            return ErrorCode.SOLD_OUT
         if self.used(item_id, user_id) + qty > item.per_user_limit:
             return ErrorCode.LIMIT_EXCEEDED
+        if available <= 0:
+            return ErrorCode.SOLD_OUT
         if qty > available:
             return ErrorCode.INSUFFICIENT_STOCK
         return None

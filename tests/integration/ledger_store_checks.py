@@ -9,6 +9,7 @@ from sqlalchemy import select
 from flashsale.bootstrap import Platform
 from flashsale.domain.orders import OrderStatus
 from flashsale.ledger import StockLevel
+from flashsale.services.audit import audit_payments
 from flashsale.store.repositories import from_epoch
 from flashsale.store.tables import OrderRow
 
@@ -17,8 +18,8 @@ def assert_store_matches_ledger(platform: Platform, item_id: int, *, limit: int)
     """Check the ledger's counters against the item's order rows, and every buyer's limit; return the level.
 
     sold == PAID units, held == UNPAID units still inside their payment window, units are conserved,
-    each buyer's live units are within `limit` and equal what the ledger counts, and no order id or
-    (user, request id) appears twice.
+    each buyer's live units are within `limit` and equal what the ledger counts, no order id or
+    (user, request id) appears twice, and the payments journal nets to what every order says.
     """
     now = from_epoch(platform.deps.clock())
     level = platform.ledger.stock(item_id)
@@ -49,4 +50,6 @@ def assert_store_matches_ledger(platform: Platform, item_id: int, *, limit: int)
     for user, units in per_user.items():
         assert units <= limit, (user, units)
         assert platform.ledger.used_by(item_id, user) == units, user
+    audit = audit_payments(platform.deps.sessions)
+    assert audit.clean, audit.discrepancies[:5]
     return level

@@ -77,11 +77,60 @@ def test_one_session_shows_live_remaining_stock_and_an_unknown_one_is_not_found(
 def test_the_same_idempotency_key_twice_replays_one_order_and_holds_once(api: Api, sale: Sale) -> None:
     first = api.buy("alice", sale.earbuds_id, 2, key="k-1")
     again = api.buy("alice", sale.earbuds_id, 2, key="k-1")
-    assert (first.status_code, again.status_code) == (201, 201)
+    assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json()
+    assert "Idempotent-Replayed" not in first.headers
     assert again.headers["Idempotent-Replayed"] == "true"
     assert api.snapshot(sale.earbuds_id).stock[0].held == 2
     assert api.snapshot().orders == 1
+
+
+def test_a_replay_after_the_order_expired_is_200_with_the_expired_order_not_a_fresh_201(
+    api: Api, sale: Sale, clock: ManualClock
+) -> None:
+    first = api.buy("alice", sale.phone_id, key="k-1")
+    assert (first.status_code, first.json()["status"]) == (201, "UNPAID")
+    clock.advance(15 * 60)  # the payment window is over; no sweeper ran to write the expiry down
+
+    again = api.buy("alice", sale.phone_id, key="k-1")
+
+    assert again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (again.json()["id"], again.json()["status"]) == (first.json()["id"], "EXPIRED")
+    level = api.platform.ledger.stock(sale.phone_id)
+    assert (level.available, level.held) == (10, 0)  # the replay held nothing
+
+
+def test_a_replay_after_the_sweeper_wrote_the_expiry_is_200_and_expired_too(
+    api: Api, sale: Sale, clock: ManualClock
+) -> None:
+    first = api.buy("alice", sale.phone_id, key="k-1")
+    clock.advance(15 * 60)
+    api.platform.orders.expire_due()
+
+    again = api.buy("alice", sale.phone_id, key="k-1")
+
+    assert (again.status_code, again.headers["Idempotent-Replayed"]) == (200, "true")
+    assert (again.json()["id"], again.json()["status"]) == (first.json()["id"], "EXPIRED")
+
+
+def test_a_replay_of_a_paid_order_is_200_with_the_order_as_paid(api: Api, sale: Sale) -> None:
+    first = api.buy("alice", sale.phone_id, key="k-1").json()
+    assert api.client.post(f"/orders/{first['id']}/pay", headers=api.shopper("alice")).status_code == 200
+
+    again = api.buy("alice", sale.phone_id, key="k-1")
+
+    assert (again.status_code, again.headers["Idempotent-Replayed"]) == (200, "true")
+    assert again.json()["status"] == "PAID"
+
+
+def test_the_openapi_document_declares_201_for_a_grant_and_200_for_a_replay(api: Api) -> None:
+    responses = api.client.get("/openapi.json").json()["paths"]["/purchases"]["post"]["responses"]
+
+    for status in ("200", "201"):
+        schema = responses[status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/OrderOut"}, status
+    assert "replay" in responses["200"]["description"].lower()
 
 
 def test_the_same_key_with_another_body_is_refused_and_changes_nothing(api: Api, sale: Sale) -> None:
@@ -115,9 +164,10 @@ def test_twenty_parallel_requests_with_one_key_make_exactly_one_order(api: Api, 
     for t in threads:
         t.join()
 
-    assert [r.status_code for r in responses] == [201] * 20
+    assert sorted(r.status_code for r in responses) == [200] * 19 + [201]
     assert len({r.json()["id"] for r in responses}) == 1
-    assert sum("Idempotent-Replayed" not in r.headers for r in responses) == 1
+    fresh = [r for r in responses if "Idempotent-Replayed" not in r.headers]
+    assert [r.status_code for r in fresh] == [201]
     snap = api.snapshot(sale.phone_id)
     assert (snap.stock[0].held, snap.stock[0].available, snap.orders) == (1, 9, 1)
 

@@ -70,12 +70,45 @@ def test_one_key_sent_twenty_times_at_once_holds_once_and_answers_one_order(api:
     headers = {**api.shopper("alice"), "Idempotency-Key": "double-click"}
     body = {"item_id": sale.phone_id, "quantity": 1}
     responses = all_at_once(20, lambda _: api.client.post("/purchases", json=body, headers=headers))
-    assert [r.status_code for r in responses] == [201] * 20
+    assert sorted(r.status_code for r in responses) == [200] * 19 + [201]
     assert len({r.json()["id"] for r in responses}) == 1
-    assert sum("Idempotent-Replayed" not in r.headers for r in responses) == 1
+    fresh = [r for r in responses if "Idempotent-Replayed" not in r.headers]
+    assert [r.status_code for r in fresh] == [201]
     assert api.platform.ledger.stock(sale.phone_id).held == 1
     order_writer_for(api.platform).drain()
     assert api.snapshot().orders == 1
+
+
+def test_a_fresh_grant_is_201_and_a_replay_of_the_live_hold_is_200_and_holds_nothing_more(
+    api: Api, sale: Sale
+) -> None:
+    first = api.buy("alice", sale.earbuds_id, 2, key="k-1")
+    again = api.buy("alice", sale.earbuds_id, 2, key="k-1")
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() and first.json()["status"] == "UNPAID"
+    assert api.platform.ledger.stock(sale.earbuds_id).held == 2
+
+
+@pytest.mark.parametrize("written", [False, True], ids=["row-not-written-yet", "row-written"])
+def test_a_replay_after_the_order_expired_is_200_with_the_expired_order_not_a_fresh_201(
+    api: Api, sale: Sale, clock: ManualClock, written: bool
+) -> None:
+    first = api.buy("alice", sale.phone_id, key="k-1")
+    assert (first.status_code, first.json()["status"]) == (201, "UNPAID")
+    if written:  # the order writer moved the purchase into the database as an UNPAID row
+        order_writer_for(api.platform).drain()
+    clock.advance(15 * 60)  # the payment window is over; no sweeper ran to write the expiry down
+
+    again = api.buy("alice", sale.phone_id, key="k-1")
+
+    assert again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (again.json()["id"], again.json()["status"]) == (first.json()["id"], "EXPIRED")
+    level = api.platform.ledger.stock(sale.phone_id)
+    assert (level.available, level.held) == (10, 0)  # the replay held nothing
 
 
 def test_a_purchase_while_redis_is_down_is_a_503_to_retry_not_a_500(

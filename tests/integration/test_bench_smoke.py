@@ -66,3 +66,13 @@ def test_quick_baseline_a_on_postgres_conserves_stock_and_gives_the_ratio() -> N
     baseline = [line for line in verdict_lines(done.stdout) if line.startswith("baseline A")]
     assert len(baseline) == 2 and all("conservation OK" in line for line in baseline), done.stdout
     assert "× A" in done.stdout and "FAILED" not in done.stdout
+
+
+def test_quick_read_flood_bench_serves_every_get_and_conserves_stock_under_the_flood() -> None:
+    done = run_bench("read-flood")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| HTTP buy path, embedded")]
+    assert len(rows) == 4 and all(row.endswith("| OK |") for row in rows), done.stdout  # the Markdown table
+    assert sum("with/without: p99" in row for row in rows) == 3
+    assert "FAILED" not in done.stdout

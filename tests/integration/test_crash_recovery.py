@@ -16,12 +16,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from flashsale.bootstrap import build
 from flashsale.clock import ManualClock
+from flashsale.domain.campaign import MIN_PAYMENT_WINDOW_S
 from flashsale.domain.orders import OrderStatus
-from flashsale.store.tables import OrderRow
+from flashsale.store.tables import CampaignRow, OrderRow
 from tests.factories import open_sale, stress_size
 from tests.integration import crash_shopper
 from tests.integration.ledger_store_checks import assert_store_matches_ledger
@@ -60,10 +61,20 @@ def test_after_each_kill_the_rebuilt_ledger_agrees_with_the_stored_orders(tmp_pa
     now = time.time()
     opens_at = datetime.fromtimestamp(now, UTC) - timedelta(minutes=1)
     setup = build(settings, clock=ManualClock(now))
-    # A one-second payment window, so expiries happen while the shopper runs.
     item_id = open_sale(
-        setup, opens_at=opens_at, hours=2, quota=QUOTA, per_user_limit=LIMIT, payment_window_s=1
+        setup,
+        opens_at=opens_at,
+        hours=2,
+        quota=QUOTA,
+        per_user_limit=LIMIT,
+        payment_window_s=MIN_PAYMENT_WINDOW_S,
     )
+    # A one-second payment window, so expiries happen while the shopper runs on the real clock. An
+    # operator may not set one that short, so it is written into the row; every platform built
+    # below reads the ledger's hold lifetime from there.
+    with setup.deps.uow() as uow:
+        uow.db.execute(update(CampaignRow).values(payment_window_s=1))
+        uow.commit()
     setup.close()
     rng = random.Random(2026)
 

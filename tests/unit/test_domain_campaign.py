@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from flashsale.domain.campaign import (
+    MAX_PAYMENT_WINDOW_S,
+    MIN_PAYMENT_WINDOW_S,
     Campaign,
     DailySlot,
     FlashSession,
@@ -52,9 +54,15 @@ def test_a_campaign_must_end_after_it_starts_in_aware_time(starts_at: datetime, 
         Campaign(1, "x", "y", starts_at, ends_at)
 
 
-def test_a_campaign_needs_a_payment_window_of_at_least_a_second() -> None:
+@pytest.mark.parametrize("window_s", [0, 1, MIN_PAYMENT_WINDOW_S - 1, MAX_PAYMENT_WINDOW_S + 1, 2**31])
+def test_a_campaign_refuses_a_payment_window_outside_a_minute_to_a_day(window_s: int) -> None:
     with pytest.raises(ValueError, match="payment window"):
-        campaign(window_s=0)
+        campaign(window_s=window_s)
+
+
+@pytest.mark.parametrize("window_s", [MIN_PAYMENT_WINDOW_S, 900, MAX_PAYMENT_WINDOW_S])
+def test_a_payment_window_from_a_minute_to_a_day_is_accepted(window_s: int) -> None:
+    assert campaign(window_s=window_s).payment_window_s == window_s
 
 
 def test_a_phase_outside_the_campaign_is_refused() -> None:

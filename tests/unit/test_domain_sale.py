@@ -13,8 +13,8 @@ OPENS, CLOSES = 1000.0, 1600.0
 PRIORITY = (
     ErrorCode.INVALID_QUANTITY,
     ErrorCode.SESSION_NOT_OPEN,
-    ErrorCode.SOLD_OUT,
     ErrorCode.LIMIT_EXCEEDED,
+    ErrorCode.SOLD_OUT,
     ErrorCode.INSUFFICIENT_STOCK,
 )
 
@@ -77,6 +77,19 @@ def test_more_than_is_left_is_insufficient_stock() -> None:
 
 
 # -- priority -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("qty", "used"), [(1, 2), (3, 0)], ids=["at-the-limit", "one-request-too-big"])
+def test_a_request_over_the_limit_is_told_so_even_when_the_item_is_sold_out(qty: int, used: int) -> None:
+    assert decide(qty=qty, available=0, used=used) is ErrorCode.LIMIT_EXCEEDED
+
+
+def test_a_request_over_the_limit_is_told_so_before_insufficient_stock() -> None:
+    assert decide(qty=2, available=1, used=1) is ErrorCode.LIMIT_EXCEEDED
+
+
+def test_a_request_within_the_limit_on_a_sold_out_item_is_sold_out() -> None:
+    assert decide(qty=1, available=0, used=1) is ErrorCode.SOLD_OUT
 
 
 @given(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from flashsale.auth import ShopperTokens, mint_shopper_token
+from flashsale.auth import IAT_LEEWAY_S, ShopperTokens, mint_shopper_token, verify_shopper_token
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 
 SECRET = "a-secret-of-at-least-thirty-two-bytes"
@@ -49,3 +49,56 @@ def test_more_shoppers_than_the_cache_holds_each_get_their_own_name() -> None:
         assert {user: tokens.verify(token, now=1_001.0) for user, token in minted.items()} == {
             user: user for user in minted
         }
+
+
+def _signed(claims: dict[str, object]) -> str:
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+def test_a_token_issued_beyond_the_leeway_is_refused_until_the_callers_clock_reaches_it() -> None:
+    tokens = ShopperTokens(SECRET)
+    future = mint_shopper_token(SECRET, "alice", 3600, now=1_000.0 + IAT_LEEWAY_S + 1)
+    assert [refusal(tokens, future, 1_000.0) for _ in range(2)] == ["token issued in the future"] * 2
+    assert tokens.verify(future, now=1_001.0) == "alice"
+
+
+def test_a_token_issued_within_the_leeway_is_accepted() -> None:
+    tokens = ShopperTokens(SECRET)
+    skewed = mint_shopper_token(SECRET, "alice", 3600, now=1_000.0 + IAT_LEEWAY_S)
+    assert tokens.verify(skewed, now=1_000.0) == "alice"
+
+
+def test_a_remembered_token_is_checked_against_the_callers_clock_on_every_call() -> None:
+    tokens = ShopperTokens(SECRET)
+    token = mint_shopper_token(SECRET, "alice", 3600, now=5_000.0)
+    assert tokens.verify(token, now=5_000.0) == "alice"
+    # The same (now remembered) token seen by a caller whose clock is an hour behind.
+    assert refusal(tokens, token, 5_000.0 - 3600) == "token issued in the future"
+    with pytest.raises(FlashSaleError, match="issued in the future"):
+        verify_shopper_token(SECRET, token, now=5_000.0 - 3600)
+
+
+def test_a_token_without_iat_is_accepted_because_exp_still_bounds_it() -> None:
+    tokens = ShopperTokens(SECRET)
+    no_iat = _signed({"sub": "alice", "exp": 2_000, "role": "shopper"})
+    assert tokens.verify(no_iat, now=1_000.0) == "alice"
+    assert refusal(tokens, no_iat, 2_000.0) == "token expired"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"iat": "yesterday"},
+        {"iat": True},
+        {"iat": None},
+        {"iat": float("nan")},
+        {"exp": float("nan")},
+        {"exp": float("inf")},
+        {"iat": float("-inf")},
+    ],
+    ids=str,
+)
+def test_a_token_whose_times_are_not_finite_numbers_is_invalid(claims: dict[str, object]) -> None:
+    tokens = ShopperTokens(SECRET)
+    token = _signed({"sub": "alice", "iat": 1_000, "exp": 2_000, "role": "shopper", **claims})
+    assert [refusal(tokens, token, 1_000.0) for _ in range(2)] == ["invalid token"] * 2

@@ -76,16 +76,23 @@ AdminDep = Depends(require_admin)
 
 async def idempotency_key(
     key: Annotated[
-        str | None,
+        str,
         Header(
             alias="Idempotency-Key",
             max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+            # Documented, not validated here: an empty key must answer 400 IDEMPOTENCY_KEY_REQUIRED
+            # like a missing one (below), not the 422 a failed minLength would give.
+            json_schema_extra={"minLength": 1},
             description="Required (400 IDEMPOTENCY_KEY_REQUIRED without it): one per purchase attempt, "
             "e.g. a UUIDv4; a retry with the same key replays the same order",
         ),
-    ] = None,
+    ],
 ) -> str:
-    """Return the request's Idempotency-Key, or refuse with 400 IDEMPOTENCY_KEY_REQUIRED."""
+    """Return the request's Idempotency-Key, or refuse an empty one with 400 IDEMPOTENCY_KEY_REQUIRED.
+
+    The header is required, so the OpenAPI document says so; FastAPI reports a missing one as a
+    validation error, which `api.errors` answers with the same 400.
+    """
     if not key:
         raise FlashSaleError(
             ErrorCode.IDEMPOTENCY_KEY_REQUIRED,
@@ -95,3 +102,15 @@ async def idempotency_key(
 
 
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
+
+# Paying is safe without a key (one charge per order whatever arrives), so here the key is optional.
+OptionalIdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+        description="Optional: a retry with the same key replays the first answer "
+        "(`Idempotent-Replayed: true`); the key used for another order is refused with 422",
+    ),
+]

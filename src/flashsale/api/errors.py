@@ -4,7 +4,13 @@ Choices worth knowing:
 - INVALID_SIGNATURE (a payment callback whose HMAC does not match) answers 400, not 401: the
   caller is a provider, not a user who could log in, so there is no WWW-Authenticate challenge.
 - A missing Idempotency-Key answers 400 IDEMPOTENCY_KEY_REQUIRED (as in the IETF
-  idempotency-key draft); a malformed one (too long) is an ordinary 422 VALIDATION_ERROR.
+  idempotency-key draft); a malformed one (too long) is an ordinary 422 VALIDATION_ERROR. The
+  header is declared required, so the OpenAPI document says so; FastAPI's "missing" validation
+  error for it is what becomes the 400 here (an empty one is refused by the dependency).
+- A 422 lists at most MAX_DETAILS validation errors, each clipped, and says how many it left out:
+  a body of many unknown keys must not turn into an answer of megabytes that holds the event loop
+  for seconds while it is encoded.
+- A 405 names in `Allow` every method the path has, not only those of the first route that matched.
 - Redis or the database not answering (connection refused, timeout, a locked SQLite file)
   answers 503 SERVICE_UNAVAILABLE with Retry-After: 1, not 500: it is temporary.
 - A body that cannot be decoded at all (bad UTF-8, an integer literal too long to parse) is
@@ -15,16 +21,19 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 
@@ -38,6 +47,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.ORDER_EXPIRED: 409,
     ErrorCode.INVALID_TRANSITION: 409,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.PAYMENT_IN_PROGRESS: 409,
     ErrorCode.QUOTA_BELOW_COMMITTED: 409,
     ErrorCode.INVALID_QUANTITY: 422,
     ErrorCode.VALIDATION_ERROR: 422,
@@ -54,7 +64,12 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
 }
+
+# Refusals that a retry a moment later may turn into a success.
+_RETRYABLE = frozenset({ErrorCode.PAYMENT_IN_PROGRESS})
+_RETRY_SOON = {"Retry-After": "1"}
 
 # Starlette raises HTTPException itself for unknown routes, wrong methods and undecodable bodies.
 _CODE_OF_STATUS: dict[int, ErrorCode] = {
@@ -66,12 +81,29 @@ _CODE_OF_STATUS: dict[int, ErrorCode] = {
 }
 
 
+# A 422's details stay small whatever the input: the first errors say what is wrong, the rest is a count.
+# (A loc is as deep as the request schemas, which are shallow; it is each part that may be huge.)
+MAX_DETAILS = 20
+MAX_TEXT = 120  # characters of one loc part or message: a 60 KB key is not echoed back
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+# Required headers whose absence has a code (and status) of its own instead of 422 VALIDATION_ERROR.
+# Only "missing": an optional header of the same name (the key on pay) is never missing, only malformed.
+_CODE_OF_MISSING_HEADER: dict[str, ErrorCode] = {"idempotency-key": ErrorCode.IDEMPOTENCY_KEY_REQUIRED}
+
+
 class ErrorOut(BaseModel):
     """Every refusal has this shape; clients switch on `code`, which never changes meaning."""
 
     code: ErrorCode
     message: str
-    details: list[dict[str, Any]] | None = None
+    details: list[dict[str, Any]] | None = Field(
+        None, description=f"Validation errors: where and why, at most {MAX_DETAILS}"
+    )
+    details_omitted: int | None = Field(
+        None, description="How many more validation errors there were than `details` lists"
+    )
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -84,6 +116,7 @@ def render(
     message: str,
     *,
     details: list[dict[str, Any]] | None = None,
+    details_omitted: int = 0,
     headers: dict[str, str] | None = None,
     status: int | None = None,
 ) -> JSONResponse:
@@ -92,31 +125,76 @@ def render(
     body: dict[str, Any] = {"code": code.value, "message": message}
     if details is not None:
         body["details"] = details
+    if details_omitted:
+        body["details_omitted"] = details_omitted
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    # Only where and why: echoing the input back could reflect tokens or huge payloads.
-    return [
-        {
-            "loc": [str(part) for part in err.get("loc", ())],
-            "msg": str(err.get("msg", "")),
-            "type": err["type"],
-        }
-        for err in exc.errors()
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Describe the first MAX_DETAILS errors: only where and why, clipped.
+
+    Echoing the input back could reflect tokens or huge payloads, and an unbounded list of
+    errors makes a small malformed body cost the server a large answer.
+    """
+    details = []
+    for err in islice(errors, MAX_DETAILS):
+        loc = [_clip(str(part)) for part in err.get("loc", ())]
+        details.append({"loc": loc, "msg": _clip(str(err.get("msg", ""))), "type": _clip(str(err["type"]))})
+    return details
+
+
+def _missing_header(errors: Sequence[Any]) -> tuple[str, ErrorCode] | None:
+    """Return the first required header that is absent and has a code of its own."""
+    for err in errors:
+        loc = err.get("loc", ())
+        if len(loc) == 2 and loc[0] == "header" and err["type"] == "missing":
+            code = _CODE_OF_MISSING_HEADER.get(str(loc[1]).lower())
+            if code is not None:
+                return str(loc[1]), code
+    return None
+
+
+def _allowed_methods(request: Request) -> str:
+    """List every method some route serves on the request's path (Starlette names only the first route's).
+
+    Each method is asked of the router as a request would be, rather than read off the routes:
+    FastAPI nests included routers, whose own routes know neither their prefix nor their siblings.
+    """
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
     ]
+    return ", ".join(allowed)
 
 
 async def _on_flash_sale_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FlashSaleError)
-    return render(exc.code, exc.message)
+    headers = _RETRY_SOON if exc.code in _RETRYABLE else None
+    return render(exc.code, exc.message, headers=headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return render(ErrorCode.VALIDATION_ERROR, "the request is not valid", details=_validation_details(exc))
+    errors = exc.errors()
+    missing = _missing_header(errors)
+    if missing is not None:  # checked before the body, as a dependency refusing it would be
+        header, code = missing
+        return render(code, f"the {header} header is required")
+    details = _validation_details(errors)
+    return render(
+        ErrorCode.VALIDATION_ERROR,
+        "the request is not valid",
+        details=details,
+        details_omitted=len(errors) - len(details),
+    )
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -124,7 +202,10 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     code = _CODE_OF_STATUS.get(exc.status_code)
     if code is None:  # e.g. 413 from a body-size limit: keep the status, call it a validation error
         return render(ErrorCode.VALIDATION_ERROR, str(exc.detail), status=exc.status_code)
-    return render(code, str(exc.detail), headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return render(code, str(exc.detail), headers=headers)
 
 
 def _transient(exc: Exception) -> bool:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from flashsale import __version__
 from flashsale.api import admin, shop
 from flashsale.api.errors import install_error_handlers
+from flashsale.api.limits import BodySizeLimit
 from flashsale.api.shop.checkout import Checkout
 from flashsale.auth import ShopperTokens
 from flashsale.bootstrap import Platform, build
@@ -73,6 +74,7 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.state.shopper_tokens = ShopperTokens(jwt_secret)
     app.state.checkout = Checkout(platform.orders)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=platform.settings.max_body_bytes)
     app.include_router(shop.router)
     app.include_router(admin.router)
     return app

@@ -127,6 +127,7 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
         ("oversell¹", _verdict(report.oversell)),
         ("undersell²", _verdict(report.undersell)),
         ("ledger = DB³", "[green]yes[/]" if report.ledger_agrees_with_db else "[red]NO[/]"),
+        ("money nets⁴", "[green]yes[/]" if report.money_nets else "[red]NO[/]"),
         (
             "pace",
             f"{report.decisions_per_s:,.0f} decisions/s, {report.orders_per_s:,.0f} orders/s"
@@ -139,7 +140,7 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
     for label, value in rows:
         checks.add_row(label, value)
     console.print(checks)
-    for mark, name in (("¹", "oversell"), ("²", "undersell"), ("³", "agreement")):
+    for mark, name in (("¹", "oversell"), ("²", "undersell"), ("³", "agreement"), ("⁴", "money")):
         console.print(f"[dim]{mark} {name}: {DEFINITIONS[name]}[/]", highlight=False)
     if kept_in is not None:
         console.print(f"[dim]database kept in {kept_in}[/]", highlight=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flashsale.cli import db, demo, jobs, serve, tokens
+from flashsale.cli import db, demo, jobs, payments, serve, tokens
 
 app = typer.Typer(
     name="flashsale",
@@ -15,3 +15,4 @@ app = typer.Typer(
 for commands in (demo.app, serve.app, tokens.app, jobs.app):
     app.add_typer(commands)
 app.add_typer(db.app, name="db")
+app.add_typer(payments.app, name="payments")

@@ -1,7 +1,8 @@
 """`flashsale serve`: run the HTTP API under uvicorn.
 
-uvicorn picks httptools and uvloop when they are installed (uvicorn[standard], a dependency), the
-fastest parser and loop it has; the access log (one line per request) can be turned off for a sale.
+uvicorn runs on uvloop with the httptools parser (uvicorn[standard], a dependency), the fastest loop
+and parser it has; the access log (one line per request) can be turned off for a sale. The protocol
+is uvicorn's httptools one plus read deadlines (`flashsale.api.serving`), so slow clients are dropped.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from flashsale.api.serving import guarded_http
 from flashsale.cli.console import refuse
 from flashsale.config import Settings
 from flashsale.store.lease import LeaseTaken
@@ -36,7 +38,8 @@ def serve(
     ] = True,
 ) -> None:
     """Serve the shop, admin and board API (configured by FLASHSALE_* variables)."""
-    if workers > 1 and Settings().backend == "memory":
+    settings = Settings()
+    if workers > 1 and settings.backend == "memory":
         # Each process would rebuild its own in-process ledger and sell the whole quota again.
         refuse(
             f"--workers {workers} with the in-process ledger (FLASHSALE_BACKEND=memory): each worker"
@@ -45,6 +48,19 @@ def serve(
             code=2,
         )
     try:
-        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, access_log=access_log)
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=access_log,
+            # The edge a slow or greedy client meets: deadlines on reading a request, an idle
+            # keep-alive limit, 503 beyond max_connections, and the accept queue's length.
+            http=guarded_http(settings),  # type: ignore[arg-type]  # uvicorn calls it like a class
+            timeout_keep_alive=settings.keep_alive_s,
+            limit_concurrency=settings.max_connections,
+            backlog=settings.listen_backlog,
+        )
     except LeaseTaken as exc:
         refuse(f"{exc}: a server or a demo already runs the in-process ledger on this database", code=1)

@@ -30,6 +30,10 @@ DEFINITIONS = {
         "per item, the ledger's sold equals the units of PAID orders in the database and its held"
         " equals the units of UNPAID orders"
     ),
+    "money": (
+        "per order, charges − refunds in the payments journal equal the total of a PAID order and 0"
+        " for any other (`flashsale payments audit`)"
+    ),
 }
 _COUNTED = (OrderStatus.PAID.value, OrderStatus.UNPAID.value)
 
@@ -152,6 +156,7 @@ class DemoReport:
     items: tuple[ItemAudit, ...]
     tally: Tally
     crowd_seconds: float  # wall time from the first click to the last answer
+    money_nets: bool  # the payments audit found nothing
 
     def total(self, name: str) -> int:
         """Sum one field of `ItemAudit` over the items."""
@@ -171,11 +176,13 @@ class DemoReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing was oversold or undersold, the books agree, and every request was kept."""
+        """True when nothing was oversold or undersold, the books and the money agree, and every
+        request was kept."""
         return (
             self.oversell == 0
             and self.undersell == 0
             and self.ledger_agrees_with_db
+            and self.money_nets
             and self.tally.duplicate_orders == 0
             and not self.tally.failures
         )
@@ -210,6 +217,7 @@ class DemoReport:
             "oversell": self.oversell,
             "undersell": self.undersell,
             "ledger_agrees_with_db": self.ledger_agrees_with_db,
+            "money_nets": self.money_nets,
             "ok": self.ok,
             "reserve_calls": tally.reserve_calls,
             "orders": tally.new_orders,

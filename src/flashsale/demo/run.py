@@ -16,6 +16,7 @@ from flashsale.demo.campaign import PAYMENT_WINDOW_S, SALE_DAY, DemoCampaign, cr
 from flashsale.demo.crowd import Shopper, plan_crowd
 from flashsale.demo.report import DemoReport, audit_items
 from flashsale.demo.shop import Shop, click_early, shop_for
+from flashsale.services.audit import audit_payments
 
 EARLY_LEAD_S = 30.0  # the early clickers click this long before the open
 WAVE_SPAN_S = 60.0  # simulated time a wave of shoppers takes, spread evenly over its shoppers
@@ -56,6 +57,7 @@ def run_demo(
             items=audit_items(platform.deps, campaign, shop.tally),
             tally=shop.tally,
             crowd_seconds=crowd_seconds,
+            money_nets=audit_payments(platform.deps.sessions).clean,
         )
     finally:
         platform.close()

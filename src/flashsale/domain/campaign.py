@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 DEFAULT_PAYMENT_WINDOW_S = 15 * 60
+# A shopper needs at least a minute to pay; a hold kept for more than a day is stock withheld from
+# the sale, not a payment window.
+MIN_PAYMENT_WINDOW_S = 60
+MAX_PAYMENT_WINDOW_S = 24 * 60 * 60
+
+# Names the zone database ships that are not IANA zones: the host's own setting, a placeholder.
+_NOT_IANA_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 
 
 class PhaseKind(StrEnum):
@@ -51,8 +59,11 @@ class Campaign:
 
     def __post_init__(self) -> None:
         _check_range(self.starts_at, self.ends_at, "campaign")
-        if self.payment_window_s < 1:
-            raise ValueError("payment window must be at least one second")
+        if not MIN_PAYMENT_WINDOW_S <= self.payment_window_s <= MAX_PAYMENT_WINDOW_S:
+            raise ValueError(
+                f"payment window must be {MIN_PAYMENT_WINDOW_S}..{MAX_PAYMENT_WINDOW_S} seconds,"
+                f" not {self.payment_window_s}"
+            )
         for phase in self.phases:
             if phase.starts_at < self.starts_at or phase.ends_at > self.ends_at:
                 raise ValueError(f"phase {phase.kind} lies outside the campaign")
@@ -102,6 +113,20 @@ class DailySlot:
     tz: str = "UTC"
     name: str = field(default="")
 
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("a slot's times are local to its `tz` and carry no zone of their own")
+        if self.start == self.end:
+            # `on` reads end <= start as crossing midnight, so this would silently become 24 hours.
+            raise ValueError(f"slot {self.start:%H:%M}–{self.end:%H:%M} is empty: start and end are equal")
+        if not is_iana_zone(self.tz):
+            raise ValueError(f"unknown time zone {self.tz!r}: give an IANA name such as 'Asia/Shanghai'")
+
+    @property
+    def key(self) -> tuple[time, time, str]:
+        """Return what makes two slots the same slot, whatever they are called."""
+        return self.start, self.end, self.tz
+
     def on(self, day: date) -> tuple[datetime, datetime]:
         zone = ZoneInfo(self.tz)
         starts = datetime.combine(day, self.start, zone)
@@ -111,14 +136,27 @@ class DailySlot:
         return starts, ends
 
 
+def distinct_slots(slots: Iterable[DailySlot]) -> list[DailySlot]:
+    """Return the slots as a list, refusing the same slot (start, end, zone) given twice."""
+    slots = list(slots)
+    seen: set[tuple[time, time, str]] = set()
+    for slot in slots:
+        if slot.key in seen:
+            raise ValueError(f"slot {slot.start:%H:%M}–{slot.end:%H:%M} {slot.tz} is given twice")
+        seen.add(slot.key)
+    return slots
+
+
 def daily_session_windows(
     campaign: Campaign, slots: Iterable[DailySlot], *, limit: int | None = None
 ) -> list[tuple[str, datetime, datetime]]:
     """List (name, start, end) for every slot on every day the campaign covers, inside its range.
 
-    Generation stops once more than `limit` windows exist, so a mistyped year costs nothing.
+    Generation stops once more than `limit` windows exist, so a mistyped year costs nothing. The
+    same slot twice, or slots whose sessions would overlap, are refused (ValueError): one request
+    describes one timetable, and a timetable that overlaps itself is a typo.
     """
-    slots = list(slots)
+    slots = distinct_slots(slots)
     windows: list[tuple[str, datetime, datetime]] = []
     day = campaign.starts_at.date() - timedelta(days=1)
     # One day of slack on both sides: a slot in a zone ahead of or behind UTC may fall on another date.
@@ -129,7 +167,26 @@ def daily_session_windows(
                 label = slot.name or f"{slot.start:%H:%M}–{slot.end:%H:%M}"
                 windows.append((f"{starts.date()} {label}", starts, ends))
         day += timedelta(days=1)
-    return sorted(windows, key=lambda w: w[1])
+    windows.sort(key=lambda w: w[1])
+    for (earlier, _, earlier_ends), (later, later_starts, _) in itertools.pairwise(windows):
+        if later_starts < earlier_ends:
+            raise ValueError(f"slots overlap: sessions {earlier!r} and {later!r}")
+    return windows
+
+
+def is_iana_zone(name: str) -> bool:
+    """Tell whether `name` is an IANA time zone name such as 'Asia/Shanghai' or 'UTC'.
+
+    ZoneInfo alone also opens host files ('localtime', 'posixrules') and refuses paths only by
+    accident, so the zone list is the allow-list.
+    """
+    return name in _iana_zones()
+
+
+@functools.cache
+def _iana_zones() -> frozenset[str]:
+    # Reference data read once per process (it walks the zone directory), like ZoneInfo's own cache.
+    return frozenset(available_timezones()) - _NOT_IANA_ZONES
 
 
 def _check_range(starts_at: datetime, ends_at: datetime, what: str) -> None:

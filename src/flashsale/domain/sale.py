@@ -26,8 +26,12 @@ class FlashItem:
             raise ValueError("flash price cannot be negative")
         if self.quota < 0:
             raise ValueError("quota cannot be negative")
-        if self.per_user_limit < 1:
-            raise ValueError("per-user limit must be at least 1")
+        # The most one request may buy is also the most a flash-sale limit may be: beyond that it
+        # limits nothing, and a value like 2**31 is a typo.
+        if not 1 <= self.per_user_limit <= MAX_QUANTITY_PER_REQUEST:
+            raise ValueError(
+                f"per-user limit must be 1..{MAX_QUANTITY_PER_REQUEST}, not {self.per_user_limit}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,17 +51,19 @@ def check_hold_request(
 ) -> ErrorCode | None:
     """Return why a hold of `qty` must be refused, or None when it may be granted.
 
-    Order matters and is part of the contract: quantity, window, stock, then the user's limit, so
-    that a sold-out item answers SOLD_OUT to everyone rather than leaking who bought what.
+    Order matters and is part of the contract: quantity, window, the user's limit, then stock
+    (SOLD_OUT, INSUFFICIENT_STOCK). A request the limit forbids is told LIMIT_EXCEEDED whatever the
+    stock: SOLD_OUT would invite a retry when units come back that the limit refuses anyway. It
+    leaks nothing about others, since it depends only on the asker's own held+sold.
     """
     if not 1 <= qty <= MAX_QUANTITY_PER_REQUEST:
         return ErrorCode.INVALID_QUANTITY
     if not terms.opens_at <= now < terms.closes_at:
         return ErrorCode.SESSION_NOT_OPEN
-    if available <= 0:
-        return ErrorCode.SOLD_OUT
     if user_used + qty > terms.per_user_limit:
         return ErrorCode.LIMIT_EXCEEDED
+    if available <= 0:
+        return ErrorCode.SOLD_OUT
     if qty > available:
         return ErrorCode.INSUFFICIENT_STOCK
     return None

@@ -3,6 +3,14 @@
 Guarantees shared by all engines:
 - `reserve` is one atomic decision: window, stock, the user's held+sold against the limit, and the
   idempotency key are checked and the counters changed together, or nothing changes.
+- A known `(user_id, request_id)` is answered first (replay or IDEMPOTENCY_MISMATCH), then
+  UNKNOWN_ITEM; otherwise the first broken rule, in the order of
+  `flashsale.domain.sale.check_hold_request`: INVALID_QUANTITY, SESSION_NOT_OPEN, LIMIT_EXCEEDED
+  (held+sold+qty > per_user_limit, whatever the stock), then SOLD_OUT (nothing left) and
+  INSUFFICIENT_STOCK (less than qty left). LIMIT_EXCEEDED speaks only of the asker's own units.
+- Hold ids (which are also order ids) are unguessable and unique: 144 random bits, 24 URL-safe
+  characters (see `flashsale.ledger.ids`); consecutive ids share no prefix or sequence, so an id
+  reveals nothing about how many holds came before it.
 - At every instant, per item: `available + held + sold == quota`, no term negative, and every
   user's held+sold ≤ per_user_limit (unless an operator lowered the limit below what they hold).
 - A granted `(user_id, request_id)` is remembered: repeating it returns the same hold

@@ -7,16 +7,15 @@ It lives in one process, so the system of record (the database) is the truth acr
 from __future__ import annotations
 
 import heapq
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from itertools import count
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState, transition_error
 from flashsale.domain.sale import ItemTerms, check_hold_request
 from flashsale.ledger.contract import Decision, StockLevel
+from flashsale.ledger.ids import HoldIdPool
 
 Clock = Callable[[], float]
 
@@ -40,13 +39,6 @@ class _Book:
         return StockLevel(self.terms.item_id, self.terms.quota, self.available, self.held, self.sold)
 
 
-def new_hold_id_factory() -> Callable[[], str]:
-    """Return a generator of ids unique across processes and restarts (random prefix + counter)."""
-    prefix = os.urandom(6).hex()
-    counter = count(1)
-    return lambda: f"{prefix}{next(counter):08x}"
-
-
 class MemoryLedger:
     """Thread-safe in-process implementation of `flashsale.ledger.contract.Ledger`."""
 
@@ -58,7 +50,8 @@ class MemoryLedger:
         self._by_key: dict[tuple[str, str], str] = {}
         self._due: list[tuple[float, str]] = []
         self._expired_unreported: list[Hold] = []
-        self._new_id = new_hold_id_factory()
+        # Drawn under the lock, from a pool, so a lone `reserve` does not pay a system call per id.
+        self._new_id = HoldIdPool()
 
     # -- configuration -------------------------------------------------------------------------
     def configure(self, terms: ItemTerms) -> StockLevel:

@@ -6,7 +6,8 @@ request id, then writes, all in one atomic step; every check comes before the fi
 Lua has no rollback. The same step appends the granted hold to the stream `<prefix>:purchases`
 (fields hold_id, item_id, user_id, qty, request_id, created_at, expires_at) for the order writer,
 once per hold: replays and refusals append nothing. Time is the caller's clock, passed in, and
-hold ids are made here, so the scripts never read the wall clock. Needs Redis 7.0 or later.
+hold ids are made here (random, see `flashsale.ledger.ids`: Lua has no secure randomness), so the
+scripts never read the wall clock or make up an id. Needs Redis 7.0 or later.
 
 Expiry is lazy and bounded: every script first expires due holds, of any item, at most 256 per
 call; with more left it answers "again" before deciding anything, and the client calls once more.
@@ -75,7 +76,8 @@ from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import HOLD_TRANSITIONS, Hold, HoldState, transition_error
 from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
 from flashsale.ledger.contract import Decision, StockLevel
-from flashsale.ledger.memory import Clock, new_hold_id_factory
+from flashsale.ledger.ids import new_hold_ids
+from flashsale.ledger.memory import Clock
 
 SCRIPTS = ("reserve", "settle", "look", "holds", "expire", "next_expiry", "configure", "restore")
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
@@ -129,7 +131,6 @@ class RedisLedger:
             f"{prefix}:reqs",
         )
         self._scripts = {name: client.register_script(text) for name, text in _script_texts().items()}
-        self._new_id = new_hold_id_factory()
 
     def close(self) -> None:
         """Close the client and its connections."""
@@ -209,7 +210,10 @@ class RedisLedger:
 
     def _reserve_chunk(self, chunk: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
         now = float(self._clock())
-        hold_ids = [self._new_id() for _ in chunk]
+        # Lua has no secure randomness, so every request gets a fresh id from here, drawn for the
+        # chunk at once; a refused request's id is simply never used. No buffer survives the call,
+        # so workers forked from one parent never share ids.
+        hold_ids = new_hold_ids(len(chunk))
         routed = self.buckets > 1
         # The whole chunk is one argument (see reserve.lua): redis-py encodes one string, not one per
         # request. The lengths in bytes split user and request id apart again.

@@ -166,7 +166,7 @@ class CatalogService:
     def create_daily_sessions(self, campaign_id: int, slots: Iterable[DailySlot]) -> list[FlashSession]:
         """Add a session for every slot (e.g. 10:00–10:10, 15:00–15:10) on every campaign day."""
         campaign = self.get_campaign(campaign_id)
-        windows = daily_session_windows(campaign, slots, limit=MAX_SESSIONS_PER_CALL)
+        windows = _domain_check(lambda: daily_session_windows(campaign, slots, limit=MAX_SESSIONS_PER_CALL))
         if len(windows) > MAX_SESSIONS_PER_CALL:
             raise FlashSaleError(
                 ErrorCode.VALIDATION_ERROR,
@@ -192,6 +192,7 @@ class CatalogService:
             uow.db.add_all(rows)
             uow.db.flush()
             sessions = [repo.session_of(r) for r in rows]
+            self.deps.catalog_changed(uow.db)
             uow.commit()
             return sessions
 
@@ -224,15 +225,27 @@ class CatalogService:
             uow.commit()
             return product
 
-    def update_product(self, product_id: int, **changes: Any) -> Product:
+    def update_product(
+        self, product_id: int, *, allow_above_list_price: bool = False, **changes: Any
+    ) -> Product:
+        """Change a product; a list price below the flash price of a live item needs the override."""
         with self.deps.uow() as uow:
             row = _get(uow.db, ProductRow, product_id, "product")
+            before = repo.product_of(row)
+            # Read before the row changes, so the query's autoflush cannot write a half-checked edit.
+            live = self._live_flash_prices(uow.db, product_id)
             for key, value in changes.items():
                 if value is not None:
                     setattr(row, key, value)
             product = _domain_check(lambda: repo.product_of(row))
+            _domain_check(
+                lambda: before.check_list_price_change(
+                    product.list_price_cents, live, allow_above_list_price=allow_above_list_price
+                )
+            )
             self._flush_unique(uow.db, "a product with that SKU exists")
             self.deps.prices.invalidate()
+            self.deps.catalog_changed(uow.db)
             uow.commit()
             return product
 
@@ -249,14 +262,23 @@ class CatalogService:
         quota: int,
         per_user_limit: int = 1,
         coupons_allowed: bool = False,
+        allow_above_list_price: bool = False,
     ) -> FlashItem:
-        """Offer `quota` units of a product in a session at a flash price; the ledger learns of it at once."""
+        """Offer `quota` units of a product in a session at a flash price; the ledger learns of it at once.
+
+        A flash price above the product's list price is refused unless `allow_above_list_price`.
+        """
         with self.deps.uow() as uow:
             _get(uow.db, SessionRow, session_id, "session")
             product = _get(uow.db, ProductRow, product_id, "product")
             item = _domain_check(
                 lambda: FlashItem(
                     0, session_id, product_id, flash_price_cents, quota, per_user_limit, coupons_allowed
+                )
+            )
+            _domain_check(
+                lambda: repo.product_of(product).check_flash_price(
+                    flash_price_cents, allow_above_list_price=allow_above_list_price
                 )
             )
             self._check_quota_fits_stock(item.quota, product)
@@ -274,15 +296,26 @@ class CatalogService:
             uow.commit()
             return repo.item_of(row)
 
-    def update_item(self, item_id: int, **changes: Any) -> FlashItem:
-        """Change price, quota, limit or stacking; a quota below what is held+sold is refused."""
+    def update_item(self, item_id: int, *, allow_above_list_price: bool = False, **changes: Any) -> FlashItem:
+        """Change price, quota, limit or stacking; a quota below what is held+sold is refused.
+
+        A new flash price above the list price needs `allow_above_list_price`; an unchanged one was
+        accepted when it was set (with the override, or before the list price was lowered with it).
+        """
         with self.deps.uow() as uow:
             row = _get(uow.db, ItemRow, item_id, "item")
+            product = _get(uow.db, ProductRow, row.product_id, "product")
             for key, value in changes.items():
                 if value is not None:
                     setattr(row, key, value)
             item = _domain_check(lambda: repo.item_of(row))
-            self._check_quota_fits_stock(item.quota, _get(uow.db, ProductRow, row.product_id, "product"))
+            if changes.get("flash_price_cents") is not None:
+                _domain_check(
+                    lambda: repo.product_of(product).check_flash_price(
+                        item.flash_price_cents, allow_above_list_price=allow_above_list_price
+                    )
+                )
+            self._check_quota_fits_stock(item.quota, product)
             uow.db.flush()
             self._push_terms(uow.db, item_id=row.id)
             uow.commit()
@@ -357,6 +390,7 @@ class CatalogService:
     ) -> None:
         """Send the new terms to the ledger before commit; a ledger refusal rolls the edit back."""
         self.deps.prices.invalidate()
+        self.deps.catalog_changed(db)
         query = select(ItemRow.id).join(SessionRow, ItemRow.session_id == SessionRow.id)
         if item_id is not None:
             query = query.where(ItemRow.id == item_id)
@@ -368,6 +402,15 @@ class CatalogService:
         for terms in repo.all_item_terms(db):
             if terms.item_id in wanted:
                 self.deps.ledger.configure(terms)
+
+    def _live_flash_prices(self, db: Session, product_id: int) -> dict[int, int]:
+        """Map each item of the product whose session has not ended to its flash price."""
+        rows = db.execute(
+            select(ItemRow.id, ItemRow.flash_price_cents)
+            .join(SessionRow, ItemRow.session_id == SessionRow.id)
+            .where(ItemRow.product_id == product_id, SessionRow.ends_at > self.deps.now())
+        )
+        return {item_id: price for item_id, price in rows}
 
     @staticmethod
     def _check_quota_fits_stock(quota: int, product: ProductRow) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.domain.events import Event
@@ -44,6 +45,20 @@ class Deps:
     prices: PriceBook
     bus: EventBus = field(default_factory=EventBus)
     price_steps: tuple[PriceStep, ...] = ()
+    catalog_listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def catalog_changed(self, db: Session) -> None:
+        """Tell the catalogue's read models (the shop window) of this transaction's edit once it commits.
+
+        After the commit, not before: a reader that refreshed in between would keep the old
+        catalogue as if it were the new one.
+        """
+
+        def notify(_: Session) -> None:
+            for listener in self.catalog_listeners:
+                listener()
+
+        sa_event.listen(db, "after_commit", notify, once=True)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)

@@ -18,7 +18,7 @@ from flashsale.domain.pricing import quote_flash_line
 from flashsale.ledger.contract import Decision
 from flashsale.services.deps import Deps
 from flashsale.services.payments import PaymentProvider
-from flashsale.services.settlement import PaymentDesk
+from flashsale.services.settlement import Paid, PaymentDesk
 from flashsale.store import repositories as repo
 from flashsale.store.tables import OrderRow
 from flashsale.store.uow import UnitOfWork
@@ -67,8 +67,8 @@ class OrderService:
             assert decision.code is not None
             raise FlashSaleError(decision.code)
         hold = decision.hold
-        if decision.replayed:
-            return Purchase(self._ensure_order(hold), replayed=True)
+        if decision.replayed:  # as it is now: an expired hold reads EXPIRED before the sweeper writes it
+            return Purchase(self._current(self._ensure_order(hold)), replayed=True)
         try:
             order = self.priced(hold)
             return Purchase(order if self.write_behind else self._store(order), replayed=False)
@@ -76,7 +76,7 @@ class OrderService:
             self.deps.ledger.release(hold.hold_id)
             if exc.code is ErrorCode.CONFLICT:
                 # The key was used before the ledger lost it (e.g. a Redis restart): the stored order wins.
-                return Purchase(self._stored_by_key(cmd), replayed=True)
+                return Purchase(self._current(self._stored_by_key(cmd)), replayed=True)
             raise
         except BaseException:
             self.deps.ledger.release(hold.hold_id)  # undersell guard: the unit goes back
@@ -151,9 +151,17 @@ class OrderService:
         return order if status is order.status else replace(order, status=status)
 
     # -- money (see services/settlement.py) ----------------------------------------------------
-    def pay(self, order_id: str, user_id: str, provider: str = "sandbox") -> Order:
-        """Start a payment for the shopper's order; see PaymentDesk.pay."""
-        return self.payments.pay(order_id, user_id, provider)
+    def pay(
+        self, order_id: str, user_id: str, provider: str = "sandbox", *, idempotency_key: str | None = None
+    ) -> Order:
+        """Pay the shopper's order (charged at most once); see PaymentDesk.pay."""
+        return self.pay_once(order_id, user_id, provider, idempotency_key=idempotency_key).order
+
+    def pay_once(
+        self, order_id: str, user_id: str, provider: str = "sandbox", *, idempotency_key: str | None = None
+    ) -> Paid:
+        """Pay as `pay` does, also telling whether the request replayed an earlier one."""
+        return self.payments.pay(order_id, user_id, provider, idempotency_key=idempotency_key)
 
     def handle_payment_callback(self, provider: str, body: bytes, signature: str) -> Order:
         """Settle an order from a provider's signed callback; see PaymentDesk.handle_callback."""

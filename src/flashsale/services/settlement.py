@@ -8,15 +8,19 @@ gone), and a refund that was decided is carried through. Nothing paid is lost or
 
 from __future__ import annotations
 
+import secrets
+import time
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Select, and_, select, update
 from sqlalchemy.orm import Session
 
 from flashsale.domain import events as ev
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.orders import Order, OrderStatus
+from flashsale.domain.payments import AttemptStatus
+from flashsale.services.pay_attempts import PaymentAttempts
 from flashsale.services.payments import PaymentProvider
 from flashsale.store import repositories as repo
 from flashsale.store.tables import OrderRow, PaymentRow
@@ -26,13 +30,26 @@ if TYPE_CHECKING:
 
 CHARGE, REFUND = "charge", "refund"
 PENDING, DONE = "pending", "done"
+WAIT_S = 5.0  # how long a second pay request waits for the first before PAYMENT_IN_PROGRESS
+POLL_S = 0.02
+
+
+class Paid(NamedTuple):
+    """The answer to a pay request: the order as it now is, and whether the request was a replay."""
+
+    order: Order
+    replayed: bool
 
 
 class PaymentDesk:
-    def __init__(self, orders: OrderService, providers: dict[str, PaymentProvider]) -> None:
+    def __init__(
+        self, orders: OrderService, providers: dict[str, PaymentProvider], *, wait_s: float = WAIT_S
+    ) -> None:
         self.orders = orders
         self.deps = orders.deps
         self.providers = providers
+        self.attempts = PaymentAttempts(orders.deps)
+        self.wait_s = wait_s
 
     def provider(self, name: str) -> PaymentProvider:
         try:
@@ -41,39 +58,111 @@ class PaymentDesk:
             raise FlashSaleError(ErrorCode.VALIDATION_ERROR, f"unknown payment provider {name!r}") from None
 
     # -- charges -------------------------------------------------------------------------------
-    def pay(self, order_id: str, user_id: str, provider: str) -> Order:
-        """Start a payment; the sandbox answers at once through the signed-callback path."""
+    def pay(self, order_id: str, user_id: str, provider: str, *, idempotency_key: str | None = None) -> Paid:
+        """Pay the shopper's order, charging at most once however many requests arrive together.
+
+        The first request takes the order's charge slot and charges; the others wait for it (up to
+        `wait_s`) and answer the order it left, or PAYMENT_IN_PROGRESS with nothing charged. With an
+        `idempotency_key`, a repeat replays the first request's outcome, and the key used for
+        another order is refused with IDEMPOTENCY_MISMATCH.
+        """
+        key = idempotency_key or f"auto:{secrets.token_hex(16)}"  # no key: every request is new
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            if idempotency_key is not None:
+                replay = self._replay(order_id, user_id, key)
+                if isinstance(replay, Paid):
+                    return replay
+                attempt_id = replay
+            else:
+                attempt_id = None
+            if attempt_id is None:
+                order = self.orders.get(order_id, user_id)
+                if not order.needs_transition(OrderStatus.PAID):
+                    return Paid(order, replayed=False)
+                attempt_id = self.attempts.open(order_id, user_id, key, provider)
+            if attempt_id is not None:
+                return Paid(self._charge(attempt_id, provider, order_id, user_id), replayed=False)
+            if time.monotonic() >= deadline:
+                raise FlashSaleError(
+                    ErrorCode.PAYMENT_IN_PROGRESS, f"a payment of order {order_id} is under way; retry"
+                )
+            time.sleep(POLL_S)
+
+    def _replay(self, order_id: str, user_id: str, key: str) -> Paid | int | None:
+        """Answer a repeated key: its outcome, or the id of its abandoned attempt to run again."""
+        seen = self.attempts.find(user_id, key)
+        if seen is None:
+            return None
+        if seen.order_id != order_id:
+            raise FlashSaleError(ErrorCode.IDEMPOTENCY_MISMATCH, "this Idempotency-Key paid another order")
+        if seen.status is AttemptStatus.FAILED:
+            assert seen.error_code is not None
+            raise FlashSaleError(seen.error_code, "this Idempotency-Key was refused before")
+        if seen.status is AttemptStatus.ABANDONED:
+            return seen.id if self.attempts.reopen(seen.id, order_id) else None
         order = self.orders.get(order_id, user_id)
-        if not order.needs_transition(OrderStatus.PAID):
-            return order
-        signed = self.provider(provider).charge(order)
-        if signed is None:  # a real provider calls back later
-            return order
-        return self.handle_callback(provider, signed.body, signed.signature)
+        if seen.status is AttemptStatus.DONE or order.status is not OrderStatus.UNPAID:
+            return Paid(order, replayed=True)
+        return None  # still pending: wait for it like any concurrent request
+
+    def _charge(self, attempt_id: int, provider: str, order_id: str, user_id: str) -> Order:
+        """Charge once under a held slot and settle; the attempt records how it ended."""
+        try:
+            order = self.orders.get(order_id, user_id)
+            if not order.needs_transition(OrderStatus.PAID):  # paid while we took the slot
+                self.attempts.finish(attempt_id, AttemptStatus.DONE)
+                return order
+            signed = self.provider(provider).charge(order)
+            if signed is None:  # a real provider calls back later; the callback ends the attempt
+                return order
+            paid = self.handle_callback(provider, signed.body, signed.signature)
+        except FlashSaleError as exc:
+            self.attempts.finish(attempt_id, AttemptStatus.FAILED, exc.code)
+            raise
+        except BaseException:
+            with suppress(Exception):  # the store may be what failed; the lease frees the slot then
+                self.attempts.finish(attempt_id, AttemptStatus.ABANDONED)
+            raise
+        self.attempts.finish(attempt_id, AttemptStatus.DONE)
+        return paid
 
     def handle_callback(self, provider: str, body: bytes, signature: str) -> Order:
         """Verify a provider's callback, journal the charge, and settle the order.
 
         Repeats of one callback are harmless. Money that cannot settle its order (the hold expired
-        or was cancelled, the amount is wrong, the order was already paid) is refunded.
+        or was cancelled, the amount is wrong, the order was already paid) is refunded. A provider
+        reference is one charge: the same reference with another order or amount is refused, and
+        a charge that was refunded never pays an order afterwards.
         """
         callback = self.provider(provider).verify(body, signature)
         if self.orders.find(callback.order_id) is None:
             raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {callback.order_id}")
         if callback.status != "succeeded":
             raise FlashSaleError(ErrorCode.PAYMENT_MISMATCH, "the provider declined the payment")
+        ref = callback.provider_ref
         with self.deps.uow() as uow:
-            self._journal(
-                uow.db,
-                callback.order_id,
-                provider,
-                callback.provider_ref,
-                callback.amount_cents,
-                CHARGE,
-                DONE,
-            )
+            self._journal(uow.db, callback.order_id, provider, ref, callback.amount_cents, CHARGE, DONE)
+            charge = uow.db.execute(self._entry(provider, ref, CHARGE)).one()
+            refunded = uow.db.execute(self._entry(provider, ref, REFUND)).first() is not None
             uow.commit()
-        return self._apply_charge(provider, callback.order_id, callback.provider_ref, callback.amount_cents)
+        if tuple(charge) != (callback.order_id, callback.amount_cents):
+            raise FlashSaleError(
+                ErrorCode.PAYMENT_MISMATCH, f"provider reference {ref!r} belongs to another charge"
+            )
+        if refunded:  # that money went back: it cannot pay the order now; answer as the first time
+            order = self.orders.get(callback.order_id)
+            if callback.amount_cents != order.total_cents:
+                raise FlashSaleError(ErrorCode.PAYMENT_MISMATCH, "the amount does not match the order")
+            return order
+        return self._apply_charge(provider, callback.order_id, ref, callback.amount_cents)
+
+    @staticmethod
+    def _entry(provider: str, ref: str, kind: str) -> Select[tuple[str, int]]:
+        """The journal entry of one charge reference: whose order it is for, and how much."""
+        return select(PaymentRow.order_id, PaymentRow.amount_cents).where(
+            PaymentRow.provider == provider, PaymentRow.provider_ref == ref, PaymentRow.kind == kind
+        )
 
     def _apply_charge(self, provider: str, order_id: str, charge_ref: str, amount: int) -> Order:
         order = self.orders.get(order_id)
@@ -101,6 +190,7 @@ class PaymentDesk:
                 .values(status=OrderStatus.PAID.value, paid_at=repo.from_epoch(now), payment_ref=charge_ref)
             ).rowcount
             if changed:
+                self.attempts.settle_open(uow.db, order_id)
                 uow.record(
                     ev.OrderPaid(
                         hold.hold_id,
@@ -113,7 +203,11 @@ class PaymentDesk:
                     )
                 )
             self.deps.commit(uow)
-        return self.orders.get(order_id)
+        settled = self.orders.get(order_id)
+        if settled.payment_ref != charge_ref:
+            # Another charge paid the order between our read and our update: give this one back now.
+            self._refund_charge(provider, settled, charge_ref, amount)
+        return settled
 
     # -- refunds -------------------------------------------------------------------------------
     def refund(self, order_id: str) -> Order:

@@ -40,6 +40,33 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def make_read_engine(url: str, writes: Engine) -> Engine:
+    """Return an engine for reads that never wait for, nor take, the write lock.
+
+    On a SQLite file: a second engine whose transactions begin DEFERRED and whose connections are
+    read-only; in WAL mode such a reader sees the last commit while a writer holds the lock
+    (`make_engine` begins IMMEDIATE, so a read there queues behind every purchase). Elsewhere
+    (PostgreSQL, where readers never block on writers; SQLite in memory, which is per connection)
+    the write engine itself.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return writes
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _read_only(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        dbapi_conn.execute("PRAGMA query_only=ON")
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Any) -> None:
+        # DEFERRED: the transaction only reads, so the queries of one refresh see one snapshot.
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -101,6 +101,7 @@ class OrderRow(Base):
         UniqueConstraint("user_id", "request_id", name="uq_orders_user_request"),
         Index("ix_orders_item_status", "item_id", "status"),
         Index("ix_orders_status_expires", "status", "expires_at"),
+        Index("ix_orders_created_at", "created_at"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -133,6 +134,28 @@ class PaymentRow(Base):
     status: Mapped[str] = mapped_column(String(16))  # pending (refund not yet sent) | done
     refund_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PaymentAttemptRow(Base):
+    """One shopper's request to pay an order: the single-flight guard and the pay Idempotency-Key.
+
+    `open_order_id` is the order id while the attempt is pending and NULL once it ends; being
+    UNIQUE (NULLs never clash), it lets at most one attempt per order charge at a time, on SQLite
+    and PostgreSQL alike, without a partial index.
+    """
+
+    __tablename__ = "payment_attempts"
+    __table_args__ = (UniqueConstraint("user_id", "idempotency_key", name="uq_payment_attempts_user_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))  # pending | done | failed | abandoned
+    open_order_id: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class EventRow(Base):

@@ -13,13 +13,19 @@ router = APIRouter(prefix="/items", tags=["admin: items"], responses=error_respo
 
 @router.post("", status_code=201, responses=error_responses(409))
 def create_item(body: ItemIn, platform: PlatformDep) -> ItemOut:
-    """Put a product on sale in a session; the quota must fit the product's stock."""
+    """Put a product on sale in a session; the quota must fit the product's stock.
+
+    A flash price above the product's list price is refused unless `allow_above_list_price` is true.
+    """
     return ItemOut.model_validate(platform.catalog.create_item(**body.model_dump()))
 
 
 @router.patch("/{item_id}", responses=error_responses(409))
 def update_item(item_id: PathId, body: ItemPatch, platform: PlatformDep) -> ItemOut:
-    """Change price, quota, limit or stacking; a quota below what is held and sold is refused (409)."""
+    """Change price, quota, limit or stacking; a quota below what is held and sold is refused (409).
+
+    A new flash price above the list price is refused unless `allow_above_list_price` is true.
+    """
     return ItemOut.model_validate(platform.catalog.update_item(item_id, **body.changes()))
 
 

@@ -25,5 +25,9 @@ def list_products(platform: PlatformDep) -> list[ProductOut]:
 
 @router.patch("/{product_id}", responses=error_responses(404, 409))
 def update_product(product_id: PathId, body: ProductPatch, platform: PlatformDep) -> ProductOut:
-    """Change a product's SKU, name, list price or stock."""
+    """Change a product's SKU, name, list price or stock.
+
+    Lowering the list price below the flash price of an item whose session has not ended is refused
+    unless `allow_above_list_price` is true: lower the item's flash price first.
+    """
     return ProductOut.model_validate(platform.catalog.update_product(product_id, **body.changes()))

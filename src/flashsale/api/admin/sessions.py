@@ -24,8 +24,11 @@ def create_session(campaign_id: PathId, body: SessionIn, platform: PlatformDep) 
 def create_daily_sessions(
     campaign_id: PathId, body: DailySessionsIn, platform: PlatformDep
 ) -> list[SessionOut]:
-    """Add a session for every slot (e.g. 10:00–10:10 Asia/Shanghai) on every day of the campaign."""
-    sessions = platform.catalog.create_daily_sessions(campaign_id, [s.to_domain() for s in body.slots])
+    """Add a session for every slot (e.g. 10:00–10:10 Asia/Shanghai) on every day of the campaign.
+
+    A slot must not be empty, given twice, or overlap another slot of the same request.
+    """
+    sessions = platform.catalog.create_daily_sessions(campaign_id, body.to_domain())
     return [SessionOut.model_validate(s) for s in sessions]
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Response
 
-from flashsale.api.deps import CurrentShopper, OrderId, PlatformDep
+from flashsale.api.deps import CurrentShopper, OptionalIdempotencyKey, OrderId, PlatformDep
 from flashsale.api.errors import error_responses
 from flashsale.api.schemas import OrderOut, PayIn
+from flashsale.api.shop.purchases import REPLAYED_HEADER
 
 router = APIRouter(prefix="/orders", tags=["orders"], responses=error_responses(401, 422))
 
@@ -31,16 +32,27 @@ def get_order(order_id: OrderId, shopper: CurrentShopper, platform: PlatformDep)
     return OrderOut.model_validate(platform.orders.get(order_id, shopper))
 
 
-@router.post("/{order_id}/pay", responses=error_responses(404, 409))
+@router.post("/{order_id}/pay", response_model=OrderOut, responses=error_responses(404, 409))
 def pay_order(
     order_id: OrderId,
     shopper: CurrentShopper,
     platform: PlatformDep,
+    key: OptionalIdempotencyKey = None,
     body: Annotated[PayIn | None, Body()] = None,
-) -> OrderOut:
-    """Pay an unpaid order; the sandbox confirms through the same signed callback a provider sends."""
+) -> Response:
+    """Pay an unpaid order; the sandbox confirms through the same signed callback a provider sends.
+
+    The order is charged at most once, however many pay requests arrive together: a second one
+    waits for the first and answers the paid order, or 409 PAYMENT_IN_PROGRESS (with Retry-After)
+    if the first is still running. Paying a paid order answers it unchanged.
+    """
     provider = (body or PayIn()).provider
-    return OrderOut.model_validate(platform.orders.pay(order_id, shopper, provider))
+    paid = platform.orders.pay_once(order_id, shopper, provider, idempotency_key=key)
+    return Response(
+        OrderOut.model_validate(paid.order).model_dump_json(),
+        headers={REPLAYED_HEADER: "true"} if paid.replayed else None,
+        media_type="application/json",
+    )
 
 
 @router.post("/{order_id}/cancel", responses=error_responses(404, 409))

@@ -13,23 +13,38 @@ from flashsale.services.orders import Buy
 router = APIRouter(prefix="/purchases", tags=["purchases"])
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+_REPLAYED = {REPLAYED_HEADER: "true"}
+
+_RESPONSES = {
+    201: {"description": "A fresh grant: the units are held for you until `expires_at`."},
+    200: {
+        "model": OrderOut,
+        "description": "A replay of an earlier Idempotency-Key (header `Idempotent-Replayed: true`): "
+        "that order as it is now, in whatever status it reached (UNPAID, PAID, REFUNDED, CANCELLED, "
+        "EXPIRED). Nothing new is held.",
+    },
+    **error_responses(400, 401, 409, 422),
+}
 
 
-@router.post("", status_code=201, response_model=OrderOut, responses=error_responses(400, 401, 409, 422))
+@router.post("", status_code=201, response_model=OrderOut, responses=_RESPONSES)
 async def purchase(
     shopper: CurrentShopper, key: IdempotencyKey, body: PurchaseIn, request: Request
 ) -> Response:
     """Hold units for the shopper and open an unpaid order that must be paid within the window.
 
-    A retry with the same Idempotency-Key returns the same order (with `Idempotent-Replayed: true`)
-    and never holds twice; the same key with another item or quantity is refused with 422.
+    Only a fresh grant answers 201 Created. A retry with the same Idempotency-Key answers 200 OK
+    with `Idempotent-Replayed: true` and the order as it is now (perhaps PAID, CANCELLED or
+    EXPIRED), and never holds twice: a client that reads only the status code cannot mistake a
+    replay, say of an order that has since expired, for a unit it holds now. The same key with
+    another item or quantity is refused with 422.
     """
     checkout: Checkout = request.app.state.checkout
     result = await checkout.buy(Buy(user_id=shopper, item_id=body.item_id, qty=body.quantity, request_id=key))
     # Serialised here, once: returning the model would make FastAPI validate and encode it again.
     return Response(
         OrderOut.model_validate(result.order).model_dump_json(),
-        status_code=201,
-        headers={REPLAYED_HEADER: "true"} if result.replayed else None,
+        status_code=200 if result.replayed else 201,
+        headers=_REPLAYED if result.replayed else None,
         media_type="application/json",
     )

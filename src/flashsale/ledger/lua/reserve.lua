@@ -1,7 +1,9 @@
 -- Decide reservations in order, each as if alone. ARGV[2] now, ARGV[3] largest quantity, ARGV[4]
 -- every request, one after another, each "item|qty|routing hash|new hold id|#request id|" ..
 -- reqfield(user, request id): one argument for the whole batch, so the client encodes little; the
--- lengths in bytes split off the user and the request id, which may hold any byte.
+-- lengths in bytes split off the user and the request id, which may hold any byte. The client draws
+-- a random hold id for every request (Lua has no secure randomness, and an id made from a counter
+-- here would tell buyers how many orders came before theirs); a refusal leaves its id unused.
 -- Due holds are expired first; if some are left, nothing is decided and the reply is {'again'}.
 -- Otherwise the reply is {decisions, prior hold ids}: one string with a decision per request,
 -- joined by ',' (the client splits it at once): '+' .. expires for a grant, '=' ..
@@ -50,19 +52,18 @@ local function rebalance(book, item, b, need, total)
   for k = 0, book.nb - 1 do book.avail[k] = parts[k] end
 end
 
--- The same order of checks as flashsale.domain.sale.check_hold_request; returns a code, or nil and the bucket.
+-- The same order of checks as flashsale.domain.sale.check_hold_request (quantity, window, limit,
+-- stock); returns a code, or nil and the bucket. The limit comes before any stock read, so a user
+-- over it hears LIMIT_EXCEEDED even on a sold-out item.
 local function check(book, item, user, qty, route)
   if not qty or qty < 1 or qty > max_qty or qty % 1 ~= 0 then return 'INVALID_QUANTITY' end
   if not (book.opens <= now and now < book.closes) then return 'SESSION_NOT_OPEN' end
+  if book.used[user] + qty > book.limit then return 'LIMIT_EXCEEDED' end
   local b = route % book.nb
-  if avail_of(book, item, b) >= qty then  -- the usual case: the own bucket covers it
-    if book.used[user] + qty > book.limit then return 'LIMIT_EXCEEDED' end
-    return nil, b
-  end
+  if avail_of(book, item, b) >= qty then return nil, b end  -- the usual case: the own bucket covers it
   local total = 0
   for k = 0, book.nb - 1 do total = total + avail_of(book, item, k) end
   if total <= 0 then return 'SOLD_OUT' end
-  if book.used[user] + qty > book.limit then return 'LIMIT_EXCEEDED' end
   if qty > total then return 'INSUFFICIENT_STOCK' end
   rebalance(book, item, b, qty, total)
   return nil, b

@@ -1,0 +1,256 @@
+"""The buy path on the embedded default, alone and under a flood of anonymous `GET /sessions`.
+
+`GET /sessions` needs no token, so anyone can send it as fast as they like. This measures what such
+a flood does to buyers: the same purchase crowd is replayed over HTTP against a fresh embedded
+server each time (SQLite file + in-process ledger, one uvicorn worker: the engine allows no more),
+first alone, then while a separate process (`bench.flood`) keeps FLOOD_CONNECTIONS connections busy
+with `GET /sessions`, then, for reference, with GETs of a missing page (the cheapest request the app
+answers). Each flooded row reports its p99, p50 and throughput as ratios to the first row's, from
+the same run. The catalogue holds 100 sessions, so each GET /sessions returns a real page.
+
+The check after each run rebuilds the ledger from the stored orders (what a restart does) and
+requires the usual conservation, every purchase answered 201 or 409, and every flood request its
+expected status: a GET /sessions that got a 503 (e.g. "database is locked") fails the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+from bench.http import ROOT, _load, _statuses, uvicorn
+from bench.report import Result, Skipped
+from bench.workload import PER_USER_LIMIT, Check, Level, Run, Shape, check_sale
+from flashsale.bootstrap import build
+from flashsale.config import Settings
+
+BUY_CONNECTIONS = 16
+FLOOD_CONNECTIONS = 32
+SESSIONS = 100  # one open with the crowd's item, the rest upcoming with one item each
+P99_TARGET = 2.0  # the flood may at most double the buyers' p99
+ENGINE = "HTTP buy path, embedded (SQLite + in-process ledger)"
+SCENARIO = "read flood"
+SERVING_APP = "flashsale.api.main:serving_app_factory"  # what `flashsale serve` runs
+
+
+@dataclass(frozen=True)
+class Flood:
+    """What the flood process saw: requests, seconds and statuses."""
+
+    requests: int
+    seconds: float
+    statuses: dict[str, int]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class FloodKind:
+    """A flood to measure: the path every connection GETs, the status it must get, the app, a label."""
+
+    path: str
+    status: str
+    label: str
+    app: str = SERVING_APP
+
+
+SESSIONS_FLOOD = FloodKind("/sessions", "200", "GET /sessions")
+# The reference: a flood of the cheapest request the app answers (routing misses, 404 body), which
+# shows what any flood does to a one-worker server sharing two cores with its clients.
+NOT_FOUND_FLOOD = FloodKind("/no-such-page", "404", "GET of a missing page (404), for reference")
+# The same GET /sessions flood with the ASGI fast path in front, which create_app does not install yet.
+FASTPATH_FLOOD = FloodKind(
+    "/sessions", "200", "GET /sessions, PublicReadFastPath in front", "bench.fastpath_app:app_factory"
+)
+
+
+@contextlib.contextmanager
+def flooding(port: int, workdir: Path, kind: FloodKind) -> Iterator[Callable[[], Flood]]:
+    """Run `bench.flood` against `port` until the block ends; yield a getter for what it saw."""
+    result = workdir / f"flood-{secrets.token_hex(4)}.json"
+    cmd = [sys.executable, "-m", "bench.flood", "--port", str(port), "--path", kind.path]
+    cmd += ["--connections", str(FLOOD_CONNECTIONS), "--result", str(result)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    # The clock must start with the flood already running on every connection.
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError(f"flood did not start: {proc.communicate()[1][-1500:]}")
+    try:
+        yield lambda: Flood(**json.loads(result.read_text()))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    if proc.returncode != 0:
+        raise RuntimeError(f"flood failed ({proc.returncode}): {err[-1500:]}")
+
+
+class ReadFloodSuite:
+    """The buy path alone, then under each flood; the flooded rows carry their ratios to the first."""
+
+    def __init__(self, *, requests: int) -> None:
+        self.shape = Shape(requests, 1)
+        self.secret = secrets.token_urlsafe(32)
+        self.quiet: Result | None = None
+
+    def quiet_step(self) -> Result:
+        """Measure the purchases with no other traffic."""
+        run, check, _ = self._run(None)
+        how = f"1 worker, {BUY_CONNECTIONS} conns, no flood"
+        self.quiet = Result(f"{ENGINE}, alone", SCENARIO, "req/s", run, check, how)
+        return self.quiet
+
+    def flooded_step(self, kind: FloodKind) -> Result:
+        """Measure the same purchases while FLOOD_CONNECTIONS connections flood `kind.path`."""
+        run, check, flood = self._run(kind)
+        assert flood is not None
+        how = (
+            f"1 worker, {BUY_CONNECTIONS} conns + {FLOOD_CONNECTIONS} conns flooding {kind.path} "
+            f"({flood.rate:,.0f} GET/s)"
+        )
+        flooded = Result(f"{ENGINE}, flooded by {kind.label}", SCENARIO, "req/s", run, check, how)
+        if self.quiet is None:
+            return flooded
+        return replace(flooded, how=f"{how}; {ratios(self.quiet, flooded)}")
+
+    def _run(self, kind: FloodKind | None) -> tuple[Run, Check, Flood | None]:
+        with tempfile.TemporaryDirectory(prefix="flashsale-bench-flood-") as tmp:
+            workdir = Path(tmp)
+            settings = self._settings(workdir)
+            item_ids = _seed(settings, self.shape)
+            # Only our settings: a FLASHSALE_DATABASE_URL or FLASHSALE_BACKEND from the caller would
+            # point the server at another store.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_")}
+            env |= {f"FLASHSALE_{k.upper()}": v for k, v in settings.items()}
+            log = workdir / "api.log"
+            flood: Flood | None = None
+            app = SERVING_APP if kind is None else kind.app
+            with uvicorn(app, env, log, factory=True, workers=1) as port:
+                if kind is not None:
+                    with flooding(port, workdir, kind) as seen:
+                        run, statuses = self._buy(port, item_ids, workdir, log)
+                    flood = seen()
+                else:
+                    run, statuses = self._buy(port, item_ids, workdir, log)
+            return run, _check(settings, item_ids, run, statuses, kind, flood), flood
+
+    def _buy(self, port: int, item_ids: list[int], workdir: Path, log: Path) -> tuple[Run, Counter[str]]:
+        return _load(port, self.shape, item_ids, self.secret, workdir, log, connections=BUY_CONNECTIONS)
+
+    def _settings(self, workdir: Path) -> dict[str, str]:
+        return {
+            "backend": "memory",
+            "database_url": f"sqlite:///{workdir / 'flashsale.db'}",
+            "data_dir": str(workdir),
+            "jwt_secret": self.secret,
+            "admin_token": secrets.token_urlsafe(16),
+            "payment_secret": secrets.token_urlsafe(16),
+        }
+
+
+def ratios(quiet: Result, flooded: Result) -> str:
+    """Describe the flooded run against the quiet one: p99, p50 and throughput ratios."""
+
+    def times(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}×" if a is not None and b else "—"
+
+    p99 = times(flooded.p99_ms, quiet.p99_ms)
+    return (
+        f"with/without: p99 {p99} (target ≤ {P99_TARGET:.0f}×), p50 {times(flooded.p50_ms, quiet.p50_ms)}, "
+        f"throughput {times(flooded.rate, quiet.rate)}"
+    )
+
+
+def _seed(settings: dict[str, str], shape: Shape) -> list[int]:
+    """Create SESSIONS sessions, the first open now with the shape's items; return those items' ids."""
+    platform = build(Settings(_env_file=None, **settings))
+    try:
+        cat, now = platform.catalog, datetime.now(UTC)
+        campaign = cat.create_campaign(
+            name="bench", theme="bench", starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=2)
+        )
+        windows = [("open", now - timedelta(minutes=1), now + timedelta(hours=6))]
+        windows += [
+            (
+                f"later {n}",
+                now + timedelta(hours=6, minutes=10 * n),
+                now + timedelta(hours=6, minutes=10 * n + 5),
+            )
+            for n in range(1, SESSIONS)
+        ]
+        first, *later = cat.create_sessions(campaign.id, windows)
+        ids = []
+        for n in shape.item_ids:
+            product = cat.create_product(
+                sku=f"BENCH-{n}", name=f"bench {n}", list_price_cents=1000, stock=10**6
+            )
+            item = cat.create_item(
+                session_id=first.id,
+                product_id=product.id,
+                flash_price_cents=500,
+                quota=shape.quota_per_item,
+                per_user_limit=PER_USER_LIMIT,
+            )
+            ids.append(item.id)
+        shown = cat.create_product(sku="SHOWN", name="on show later", list_price_cents=2000, stock=10**6)
+        for session in later:
+            cat.create_item(session_id=session.id, product_id=shown.id, flash_price_cents=900, quota=100)
+        return ids
+    finally:
+        platform.close()
+
+
+def _check(
+    settings: dict[str, str],
+    item_ids: list[int],
+    run: Run,
+    statuses: Counter[str],
+    kind: FloodKind | None,
+    flood: Flood | None,
+) -> Check:
+    """Rebuild the ledger from the stored orders and check it, the purchase statuses and the flood's."""
+    platform = build(Settings(_env_file=None, **settings), migrate=False)
+    try:
+        levels = []
+        for item in item_ids:
+            lv = platform.ledger.stock(item)
+            levels.append(Level(item, lv.quota, lv.available, lv.held, lv.sold))
+    finally:
+        platform.close()
+    check = check_sale(levels, run)
+    problem = _statuses(statuses, {"201", "409"})
+    detail = f"{check.detail}; ledger rebuilt from the stored orders; statuses {dict(statuses)}"
+    if kind is not None and flood is not None:
+        unexpected = {s: n for s, n in flood.statuses.items() if s != kind.status}
+        problem = problem or (f"the flood got {unexpected}" if unexpected else None)
+        detail += f"; flood: {flood.requests:,} × GET {kind.path}, statuses {flood.statuses}"
+    return Check(check.ok and problem is None, detail if problem is None else f"{problem}; {detail}")
+
+
+def steps(*, requests: int) -> list[tuple[str, Callable[[], Result | Skipped]]]:
+    """Return the quiet step and the flooded ones; each flooded one reports its ratios to the quiet one."""
+    suite = ReadFloodSuite(requests=requests)
+    return [
+        ("read flood / buy path alone", suite.quiet_step),
+        *(
+            (
+                f"read flood / buy path + {FLOOD_CONNECTIONS} conns of {kind.label}",
+                partial(suite.flooded_step, kind),
+            )
+            for kind in (SESSIONS_FLOOD, NOT_FOUND_FLOOD, FASTPATH_FLOOD)
+        ),
+    ]

@@ -1,0 +1,150 @@
+"""Payment attempts: at most one charge in flight per order, and the pay `Idempotency-Key`.
+
+A pay request first takes the order's charge slot (an attempt row whose UNIQUE `open_order_id`
+is the order id while it runs); a second request for the same order finds the slot taken and
+waits for the first instead of charging again. An attempt that outlives its lease (its process
+died mid-charge) is abandoned, freeing the slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from flashsale.domain.errors import ErrorCode
+from flashsale.domain.payments import AttemptStatus, attempt_is_stale
+from flashsale.services.deps import Deps
+from flashsale.store import repositories as repo
+from flashsale.store.tables import PaymentAttemptRow
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    id: int
+    order_id: str
+    status: AttemptStatus
+    error_code: ErrorCode | None
+
+
+def _attempt_of(row: PaymentAttemptRow) -> Attempt:
+    code = ErrorCode(row.error_code) if row.error_code else None
+    return Attempt(row.id, row.order_id, AttemptStatus(row.status), code)
+
+
+class PaymentAttempts:
+    """The `payment_attempts` table, as the payment desk uses it."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def find(self, user_id: str, key: str) -> Attempt | None:
+        """Return the shopper's attempt made with `key`, if any."""
+        with self.deps.uow() as uow:
+            row = uow.db.scalar(
+                select(PaymentAttemptRow).where(
+                    PaymentAttemptRow.user_id == user_id, PaymentAttemptRow.idempotency_key == key
+                )
+            )
+            return None if row is None else _attempt_of(row)
+
+    def open(self, order_id: str, user_id: str, key: str, provider: str) -> int | None:
+        """Take the order's charge slot and return the new attempt's id; None while another holds it.
+
+        Also None when another request just recorded the same key: the caller looks it up again.
+        """
+        for _ in range(2):  # the second pass runs only after a stale attempt was abandoned
+            with self.deps.uow() as uow:
+                row = PaymentAttemptRow(
+                    order_id=order_id,
+                    user_id=user_id,
+                    idempotency_key=key,
+                    provider=provider,
+                    status=AttemptStatus.PENDING.value,
+                    open_order_id=order_id,
+                    created_at=self.deps.now(),
+                )
+                uow.db.add(row)
+                try:
+                    uow.db.flush()
+                except IntegrityError:
+                    uow.db.rollback()
+                else:
+                    uow.commit()
+                    return row.id
+            if not self._abandon_stale(order_id):
+                return None
+        return None
+
+    def reopen(self, attempt_id: int, order_id: str) -> bool:
+        """Retry an abandoned attempt under its own key; True if this caller won the slot."""
+        with self.deps.uow() as uow:
+            try:
+                changed = uow.db.execute(
+                    update(PaymentAttemptRow)
+                    .where(
+                        PaymentAttemptRow.id == attempt_id,
+                        PaymentAttemptRow.status == AttemptStatus.ABANDONED.value,
+                    )
+                    .values(
+                        status=AttemptStatus.PENDING.value,
+                        open_order_id=order_id,
+                        created_at=self.deps.now(),
+                        finished_at=None,
+                    )
+                ).rowcount
+            except IntegrityError:  # another attempt holds the order's slot
+                return False
+            uow.commit()
+            return bool(changed)
+
+    def finish(self, attempt_id: int, status: AttemptStatus, code: ErrorCode | None = None) -> None:
+        """End a pending attempt and free the order's slot (a no-op if it ended already)."""
+        with self.deps.uow() as uow:
+            uow.db.execute(
+                update(PaymentAttemptRow)
+                .where(
+                    PaymentAttemptRow.id == attempt_id,
+                    PaymentAttemptRow.status == AttemptStatus.PENDING.value,
+                )
+                .values(
+                    status=status.value,
+                    open_order_id=None,
+                    error_code=None if code is None else code.value,
+                    finished_at=self.deps.now(),
+                )
+            )
+            uow.commit()
+
+    def settle_open(self, db: Session, order_id: str) -> None:
+        """Inside the transaction that marks the order paid: its pending attempt is done."""
+        db.execute(
+            update(PaymentAttemptRow)
+            .where(PaymentAttemptRow.open_order_id == order_id)
+            .values(status=AttemptStatus.DONE.value, open_order_id=None, finished_at=self.deps.now())
+        )
+
+    def _abandon_stale(self, order_id: str) -> bool:
+        """Free the order's slot if its pending attempt outlived the lease; True if it was freed."""
+        with self.deps.uow() as uow:
+            row = uow.db.scalar(select(PaymentAttemptRow).where(PaymentAttemptRow.open_order_id == order_id))
+            if row is None:
+                return True  # it ended between our insert and this look: try again
+            if not attempt_is_stale(repo.to_epoch(row.created_at), self.deps.clock()):
+                return False
+            uow.db.execute(
+                update(PaymentAttemptRow)
+                .where(
+                    PaymentAttemptRow.id == row.id,
+                    PaymentAttemptRow.status == AttemptStatus.PENDING.value,
+                )
+                .values(
+                    status=AttemptStatus.ABANDONED.value,
+                    open_order_id=None,
+                    finished_at=self.deps.now(),
+                )
+            )
+            uow.commit()
+            return True
