@@ -23,7 +23,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         description=(
             "Replay the same flash-sale crowd (3 tries per user, limit 2, quota = half the requests) on "
             "PostgreSQL baselines A (mall/seckill UPDATE+INSERT) and B (Saleor FOR UPDATE+sum), the "
-            "in-process and Redis ledgers, and the HTTP buy path; print throughput, p50/p99, the ratio to "
+            "in-process and Redis ledgers, and the HTTP buy path (also under a GET /sessions flood); print "
+            "throughput, p50/p99, the ratio to "
             "baseline A from the same run and a conservation check. Exits 1 if any check fails."
         ),
         epilog=(

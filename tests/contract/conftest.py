@@ -1,13 +1,13 @@
 """One ledger suite, every engine: the `ledger` fixture runs each contract test once per engine.
 
-The Redis engine runs when FLASHSALE_TEST_REDIS_URL names a server, once plain and once with each
-item's stock split over four buckets (a different code path: rebalancing). Every ledger it builds
-gets a fresh key prefix (`?prefix=t-<uuid>`), and those keys are deleted after the test.
+The Redis engine runs once plain and once with each item's stock split over four buckets (a different
+code path: rebalancing); its params are marked `redis`, so tests/conftest.py skips them when
+FLASHSALE_TEST_REDIS_URL is not set. An engine that fails to build fails the test: it never skips.
+Every ledger it builds gets a fresh key prefix (`?prefix=t-<uuid>`), whose keys are deleted afterwards.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -18,8 +18,7 @@ from flashsale.clock import ManualClock
 from flashsale.domain.sale import ItemTerms
 from flashsale.ledger import Ledger, ledger_from_url
 from tests.factories import terms
-
-REDIS_URL = os.environ.get("FLASHSALE_TEST_REDIS_URL")
+from tests.services import REDIS_URL
 
 ENGINES = [
     pytest.param("memory://", id="memory"),
@@ -55,8 +54,6 @@ def make_ledger(request: pytest.FixtureRequest) -> Iterator[LedgerFactory]:
     """Yield a builder of empty ledgers of one engine; each Redis ledger gets its own key prefix."""
     engine: str = request.param
     on_redis = engine.startswith("redis")
-    if on_redis and not REDIS_URL:
-        pytest.skip("FLASHSALE_TEST_REDIS_URL is not set")
     prefixes: list[str] = []
     built: list[Ledger] = []
 
@@ -66,14 +63,11 @@ def make_ledger(request: pytest.FixtureRequest) -> Iterator[LedgerFactory]:
             assert REDIS_URL is not None
             prefixes.append(f"t-{uuid.uuid4().hex}")
             url = with_query(REDIS_URL, *parse_qsl(urlsplit(engine).query), ("prefix", prefixes[-1]))
-        try:
-            ledger = ledger_from_url(url, clock)
-        except (ValueError, ImportError) as exc:
-            pytest.skip(f"the {engine} ledger engine is not available yet ({type(exc).__name__})")
+        ledger = ledger_from_url(url, clock)  # an engine that cannot be built fails the test
         built.append(ledger)
         return ledger
 
-    build(ManualClock())  # skips here, at set-up, when the engine is not there yet
+    build(ManualClock())  # fails here, at set-up, when the engine cannot be built
     yield build
     for ledger in built:
         # Network engines hold connection pools; an unclosed pool would warn (warnings are errors).

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import pytest
-
 from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
-
-REDIS_URL = os.environ.get("FLASHSALE_TEST_REDIS_URL")
-NEEDS_REDIS = [
-    pytest.mark.redis,
-    pytest.mark.skipif(not REDIS_URL, reason="FLASHSALE_TEST_REDIS_URL is not set"),
-]
+from tests.services import REDIS_URL
 
 LedgerMaker = Callable[..., RedisLedger]
 

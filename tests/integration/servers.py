@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -18,8 +16,7 @@ from redis.retry import Retry
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-REDIS_SERVER = shutil.which("redis-server")
-POSTGRES_URL = os.environ.get("FLASHSALE_TEST_POSTGRES_URL")
+from tests.services import POSTGRES_URL, REDIS_SERVER
 
 
 def free_port() -> int:

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from flashsale.bootstrap import Platform
 from flashsale.cli.main import app as cli_app
 from flashsale.clock import ManualClock
-from flashsale.store.tables import PaymentRow
 from tests.conftest import Sale
 from tests.integration.api_support import Api, assert_refused, open_api
+from tests.integration.money_support import keep_stray_charge
 
 
 @pytest.fixture
@@ -130,19 +130,7 @@ def test_the_audit_command_is_clean_then_names_a_seeded_discrepancy(
     assert clean.exit_code == 0, clean.output
     assert "clean" in clean.output
 
-    with platform.deps.uow() as uow:
-        uow.db.add(
-            PaymentRow(
-                order_id=unpaid,
-                provider="sandbox",
-                provider_ref="kept-by-mistake",
-                amount_cents=700,
-                kind="charge",
-                status="done",
-                created_at=platform.deps.now(),
-            )
-        )
-        uow.commit()
+    keep_stray_charge(platform, unpaid, 700)
     found = runner.invoke(cli_app, ["payments", "audit", "--json"])
     assert found.exit_code == 1
     report = json.loads(found.output)

@@ -14,10 +14,10 @@ from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from tests.conftest import T0, Sale, make_sale
 from tests.integration.api_support import Api, open_api
-from tests.integration.redis_support import NEEDS_REDIS, redis_platform
+from tests.integration.redis_support import redis_platform
 from tests.integration.servers import OwnRedis
 
-pytestmark = NEEDS_REDIS
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from flashsale.config import Settings
 from flashsale.store.tables import ProductRow
 from tests.conftest import T0, Sale, make_sale
 from tests.integration.api_support import Api, assert_refused, open_api
-from tests.integration.redis_support import REDIS_URL, redis_platform
+from tests.integration.redis_support import redis_platform
 
 
 @pytest.fixture
@@ -293,7 +293,6 @@ def test_the_asgi_fast_path_answers_as_the_routes_do_and_passes_on_what_it_canno
 
 
 @pytest.mark.redis
-@pytest.mark.skipif(not REDIS_URL, reason="FLASHSALE_TEST_REDIS_URL is not set")
 def test_on_the_redis_ledger_the_view_shows_live_stock_and_edits(
     settings: Settings, clock: ManualClock
 ) -> None:

@@ -18,7 +18,7 @@ from flashsale.services.orders import Buy
 from flashsale.store.lease import LeaseTaken
 from flashsale.store.tables import OrderRow
 from tests.factories import open_sale
-from tests.integration.servers import POSTGRES_URL, fresh_postgres_database
+from tests.integration.servers import fresh_postgres_database
 
 pytestmark = pytest.mark.postgres
 
@@ -26,8 +26,6 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh database per test, dropped afterwards."""
-    if not POSTGRES_URL:
-        pytest.skip("FLASHSALE_TEST_POSTGRES_URL is not set")
     with fresh_postgres_database() as url:
         yield url
 

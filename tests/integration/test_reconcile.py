@@ -27,10 +27,7 @@ BACKENDS = [
     pytest.param(
         "redis",
         id="redis",
-        marks=[
-            pytest.mark.redis,
-            pytest.mark.skipif(not REDIS_URL, reason="FLASHSALE_TEST_REDIS_URL is not set"),
-        ],
+        marks=pytest.mark.redis,
     ),
 ]
 
@@ -130,7 +127,6 @@ def test_a_hold_whose_order_never_reached_the_database_is_written_down(
 
 
 @pytest.mark.redis
-@pytest.mark.skipif(not REDIS_URL, reason="FLASHSALE_TEST_REDIS_URL is not set")
 def test_the_reconcile_command_repairs_a_redis_ledger_that_lost_its_holds(
     forgetful_redis_shop: Settings,
 ) -> None:

@@ -16,9 +16,9 @@ from flashsale.domain.holds import Hold, HoldState
 from flashsale.ledger import ledger_from_url
 from flashsale.ledger.redis import RedisLedger
 from tests.factories import OPENS_AT, terms
-from tests.integration.redis_support import NEEDS_REDIS, REDIS_URL, LedgerMaker, bucket_units, redis_ledgers
+from tests.integration.redis_support import REDIS_URL, LedgerMaker, bucket_units, redis_ledgers
 
-pytestmark = NEEDS_REDIS
+pytestmark = pytest.mark.redis
 
 TTL = 60.0
 STREAM_FIELDS = {"hold_id", "item_id", "user_id", "qty", "request_id", "created_at", "expires_at"}

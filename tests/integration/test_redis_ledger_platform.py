@@ -14,9 +14,9 @@ from flashsale.domain.orders import OrderStatus
 from flashsale.ledger.redis import RedisLedger
 from flashsale.services.orders import Buy
 from tests.conftest import Sale
-from tests.integration.redis_support import NEEDS_REDIS, redis_platform
+from tests.integration.redis_support import redis_platform
 
-pytestmark = NEEDS_REDIS
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture

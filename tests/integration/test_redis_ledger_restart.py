@@ -15,16 +15,11 @@ import pytest
 from flashsale.clock import ManualClock
 from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
 from tests.factories import terms
-from tests.integration.redis_support import REDIS_URL
-from tests.integration.servers import REDIS_SERVER, OwnRedis
+from tests.integration.servers import OwnRedis
 
 TTL = 60.0
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.skipif(not REDIS_URL, reason="FLASHSALE_TEST_REDIS_URL is not set"),
-    pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed"),
-]
+pytestmark = [pytest.mark.redis, pytest.mark.redis_server]
 
 
 @pytest.fixture

@@ -35,14 +35,9 @@ from flashsale.services.orders import Buy
 from flashsale.services.reconcile import Reconciler
 from flashsale.store.tables import OrderRow
 from tests.factories import open_sale
-from tests.integration.servers import POSTGRES_URL, REDIS_SERVER, OwnRedis, fresh_postgres_database
+from tests.integration.servers import OwnRedis, fresh_postgres_database
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.postgres,
-    pytest.mark.skipif(not POSTGRES_URL, reason="FLASHSALE_TEST_POSTGRES_URL is not set"),
-    pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed"),
-]
+pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.redis_server]
 
 QUOTA, LIMIT, BUYERS, ATTEMPTS = 600, 2, 700, 1500
 RETRIES = 100  # 5 s of client retries at 50 ms: longer than a Redis restart here

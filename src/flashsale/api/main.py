@@ -17,6 +17,7 @@ from flashsale.api import admin, shop
 from flashsale.api.errors import install_error_handlers
 from flashsale.api.limits import BodySizeLimit
 from flashsale.api.shop.checkout import Checkout
+from flashsale.api.shop.sessions import PublicReadFastPath
 from flashsale.auth import ShopperTokens
 from flashsale.bootstrap import Platform, build
 from flashsale.config import Settings
@@ -75,6 +76,8 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.state.checkout = Checkout(platform.orders)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=platform.settings.max_body_bytes)
+    # Outermost: a flood of public reads is answered from memory before the framework runs at all.
+    app.add_middleware(PublicReadFastPath, platform=platform)
     app.include_router(shop.router)
     app.include_router(admin.router)
     return app

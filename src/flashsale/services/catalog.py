@@ -344,40 +344,7 @@ class CatalogService:
                 revenue_cents=sum(int(t or 0) for s, _, _, t in grouped if s == OrderStatus.PAID.value),
             )
 
-    # -- shopper reads -------------------------------------------------------------------------
-    def list_sessions(
-        self, states: Iterable[SessionState] = (SessionState.OPEN, SessionState.UPCOMING)
-    ) -> list[SessionView]:
-        """Sessions in the given states, soonest first, each item with its live remaining stock."""
-        wanted = set(states)
-        now = self.deps.now()
-        with self.deps.uow() as uow:
-            query = select(SessionRow).order_by(SessionRow.starts_at, SessionRow.id)
-            if SessionState.CLOSED not in wanted:
-                query = query.where(SessionRow.ends_at > now)
-            views = []
-            for srow in uow.db.scalars(query):
-                session = repo.session_of(srow)
-                state = session.state(now)
-                if state in wanted:
-                    views.append(SessionView(session, state, self._item_views(uow.db, session.id)))
-            return views
-
-    def get_session(self, session_id: int) -> SessionView:
-        with self.deps.uow() as uow:
-            session = repo.session_of(_get(uow.db, SessionRow, session_id, "session"))
-            return SessionView(session, session.state(self.deps.now()), self._item_views(uow.db, session_id))
-
-    def _item_views(self, db: Session, session_id: int) -> tuple[ItemView, ...]:
-        rows = db.execute(
-            select(ItemRow, ProductRow)
-            .join(ProductRow, ItemRow.product_id == ProductRow.id)
-            .where(ItemRow.session_id == session_id)
-            .order_by(ItemRow.id)
-        ).all()
-        return tuple(
-            ItemView(repo.item_of(i), repo.product_of(p), self.deps.ledger.stock(i.id)) for i, p in rows
-        )
+    # -- shopper reads: services/showcase.py (from memory, never from here per request) ------------
 
     # -- helpers -------------------------------------------------------------------------------
     def _push_terms(

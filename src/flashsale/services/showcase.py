@@ -93,7 +93,7 @@ class ShowcaseSnapshot:
         epoch = self.epoch(now)
         cached = self.memo.get(key)
         if cached is not None and cached[0] == epoch:
-            return cached[1]  # type: ignore[no-any-return]
+            return cached[1]
         value = build()
         self.memo[key] = (epoch, value)  # a racing builder makes the same value; last one wins
         return value

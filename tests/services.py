@@ -1,0 +1,81 @@
+"""The one place that decides whether a test needing Redis or PostgreSQL runs, skips or fails.
+
+Mark such a test (or a module, or a `pytest.param`) with `pytest.mark.redis`, `pytest.mark.postgres`
+and/or `pytest.mark.redis_server`, and nothing else: the hooks in tests/conftest.py skip it when what
+its markers need is absent. Under FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI sets it) a test with one of
+these markers that is skipped, for whatever reason, fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+REDIS_URL = os.environ.get("FLASHSALE_TEST_REDIS_URL") or None
+POSTGRES_URL = os.environ.get("FLASHSALE_TEST_POSTGRES_URL") or None
+REDIS_SERVER = shutil.which("redis-server")
+REQUIRE_SERVICES = os.environ.get("FLASHSALE_TEST_REQUIRE_SERVICES", "").lower() in ("1", "true", "yes")
+
+# marker -> (what it needs, whether that is there)
+NEEDS: dict[str, tuple[str, bool]] = {
+    "redis": ("FLASHSALE_TEST_REDIS_URL is not set", REDIS_URL is not None),
+    "postgres": ("FLASHSALE_TEST_POSTGRES_URL is not set", POSTGRES_URL is not None),
+    "redis_server": ("redis-server is not installed", REDIS_SERVER is not None),
+}
+
+
+def service_markers(item: pytest.Item) -> list[str]:
+    """The service markers on the test, in a stable order."""
+    return [name for name in NEEDS if item.get_closest_marker(name) is not None]
+
+
+def missing(item: pytest.Item) -> list[str]:
+    """Why the test cannot run here: one reason per service it needs that is absent."""
+    return [NEEDS[name][0] for name in service_markers(item) if not NEEDS[name][1]]
+
+
+def header() -> str:
+    """One line for the session header: which services the run has."""
+    have = ", ".join(f"{name}={'yes' if there else 'no'}" for name, (_, there) in NEEDS.items())
+    required = "1" if REQUIRE_SERVICES else "unset"
+    return f"flashsale services: {have}; FLASHSALE_TEST_REQUIRE_SERVICES={required}"
+
+
+def skip_reason(report: pytest.TestReport) -> str:
+    """The reason a skipped report gives."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+# (test id, why it was skipped) of every skip turned into a failure in this run
+FAILED_SKIPS: list[tuple[str, str]] = []
+
+
+def fail_skip(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Turn the skip of a test with a service marker into a failure (FLASHSALE_TEST_REQUIRE_SERVICES=1)."""
+    markers = "/".join(service_markers(item))
+    reason = skip_reason(report)
+    FAILED_SKIPS.append((item.nodeid, reason))
+    report.outcome = "failed"
+    report.longrepr = (
+        f"FLASHSALE_TEST_REQUIRE_SERVICES=1: this test is marked {markers} and must run, "
+        f"but it was skipped: {reason}"
+    )
+
+
+def summary() -> list[str]:
+    """The end-of-run lines about skips that failed, grouped by reason."""
+    if not FAILED_SKIPS:
+        return []
+    by_reason: dict[str, int] = {}
+    for _, reason in FAILED_SKIPS:
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    return [
+        f"{len(FAILED_SKIPS)} test(s) needing Redis/PostgreSQL were skipped, "
+        "which FLASHSALE_TEST_REQUIRE_SERVICES=1 turns into failures:",
+        *(f"  {count} x {reason}" for reason, count in by_reason.items()),
+    ]
