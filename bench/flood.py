@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.loadgen import _read_response, _run
+from bench.loadgen import KeepAlive, _run
 
 
 def encode(path: str) -> bytes:
@@ -37,21 +37,11 @@ async def flood(port: int, path: str, connections: int) -> tuple[float, Counter[
     first_answers = asyncio.Barrier(connections + 1)
 
     async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            announced = False
+        async with KeepAlive(port) as conn:
+            statuses[await conn.exchange(request)] += 1
+            await first_answers.wait()
             while not stop.is_set():
-                writer.write(request)
-                status, close = await _read_response(reader)
-                statuses[status] += 1
-                if not announced:
-                    announced = True
-                    await first_answers.wait()
-                if close:
-                    writer.close()
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        finally:
-            writer.close()
+                statuses[await conn.exchange(request)] += 1
 
     started = time.perf_counter()
     tasks = [asyncio.ensure_future(connection()) for _ in range(connections)]

@@ -30,6 +30,7 @@ from bench.services import free_port, psycopg_url
 from bench.workload import PER_USER_LIMIT, Check, Level, Run, Shape, check_sale
 from flashsale.bootstrap import build
 from flashsale.config import Settings
+from flashsale.services.catalog import CatalogService
 
 ROOT = Path(__file__).resolve().parents[1]  # where `bench` is importable from
 CONNECTIONS = 64
@@ -206,22 +207,25 @@ def _seed(settings: dict[str, str], shape: Shape) -> list[int]:
             starts_at=now - timedelta(minutes=1),
             ends_at=now + timedelta(hours=6),
         )
-        ids = []
-        for n in shape.item_ids:
-            product = cat.create_product(
-                sku=f"BENCH-{n}", name=f"bench {n}", list_price_cents=1000, stock=10**6
-            )
-            item = cat.create_item(
-                session_id=session.id,
-                product_id=product.id,
-                flash_price_cents=500,
-                quota=shape.quota_per_item,
-                per_user_limit=PER_USER_LIMIT,
-            )
-            ids.append(item.id)
-        return ids
+        return seed_items(cat, session.id, shape)
     finally:
         platform.close()
+
+
+def seed_items(cat: CatalogService, session_id: int, shape: Shape) -> list[int]:
+    """Put the shape's items on sale in the session (one product each); return the item ids."""
+    ids = []
+    for n in shape.item_ids:
+        product = cat.create_product(sku=f"BENCH-{n}", name=f"bench {n}", list_price_cents=1000, stock=10**6)
+        item = cat.create_item(
+            session_id=session_id,
+            product_id=product.id,
+            flash_price_cents=500,
+            quota=shape.quota_per_item,
+            per_user_limit=PER_USER_LIMIT,
+        )
+        ids.append(item.id)
+    return ids
 
 
 def _stored_units(database_url: str) -> int:

@@ -42,6 +42,29 @@ def encode(*, item_id: int, token: str, key: str) -> bytes:
     return head.encode() + body
 
 
+class KeepAlive:
+    """One client connection: send a request, read its answer, reopen when the server closes."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def __aenter__(self) -> KeepAlive:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.writer.close()
+
+    async def exchange(self, payload: bytes) -> int:
+        """Send one request and return the status of its answer."""
+        self.writer.write(payload)
+        status, close = await _read_response(self.reader)
+        if close:
+            self.writer.close()
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return status
+
+
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
@@ -69,18 +92,11 @@ async def replay(port: int, payloads: list[bytes], connections: int) -> tuple[fl
     clock = time.perf_counter_ns
 
     async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
+        async with KeepAlive(port) as conn:
             for i in queue:
                 t0 = clock()
-                writer.write(payloads[i])
-                statuses[i], close = await _read_response(reader)
+                statuses[i] = await conn.exchange(payloads[i])
                 latencies[i] = clock() - t0
-                if close:
-                    writer.close()
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        finally:
-            writer.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(connections)))

@@ -32,9 +32,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from bench.http import ROOT, _load, _statuses, uvicorn
+from bench.http import ROOT, _load, _statuses, seed_items, uvicorn
 from bench.report import Result, Skipped
-from bench.workload import PER_USER_LIMIT, Check, Level, Run, Shape, check_sale
+from bench.workload import Check, Level, Run, Shape, check_sale
 from flashsale.bootstrap import build
 from flashsale.config import Settings
 
@@ -189,19 +189,7 @@ def _seed(settings: dict[str, str], shape: Shape) -> list[int]:
             for n in range(1, SESSIONS)
         ]
         first, *later = cat.create_sessions(campaign.id, windows)
-        ids = []
-        for n in shape.item_ids:
-            product = cat.create_product(
-                sku=f"BENCH-{n}", name=f"bench {n}", list_price_cents=1000, stock=10**6
-            )
-            item = cat.create_item(
-                session_id=first.id,
-                product_id=product.id,
-                flash_price_cents=500,
-                quota=shape.quota_per_item,
-                per_user_limit=PER_USER_LIMIT,
-            )
-            ids.append(item.id)
+        ids = seed_items(cat, first.id, shape)
         shown = cat.create_product(sku="SHOWN", name="on show later", list_price_cents=2000, stock=10**6)
         for session in later:
             cat.create_item(session_id=session.id, product_id=shown.id, flash_price_cents=900, quota=100)

@@ -50,20 +50,6 @@ def _order_conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _payment_of(row: PaymentRow) -> Payment:
-    return Payment(
-        id=row.id,
-        order_id=row.order_id,
-        provider=row.provider,
-        provider_ref=row.provider_ref,
-        amount_cents=row.amount_cents,
-        kind=row.kind,
-        status=row.status,
-        refund_ref=row.refund_ref,
-        created_at=row.created_at,
-    )
-
-
 class OrderSearch:
     """Read-only: never changes an order, never asks the ledger."""
 
@@ -92,7 +78,7 @@ class OrderSearch:
             conditions.append(PaymentRow.created_at < f.until)
         query = select(PaymentRow).join(OrderRow, OrderRow.id == PaymentRow.order_id).where(*conditions)
         order_by = (PaymentRow.created_at.desc(), PaymentRow.id.desc())
-        return self._page(query, order_by, _payment_of, limit=limit, offset=offset)
+        return self._page(query, order_by, repo.payment_of, limit=limit, offset=offset)
 
     def _page(
         self, query: Select[Any], order_by: tuple[Any, ...], convert: Any, *, limit: int, offset: int

@@ -124,7 +124,8 @@ class PaymentDesk:
             with suppress(Exception):  # the store may be what failed; the lease frees the slot then
                 self.attempts.finish(attempt_id, AttemptStatus.ABANDONED)
             raise
-        self.attempts.finish(attempt_id, AttemptStatus.DONE)
+        if paid.status is not OrderStatus.PAID:  # paying it ended the attempt in the same transaction
+            self.attempts.finish(attempt_id, AttemptStatus.DONE)
         return paid
 
     def handle_callback(self, provider: str, body: bytes, signature: str) -> Order:
@@ -202,8 +203,10 @@ class PaymentDesk:
                         amount_cents=amount,
                     )
                 )
+            row = uow.db.get(OrderRow, order_id)  # as this transaction leaves it: no second read
+            assert row is not None
+            settled = repo.order_of(row)
             self.deps.commit(uow)
-        settled = self.orders.get(order_id)
         if settled.payment_ref != charge_ref:
             # Another charge paid the order between our read and our update: give this one back now.
             self._refund_charge(provider, settled, charge_ref, amount)

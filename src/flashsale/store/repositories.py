@@ -14,8 +14,18 @@ from flashsale.domain.campaign import Campaign, FlashSession, Phase, PhaseKind
 from flashsale.domain.catalog import Product
 from flashsale.domain.holds import Hold
 from flashsale.domain.orders import HOLD_OF_STATUS, STATUS_OF_HOLD, Order, OrderStatus
+from flashsale.domain.payments import Payment
 from flashsale.domain.sale import FlashItem, ItemTerms
-from flashsale.store.tables import Base, CampaignRow, ItemRow, OrderRow, PhaseRow, ProductRow, SessionRow
+from flashsale.store.tables import (
+    Base,
+    CampaignRow,
+    ItemRow,
+    OrderRow,
+    PaymentRow,
+    PhaseRow,
+    ProductRow,
+    SessionRow,
+)
 
 
 def to_epoch(moment: datetime) -> float:
@@ -73,6 +83,20 @@ def order_of(row: OrderRow) -> Order:
         paid_at=row.paid_at,
         closed_at=row.closed_at,
         payment_ref=row.payment_ref,
+    )
+
+
+def payment_of(row: PaymentRow) -> Payment:
+    return Payment(
+        id=row.id,
+        order_id=row.order_id,
+        provider=row.provider,
+        provider_ref=row.provider_ref,
+        amount_cents=row.amount_cents,
+        kind=row.kind,
+        status=row.status,
+        refund_ref=row.refund_ref,
+        created_at=row.created_at,
     )
 
 

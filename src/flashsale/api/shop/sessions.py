@@ -5,21 +5,20 @@ shop window (`services/showcase.py`) and never from the store or the ledger: eac
 once per snapshot and state epoch, carries a strong ETag of its bytes, and may be cached for a
 second; `If-None-Match` with the current ETag gets an empty 304.
 
-A flood of them also costs little CPU: well-formed requests skip FastAPI's parameter resolution
-(`PublicRead`), and `PublicReadFastPath`, an ASGI middleware, can answer them before the framework
-sees them at all. Both build the same answers with the same functions as the declared endpoints.
+A flood of them also costs little CPU: `PublicReadFastPath`, an ASGI middleware that `create_app`
+installs, answers well-formed reads from a fresh snapshot before the framework sees them at all,
+with the same functions as the declared endpoints; anything else (a stale snapshot, a query the
+route must refuse with 422) goes on to the routes below.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -38,7 +37,6 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 _LIST = TypeAdapter(list[ShopSessionOut])
 
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,52 +106,7 @@ def _session_id_of(raw: str) -> int | None:
 
 
 # -- the routes -------------------------------------------------------------------------------------
-async def _list_fast(request: Request) -> Response | None:
-    wanted = _states_of(request.query_params)
-    if wanted is None:
-        return None
-    platform: Platform = request.app.state.platform
-    snapshot = await platform.showcase.snapshot_async()
-    return list_answer(snapshot, platform.deps.now(), wanted, request.headers.get("if-none-match"))
-
-
-async def _session_fast(request: Request) -> Response | None:
-    session_id = _session_id_of(request.path_params.get("session_id", ""))
-    if session_id is None:
-        return None
-    platform: Platform = request.app.state.platform
-    snapshot = await platform.showcase.snapshot_async()
-    return session_answer(snapshot, platform.deps.now(), session_id, request.headers.get("if-none-match"))
-
-
-_FAST_TWINS: dict[str, Callable[[Request], Awaitable[Response | None]]] = {
-    "list_sessions": _list_fast,
-    "get_session": _session_fast,
-}
-
-
-class PublicRead(APIRoute):
-    """A route that answers well-formed requests through its fast twin (see `_FAST_TWINS`).
-
-    FastAPI's dependency and parameter resolution cost about as much CPU as the rest of such a
-    request (measured in process: 145 → 96 µs per GET /sessions), and these are the routes anyone
-    may flood. A request the twin cannot parse trivially (e.g. one FastAPI must refuse with 422)
-    goes to the declared endpoint, which is also what the OpenAPI document describes.
-    """
-
-    def get_route_handler(self) -> Handler:
-        """Return a handler that tries the fast twin first, then the declared endpoint."""
-        declared = super().get_route_handler()
-        fast = _FAST_TWINS[self.name]
-
-        async def handler(request: Request) -> Response:
-            answer = await fast(request)
-            return answer if answer is not None else await declared(request)
-
-        return handler
-
-
-router = APIRouter(prefix=PREFIX, tags=["sessions"], route_class=PublicRead)
+router = APIRouter(prefix=PREFIX, tags=["sessions"])
 
 
 @router.get("", response_model=list[ShopSessionOut], responses={**error_responses(422), **NOT_MODIFIED})
@@ -185,7 +138,7 @@ class PublicReadFastPath:
     """Pure ASGI middleware: answer GET /sessions and GET /sessions/{id} from a fresh snapshot first.
 
     The framework's routing, middleware and exception handling cost more CPU than the answer itself
-    (in process: about 95 µs per GET /sessions through `PublicRead`, 15 µs here), and on one worker
+    (in process: about 145 µs per GET /sessions through the route, 15 µs here), and on one worker
     every flooded GET is CPU the buyers do not get. Anything this cannot answer at
     once (a stale snapshot, which the route refreshes once for all readers; a query it does not
     parse; an unknown session) goes on to the app unchanged, so every answer stays the routes'.
