@@ -30,7 +30,7 @@ from bench.workload import (
     replay_single,
 )
 
-CLIENTS = 16  # the pgbench figures in perf-limits.md were taken with 16 clients
+CLIENTS = 16  # as many clients as the pgbench floor measured on this box class, so they compare
 
 SCHEMA = """
 CREATE TABLE stock (id int PRIMARY KEY, quota int NOT NULL, n int NOT NULL);

@@ -9,11 +9,12 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
+from flashsale.clock import Clock
 from flashsale.config import Settings
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
-from flashsale.ledger import Clock, Ledger, ledger_from_url
+from flashsale.ledger import Ledger, ledger_from_url
 from flashsale.services.catalog import CatalogService
 from flashsale.services.deps import Deps
 from flashsale.services.order_search import OrderSearch
@@ -51,7 +52,7 @@ class Platform:
     def start_jobs(self) -> None:
         if self.sweeper is None:
             self.sweeper = ExpirySweeper(
-                self.orders, self.ledger, max_sleep_s=self.settings.expiry_sweep_max_s
+                self.orders, self.ledger, self.deps.clock, max_sleep_s=self.settings.expiry_sweep_max_s
             )
             self.sweeper.start()
         if self.writer is None and self.orders.write_behind:

@@ -1,14 +1,16 @@
-"""Clocks: the real one, and a manual one for tests and the simulated demo crowd."""
+"""Clocks: the type every component takes, and a manual clock for tests and the simulated demo crowd.
+
+The real clock is `time.time`; `flashsale.bootstrap.build` injects it unless told otherwise.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
-
-def system_clock() -> float:
-    """Return epoch seconds from the wall clock."""
-    return time.time()
+# Returns the platform's current time in epoch seconds: `time.time`, or a `ManualClock` in tests and the demo.
+Clock = Callable[[], float]
 
 
 class ManualClock:

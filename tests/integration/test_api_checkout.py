@@ -8,12 +8,12 @@ from dataclasses import replace
 
 import pytest
 
-from flashsale.api.shop.checkout import Checkout
 from flashsale.bootstrap import Platform, rebuild_ledger
 from flashsale.clock import ManualClock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.ledger.contract import Decision
 from flashsale.ledger.memory import MemoryLedger
+from flashsale.services.checkout import Checkout
 from flashsale.services.orders import Buy, OrderService, Purchase
 from tests.conftest import Sale
 

@@ -152,7 +152,7 @@ def assert_each_order_ended_paid_or_expired(platform: Platform, order_ids: Seque
 def test_a_payment_racing_the_expiry_of_its_hold_ends_paid_or_expired_never_both(
     platform: Platform, clock: ManualClock
 ) -> None:
-    """reliability.md B6 #9: holds a hair before their deadline; pay() races clock ticks + expire_due()."""
+    """Holds a hair before their deadline; pay() races clock ticks + expire_due(): each ends one way."""
     item_id = open_sale(platform, quota=RACE_ROUNDS * 20, per_user_limit=1, payment_window_s=60)
     placed: list[Order] = []
     for round_no in range(RACE_ROUNDS):

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.stress
 KILLS = stress_size(4, 25)
 QUOTA, LIMIT = 40, 2
 CHILD = Path(crash_shopper.__file__)
+BATCH_CHILD = CHILD.with_name("crash_batch_buyer.py")
 
 
 def run_and_kill(data_dir: Path, item_id: int, seed: int, rng: random.Random) -> None:
@@ -97,3 +98,49 @@ def test_after_each_kill_the_rebuilt_ledger_agrees_with_the_stored_orders(tmp_pa
         assert OrderStatus.UNPAID not in statuses  # expire_due wrote every lapsed hold down
 
     assert statuses.get(OrderStatus.PAID, 0) > 0 and sum(statuses.values()) > KILLS  # the crowd did shop
+
+
+BATCH_KILLS = stress_size(3, 15)
+
+
+def test_a_kill_during_large_group_commits_loses_no_acknowledged_order(tmp_path: Path) -> None:
+    """Every order a batch was answered with is on disk after kill -9, and nothing else is held."""
+    settings = crash_shopper.settings_for(tmp_path)
+    now = time.time()
+    setup = build(settings, clock=ManualClock(now))
+    item_id = open_sale(
+        setup,
+        opens_at=datetime.fromtimestamp(now, UTC) - timedelta(minutes=1),
+        quota=1_000_000,
+        per_user_limit=1,
+        payment_window_s=15 * 60,
+    )
+    setup.close()
+    rng = random.Random(7)
+    acknowledged: set[str] = set()
+    for kill in range(BATCH_KILLS):
+        child = subprocess.Popen(
+            [sys.executable, str(BATCH_CHILD), str(tmp_path), str(item_id), "500"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        time.sleep(rng.uniform(0.3, 1.2))
+        child.kill()
+        out, err = child.communicate(timeout=30)
+        assert child.returncode == -signal.SIGKILL, err
+        # Only whole lines: the kill may cut the last one short, mid-write.
+        told = set(out.split("\n")[:-1])
+        assert told, f"kill {kill}: the child acknowledged nothing before it was killed"
+        acknowledged |= told
+
+        platform = build(settings, clock=ManualClock(time.time()), migrate=False)
+        try:
+            with platform.deps.uow() as uow:
+                stored = set(uow.db.scalars(select(OrderRow.id).where(OrderRow.item_id == item_id)))
+            assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged orders lost"
+            level = assert_store_matches_ledger(platform, item_id, limit=1)
+            assert level.held == len(stored)  # every stored order is a live hold, nothing more
+        finally:
+            platform.close()

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import event, func, select
 
 from flashsale.bootstrap import Platform
+from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import HoldState
 from flashsale.domain.orders import OrderStatus
 from flashsale.services.orders import Buy, Purchase
@@ -64,3 +65,50 @@ def test_a_sequential_double_click_gets_the_same_order_once(platform: Platform, 
 
     assert not first.replayed and again.replayed and again.order == first.order
     assert platform.ledger.stock(sale.phone_id).held == 1
+
+
+def test_a_batch_of_purchases_is_written_in_one_transaction(
+    platform: Platform, sale: Sale, clock: Any
+) -> None:
+    """Group commit: every fresh order of a `buy_many` batch is committed together, once."""
+    clock.advance(1)
+    commits: list[int] = []
+
+    def count(_conn: Any) -> None:
+        commits.append(1)
+
+    event.listen(platform.engine, "commit", count)
+    try:
+        cmds = [Buy(f"g{n}", sale.earbuds_id, 1, "k") for n in range(15)] + [
+            Buy("g0", sale.earbuds_id, 1, "k"),  # a replay inside the same batch
+            Buy("g1", sale.earbuds_id, 5, "other"),  # over the limit: refused
+        ]
+        outcomes = platform.orders.buy_many(cmds)
+    finally:
+        event.remove(platform.engine, "commit", count)
+    fresh = [o for o in outcomes if isinstance(o, Purchase) and not o.replayed]
+    assert len(fresh) == 15 and len(commits) == 1
+    assert isinstance(outcomes[15], Purchase) and outcomes[15].replayed
+    first = outcomes[0]
+    assert isinstance(first, Purchase) and outcomes[15].order.id == first.order.id
+    assert isinstance(outcomes[16], FlashSaleError) and outcomes[16].code is ErrorCode.LIMIT_EXCEEDED
+    with platform.deps.uow() as uow:
+        assert uow.db.scalar(select(func.count()).select_from(OrderRow)) == 15
+
+
+def test_a_batch_whose_transaction_fails_releases_every_hold(
+    platform: Platform, sale: Sale, clock: Any
+) -> None:
+    clock.advance(1)
+
+    def refuse(*_: Any) -> None:
+        raise RuntimeError("disk full")
+
+    event.listen(platform.engine, "commit", refuse)
+    try:
+        outcomes = platform.orders.buy_many([Buy(f"f{n}", sale.earbuds_id, 1, "k") for n in range(5)])
+    finally:
+        event.remove(platform.engine, "commit", refuse)
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+    level = platform.ledger.stock(sale.earbuds_id)
+    assert (level.available, level.held) == (level.quota, 0)  # no unit kept by an unwritten order

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import Any
 
@@ -117,7 +117,7 @@ def render(
     *,
     details: list[dict[str, Any]] | None = None,
     details_omitted: int = 0,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     status: int | None = None,
 ) -> JSONResponse:
     """Build the JSON response for a refusal, with its mapped status unless one is given."""

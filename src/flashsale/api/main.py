@@ -16,11 +16,11 @@ from flashsale import __version__
 from flashsale.api import admin, shop
 from flashsale.api.errors import install_error_handlers
 from flashsale.api.limits import BodySizeLimit
-from flashsale.api.shop.checkout import Checkout
 from flashsale.api.shop.sessions import PublicReadFastPath
 from flashsale.auth import ShopperTokens
 from flashsale.bootstrap import Platform, build
 from flashsale.config import Settings
+from flashsale.services.checkout import Checkout
 
 DESCRIPTION = """
 Flash sales (秒杀): timed sessions whose items have a quota and a per-user limit, sold through an

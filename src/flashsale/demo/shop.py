@@ -1,8 +1,8 @@
-"""The shoppers' side: real calls to the order service, run on a thread pool, and what they saw.
+"""The shoppers' side: real calls to the order service, and what they saw.
 
-Every call goes through `Shop`, which runs it on the pool (so shoppers really race each other in
-the ledger and the database) and tallies the answer on the event loop thread (so the tally needs
-no lock).
+Every call goes through `Shop`: purchases through the same batching `Checkout` as the HTTP route,
+pays and cancels on a thread pool (so shoppers really race each other in the ledger and the
+database); answers are tallied on the event loop thread (so the tally needs no lock).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TypeVar
 from flashsale.demo.crowd import Behaviour, Shopper
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.orders import Order
+from flashsale.services.checkout import Checkout
 from flashsale.services.orders import Buy, OrderService
 
 T = TypeVar("T")
@@ -52,6 +53,7 @@ class Shop:
     def __init__(self, orders: OrderService, pool: Executor) -> None:
         self._orders = orders
         self._pool = pool
+        self._checkout = Checkout(orders)  # purchases go in batches, as over HTTP
         self.tally = Tally()
 
     async def _run(self, call: Callable[..., T], *args: object) -> T:
@@ -62,7 +64,7 @@ class Shop:
         self.tally.reserve_calls += 1
         cmd = Buy(shopper.user_id, shopper.item.id, qty, request_id)
         try:
-            purchase = await self._run(self._orders.buy, cmd)
+            purchase = await self._checkout.buy(cmd)
         except FlashSaleError as exc:
             self.tally.refusals[exc.code] += 1
             if exc.code in TURNED_AWAY:

@@ -1,4 +1,4 @@
-"""Events raised on every state change of an order; later features (reminders, board, report) subscribe."""
+"""Events raised on every state change of an order, written to the outbox (`order_events`) with the change."""
 
 from __future__ import annotations
 

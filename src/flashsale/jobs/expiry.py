@@ -1,11 +1,11 @@
-"""The expiry sweeper: sleeps exactly until the next hold is due, then writes expiries down."""
+"""The expiry sweeper: sleeps until the next hold is due, then writes expiries down."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 
+from flashsale.clock import Clock
 from flashsale.ledger.contract import Ledger
 from flashsale.services.orders import OrderService
 
@@ -13,14 +13,21 @@ log = logging.getLogger(__name__)
 
 
 class ExpirySweeper:
-    """A daemon thread; `wake()` it when a new hold may be due earlier than it planned."""
+    """A daemon thread that writes down the holds the ledger expired.
 
-    def __init__(self, orders: OrderService, ledger: Ledger, *, max_sleep_s: float = 1.0) -> None:
+    What is due follows the platform clock (the one the ledger decides with), so a `ManualClock`
+    moves the sweeper's deadlines too. The thread itself waits on real time, at most `max_sleep_s`
+    between passes: a clock that jumps ahead is noticed within that.
+    """
+
+    def __init__(
+        self, orders: OrderService, ledger: Ledger, clock: Clock, *, max_sleep_s: float = 1.0
+    ) -> None:
         self._orders = orders
         self._ledger = ledger
+        self._clock = clock
         self._max_sleep_s = max_sleep_s
         self._stop = threading.Event()
-        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flashsale-expiry", daemon=True)
         self.expired = 0
 
@@ -29,21 +36,21 @@ class ExpirySweeper:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
         self._thread.join(timeout=5)
 
-    def wake(self) -> None:
-        self._wake.set()
+    def delay(self) -> float:
+        """Seconds to wait before the next pass: until the next hold is due on the platform clock."""
+        due = self._ledger.next_expiry()
+        if due is None:
+            return self._max_sleep_s
+        return min(self._max_sleep_s, max(0.0, due - self._clock()))
 
     def _run(self) -> None:
         while not self._stop.is_set():
             delay = self._max_sleep_s
             try:
                 self.expired += self._orders.expire_due()
-                due = self._ledger.next_expiry()
-                if due is not None:
-                    delay = min(delay, max(0.0, due - time.time()))
+                delay = self.delay()
             except Exception:  # a database or Redis blip must not kill the sweeper; the next pass retries
                 log.exception("expiry sweep failed")
-            self._wake.wait(delay)
-            self._wake.clear()
+            self._stop.wait(delay)

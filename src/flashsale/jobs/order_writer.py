@@ -14,9 +14,11 @@ import socket
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from redis import Redis
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
 from flashsale.domain.holds import Hold, HoldState
 from flashsale.services.orders import OrderService, store_placed
@@ -24,6 +26,8 @@ from flashsale.services.orders import OrderService, store_placed
 log = logging.getLogger(__name__)
 
 Entry = tuple[str, Mapping[str, str]]
+# XREADGROUP's answer under RESP2 with decode_responses (the ledger's client): per stream, its entries.
+StreamBatches = list[tuple[str, list[Entry]]]
 
 
 def hold_of_entry(fields: Mapping[str, str]) -> Hold:
@@ -140,12 +144,15 @@ class OrderWriter:
 
     def _read(self, start: str, block: bool) -> list[Entry]:
         """Read new entries (">") or this consumer's own unacknowledged ones ("0")."""
-        answer = self.redis.xreadgroup(
-            self.group,
-            self.consumer,
-            {self.stream: start},
-            count=self.batch,
-            block=self.block_ms if block else None,
+        answer = cast(
+            "StreamBatches | None",
+            self.redis.xreadgroup(
+                self.group,
+                self.consumer,
+                {self.stream: start},
+                count=self.batch,
+                block=self.block_ms if block else None,
+            ),
         )
         return [(entry_id, fields) for _stream, batch in answer or () for entry_id, fields in batch]
 
@@ -162,7 +169,9 @@ class OrderWriter:
             new_ids = store_placed(uow, orders)
             deps.commit(uow)  # ack only after this commit: a crash before it means redelivery
         for entry_id, fields in bad:
-            self.redis.xadd(f"{self.stream}:dead", {**fields, "entry_id": entry_id})
+            dead: dict[FieldT, EncodableT] = dict(fields.items())
+            dead["entry_id"] = entry_id
+            self.redis.xadd(f"{self.stream}:dead", dead)
         self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])
         self.stats.written += len(new_ids)
         self.stats.duplicates += len(orders) - len(new_ids)

@@ -9,15 +9,14 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
+from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState, transition_error
 from flashsale.domain.sale import ItemTerms, check_hold_request
 from flashsale.ledger.contract import Decision, StockLevel
 from flashsale.ledger.ids import HoldIdPool
-
-Clock = Callable[[], float]
 
 # Refusals carry nothing but their code: one shared, immutable Decision per code.
 _REFUSED = {code: Decision(None, code) for code in ErrorCode}

@@ -72,12 +72,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis import BlockingConnectionPool, Redis
 
+from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import HOLD_TRANSITIONS, Hold, HoldState, transition_error
 from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
 from flashsale.ledger.contract import Decision, StockLevel
 from flashsale.ledger.ids import new_hold_ids
-from flashsale.ledger.memory import Clock
 
 SCRIPTS = ("reserve", "settle", "look", "holds", "expire", "next_expiry", "configure", "restore")
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.domain.orders import OrderStatus
@@ -30,7 +30,7 @@ class AuditReport:
         return not self.discrepancies and self.net_cents == self.expected_cents
 
 
-def _sum_where(condition: object) -> object:
+def _sum_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, PaymentRow.amount_cents), else_=0)), 0)
 
 

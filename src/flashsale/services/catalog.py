@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +29,8 @@ from flashsale.ledger.contract import StockLevel
 from flashsale.services.deps import Deps
 from flashsale.store import repositories as repo
 from flashsale.store.tables import CampaignRow, ItemRow, OrderRow, PhaseRow, ProductRow, SessionRow
+
+T = TypeVar("T")
 
 MAX_SESSIONS_PER_CALL = 1000  # a year of three daily slots; more is a typo, not a campaign
 
@@ -56,14 +59,14 @@ class ItemStats:
     revenue_cents: int
 
 
-def _get(db: Session, model: type[Any], ident: int, what: str) -> Any:
+def _get(db: Session, model: type[T], ident: int, what: str) -> T:
     row = db.get(model, ident)
     if row is None:
         raise FlashSaleError(ErrorCode.NOT_FOUND, f"no {what} {ident}")
     return row
 
 
-def _domain_check(build: Any) -> Any:
+def _domain_check(build: Callable[[], T]) -> T:
     """Turn a domain ValueError into a typed VALIDATION_ERROR."""
     try:
         return build()
@@ -181,7 +184,7 @@ class CatalogService:
             campaign = self._campaign(uow.db, _get(uow.db, CampaignRow, campaign_id, "campaign"))
             rows = []
             for name, starts_at, ends_at in windows:
-                _domain_check(lambda s=starts_at, e=ends_at, n=name: FlashSession(0, campaign_id, n, s, e))
+                _domain_check(partial(FlashSession, 0, campaign_id, name, starts_at, ends_at))
                 if starts_at < campaign.starts_at or ends_at > campaign.ends_at:
                     raise FlashSaleError(
                         ErrorCode.VALIDATION_ERROR, f"session {name!r} lies outside the campaign"

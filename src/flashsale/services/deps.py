@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,31 +9,12 @@ from datetime import datetime
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, sessionmaker
 
-from flashsale.domain.events import Event
+from flashsale.clock import Clock
 from flashsale.domain.pricing import PriceStep
 from flashsale.ledger.contract import Ledger
-from flashsale.ledger.memory import Clock
 from flashsale.services.pricebook import PriceBook
 from flashsale.store.repositories import from_epoch
 from flashsale.store.uow import UnitOfWork
-
-Handler = Callable[[Event], None]
-
-
-class EventBus:
-    """In-process publish/subscribe for committed events (the outbox table is the durable copy)."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, list[Handler]] = defaultdict(list)
-
-    def subscribe(self, kind: str, handler: Handler) -> None:
-        """Call `handler` for every event of `kind` ("*" for all) after its transaction commits."""
-        self._handlers[kind].append(handler)
-
-    def publish(self, events: list[Event]) -> None:
-        for event in events:
-            for handler in (*self._handlers[event.kind], *self._handlers["*"]):
-                handler(event)
 
 
 @dataclass
@@ -43,7 +23,6 @@ class Deps:
     ledger: Ledger
     clock: Clock
     prices: PriceBook
-    bus: EventBus = field(default_factory=EventBus)
     price_steps: tuple[PriceStep, ...] = ()
     catalog_listeners: list[Callable[[], None]] = field(default_factory=list)
 
@@ -67,5 +46,5 @@ class Deps:
         return from_epoch(self.clock())
 
     def commit(self, uow: UnitOfWork) -> None:
-        """Commit and then publish: subscribers never see an event that was rolled back."""
-        self.bus.publish(uow.commit())
+        """Commit the unit of work; its events reach the outbox (`order_events`) in the same transaction."""
+        uow.commit()

@@ -6,6 +6,8 @@ no unit is lost. The ledger is the arbiter between a late payment and the expiry
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select, update
@@ -56,13 +58,57 @@ class OrderService:
     # -- buy -----------------------------------------------------------------------------------
     def buy(self, cmd: Buy) -> Purchase:
         """Reserve atomically in the ledger, then record the order; a refusal raises its code."""
-        decision = self.deps.ledger.reserve(
-            item_id=cmd.item_id, user_id=cmd.user_id, qty=cmd.qty, request_id=cmd.request_id
-        )
-        return self.complete(cmd, decision)
+        outcome = self.buy_many([cmd])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    def complete(self, cmd: Buy, decision: Decision) -> Purchase:
-        """Finish a purchase the ledger has already decided: record the order, or raise the refusal."""
+    def buy_many(self, cmds: Sequence[Buy]) -> list[Purchase | Exception]:
+        """Decide purchases in one ledger call, in order, and record their new orders together.
+
+        Each answer is what `buy` alone would have answered (a refusal is its FlashSaleError). With
+        write-through, every new order of the batch is written in one transaction (group commit:
+        one fsync for the batch) before any of them is answered; if that transaction fails, every
+        hold of the batch is released (no undersell) and each purchase gets the failure.
+        """
+        try:
+            decisions = self.deps.ledger.reserve_many(
+                [(c.item_id, c.user_id, c.qty, c.request_id) for c in cmds]
+            )
+        except Exception as exc:  # a retry with the same Idempotency-Key replays what was decided
+            return [exc] * len(cmds)
+        outcomes: list[Purchase | Order | Exception | int] = []
+        granted_at: dict[str, int] = {}  # hold id -> index of the fresh grant in this batch
+        for cmd, decision in zip(cmds, decisions, strict=True):
+            hold = decision.hold
+            if decision.replayed and hold is not None and hold.hold_id in granted_at:
+                outcomes.append(granted_at[hold.hold_id])  # a double-click inside the batch: answered below
+                continue
+            try:
+                outcomes.append(self._decided(cmd, decision))
+            except Exception as exc:  # a refusal, or a failure of this purchase alone
+                outcomes.append(exc)
+            if isinstance(outcomes[-1], Order) and hold is not None:
+                granted_at[hold.hold_id] = len(outcomes) - 1
+        pairs = enumerate(zip(cmds, outcomes, strict=True))
+        fresh = [(i, cmd, o) for i, (cmd, o) in pairs if isinstance(o, Order)]
+        recorded = dict(self._record(fresh)) if fresh else {}
+        return [self._answer(o, i, recorded) for i, o in enumerate(outcomes)]
+
+    @staticmethod
+    def _answer(
+        outcome: Purchase | Order | Exception | int, index: int, recorded: dict[int, Purchase | Exception]
+    ) -> Purchase | Exception:
+        """The final answer of one purchase of a batch, once the batch's fresh orders are recorded."""
+        if isinstance(outcome, Order):
+            return recorded[index]
+        if isinstance(outcome, int):  # the replay of the grant at that index, after it was recorded
+            original = recorded[outcome]
+            return original if isinstance(original, Exception) else replace(original, replayed=True)
+        return outcome
+
+    def _decided(self, cmd: Buy, decision: Decision) -> Purchase | Order:
+        """A refusal raises; a replay is answered now; a fresh grant returns its priced order to record."""
         if decision.hold is None:
             assert decision.code is not None
             raise FlashSaleError(decision.code)
@@ -70,17 +116,46 @@ class OrderService:
         if decision.replayed:  # as it is now: an expired hold reads EXPIRED before the sweeper writes it
             return Purchase(self._current(self._ensure_order(hold)), replayed=True)
         try:
-            order = self.priced(hold)
-            return Purchase(order if self.write_behind else self._store(order), replayed=False)
-        except FlashSaleError as exc:
-            self.deps.ledger.release(hold.hold_id)
-            if exc.code is ErrorCode.CONFLICT:
-                # The key was used before the ledger lost it (e.g. a Redis restart): the stored order wins.
-                return Purchase(self._current(self._stored_by_key(cmd)), replayed=True)
-            raise
+            return self.priced(hold)
         except BaseException:
             self.deps.ledger.release(hold.hold_id)  # undersell guard: the unit goes back
             raise
+
+    def _record(self, fresh: list[tuple[int, Buy, Order]]) -> list[tuple[int, Purchase | Exception]]:
+        """Answer fresh grants: with write-behind at once, else after their one shared commit."""
+        if self.write_behind:  # the order writer records them from the ledger's stream
+            return [(i, Purchase(order, replayed=False)) for i, _, order in fresh]
+        try:
+            with self.deps.uow() as uow:
+                new_ids = store_placed(uow, [order for _, _, order in fresh])
+                self.deps.commit(uow)
+        except BaseException as exc:
+            for _, _, order in fresh:
+                with suppress(Exception):
+                    self.deps.ledger.release(order.id)  # undersell guard: the units go back
+            if not isinstance(exc, Exception):
+                raise
+            return [(i, exc) for i, _, _ in fresh]
+        answers: list[tuple[int, Purchase | Exception]] = []
+        for i, cmd, order in fresh:
+            if order.id in new_ids:
+                answers.append((i, Purchase(order, replayed=False)))
+                continue
+            try:
+                answers.append((i, self._already_stored(cmd, order)))
+            except Exception as exc:
+                answers.append((i, exc))
+        return answers
+
+    def _already_stored(self, cmd: Buy, order: Order) -> Purchase:
+        """A fresh grant whose row was not inserted: the writer stored it first, or its key was used."""
+        with self.deps.uow() as uow:
+            row = uow.db.get(OrderRow, order.id)
+            if row is not None:
+                return Purchase(repo.order_of(row), replayed=False)
+        # The key was used before the ledger lost it (e.g. a Redis restart): the stored order wins.
+        self.deps.ledger.release(order.id)
+        return Purchase(self._current(self._stored_by_key(cmd)), replayed=True)
 
     def priced(self, hold: Hold) -> Order:
         """Return the order a hold stands for, priced by the price step of the order path."""

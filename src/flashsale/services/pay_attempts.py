@@ -82,7 +82,8 @@ class PaymentAttempts:
         """Retry an abandoned attempt under its own key; True if this caller won the slot."""
         with self.deps.uow() as uow:
             try:
-                changed = uow.db.execute(
+                changed = repo.changed_rows(
+                    uow.db,
                     update(PaymentAttemptRow)
                     .where(
                         PaymentAttemptRow.id == attempt_id,
@@ -93,8 +94,8 @@ class PaymentAttempts:
                         open_order_id=order_id,
                         created_at=self.deps.now(),
                         finished_at=None,
-                    )
-                ).rowcount
+                    ),
+                )
             except IntegrityError:  # another attempt holds the order's slot
                 return False
             uow.commit()

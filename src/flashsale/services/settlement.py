@@ -144,10 +144,10 @@ class PaymentDesk:
         ref = callback.provider_ref
         with self.deps.uow() as uow:
             self._journal(uow.db, callback.order_id, provider, ref, callback.amount_cents, CHARGE, DONE)
-            charge = uow.db.execute(self._entry(provider, ref, CHARGE)).one()
+            charged_order, charged_cents = uow.db.execute(self._entry(provider, ref, CHARGE)).one()
             refunded = uow.db.execute(self._entry(provider, ref, REFUND)).first() is not None
             uow.commit()
-        if tuple(charge) != (callback.order_id, callback.amount_cents):
+        if (charged_order, charged_cents) != (callback.order_id, callback.amount_cents):
             raise FlashSaleError(
                 ErrorCode.PAYMENT_MISMATCH, f"provider reference {ref!r} belongs to another charge"
             )
@@ -159,7 +159,7 @@ class PaymentDesk:
         return self._apply_charge(provider, callback.order_id, ref, callback.amount_cents)
 
     @staticmethod
-    def _entry(provider: str, ref: str, kind: str) -> Select[tuple[str, int]]:
+    def _entry(provider: str, ref: str, kind: str) -> Select[str, int]:
         """The journal entry of one charge reference: whose order it is for, and how much."""
         return select(PaymentRow.order_id, PaymentRow.amount_cents).where(
             PaymentRow.provider == provider, PaymentRow.provider_ref == ref, PaymentRow.kind == kind
@@ -185,11 +185,12 @@ class PaymentDesk:
             raise
         now = self.deps.clock()
         with self.deps.uow() as uow:
-            changed = uow.db.execute(
+            changed = repo.changed_rows(
+                uow.db,
                 update(OrderRow)
                 .where(OrderRow.id == order_id, OrderRow.status == OrderStatus.UNPAID.value)
-                .values(status=OrderStatus.PAID.value, paid_at=repo.from_epoch(now), payment_ref=charge_ref)
-            ).rowcount
+                .values(status=OrderStatus.PAID.value, paid_at=repo.from_epoch(now), payment_ref=charge_ref),
+            )
             if changed:
                 self.attempts.settle_open(uow.db, order_id)
                 uow.record(
@@ -230,11 +231,12 @@ class PaymentDesk:
         self.deps.ledger.refund(order.id)
         now = self.deps.clock()
         with self.deps.uow() as uow:
-            changed = uow.db.execute(
+            changed = repo.changed_rows(
+                uow.db,
                 update(OrderRow)
                 .where(OrderRow.id == order.id, OrderRow.status == OrderStatus.PAID.value)
-                .values(status=OrderStatus.REFUNDED.value, closed_at=repo.from_epoch(now))
-            ).rowcount
+                .values(status=OrderStatus.REFUNDED.value, closed_at=repo.from_epoch(now)),
+            )
             if changed:
                 uow.record(
                     ev.OrderRefunded(

@@ -23,17 +23,17 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from flashsale.clock import Clock
 from flashsale.domain.campaign import FlashSession, SessionState
 from flashsale.domain.catalog import Product
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.sale import FlashItem
 from flashsale.ledger.contract import Ledger, StockLevel
-from flashsale.ledger.memory import Clock
 from flashsale.services.catalog import ItemView, SessionView
 from flashsale.store import repositories as repo
 from flashsale.store.tables import ItemRow, ProductRow, SessionRow
@@ -93,7 +93,7 @@ class ShowcaseSnapshot:
         epoch = self.epoch(now)
         cached = self.memo.get(key)
         if cached is not None and cached[0] == epoch:
-            return cached[1]
+            return cast(T, cached[1])  # `key` names what was built: this very `build`'s kind of value
         value = build()
         self.memo[key] = (epoch, value)  # a racing builder makes the same value; last one wins
         return value

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Executable, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -184,7 +185,14 @@ def insert_orders(db: Session, orders: Iterable[Order]) -> set[str]:
     return set(db.scalars(insert_ignoring_duplicates(db, OrderRow).returning(OrderRow.id), values))
 
 
+def changed_rows(db: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and return how many rows it changed (a guard that matched none: 0)."""
+    result = db.execute(statement)
+    return cast(CursorResult[Any], result).rowcount  # a DML result is a cursor's
+
+
 def insert_ignoring_duplicates(db: Session, model: type[Base]) -> Insert:
     """Build an INSERT that skips rows clashing with a unique key (PostgreSQL and SQLite alike)."""
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(model).on_conflict_do_nothing()
+    if db.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    return sqlite.insert(model).on_conflict_do_nothing()

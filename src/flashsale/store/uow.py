@@ -31,7 +31,7 @@ class UnitOfWork:
         self.db.close()
 
     def record(self, event: Event) -> None:
-        """Write the event to the outbox with this transaction; it is published after commit."""
+        """Write the event to the outbox (`order_events`) with this transaction: the durable record of it."""
         self.events.append(event)
 
     def commit(self) -> list[Event]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from flashsale.api.deps import CurrentShopper, IdempotencyKey
 from flashsale.api.errors import error_responses
 from flashsale.api.schemas import OrderOut, PurchaseIn
-from flashsale.api.shop.checkout import Checkout
+from flashsale.services.checkout import Checkout
 from flashsale.services.orders import Buy
 
 router = APIRouter(prefix="/purchases", tags=["purchases"])
@@ -15,7 +17,7 @@ router = APIRouter(prefix="/purchases", tags=["purchases"])
 REPLAYED_HEADER = "Idempotent-Replayed"
 _REPLAYED = {REPLAYED_HEADER: "true"}
 
-_RESPONSES = {
+_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"description": "A fresh grant: the units are held for you until `expires_at`."},
     200: {
         "model": OrderOut,
