@@ -124,7 +124,9 @@ class ReadFloodSuite:
             return flooded
         return replace(flooded, how=f"{how}; {ratios(self.quiet, flooded)}")
 
-    def _run(self, kind: FloodKind | None) -> tuple[Run, Check, Flood | None]:
+    def _run(
+        self, kind: FloodKind | None, connections: int = BUY_CONNECTIONS
+    ) -> tuple[Run, Check, Flood | None]:
         with tempfile.TemporaryDirectory(prefix="flashsale-bench-flood-") as tmp:
             workdir = Path(tmp)
             settings = self._settings(workdir)
@@ -138,14 +140,16 @@ class ReadFloodSuite:
             with uvicorn(SERVING_APP, env, log, factory=True, workers=1) as port:
                 if kind is not None:
                     with flooding(port, workdir, kind) as seen:
-                        run, statuses = self._buy(port, item_ids, workdir, log)
+                        run, statuses = self._buy(port, item_ids, workdir, log, connections)
                     flood = seen()
                 else:
-                    run, statuses = self._buy(port, item_ids, workdir, log)
+                    run, statuses = self._buy(port, item_ids, workdir, log, connections)
             return run, _check(settings, item_ids, run, statuses, kind, flood), flood
 
-    def _buy(self, port: int, item_ids: list[int], workdir: Path, log: Path) -> tuple[Run, Counter[str]]:
-        return _load(port, self.shape, item_ids, self.secret, workdir, log, connections=BUY_CONNECTIONS)
+    def _buy(
+        self, port: int, item_ids: list[int], workdir: Path, log: Path, connections: int
+    ) -> tuple[Run, Counter[str]]:
+        return _load(port, self.shape, item_ids, self.secret, workdir, log, connections=connections)
 
     def _settings(self, workdir: Path) -> dict[str, str]:
         return {

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from bench import http, postgres, read_flood
+from bench import embedded, http, postgres, read_flood
 from bench.ledgers import bench_batched, bench_single, redis_ledger, redis_script_usec
 from bench.report import Result, Skipped
 from bench.workload import Shape
@@ -40,6 +40,7 @@ class Profile:
     redis_coalesced: int
     http: int
     read_flood: int  # purchases replayed once alone and once under the GET /sessions flood
+    embedded: int  # purchases per crowd size on the embedded default
 
 
 def shapes(requests: int) -> list[Shape]:
@@ -56,6 +57,7 @@ FULL = Profile(
     redis_coalesced=30_000,
     http=10_000,
     read_flood=4_000,
+    embedded=8_000,
 )
 QUICK = Profile(
     "quick",
@@ -66,6 +68,7 @@ QUICK = Profile(
     redis_coalesced=2_000,
     http=600,
     read_flood=300,
+    embedded=400,
 )
 
 NEEDS: dict[str, set[str]] = {
@@ -75,6 +78,7 @@ NEEDS: dict[str, set[str]] = {
     "redis": {"redis"},
     "http": {"redis", "postgres"},
     "read-flood": set(),  # the embedded default: SQLite file + in-process ledger
+    "embedded": set(),  # the same, at 20, 200 and 400 connections against a one-worker floor
 }
 
 
@@ -189,4 +193,6 @@ def steps_for(name: str, ctx: Context) -> list[Step]:
         return _redis(ctx)
     if name == "read-flood":
         return read_flood.steps(requests=ctx.profile.read_flood)
+    if name == "embedded":
+        return embedded.steps(requests=ctx.profile.embedded)
     return http.steps(ctx.redis_url, ctx.postgres_url, requests=ctx.profile.http, target=HTTP_TARGET)

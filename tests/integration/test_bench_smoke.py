@@ -76,3 +76,13 @@ def test_quick_read_flood_bench_serves_every_get_and_conserves_stock_under_the_f
     assert len(rows) == 3 and all(row.endswith("| OK |") for row in rows), done.stdout  # the Markdown table
     assert sum("with/without: p99" in row for row in rows) == 2
     assert "FAILED" not in done.stdout
+
+
+def test_quick_embedded_crowd_bench_reports_every_crowd_size_against_the_floor() -> None:
+    done = run_bench("embedded")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| HTTP buy path, embedded")]
+    assert len(rows) == 3 and all(row.endswith("| OK |") for row in rows), done.stdout
+    assert all("of floor" in row for row in rows)
+    assert "of the 20-conn rate" in rows[-1]
