@@ -1,5 +1,8 @@
-"""Shared fixtures (a manual clock, a platform on a throwaway SQLite file, a ready campaign) and the hooks
-that skip, or under FLASHSALE_TEST_REQUIRE_SERVICES=1 fail, tests needing Redis or PostgreSQL."""
+"""Shared fixtures (a manual clock, a platform on each engine, a ready campaign) and the hooks that skip,
+or under FLASHSALE_TEST_REQUIRE_SERVICES=1 fail, tests needing Redis or PostgreSQL.
+
+`platform` is built on SQLite + the in-process ledger; mark a test, class or module
+`pytest.mark.engines(...)` to run it on every engine instead (see tests/engines.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +13,27 @@ from pathlib import Path
 
 import pytest
 
-from flashsale.bootstrap import Platform, build
+from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
-from tests import services
+from tests import engines, services
 
 T0 = datetime(2026, 11, 11, 10, 0, tzinfo=UTC)  # a session opens at 10:00
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "engines(*names, reason=''): run the test's `platform` once per engine named (every engine "
+        "when none is): sqlite+memory, postgres+memory, postgres+redis; see tests/engines.py",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise `platform` over the engines of the closest `engines` marker."""
+    marker = metafunc.definition.get_closest_marker("engines")
+    if marker is not None and "platform" in metafunc.fixturenames:
+        metafunc.parametrize("platform", engines.engine_params(marker.args), indirect=True)
 
 
 # -- Redis / PostgreSQL: the one skip (and CI's fail-instead-of-skip), see tests/services.py -------
@@ -68,11 +86,21 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[engines.PostgresDatabases]:
+    """Fresh PostgreSQL databases for the run, copied from one migrated template."""
+    databases = engines.PostgresDatabases()
+    yield databases
+    databases.close()
+
+
 @pytest.fixture
-def platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]:
-    plat = build(settings, clock=clock)
-    yield plat
-    plat.close()
+def platform(request: pytest.FixtureRequest, settings: Settings, clock: ManualClock) -> Iterator[Platform]:
+    """The platform on the engine of the test's param (`engines` marker), else on SQLite + in-process."""
+    engine: str = getattr(request, "param", engines.SQLITE)
+    databases = request.getfixturevalue("postgres_databases") if engines.uses_postgres(engine) else None
+    with engines.platform_on(engine, settings, clock, databases) as plat:
+        yield plat
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from flashsale.clock import ManualClock
 from tests.conftest import T0, Sale
 from tests.integration.api_support import Api, assert_refused, open_api
 
+pytestmark = pytest.mark.engines()  # every engine: see tests/engines.py
+
 
 @pytest.fixture
 def api(platform: Platform, clock: ManualClock) -> Iterator[Api]:

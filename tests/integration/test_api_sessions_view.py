@@ -21,8 +21,11 @@ from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.store.tables import ProductRow
 from tests.conftest import T0, Sale, make_sale
+from tests.engines import SQLITE
 from tests.integration.api_support import Api, assert_refused, open_api
 from tests.integration.redis_support import redis_platform
+
+pytestmark = pytest.mark.engines()  # every engine: see tests/engines.py
 
 
 @pytest.fixture
@@ -171,6 +174,7 @@ def test_a_session_turns_open_exactly_at_its_start_while_the_snapshot_stays_cach
     assert [s["id"] for s in api.client.get("/sessions").json()] == [sale.later_session_id]
 
 
+@pytest.mark.engines(SQLITE, reason="takes SQLite's file write lock with sqlite3")
 def test_a_read_answers_while_another_connection_holds_the_sqlite_write_lock(
     platform: Platform, sale: Sale, clock: ManualClock
 ) -> None:

@@ -14,6 +14,8 @@ from flashsale.services.orders import Buy
 from flashsale.store.tables import OrderRow
 from tests.conftest import Sale
 
+pytestmark = pytest.mark.engines()  # every engine: see tests/engines.py
+
 WINDOW_S = 15 * 60  # the sale's payment window
 
 

@@ -20,6 +20,8 @@ from flashsale.services.settlement import CHARGE, PENDING, REFUND
 from flashsale.store.tables import PaymentRow
 from tests.conftest import Sale
 
+pytestmark = pytest.mark.engines()  # every engine: see tests/engines.py
+
 
 def _journal(platform: Platform, order_id: str, charge_ref: str, amount: int, kind: str, status: str) -> None:
     """Write what the process had journaled at the instant it was killed."""
@@ -38,12 +40,12 @@ Restart = Callable[[Platform], Platform]
 
 
 @pytest.fixture
-def restart(settings: Settings, clock: ManualClock) -> Iterator[Restart]:
+def restart(clock: ManualClock) -> Iterator[Restart]:
     started: list[Platform] = []
 
     def _restart(crashed: Platform) -> Platform:
         crashed.close()  # the lease goes with the process, as after kill -9
-        again = build(settings, clock=clock)
+        again = build(crashed.settings, clock=clock)  # same database, same Redis key prefix
         started.append(again)
         return again
 

@@ -2,22 +2,20 @@
 
 Each order is paid by several threads at the same instant (a double-click, a retrying client);
 afterwards the journal must hold exactly one charge per order and net to what the order says,
-on the embedded default and on Redis + PostgreSQL.
+on every engine (tests/engines.py).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import pytest
 from sqlalchemy import select
 
-from flashsale.bootstrap import Platform, build, order_writer_for
+from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
-from flashsale.config import Settings
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.orders import Order, OrderStatus
 from flashsale.services.audit import audit_payments
@@ -25,45 +23,21 @@ from flashsale.services.orders import Buy
 from flashsale.services.payments import SandboxProvider
 from flashsale.store.tables import PaymentRow
 from tests.conftest import T0
+from tests.engines import drain_orders
 from tests.factories import open_sale, release_together, stress_size
 from tests.integration.money_support import keep_stray_charge
-from tests.integration.redis_support import redis_platform
-from tests.integration.servers import fresh_postgres_database
 
 ORDERS = stress_size(200, 1000)
 PAYERS = 3
 
-ENGINES = [
-    pytest.param("embedded", id="sqlite+memory"),
-    pytest.param(
-        "scale-out",
-        id="postgres+redis",
-        marks=[pytest.mark.redis, pytest.mark.postgres],
-    ),
-]
+pytestmark = pytest.mark.engines()  # every engine: see tests/engines.py
 
 
-@pytest.fixture(params=ENGINES)
-def shop(request: pytest.FixtureRequest, settings: Settings, clock: ManualClock) -> Iterator[Platform]:
-    """A platform on the embedded default, or on Redis + a fresh PostgreSQL database."""
-    if request.param == "scale-out":
-        with (
-            fresh_postgres_database() as url,
-            redis_platform(settings.model_copy(update={"database_url": url}), clock) as plat,
-        ):
-            yield plat
-        return
-    plat = build(settings, clock=clock)
-    yield plat
-    plat.close()
-
-
-def _unpaid_orders(shop: Platform, clock: ManualClock, count: int) -> list[Order]:
-    item_id = open_sale(shop, quota=count, per_user_limit=1, payment_window_s=15 * 60)
+def _unpaid_orders(platform: Platform, clock: ManualClock, count: int) -> list[Order]:
+    item_id = open_sale(platform, quota=count, per_user_limit=1, payment_window_s=15 * 60)
     clock.set(T0.timestamp() + 1)
-    orders = [shop.orders.buy(Buy(f"u{n}", item_id, 1, f"k{n}")).order for n in range(count)]
-    if shop.orders.write_behind:
-        order_writer_for(shop).drain()
+    orders = [platform.orders.buy(Buy(f"u{n}", item_id, 1, f"k{n}")).order for n in range(count)]
+    drain_orders(platform)
     return orders
 
 
@@ -75,9 +49,9 @@ class Entry(NamedTuple):
     amount_cents: int
 
 
-def _journal(shop: Platform) -> dict[str, list[Entry]]:
+def _journal(platform: Platform) -> dict[str, list[Entry]]:
     columns = (PaymentRow.order_id, PaymentRow.kind, PaymentRow.status, PaymentRow.provider_ref)
-    with shop.deps.uow() as uow:
+    with platform.deps.uow() as uow:
         rows = uow.db.execute(select(*columns, PaymentRow.amount_cents).order_by(PaymentRow.id)).all()
     by_order: dict[str, list[Entry]] = defaultdict(list)
     for row in rows:
@@ -89,12 +63,12 @@ def _net(rows: list[Entry]) -> int:
     return sum(r.amount_cents if r.kind == "charge" else -r.amount_cents for r in rows)
 
 
-def test_concurrent_pays_charge_each_order_exactly_once(shop: Platform, clock: ManualClock) -> None:
-    orders = _unpaid_orders(shop, clock, ORDERS)
+def test_concurrent_pays_charge_each_order_exactly_once(platform: Platform, clock: ManualClock) -> None:
+    orders = _unpaid_orders(platform, clock, ORDERS)
 
     def pay(order: Order) -> Order | ErrorCode:
         try:
-            return shop.orders.pay(order.id, order.user_id)
+            return platform.orders.pay(order.id, order.user_id)
         except FlashSaleError as exc:
             return exc.code
 
@@ -103,37 +77,37 @@ def test_concurrent_pays_charge_each_order_exactly_once(shop: Platform, clock: M
     # Every click is answered with the paid order, or told a payment is already under way.
     outcomes = Counter(a.status if isinstance(a, Order) else a for a in answers)
     assert set(outcomes) <= {OrderStatus.PAID, ErrorCode.PAYMENT_IN_PROGRESS}, outcomes
-    journal = _journal(shop)
+    journal = _journal(platform)
     for order in orders:
-        stored = shop.orders.get(order.id)
+        stored = platform.orders.get(order.id)
         rows = journal[order.id]
         assert stored.status is OrderStatus.PAID
         assert [r.kind for r in rows] == ["charge"], (order.id, [(r.kind, r.provider_ref) for r in rows])
         assert _net(rows) == stored.total_cents
         assert stored.payment_ref == rows[0].provider_ref
-    assert audit_payments(shop.deps.sessions).clean
+    assert audit_payments(platform.deps.sessions).clean
 
 
 def test_concurrent_callbacks_with_different_references_apply_one_and_refund_the_rest(
-    shop: Platform, clock: ManualClock
+    platform: Platform, clock: ManualClock
 ) -> None:
     """A provider that really did charge three times: one charge pays, two go back at once."""
-    orders = _unpaid_orders(shop, clock, 40)
-    assert shop.settings.payment_secret is not None
-    provider = SandboxProvider(shop.settings.payment_secret)
+    orders = _unpaid_orders(platform, clock, 40)
+    assert platform.settings.payment_secret is not None
+    provider = SandboxProvider(platform.settings.payment_secret)
     signed = [(o, provider.charge(o)) for o in orders for _ in range(PAYERS)]
 
     def deliver(body: bytes, signature: str) -> Order | ErrorCode:
         try:
-            return shop.orders.handle_payment_callback("sandbox", body, signature)
+            return platform.orders.handle_payment_callback("sandbox", body, signature)
         except FlashSaleError as exc:
             return exc.code
 
     release_together([lambda s=s: deliver(s.body, s.signature) for _, s in signed])
 
-    journal = _journal(shop)  # read after every callback returned: nothing waits for a restart
+    journal = _journal(platform)  # read after every callback returned: nothing waits for a restart
     for order in orders:
-        stored = shop.orders.get(order.id)
+        stored = platform.orders.get(order.id)
         rows = journal[order.id]
         charges = [r for r in rows if r.kind == "charge"]
         refunds = [r for r in rows if r.kind == "refund"]
@@ -142,12 +116,12 @@ def test_concurrent_callbacks_with_different_references_apply_one_and_refund_the
         assert all(r.status == "done" for r in refunds)
         assert {r.provider_ref for r in refunds} == {r.provider_ref for r in charges} - {stored.payment_ref}
         assert _net(rows) == stored.total_cents
-    assert audit_payments(shop.deps.sessions).clean
+    assert audit_payments(platform.deps.sessions).clean
 
 
-def _signed(shop: Platform, order: Order, ref: str, amount: int) -> tuple[bytes, str]:
-    assert shop.settings.payment_secret is not None
-    provider = SandboxProvider(shop.settings.payment_secret)
+def _signed(platform: Platform, order: Order, ref: str, amount: int) -> tuple[bytes, str]:
+    assert platform.settings.payment_secret is not None
+    provider = SandboxProvider(platform.settings.payment_secret)
     body = json.dumps(
         {"order_id": order.id, "provider_ref": ref, "amount_cents": amount, "status": "succeeded"},
         sort_keys=True,
@@ -155,61 +129,61 @@ def _signed(shop: Platform, order: Order, ref: str, amount: int) -> tuple[bytes,
     return body, provider._sign(body)
 
 
-def test_a_reused_provider_reference_is_one_charge(shop: Platform, clock: ManualClock) -> None:
+def test_a_reused_provider_reference_is_one_charge(platform: Platform, clock: ManualClock) -> None:
     """1 cent with reference R (refunded as a mismatch), then the full price with the same R."""
-    (order,) = _unpaid_orders(shop, clock, 1)
+    (order,) = _unpaid_orders(platform, clock, 1)
     with pytest.raises(FlashSaleError) as first:
-        shop.orders.handle_payment_callback("sandbox", *_signed(shop, order, "R", 1))
+        platform.orders.handle_payment_callback("sandbox", *_signed(platform, order, "R", 1))
     assert first.value.code is ErrorCode.PAYMENT_MISMATCH
 
     with pytest.raises(FlashSaleError) as second:
-        shop.orders.handle_payment_callback("sandbox", *_signed(shop, order, "R", order.total_cents))
+        platform.orders.handle_payment_callback("sandbox", *_signed(platform, order, "R", order.total_cents))
     assert second.value.code is ErrorCode.PAYMENT_MISMATCH
 
-    assert shop.orders.get(order.id).status is OrderStatus.UNPAID
-    assert _net(_journal(shop)[order.id]) == 0
+    assert platform.orders.get(order.id).status is OrderStatus.UNPAID
+    assert _net(_journal(platform)[order.id]) == 0
     # A fresh charge still pays it, and a refund afterwards is recorded and nets to zero.
-    paid = shop.orders.pay(order.id, order.user_id)
+    paid = platform.orders.pay(order.id, order.user_id)
     assert paid.status is OrderStatus.PAID
-    assert _net(_journal(shop)[order.id]) == paid.total_cents
-    refunded = shop.orders.refund(order.id)
+    assert _net(_journal(platform)[order.id]) == paid.total_cents
+    refunded = platform.orders.refund(order.id)
     assert refunded.status is OrderStatus.REFUNDED
-    assert _net(_journal(shop)[order.id]) == 0
-    assert audit_payments(shop.deps.sessions).clean
+    assert _net(_journal(platform)[order.id]) == 0
+    assert audit_payments(platform.deps.sessions).clean
 
 
 def test_a_repeated_callback_of_a_refunded_charge_does_not_pay_again(
-    shop: Platform, clock: ManualClock
+    platform: Platform, clock: ManualClock
 ) -> None:
-    (order,) = _unpaid_orders(shop, clock, 1)
-    callback = _signed(shop, order, "R1", order.total_cents)
-    assert shop.orders.handle_payment_callback("sandbox", *callback).status is OrderStatus.PAID
-    shop.orders.refund(order.id)
-    again = shop.orders.handle_payment_callback("sandbox", *callback)
+    (order,) = _unpaid_orders(platform, clock, 1)
+    callback = _signed(platform, order, "R1", order.total_cents)
+    assert platform.orders.handle_payment_callback("sandbox", *callback).status is OrderStatus.PAID
+    platform.orders.refund(order.id)
+    again = platform.orders.handle_payment_callback("sandbox", *callback)
     assert again.status is OrderStatus.REFUNDED
-    assert _net(_journal(shop)[order.id]) == 0
-    assert audit_payments(shop.deps.sessions).clean
+    assert _net(_journal(platform)[order.id]) == 0
+    assert audit_payments(platform.deps.sessions).clean
 
 
 def test_pay_with_an_idempotency_key_replays_and_refuses_another_order(
-    shop: Platform, clock: ManualClock
+    platform: Platform, clock: ManualClock
 ) -> None:
-    first, second = _unpaid_orders(shop, clock, 2)
-    paid = shop.orders.pay(first.id, first.user_id, idempotency_key="pay-1")
+    first, second = _unpaid_orders(platform, clock, 2)
+    paid = platform.orders.pay(first.id, first.user_id, idempotency_key="pay-1")
     assert paid.status is OrderStatus.PAID
-    assert shop.orders.pay(first.id, first.user_id, idempotency_key="pay-1") == paid
+    assert platform.orders.pay(first.id, first.user_id, idempotency_key="pay-1") == paid
     with pytest.raises(FlashSaleError) as mismatch:
-        shop.orders.pay(second.id, first.user_id, idempotency_key="pay-1")
+        platform.orders.pay(second.id, first.user_id, idempotency_key="pay-1")
     assert mismatch.value.code in (ErrorCode.IDEMPOTENCY_MISMATCH, ErrorCode.ORDER_NOT_FOUND)
-    assert [r.kind for r in _journal(shop)[first.id]] == ["charge"]
+    assert [r.kind for r in _journal(platform)[first.id]] == ["charge"]
 
 
-def test_the_audit_finds_a_seeded_discrepancy(shop: Platform, clock: ManualClock) -> None:
-    paid, unpaid = _unpaid_orders(shop, clock, 2)
-    shop.orders.pay(paid.id, paid.user_id)
-    assert audit_payments(shop.deps.sessions).clean
-    keep_stray_charge(shop, unpaid.id, 500)
-    report = audit_payments(shop.deps.sessions)
+def test_the_audit_finds_a_seeded_discrepancy(platform: Platform, clock: ManualClock) -> None:
+    paid, unpaid = _unpaid_orders(platform, clock, 2)
+    platform.orders.pay(paid.id, paid.user_id)
+    assert audit_payments(platform.deps.sessions).clean
+    keep_stray_charge(platform, unpaid.id, 500)
+    report = audit_payments(platform.deps.sessions)
     assert not report.clean
     assert [d.order_id for d in report.discrepancies] == [unpaid.id]
     assert report.discrepancies[0].net_cents == 500 and report.discrepancies[0].expected_cents == 0

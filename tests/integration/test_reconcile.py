@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flashsale.bootstrap import Platform, build, order_writer_for
+from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.domain.orders import OrderStatus
@@ -19,41 +19,17 @@ from flashsale.services.orders import Buy
 from flashsale.services.reconcile import Reconciler
 from flashsale.store import repositories as repo
 from tests.conftest import Sale
+from tests.engines import drain_orders
 from tests.factories import open_sale
-from tests.integration.redis_support import REDIS_URL, redis_platform, with_query
+from tests.integration.redis_support import REDIS_URL, with_query
 
-BACKENDS = [
-    pytest.param("memory", id="memory"),
-    pytest.param(
-        "redis",
-        id="redis",
-        marks=pytest.mark.redis,
-    ),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def platform(request: pytest.FixtureRequest, settings: Settings, clock: ManualClock) -> Iterator[Platform]:
-    """The shared `platform` fixture on either ledger engine (Redis under a fresh key prefix)."""
-    if request.param == "redis":
-        with redis_platform(settings, clock) as plat:
-            yield plat
-        return
-    plat = build(settings, clock=clock)
-    yield plat
-    plat.close()
+pytestmark = pytest.mark.engines()  # every engine: see tests/engines.py
 
 
 def forget_everything(platform: Platform) -> None:
     """What a ledger that lost its data looks like: it knows the items but no hold."""
     with platform.deps.uow() as uow:
         platform.ledger.restore(repo.all_item_terms(uow.db), [])
-
-
-def drain_writer(platform: Platform) -> None:
-    """On Redis, let the order writer store what was bought so far (the in-process engine stores at once)."""
-    if platform.orders.write_behind:
-        order_writer_for(platform).drain()
 
 
 def seed_drift(platform: Platform, sale: Sale, clock: ManualClock) -> dict[str, str]:
@@ -65,12 +41,12 @@ def seed_drift(platform: Platform, sale: Sale, clock: ManualClock) -> dict[str, 
     unpaid = orders.buy(Buy("bob", sale.phone_id, 1, "b")).order
     for n in range(8):
         orders.buy(Buy(f"filler{n}", sale.phone_id, 1, "f"))  # the phone is now sold out
-    drain_writer(platform)
+    drain_orders(platform)
     forget_everything(platform)  # the ledger lost every hold (e.g. Redis restarted without its AOF)
     clock.advance(1)
     ann_again = orders.buy(Buy("ann", sale.phone_id, 1, "a2")).order  # ann over her limit of 1
     newcomer = orders.buy(Buy("cy", sale.phone_id, 1, "c")).order  # an 11th unit of a quota of 10
-    drain_writer(platform)
+    drain_orders(platform)
     orders.write_behind = True  # the next order only reaches the ledger: its row was never written
     ledger_only = orders.buy(Buy("dee", sale.earbuds_id, 2, "d")).order
     orders.write_behind = platform.settings.backend == "redis"
@@ -107,7 +83,7 @@ def test_reconcile_reports_then_repairs_seeded_drift(
     assert platform.orders.get(ids["ann_again"]).status is OrderStatus.CANCELLED
     assert platform.ledger.stock(sale.earbuds_id).held == 2
     assert platform.orders.buy(Buy("eve", sale.earbuds_id, 1, "e")).order.status is OrderStatus.UNPAID
-    drain_writer(platform)
+    drain_orders(platform)
     assert reconciler.run(repair=False).clean
 
 
@@ -168,6 +144,10 @@ def forgetful_redis_shop(settings: Settings) -> Iterator[Settings]:
     finally:
         plat.close()
     yield redis_settings
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:  # the platform closed this client; the clean-up reconnected it, so close it again
+        client.close()
+        client.connection_pool.disconnect()

@@ -45,7 +45,25 @@ class Hold(NamedTuple):
 
     def is_due(self, now: float) -> bool:
         """True when the hold is still HELD but its payment window has passed."""
-        return self.state is HoldState.HELD and now >= self.expires_at
+        return self.state is HoldState.HELD and is_due(self.expires_at, now)
+
+    def is_live(self, now: float) -> bool:
+        """True when the hold still takes stock at `now`: sold, or held within its window."""
+        if self.state is HoldState.SOLD:
+            return True
+        return self.state is HoldState.HELD and not is_due(self.expires_at, now)
+
+
+def is_due(expires_at: float, now: float) -> bool:
+    """True once a payment window ending at `expires_at` has run out: from that very instant on.
+
+    The one rule for "is this hold still live?": the in-process ledger, `Hold.is_due` / `is_live`
+    (reconciliation) and `Order.effective_status` ask it. The Redis engine cannot call Python, so
+    `ledger/lua/lib.lua` (`sweep`) and `ledger/lua/expire.lua` mirror it as
+    `ZRANGEBYSCORE due -inf now` (a deadline equal to `now` is due); the sweep's candidate query
+    in `services/orders.py` (`expires_at <= now`) mirrors it in SQL.
+    """
+    return now >= expires_at
 
 
 def transition_error(current: HoldState, target: HoldState) -> ErrorCode | None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
-from flashsale.domain.holds import Hold, HoldState, transition_error
+from flashsale.domain.holds import Hold, HoldState, is_due, transition_error
 from flashsale.domain.sale import ItemTerms, check_hold_request
 from flashsale.ledger.contract import Decision, StockLevel
 from flashsale.ledger.ids import HoldIdPool
@@ -113,7 +113,7 @@ class MemoryLedger:
     def _decide(self, now: float, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
         """Decide one request under the lock (see `Ledger.reserve`)."""
         due = self._due
-        if due and due[0][0] <= now:
+        if due and is_due(due[0][0], now):
             self._sweep(now)
         key = (user_id, request_id)
         known = self._by_key.get(key)
@@ -196,7 +196,7 @@ class MemoryLedger:
     # -- expiry --------------------------------------------------------------------------------
     def _sweep(self, now: float, limit: int | None = None) -> None:
         due = self._due
-        while due and due[0][0] <= now and (limit is None or limit > 0):
+        while due and is_due(due[0][0], now) and (limit is None or limit > 0):
             _, hold_id = heapq.heappop(due)
             hold = self._holds[hold_id]
             if hold.state is HoldState.HELD:  # paid or cancelled holds leave stale heap entries

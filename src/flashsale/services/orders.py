@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from flashsale.domain import events as ev
 from flashsale.domain.errors import ErrorCode, FlashSaleError
@@ -195,11 +195,18 @@ class OrderService:
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, order_id: str, user_id: str | None = None) -> Order:
-        """Return an order; with `user_id`, someone else's order is reported as not found."""
+        """Return an order as it is now; with `user_id`, someone else's order is reported as not found."""
         order = self.find(order_id)
         if order is None or (user_id is not None and order.user_id != user_id):
             raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {order_id}")
         return self._current(order)
+
+    def stored(self, order_id: str) -> Order:
+        """Return an order as stored (an UNPAID one past its window still UNPAID): a transition's start."""
+        order = self.find(order_id)
+        if order is None:
+            raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {order_id}")
+        return order
 
     def find(self, order_id: str) -> Order | None:
         """Return the stored order, writing it from the ledger's hold if the writer has not yet."""
@@ -259,21 +266,14 @@ class OrderService:
                 self.expire_due()
             raise
         now = self.deps.clock()
-        return self._close(
-            order,
-            OrderStatus.CANCELLED,
-            ev.OrderCancelled(order.id, order.item_id, order.user_id, order.qty, now),
-        )
+        return self._close(order, order.cancelled(now), now)
 
-    def _close(self, order: Order, status: OrderStatus, event: ev.Event) -> Order:
+    def _close(self, before: Order, after: Order, at: float) -> Order:
+        """Store a move the ledger already made; only the request that changed the row records it."""
         with self.deps.uow() as uow:
-            uow.db.execute(
-                update(OrderRow)
-                .where(OrderRow.id == order.id, OrderRow.status == order.status.value)
-                .values(status=status.value, closed_at=repo.from_epoch(event.at))
-            )
-            uow.record(event)
-            row = uow.db.get(OrderRow, order.id)
+            if repo.save_transition(uow.db, before, after):
+                uow.record(after.event(at))
+            row = uow.db.get(OrderRow, before.id)
             assert row is not None
             closed = repo.order_of(row)
             self.deps.commit(uow)
@@ -303,19 +303,16 @@ class OrderService:
                 hold = handed.get(row.id) or self.deps.ledger.get_hold(row.id)
                 if hold is None or hold.state is not HoldState.EXPIRED:
                     continue
-                row.status = OrderStatus.EXPIRED.value
-                row.closed_at = repo.from_epoch(hold.expires_at)
-                uow.record(ev.OrderExpired(row.id, row.item_id, row.user_id, row.qty, hold.expires_at))
-                written += 1
+                unpaid = repo.order_of(row)
+                expired = unpaid.expired(hold.expires_at)
+                if repo.save_transition(uow.db, unpaid, expired):  # another sweep may have written it
+                    uow.record(expired.event(hold.expires_at))
+                    written += 1
             stored = set(uow.db.scalars(select(OrderRow.id).where(OrderRow.id.in_(handed))))
             unseen = [o for o in priced if o.id not in stored]
             new_ids = store_placed(uow, unseen)
             for order in (o for o in unseen if o.id in new_ids):
-                uow.record(
-                    ev.OrderExpired(
-                        order.id, order.item_id, order.user_id, order.qty, order.expires_at.timestamp()
-                    )
-                )
+                uow.record(order.event(order.expires_at.timestamp()))  # stored EXPIRED: its OrderExpired
                 written += 1
             self.deps.commit(uow)
         return written
@@ -331,6 +328,7 @@ def store_placed(uow: UnitOfWork, orders: list[Order]) -> set[str]:
 
 
 def _placed_event(order: Order) -> ev.HoldPlaced:
+    """The event of a newly stored order, whatever status it is stored in (an expired one follows)."""
     return ev.HoldPlaced(
         order.id,
         order.item_id,

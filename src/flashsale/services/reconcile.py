@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 
-from flashsale.domain import events as ev
 from flashsale.domain.errors import FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
 from flashsale.domain.orders import OrderStatus
@@ -71,10 +70,6 @@ class ReconcileReport:
 LIVE_STATUSES = (OrderStatus.PAID.value, OrderStatus.UNPAID.value)
 
 
-def _live(hold: Hold, now: float) -> bool:
-    return hold.state is HoldState.SOLD or (hold.state is HoldState.HELD and now < hold.expires_at)
-
-
 class Reconciler:
     """`drain` (the order writer's) is called first, so orders merely in flight are not drift."""
 
@@ -101,15 +96,15 @@ class Reconciler:
             item_id=terms.item_id,
             ledger=ledger.stock(terms.item_id),
             stored_sold=sum(h.qty for h in stored if h.state is HoldState.SOLD),
-            stored_held=sum(h.qty for h in stored if h.state is HoldState.HELD and now < h.expires_at),
+            stored_held=sum(h.qty for h in stored if h.state is HoldState.HELD and not h.is_due(now)),
         )
         drift.orders_missing_in_db = sorted(set(in_ledger) - set(in_db))
         for hold_id, db_hold in in_db.items():
             led = in_ledger.get(hold_id)
             if led is None:
-                if _live(db_hold, now):
+                if db_hold.is_live(now):
                     drift.holds_missing_in_ledger.append(hold_id)
-            elif _live(led, now) != _live(db_hold, now) or (led.state is HoldState.SOLD) != (
+            elif led.is_live(now) != db_hold.is_live(now) or (led.state is HoldState.SOLD) != (
                 db_hold.state is HoldState.SOLD
             ):
                 drift.state_mismatches.append((hold_id, db_hold.state.value, led.state.value))
@@ -179,22 +174,21 @@ class Reconciler:
                     .where(OrderRow.item_id == t.item_id, OrderRow.status.in_(LIVE_STATUSES))
                     .order_by(OrderRow.created_at.desc(), OrderRow.id.desc())
                 ).all()
-                live = [
-                    r for r in rows if r.status == OrderStatus.PAID.value or repo.to_epoch(r.expires_at) > now
-                ]
+                live = [repo.order_of(r) for r in rows if repo.hold_of(r).is_live(now)]
                 per_user: Counter[str] = Counter()
-                for r in live:
-                    per_user[r.user_id] += r.qty
+                for o in live:
+                    per_user[o.user_id] += o.qty
                 total = sum(per_user.values())
-                for r in live:  # newest first
-                    if r.status != OrderStatus.UNPAID.value:
+                for o in live:  # newest first
+                    if o.status is not OrderStatus.UNPAID:
                         continue
-                    if per_user[r.user_id] > t.per_user_limit or total > t.quota:
-                        r.status = OrderStatus.CANCELLED.value
-                        r.closed_at = repo.from_epoch(now)
-                        uow.record(ev.OrderCancelled(r.id, r.item_id, r.user_id, r.qty, now))
-                        per_user[r.user_id] -= r.qty
-                        total -= r.qty
-                        cancelled.append(r.id)
+                    if per_user[o.user_id] > t.per_user_limit or total > t.quota:
+                        gone = o.cancelled(now)
+                        if not repo.save_transition(uow.db, o, gone):
+                            continue  # the sale is paused, but a late payment or sweep may still land
+                        uow.record(gone.event(now))
+                        per_user[o.user_id] -= o.qty
+                        total -= o.qty
+                        cancelled.append(o.id)
             self.deps.commit(uow)
         return cancelled

@@ -13,10 +13,9 @@ import time
 from contextlib import suppress
 from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import Select, and_, select, update
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
-from flashsale.domain import events as ev
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.payments import AttemptStatus
@@ -166,7 +165,7 @@ class PaymentDesk:
         )
 
     def _apply_charge(self, provider: str, order_id: str, charge_ref: str, amount: int) -> Order:
-        order = self.orders.get(order_id)
+        order = self.orders.stored(order_id)
         if order.status is OrderStatus.PAID:
             if order.payment_ref == charge_ref:
                 return order
@@ -176,7 +175,7 @@ class PaymentDesk:
             self._refund_charge(provider, order, charge_ref, amount)
             raise FlashSaleError(ErrorCode.PAYMENT_MISMATCH, f"paid {amount}, order is {order.total_cents}")
         try:
-            hold = self.deps.ledger.confirm(order_id)
+            self.deps.ledger.confirm(order_id)
         except FlashSaleError as exc:
             if exc.code in (ErrorCode.ORDER_EXPIRED, ErrorCode.INVALID_TRANSITION):
                 if exc.code is ErrorCode.ORDER_EXPIRED:
@@ -185,25 +184,12 @@ class PaymentDesk:
             raise
         now = self.deps.clock()
         with self.deps.uow() as uow:
-            changed = repo.changed_rows(
-                uow.db,
-                update(OrderRow)
-                .where(OrderRow.id == order_id, OrderRow.status == OrderStatus.UNPAID.value)
-                .values(status=OrderStatus.PAID.value, paid_at=repo.from_epoch(now), payment_ref=charge_ref),
-            )
-            if changed:
-                self.attempts.settle_open(uow.db, order_id)
-                uow.record(
-                    ev.OrderPaid(
-                        hold.hold_id,
-                        hold.item_id,
-                        hold.user_id,
-                        hold.qty,
-                        now,
-                        payment_ref=charge_ref,
-                        amount_cents=amount,
-                    )
-                )
+            # `order` is as stored (not as reported): the compare-and-set starts from its status.
+            if order.can_become(OrderStatus.PAID):
+                paid = order.paid(charge_ref, now)
+                if repo.save_transition(uow.db, order, paid):
+                    self.attempts.settle_open(uow.db, order_id)
+                    uow.record(paid.event(now))
             row = uow.db.get(OrderRow, order_id)  # as this transaction leaves it: no second read
             assert row is not None
             settled = repo.order_of(row)
@@ -231,18 +217,10 @@ class PaymentDesk:
         self.deps.ledger.refund(order.id)
         now = self.deps.clock()
         with self.deps.uow() as uow:
-            changed = repo.changed_rows(
-                uow.db,
-                update(OrderRow)
-                .where(OrderRow.id == order.id, OrderRow.status == OrderStatus.PAID.value)
-                .values(status=OrderStatus.REFUNDED.value, closed_at=repo.from_epoch(now)),
-            )
-            if changed:
-                uow.record(
-                    ev.OrderRefunded(
-                        order.id, order.item_id, order.user_id, order.qty, now, amount_cents=order.total_cents
-                    )
-                )
+            if order.can_become(OrderStatus.REFUNDED):  # recovery may find it refunded already
+                refunded = order.refunded(now)
+                if repo.save_transition(uow.db, order, refunded):
+                    uow.record(refunded.event(now))
             self.deps.commit(uow)
         self._send_pending_refunds(order.id)
         return self.orders.get(order.id)
@@ -262,11 +240,10 @@ class PaymentDesk:
             pending = uow.db.scalars(query).all()
             for row in pending:
                 # The charge reference doubles as the provider's idempotency key: a repeat is a no-op.
-                row.refund_ref = self.provider(row.provider).refund(
+                refund_ref = self.provider(row.provider).refund(
                     order_id=row.order_id, charge_ref=row.provider_ref, amount_cents=row.amount_cents
                 )
-                row.status = DONE
-                uow.db.flush()
+                repo.finish_payment(uow.db, row.id, status=DONE, refund_ref=refund_ref)
             uow.commit()
             return len(pending)
 

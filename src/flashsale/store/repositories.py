@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Executable, select
+from sqlalchemy import CursorResult, Executable, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -183,6 +183,34 @@ def insert_orders(db: Session, orders: Iterable[Order]) -> set[str]:
         return set()
     # One cached statement sent as executemany: the writer's batches do not recompile SQL each time.
     return set(db.scalars(insert_ignoring_duplicates(db, OrderRow).returning(OrderRow.id), values))
+
+
+def save_transition(db: Session, before: Order, after: Order) -> bool:
+    """Store the move of an order from `before` to `after` if the stored order is still `before`'s status.
+
+    The one way an order's state is written after it is placed: a compare-and-set, so of two
+    racing moves from one status exactly one changes the row (the other gets False and must not
+    record its event). It writes the status and whichever of paid_at, closed_at and payment_ref
+    the move changed.
+    """
+    assert before.id == after.id
+    values: dict[str, Any] = {"status": after.status.value}
+    for field in ("paid_at", "closed_at", "payment_ref"):
+        if getattr(after, field) != getattr(before, field):
+            values[field] = getattr(after, field)
+    statement = (
+        update(OrderRow)
+        .where(OrderRow.id == before.id, OrderRow.status == before.status.value)
+        .values(values)
+    )
+    return changed_rows(db, statement) > 0
+
+
+def finish_payment(db: Session, payment_id: int, *, status: str, refund_ref: str | None) -> None:
+    """Write how a journalled money movement ended (a refund: the provider's reference for it)."""
+    db.execute(
+        update(PaymentRow).where(PaymentRow.id == payment_id).values(status=status, refund_ref=refund_ref)
+    )
 
 
 def changed_rows(db: Session, statement: Executable) -> int:

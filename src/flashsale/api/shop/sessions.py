@@ -38,7 +38,6 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 _LIST = TypeAdapter(list[ShopSessionOut])
 
 
-
 @dataclass(frozen=True, slots=True)
 class Page:
     """A serialised answer and its strong ETag."""
