@@ -67,22 +67,18 @@ class Platform:
         if self.lease is not None:
             self.lease.release()
             self.lease = None
-        close_ledger = getattr(self.ledger, "close", None)  # network engines hold a connection pool
-        if close_ledger is not None:
-            close_ledger()
+        self.ledger.close()  # a network engine holds a connection pool
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
         self.engine.dispose()
 
 
 def order_writer_for(platform: Platform) -> OrderWriter:
-    """Build the order writer that drains the Redis ledger's purchase stream into the database."""
-    from flashsale.ledger.redis import RedisLedger  # redis is an optional dependency
-
-    ledger = platform.ledger
-    if not isinstance(ledger, RedisLedger):
+    """Build the order writer that drains the ledger's purchase stream (Redis) into the database."""
+    stream = platform.ledger.purchase_stream()
+    if stream is None:  # the engine's orders are recorded by the buy path itself
         raise ValueError("only the Redis ledger has a purchase stream to write orders from")
-    return OrderWriter(platform.orders, ledger.client, ledger.stream_key)
+    return OrderWriter(platform.orders, stream.client, stream.key)
 
 
 def sync_shared_ledger(deps: Deps) -> None:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from flashsale.clock import Clock
-from flashsale.ledger.contract import Decision, Ledger, Reservation, StockLevel
+from flashsale.ledger.contract import Decision, Ledger, PurchaseStream, Reservation, StockLevel
 from flashsale.ledger.memory import MemoryLedger
 
-__all__ = ["Decision", "Ledger", "MemoryLedger", "Reservation", "StockLevel", "ledger_from_url"]
+__all__ = [
+    "Decision",
+    "Ledger",
+    "MemoryLedger",
+    "PurchaseStream",
+    "Reservation",
+    "StockLevel",
+    "ledger_from_url",
+]
 
 
 def ledger_from_url(url: str, clock: Clock) -> Ledger:

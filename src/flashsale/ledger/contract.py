@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from flashsale.domain.errors import ErrorCode
 from flashsale.domain.holds import Hold
@@ -55,6 +55,17 @@ class Reservation(NamedTuple):
     user_id: str
     qty: int
     request_id: str
+
+
+class PurchaseStream(NamedTuple):
+    """Where an engine that does not record orders itself appends each granted hold, for the order writer.
+
+    `client` is the engine's connection to the stream's server (a redis-py `Redis` for the Redis
+    engine) and `key` the stream's name; `jobs/order_writer.py` reads the stream through them.
+    """
+
+    client: Any
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,4 +150,20 @@ class Ledger(Protocol):
 
     def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold]) -> None:
         """Rebuild the counters from the system of record (after a restart), replacing what is here."""
+        ...
+
+    def purchase_stream(self) -> PurchaseStream | None:
+        """Return the stream the engine appends every fresh grant to, or None if it has none.
+
+        An engine with a stream (Redis) leaves the order rows to the order writer, which moves the
+        stream into the system of record; one without (in-process) has its orders recorded by the
+        caller of `reserve`, so there is nothing to write from.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the engine's connections (a network engine holds a pool). Idempotent.
+
+        The ledger is not used afterwards; an in-process engine has nothing to release.
+        """
         ...

@@ -15,7 +15,7 @@ from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState, is_due, transition_error
 from flashsale.domain.sale import ItemTerms, check_hold_request
-from flashsale.ledger.contract import Decision, StockLevel
+from flashsale.ledger.contract import Decision, PurchaseStream, StockLevel
 from flashsale.ledger.ids import HoldIdPool
 
 # Refusals carry nothing but their code: one shared, immutable Decision per code.
@@ -51,6 +51,13 @@ class MemoryLedger:
         self._expired_unreported: list[Hold] = []
         # Drawn under the lock, from a pool, so a lone `reserve` does not pay a system call per id.
         self._new_id = HoldIdPool()
+
+    def purchase_stream(self) -> PurchaseStream | None:
+        """None: the caller of `reserve` records the orders of this engine itself."""
+        return None
+
+    def close(self) -> None:
+        """Nothing to release: the ledger holds no connection."""
 
     # -- configuration -------------------------------------------------------------------------
     def configure(self, terms: ItemTerms) -> StockLevel:

@@ -76,7 +76,7 @@ from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import HOLD_TRANSITIONS, Hold, HoldState, transition_error
 from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
-from flashsale.ledger.contract import Decision, StockLevel
+from flashsale.ledger.contract import Decision, PurchaseStream, StockLevel
 from flashsale.ledger.ids import new_hold_ids
 
 SCRIPTS = ("reserve", "settle", "look", "holds", "expire", "next_expiry", "configure", "restore")
@@ -132,8 +132,12 @@ class RedisLedger:
         )
         self._scripts = {name: client.register_script(text) for name, text in _script_texts().items()}
 
+    def purchase_stream(self) -> PurchaseStream:
+        """The stream the reserve script appends every fresh grant to (read by the order writer)."""
+        return PurchaseStream(self.client, self.stream_key)
+
     def close(self) -> None:
-        """Close the client and its connections."""
+        """Close the client and its connections (closing again is harmless)."""
         self.client.close()
         self.client.connection_pool.disconnect()
 

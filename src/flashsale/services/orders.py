@@ -53,7 +53,7 @@ class OrderService:
     ) -> None:
         self.deps = deps
         self.write_behind = write_behind
-        self.payments = PaymentDesk(self, providers)
+        self.payments = PaymentDesk(deps, self, providers)
 
     # -- buy -----------------------------------------------------------------------------------
     def buy(self, cmd: Buy) -> Purchase:

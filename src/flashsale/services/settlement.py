@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from contextlib import suppress
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
@@ -19,13 +19,11 @@ from sqlalchemy.orm import Session
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.payments import AttemptStatus
+from flashsale.services.deps import Deps
 from flashsale.services.pay_attempts import PaymentAttempts
 from flashsale.services.payments import PaymentProvider
 from flashsale.store import repositories as repo
 from flashsale.store.tables import OrderRow, PaymentRow
-
-if TYPE_CHECKING:
-    from flashsale.services.orders import OrderService
 
 CHARGE, REFUND = "charge", "refund"
 PENDING, DONE = "pending", "done"
@@ -40,14 +38,43 @@ class Paid(NamedTuple):
     replayed: bool
 
 
+class OrderBook(Protocol):
+    """The reads of orders the desk needs; `flashsale.services.orders.OrderService` is one.
+
+    Settlement depends on this, not on the order service, so the dependency runs one way
+    (orders → settlement).
+    """
+
+    def get(self, order_id: str, user_id: str | None = None) -> Order:
+        """The order as it is now (an UNPAID one past its window reads EXPIRED); not found raises."""
+        ...
+
+    def stored(self, order_id: str) -> Order:
+        """The order as stored: the start of a transition; not found raises."""
+        ...
+
+    def find(self, order_id: str) -> Order | None:
+        """The stored order, or None."""
+        ...
+
+    def expire_due(self, batch: int = 1000) -> int:
+        """Write down the expiries the ledger hands out."""
+        ...
+
+
 class PaymentDesk:
     def __init__(
-        self, orders: OrderService, providers: dict[str, PaymentProvider], *, wait_s: float = WAIT_S
+        self,
+        deps: Deps,
+        orders: OrderBook,
+        providers: dict[str, PaymentProvider],
+        *,
+        wait_s: float = WAIT_S,
     ) -> None:
         self.orders = orders
-        self.deps = orders.deps
+        self.deps = deps
         self.providers = providers
-        self.attempts = PaymentAttempts(orders.deps)
+        self.attempts = PaymentAttempts(deps)
         self.wait_s = wait_s
 
     def provider(self, name: str) -> PaymentProvider:
