@@ -68,6 +68,8 @@ class Platform:
             self.lease.release()
             self.lease = None
         self.ledger.close()  # a network engine holds a connection pool
+        if self.deps.group is not None:
+            self.deps.group.close()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
         self.engine.dispose()
@@ -130,13 +132,21 @@ def build(settings: Settings | None = None, *, clock: Clock = time.time, migrate
         raise
     ledger = ledger_from_url(settings.redis_url if settings.backend == "redis" else "memory://", clock)
     sessions = sessionmaker(engine, expire_on_commit=False)
-    deps = Deps(sessions=sessions, ledger=ledger, clock=clock, prices=PriceBook(sessions, clock))
+    read_engine = store_db.make_read_engine(url, engine)
+    reads = sessionmaker(read_engine, expire_on_commit=False)
+    deps = Deps(
+        sessions=sessions,
+        ledger=ledger,
+        clock=clock,
+        prices=PriceBook(reads, clock),
+        reads=reads,
+        group=store_db.group_commit(url, engine),
+    )
     assert settings.payment_secret is not None
     shared = settings.backend == "redis"
     # A shared ledger answers from its decision; the order writer records orders from its stream.
     orders = OrderService(deps, {"sandbox": SandboxProvider(settings.payment_secret)}, write_behind=shared)
-    read_engine = store_db.make_read_engine(url, engine)
-    showcase = Showcase(sessionmaker(read_engine), ledger, clock)
+    showcase = Showcase(reads, ledger, clock)
     deps.catalog_listeners.append(showcase.invalidate)
     platform = Platform(
         settings,

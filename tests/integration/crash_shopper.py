@@ -3,14 +3,16 @@
 Usage: python crash_shopper.py DATA_DIR ITEM_ID SEED
 
 Builds the platform on the SQLite file in DATA_DIR (real clock), prints "ready", then buys, pays,
-cancels, refunds and expires orders of ITEM_ID in a tight loop, forever. It imports nothing from
-the tests package, so it runs as a plain script.
+cancels, refunds and expires orders of ITEM_ID in a tight loop, forever, from THREADS threads at
+once (so the kill also lands in the middle of group commits shared by several of them). It
+imports nothing from the tests package, so it runs as a plain script.
 """
 
 from __future__ import annotations
 
 import random
 import sys
+import threading
 from contextlib import suppress
 from itertools import count
 from pathlib import Path
@@ -22,6 +24,7 @@ from flashsale.domain.orders import Order
 from flashsale.services.orders import Buy
 
 USERS = 60
+THREADS = 4
 SECRETS = {"jwt_secret": "crash-test-jwt-secret-0123456789", "admin_token": "a", "payment_secret": "p"}
 
 
@@ -55,12 +58,18 @@ def shop_once(platform: Platform, item_id: int, rng: random.Random, mine: list[O
 
 def main(data_dir: str, item_id: str, seed: str) -> None:
     platform = build(settings_for(Path(data_dir)), migrate=False)  # the parent migrated the file
-    rng = random.Random(int(seed))
-    mine: list[Order] = []
+
+    def shop(thread: int) -> None:
+        rng = random.Random(int(seed) * THREADS + thread)
+        mine: list[Order] = []
+        for n in count():
+            with suppress(FlashSaleError):  # refusals (sold out, limit, expired …) are part of the game
+                shop_once(platform, int(item_id), rng, mine, key=f"{seed}-{thread}-{n}")
+
+    for thread in range(THREADS):
+        threading.Thread(target=shop, args=(thread,), daemon=True).start()
     print("ready", flush=True)
-    for n in count():
-        with suppress(FlashSaleError):  # refusals (sold out, limit, expired …) are part of the game
-            shop_once(platform, int(item_id), rng, mine, key=f"{seed}-{n}")
+    threading.Event().wait()  # until killed
 
 
 if __name__ == "__main__":

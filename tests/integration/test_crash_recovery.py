@@ -22,6 +22,7 @@ from flashsale.bootstrap import build
 from flashsale.clock import ManualClock
 from flashsale.domain.campaign import MIN_PAYMENT_WINDOW_S
 from flashsale.domain.orders import OrderStatus
+from flashsale.services.audit import audit_payments
 from flashsale.store.tables import CampaignRow, OrderRow
 from tests.factories import open_sale, stress_size
 from tests.integration import crash_shopper
@@ -142,5 +143,58 @@ def test_a_kill_during_large_group_commits_loses_no_acknowledged_order(tmp_path:
             assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged orders lost"
             level = assert_store_matches_ledger(platform, item_id, limit=1)
             assert level.held == len(stored)  # every stored order is a live hold, nothing more
+        finally:
+            platform.close()
+
+
+PAY_KILLS = stress_size(3, 15)
+PAYER = CHILD.with_name("crash_payer.py")
+
+
+def test_a_kill_during_group_committed_payments_keeps_every_acknowledged_payment(tmp_path: Path) -> None:
+    """Pays from many threads share commits; after kill -9 each pay a shopper was told of is on disk,
+    its money nets (one charge, no refund), and the rebuilt ledger agrees with the store."""
+    settings = crash_shopper.settings_for(tmp_path)
+    now = time.time()
+    setup = build(settings, clock=ManualClock(now))
+    item_id = open_sale(
+        setup,
+        opens_at=datetime.fromtimestamp(now, UTC) - timedelta(minutes=1),
+        quota=1_000_000,
+        per_user_limit=1,
+        payment_window_s=15 * 60,
+    )
+    setup.close()
+    rng = random.Random(11)
+    acknowledged: set[str] = set()
+    for kill in range(PAY_KILLS):
+        child = subprocess.Popen(
+            [sys.executable, str(PAYER), str(tmp_path), str(item_id), "400", "8"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        time.sleep(rng.uniform(0.2, 0.8))
+        child.kill()
+        out, err = child.communicate(timeout=30)
+        assert child.returncode == -signal.SIGKILL, err
+        told = set(out.split("\n")[:-1])  # only whole lines: the kill may cut the last one short
+        assert told, f"kill {kill}: no payment was acknowledged before the kill"
+        acknowledged |= told
+
+        platform = build(settings, clock=ManualClock(time.time()), migrate=False)
+        try:
+            with platform.deps.uow() as uow:
+                paid = set(
+                    uow.db.scalars(
+                        select(OrderRow.id).where(
+                            OrderRow.item_id == item_id, OrderRow.status == OrderStatus.PAID.value
+                        )
+                    )
+                )
+            assert acknowledged <= paid, f"{len(acknowledged - paid)} acknowledged payments lost"
+            assert audit_payments(platform.deps.sessions).clean  # recovery finished what the kill cut
+            assert_store_matches_ledger(platform, item_id, limit=1)
         finally:
             platform.close()

@@ -10,8 +10,8 @@ from sqlalchemy import event, func, select
 
 from flashsale.bootstrap import Platform
 from flashsale.domain.errors import ErrorCode, FlashSaleError
-from flashsale.domain.holds import HoldState
-from flashsale.domain.orders import OrderStatus
+from flashsale.domain.holds import Hold, HoldState
+from flashsale.domain.orders import Order, OrderStatus
 from flashsale.services.orders import Buy, Purchase
 from flashsale.store.tables import EventRow, OrderRow
 from tests.conftest import Sale
@@ -35,14 +35,17 @@ def test_a_replay_that_records_the_order_first_does_not_cost_the_original_its_ho
     reserved, replay_done = threading.Event(), threading.Event()
     results: list[Purchase] = []
 
-    def stall_the_original(*_: Any) -> None:
-        # The original's first connection is taken right after the ledger said yes.
+    priced = platform.orders.priced
+
+    def stall_the_original(hold: Hold) -> Order:
+        # The original prices its order right after the ledger said yes, before it takes the store.
         if threading.current_thread() is original and not reserved.is_set():
             reserved.set()
             assert replay_done.wait(10)
+        return priced(hold)
 
     original = threading.Thread(target=lambda: results.append(platform.orders.buy(cmd)))
-    event.listen(platform.engine, "checkout", stall_the_original)
+    platform.orders.priced = stall_the_original  # type: ignore[method-assign]
     try:
         original.start()
         assert reserved.wait(10)
@@ -50,7 +53,7 @@ def test_a_replay_that_records_the_order_first_does_not_cost_the_original_its_ho
         replay_done.set()
         original.join(10)
     finally:
-        event.remove(platform.engine, "checkout", stall_the_original)
+        del platform.orders.priced
 
     assert replay.replayed and [r.order.id for r in results] == [replay.order.id]
     hold = platform.ledger.get_hold(replay.order.id)

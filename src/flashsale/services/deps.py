@@ -6,15 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.clock import Clock
 from flashsale.domain.pricing import PriceStep
 from flashsale.ledger.contract import Ledger
 from flashsale.services.pricebook import PriceBook
+from flashsale.store.group_commit import GroupCommit
 from flashsale.store.repositories import from_epoch
-from flashsale.store.uow import UnitOfWork
+from flashsale.store.uow import AFTER_COMMIT, UnitOfWork
 
 
 @dataclass
@@ -25,22 +25,31 @@ class Deps:
     prices: PriceBook
     price_steps: tuple[PriceStep, ...] = ()
     catalog_listeners: list[Callable[[], None]] = field(default_factory=list)
+    # Sessions for reads that must not take the store's write lock (`sessions` where reads never do).
+    reads: sessionmaker[Session] | None = None
+    # Where the store admits one writer (SQLite): units of work take turns and share commits.
+    group: GroupCommit | None = None
 
     def catalog_changed(self, db: Session) -> None:
-        """Tell the catalogue's read models (the shop window) of this transaction's edit once it commits.
+        """Tell the catalogue's read models (the shop window) of this unit of work's edit once it is durable.
 
         After the commit, not before: a reader that refreshed in between would keep the old
-        catalogue as if it were the new one.
+        catalogue as if it were the new one. `db` is the session of a `UnitOfWork`.
         """
 
-        def notify(_: Session) -> None:
+        def notify() -> None:
             for listener in self.catalog_listeners:
                 listener()
 
-        sa_event.listen(db, "after_commit", notify, once=True)
+        db.info.setdefault(AFTER_COMMIT, []).append(notify)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
+        """A unit of work: the one way to change the store."""
+        return UnitOfWork(self.sessions, self.group)
+
+    def read(self) -> Session:
+        """A session for reading only: it sees the last commit and never waits for a writer."""
+        return (self.reads or self.sessions)()
 
     def now(self) -> datetime:
         return from_epoch(self.clock())

@@ -149,8 +149,8 @@ class OrderService:
 
     def _already_stored(self, cmd: Buy, order: Order) -> Purchase:
         """A fresh grant whose row was not inserted: the writer stored it first, or its key was used."""
-        with self.deps.uow() as uow:
-            row = uow.db.get(OrderRow, order.id)
+        with self.deps.read() as db:
+            row = db.get(OrderRow, order.id)
             if row is not None:
                 return Purchase(repo.order_of(row), replayed=False)
         # The key was used before the ledger lost it (e.g. a Redis restart): the stored order wins.
@@ -178,15 +178,15 @@ class OrderService:
 
     def _ensure_order(self, hold: Hold) -> Order:
         """Return the stored order of a hold, writing it first if the writer or a crash left it out."""
-        with self.deps.uow() as uow:
-            row = uow.db.get(OrderRow, hold.hold_id)
+        with self.deps.read() as db:
+            row = db.get(OrderRow, hold.hold_id)
             if row is not None:
                 return repo.order_of(row)
         return self._store(self.priced(hold))
 
     def _stored_by_key(self, cmd: Buy) -> Order:
-        with self.deps.uow() as uow:
-            row = uow.db.scalar(
+        with self.deps.read() as db:
+            row = db.scalar(
                 select(OrderRow).where(OrderRow.user_id == cmd.user_id, OrderRow.request_id == cmd.request_id)
             )
             if row is None or row.item_id != cmd.item_id or row.qty != cmd.qty:
@@ -210,16 +210,16 @@ class OrderService:
 
     def find(self, order_id: str) -> Order | None:
         """Return the stored order, writing it from the ledger's hold if the writer has not yet."""
-        with self.deps.uow() as uow:
-            row = uow.db.get(OrderRow, order_id)
+        with self.deps.read() as db:
+            row = db.get(OrderRow, order_id)
             if row is not None:
                 return repo.order_of(row)
         hold = self.deps.ledger.get_hold(order_id)
         return None if hold is None else self._ensure_order(hold)
 
     def list_for_user(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[Order]:
-        with self.deps.uow() as uow:
-            rows = uow.db.scalars(
+        with self.deps.read() as db:
+            rows = db.scalars(
                 select(OrderRow)
                 .where(OrderRow.user_id == user_id)
                 .order_by(OrderRow.created_at.desc(), OrderRow.id)

@@ -317,8 +317,8 @@ class PaymentDesk:
 
     # -- helpers -------------------------------------------------------------------------------
     def _charge_provider(self, order: Order) -> str:
-        with self.deps.uow() as uow:
-            provider = uow.db.scalar(
+        with self.deps.read() as db:
+            provider = db.scalar(
                 select(PaymentRow.provider).where(
                     PaymentRow.order_id == order.id,
                     PaymentRow.provider_ref == order.payment_ref,

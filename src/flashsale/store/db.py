@@ -10,6 +10,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from flashsale.store.group_commit import GroupCommit
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -65,6 +67,16 @@ def make_read_engine(url: str, writes: Engine) -> Engine:
         conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def group_commit(url: str, engine: Engine) -> GroupCommit | None:
+    """Return the group commit every unit of work goes through where the store has one writer.
+
+    SQLite has one write lock per database: writers in this process take turns on one connection
+    and share commits (store/group_commit.py); other processes still queue on its busy timeout.
+    PostgreSQL takes concurrent writers, each with a transaction of its own.
+    """
+    return GroupCommit(engine) if make_url(url).get_backend_name() == "sqlite" else None
 
 
 def alembic_config(url: str) -> Config:
