@@ -103,10 +103,15 @@ def write_orders(
     claim_idle_ms: int = typer.Option(
         30_000, min=1, help="Claim entries a crashed writer left unacked this long."
     ),
+    forget_idle_ms: int = typer.Option(
+        600_000, min=1, help="Remove writers idle this long with nothing pending from the group."
+    ),
 ) -> None:
     """Write orders from the Redis ledger's purchase stream into the database until stopped (SIGTERM/Ctrl-C).
 
-    `flashsale serve` runs a writer in every worker already; run more here for throughput.
+    `flashsale serve` runs a writer in every worker already; run more here for throughput. Each
+    writer also trims the stream to what every consumer group acknowledged. A vanished stream or
+    group is created again, and Redis or database outages are waited out; neither stops it.
     """
     settings = Settings()
     if settings.backend != "redis":
@@ -117,7 +122,7 @@ def write_orders(
         signal.signal(sig, lambda *_: stop.set())
     try:
         writer = order_writer_for(platform)
-        writer.batch, writer.claim_idle_ms = batch, claim_idle_ms
+        writer.batch, writer.claim_idle_ms, writer.forget_idle_ms = batch, claim_idle_ms, forget_idle_ms
         writer.run_forever(stop)
         typer.echo(f"{writer.stats.written} orders written, {writer.stats.duplicates} already stored")
     finally:
