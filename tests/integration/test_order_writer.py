@@ -111,7 +111,7 @@ def test_a_writer_whose_stream_vanished_creates_its_group_again_and_writes_what_
             ledger.client.delete(ledger.stream_key)
             after = buy_some(platform, sale, clock, 4, first=3)
             wait_until(lambda: stored(platform) == (7, 7))
-        alive = writer._thread is not None and writer._thread.is_alive()
+        alive = writer.running
     finally:
         writer.stop()
 

@@ -41,7 +41,7 @@ StreamBatches = list[tuple[str, list[Entry]]]
 # Errors of a read or claim on a stream or group that no longer exists. UNBLOCKED: the stream was
 # deleted while a blocking XREADGROUP waited on it (Redis 7.0+).
 _VANISHED = ("NOGROUP", "UNBLOCKED")
-MIN_BACKOFF_S, MAX_BACKOFF_S = 0.1, 5.0  # after consecutive failed passes: 0.1, 0.2, 0.4 ... 5 s
+MIN_BACKOFF_S, MAX_BACKOFF_S = 0.1, 5.0
 
 # KEYS[1] the stream; ARGV: our group, our consumer, forget_idle_ms. Returns {trimmed, forgotten...}.
 # An entry is unacknowledged by a group when it is pending there or after the group's last delivered
@@ -104,6 +104,14 @@ def hold_of_entry(fields: Mapping[str, str]) -> Hold:
     )
 
 
+def backoff_s(failures: int) -> float:
+    """The wait after `failures` (>= 1) failed passes in a row: 0.1 s doubling up to 5 s.
+
+    The exponent is capped, so a long outage never makes the float overflow.
+    """
+    return min(MAX_BACKOFF_S, MIN_BACKOFF_S * 2.0 ** min(failures - 1, 16))
+
+
 @dataclass
 class WriterStats:
     written: int = 0
@@ -159,6 +167,11 @@ class OrderWriter:
             target=self.run_forever, args=(self._stop,), name="flashsale-writer", daemon=True
         )
         self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """True while the thread started by `start()` runs (a health check; it ends only by `stop()`)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
         """Ask the thread started by `start()` to finish its pass, and wait for it (up to 5 s)."""
@@ -219,7 +232,7 @@ class OrderWriter:
                 self._recheck_own = True
                 if failures == 1:
                     log.exception("order writer pass failed; retrying with backoff up to %s s", MAX_BACKOFF_S)
-                stop.wait(min(MAX_BACKOFF_S, MIN_BACKOFF_S * 2 ** (failures - 1)))
+                stop.wait(backoff_s(failures))
                 continue
             if failures:
                 log.warning("order writer resumed after %d failed passes", failures)
