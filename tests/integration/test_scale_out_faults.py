@@ -3,7 +3,8 @@
 - The order writer is SIGKILLed mid-sale and started again: every accepted purchase becomes
   exactly one order, none lost, none doubled.
 - redis-server is SIGKILLed and comes back empty under a running writer process: the writer
-  waits the outage out, creates its group again and writes the purchases that follow.
+  waits the outage out, creates its group again and writes the purchases that follow. A writer
+  started while Redis is down waits for it instead of exiting.
 - redis-server is SIGKILLed mid-sale and restarted on its AOF: after `reconcile`, every item has
   `available + held + sold == quota`, Redis and PostgreSQL agree, and no user is over the limit.
   With `appendfsync always` no acknowledged purchase is lost; with `everysec` (Redis' default)
@@ -21,10 +22,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
 
 import pytest
 from redis.exceptions import RedisError
@@ -188,13 +189,16 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     yield from _stack(tmp_path, "always")
 
 
-def _writer_process(stack: Stack, stderr: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+def _writer_process(stack: Stack, stderr: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start `flashsale write-orders` on the stack; its stderr appended to the file `stderr` if given."""
     code = "from flashsale.cli.main import app; app()"
-    return subprocess.Popen(
-        [sys.executable, "-c", code, "write-orders", "--batch", "25", "--claim-idle-ms", "300"],
-        env=stack.env(),
-        stderr=stderr,
-    )
+    # Appending: the child's writes land at the end even while the test reads the file.
+    with stderr.open("ab") if stderr else nullcontext() as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, "write-orders", "--batch", "25", "--claim-idle-ms", "300"],
+            env=stack.env(),
+            stderr=log,
+        )
 
 
 def test_killing_the_order_writer_mid_sale_loses_and_doubles_no_order(stack: Stack) -> None:
@@ -231,27 +235,48 @@ def test_killing_the_order_writer_mid_sale_loses_and_doubles_no_order(stack: Sta
 
 def test_a_writer_process_outlives_redis_coming_back_empty(stack: Stack, tmp_path: Path) -> None:
     orders, item_id = stack.platform.orders, stack.item_ids[0]
-    with (tmp_path / "writer.log").open("w+b") as log:
-        writer = _writer_process(stack, stderr=log)
-        try:
-            before = {orders.buy(Buy(f"u{n}", item_id, 1, "a")).order.id for n in range(20)}
-            assert wait_until(lambda: set(stored_orders(stack.platform)) == before)
-            stack.redis.kill()
-            shutil.rmtree(stack.redis.data_dir / "appendonlydir")  # it comes back with nothing
-            stack.redis.start()
-            sync_shared_ledger(stack.platform.deps)  # as a starting server does: the items, from the database
-            after = {orders.buy(Buy(f"u{n}", item_id, 1, "a")).order.id for n in range(20, 40)}
-            wait_until(lambda: set(stored_orders(stack.platform)) == before | after)
-            alive = writer.poll() is None
-        finally:
-            writer.send_signal(signal.SIGTERM)
-            code = writer.wait(timeout=20)
-        log.seek(0)
-        stderr = log.read().decode()
+    log = tmp_path / "writer.log"
+    writer = _writer_process(stack, stderr=log)
+    try:
+        before = {orders.buy(Buy(f"u{n}", item_id, 1, "a")).order.id for n in range(20)}
+        assert wait_until(lambda: set(stored_orders(stack.platform)) == before)
+        stack.redis.kill()
+        shutil.rmtree(stack.redis.data_dir / "appendonlydir")  # it comes back with nothing
+        stack.redis.start()
+        sync_shared_ledger(stack.platform.deps)  # as a starting server does: the items, from the database
+        after = {orders.buy(Buy(f"u{n}", item_id, 1, "a")).order.id for n in range(20, 40)}
+        wait_until(lambda: set(stored_orders(stack.platform)) == before | after)
+        alive = writer.poll() is None
+    finally:
+        writer.send_signal(signal.SIGTERM)
+        code = writer.wait(timeout=20)
+    stderr = log.read_text()
 
     assert set(stored_orders(stack.platform)) == before | after
     assert alive and code == 0, stderr
     assert stderr.count("vanished") == 1, stderr  # said once, not once per pass
+
+
+def test_a_writer_process_started_while_redis_is_down_waits_for_it(stack: Stack, tmp_path: Path) -> None:
+    stack.redis.kill()
+    log = tmp_path / "writer.log"
+    writer = _writer_process(stack, stderr=log)
+    try:
+        said = wait_until(lambda: "waiting for Redis" in log.read_text() or writer.poll() is not None)
+        waiting = said and writer.poll() is None
+        stack.redis.start()
+        orders, item_id = stack.platform.orders, stack.item_ids[0]
+        bought = {orders.buy(Buy(f"u{n}", item_id, 1, "a")).order.id for n in range(20)}
+        wait_until(lambda: set(stored_orders(stack.platform)) == bought)
+        alive = writer.poll() is None
+    finally:
+        writer.send_signal(signal.SIGTERM)
+        code = writer.wait(timeout=20)
+    stderr = log.read_text()
+
+    assert waiting, stderr  # it did not exit for a supervisor to restart it in a loop
+    assert set(stored_orders(stack.platform)) == bought
+    assert alive and code == 0, stderr
 
 
 @pytest.mark.parametrize("appendfsync", ["always", "everysec"])

@@ -6,12 +6,16 @@ import signal
 import threading
 
 import typer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
 
 from flashsale.bootstrap import Platform, build, order_writer_for
 from flashsale.cli.console import refuse
 from flashsale.config import Settings
+from flashsale.jobs.order_writer import backoff_s
 from flashsale.services.reconcile import ItemDrift, Reconciler
 from flashsale.store.lease import LeaseTaken
 
@@ -116,10 +120,12 @@ def write_orders(
     settings = Settings()
     if settings.backend != "redis":
         refuse("the in-process ledger records orders itself; set FLASHSALE_BACKEND=redis", code=2)
-    platform = build(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    platform = _build_when_reachable(settings, stop)
+    if platform is None:  # stopped before Redis and the database were both there
+        return
     try:
         writer = order_writer_for(platform)
         writer.batch, writer.claim_idle_ms, writer.forget_idle_ms = batch, claim_idle_ms, forget_idle_ms
@@ -127,3 +133,21 @@ def write_orders(
         typer.echo(f"{writer.stats.written} orders written, {writer.stats.duplicates} already stored")
     finally:
         platform.close()
+
+
+def _build_when_reachable(settings: Settings, stop: threading.Event) -> Platform | None:
+    """Build the platform once Redis and the database answer, or return None if stopped first.
+
+    A writer started while either is down waits for it (with the writer's backoff) instead of
+    exiting, which under a supervisor would be a crash loop for as long as the outage lasts.
+    """
+    failures = 0
+    while not stop.is_set():
+        try:
+            return build(settings)
+        except (RedisConnectionError, RedisTimeoutError, OperationalError) as exc:
+            failures += 1
+            if failures == 1:
+                typer.echo(f"waiting for Redis and the database: {exc}", err=True)
+            stop.wait(backoff_s(failures))
+    return None
