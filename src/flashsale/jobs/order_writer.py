@@ -114,6 +114,8 @@ def backoff_s(failures: int) -> float:
 
 @dataclass
 class WriterStats:
+    """What one writer did since it was made (for logs, tests and the CLI's summary)."""
+
     written: int = 0
     duplicates: int = 0
     claimed: int = 0
