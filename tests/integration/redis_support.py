@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,6 +57,13 @@ def bucket_units(ledger: RedisLedger, item_id: int) -> list[int]:
     return [first, *rest]
 
 
+def redis_of(platform: Platform) -> RedisLedger:
+    """The platform's ledger, which must be the Redis one."""
+    ledger = platform.ledger
+    assert isinstance(ledger, RedisLedger)
+    return ledger
+
+
 @contextmanager
 def redis_platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]:
     """A platform on the Redis ledger under a fresh key prefix, whose keys are deleted afterwards."""
@@ -71,3 +79,14 @@ def redis_platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]
         if keys:
             ledger.client.delete(*keys)
         plat.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> bool:
+    """Poll `condition` until it holds or `timeout_s` passed (work in another thread or process); return it.
+
+    The caller asserts what it waited for afterwards, so a timeout fails on the real check.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()

@@ -6,12 +6,16 @@ import signal
 import threading
 
 import typer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
 
 from flashsale.bootstrap import Platform, build, order_writer_for
 from flashsale.cli.console import refuse
 from flashsale.config import Settings
+from flashsale.jobs.order_writer import backoff_s
 from flashsale.services.reconcile import ItemDrift, Reconciler
 from flashsale.store.lease import LeaseTaken
 
@@ -103,22 +107,47 @@ def write_orders(
     claim_idle_ms: int = typer.Option(
         30_000, min=1, help="Claim entries a crashed writer left unacked this long."
     ),
+    forget_idle_ms: int = typer.Option(
+        600_000, min=1, help="Remove writers idle this long with nothing pending from the group."
+    ),
 ) -> None:
     """Write orders from the Redis ledger's purchase stream into the database until stopped (SIGTERM/Ctrl-C).
 
-    `flashsale serve` runs a writer in every worker already; run more here for throughput.
+    `flashsale serve` runs a writer in every worker already; run more here for throughput. Each
+    writer also trims the stream to what every consumer group acknowledged. A vanished stream or
+    group is created again, and Redis or database outages are waited out; neither stops it.
     """
     settings = Settings()
     if settings.backend != "redis":
         refuse("the in-process ledger records orders itself; set FLASHSALE_BACKEND=redis", code=2)
-    platform = build(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    platform = _build_when_reachable(settings, stop)
+    if platform is None:  # stopped before Redis and the database were both there
+        return
     try:
         writer = order_writer_for(platform)
-        writer.batch, writer.claim_idle_ms = batch, claim_idle_ms
+        writer.batch, writer.claim_idle_ms, writer.forget_idle_ms = batch, claim_idle_ms, forget_idle_ms
         writer.run_forever(stop)
         typer.echo(f"{writer.stats.written} orders written, {writer.stats.duplicates} already stored")
     finally:
         platform.close()
+
+
+def _build_when_reachable(settings: Settings, stop: threading.Event) -> Platform | None:
+    """Build the platform once Redis and the database answer, or return None if stopped first.
+
+    A writer started while either is down waits for it (with the writer's backoff) instead of
+    exiting, which under a supervisor would be a crash loop for as long as the outage lasts.
+    """
+    failures = 0
+    while not stop.is_set():
+        try:
+            return build(settings)
+        except (RedisConnectionError, RedisTimeoutError, OperationalError) as exc:
+            failures += 1
+            if failures == 1:
+                typer.echo(f"waiting for Redis and the database: {exc}", err=True)
+            stop.wait(backoff_s(failures))
+    return None

@@ -4,6 +4,15 @@ Exactly one order per accepted purchase: entries are read through a consumer gro
 batches with insert-or-ignore on the order id, and acknowledged only after the commit. Entries a
 crashed writer had read but not acknowledged are claimed after `claim_idle_ms` and written again
 (harmlessly). An entry that cannot be parsed goes to a dead-letter stream instead of blocking.
+
+Staying up: a stream or group that vanished (Redis restarted empty, FLUSHALL, a failover to an
+empty replica) is created again from the stream's start, so no purchase appended afterwards is
+missed; any other failure (Redis or the database unreachable) is retried with a bounded backoff.
+
+Staying small: every `upkeep_every` passes a writer trims the stream to what every consumer group
+has acknowledged and forgets consumers of its group that have been idle `forget_idle_ms` with
+nothing pending (one per writer process that ever ran). Both happen in one script (`_UPKEEP`), so
+no read or claim can slip between the check and the change; several writers may run it at once.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -29,6 +38,57 @@ Entry = tuple[str, Mapping[str, str]]
 # XREADGROUP's answer under RESP2 with decode_responses (the ledger's client): per stream, its entries.
 StreamBatches = list[tuple[str, list[Entry]]]
 
+# Errors of a read or claim on a stream or group that no longer exists. UNBLOCKED: the stream was
+# deleted while a blocking XREADGROUP waited on it (Redis 7.0+).
+_VANISHED = ("NOGROUP", "UNBLOCKED")
+MIN_BACKOFF_S, MAX_BACKOFF_S = 0.1, 5.0
+
+# KEYS[1] the stream; ARGV: our group, our consumer, forget_idle_ms. Returns {trimmed, forgotten...}.
+# An entry is unacknowledged by a group when it is pending there or after the group's last delivered
+# id, so the stream is trimmed below the smallest of those bounds over all groups: the first pending
+# id, else the last delivered one (that acknowledged entry is kept; it saves comparing past it).
+# Ids are compared as decimal strings (no leading zeros), exactly, not as Lua doubles. A consumer
+# with nothing pending owns nothing, so forgetting it loses nothing; a live one that reads again is
+# recreated by that read. allow-oom: trimming must run when a stream has filled the memory.
+_UPKEEP = """#!lua flags=allow-oom
+local function fields(flat)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+local function less(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+local function before(a, b)
+  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
+  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
+  if ams ~= bms then return less(ams, bms) end
+  return less(aseq, bseq)
+end
+local stream, ours, me, forget_ms = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('EXISTS', stream) == 0 then return {0} end
+local floor
+local answer = {0}
+for _, flat in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+  local group = fields(flat)
+  local low = group['last-delivered-id']
+  if group['pending'] > 0 then low = redis.call('XPENDING', stream, group['name'])[2] end
+  if floor == nil or before(low, floor) then floor = low end
+  if group['name'] == ours then
+    for _, cflat in ipairs(redis.call('XINFO', 'CONSUMERS', stream, ours)) do
+      local consumer = fields(cflat)
+      if consumer['pending'] == 0 and consumer['idle'] >= forget_ms and consumer['name'] ~= me then
+        redis.call('XGROUP', 'DELCONSUMER', stream, ours, consumer['name'])
+        answer[#answer + 1] = consumer['name']
+      end
+    end
+  end
+end
+if floor then answer[1] = redis.call('XTRIM', stream, 'MINID', floor) end
+return answer
+"""
+
 
 def hold_of_entry(fields: Mapping[str, str]) -> Hold:
     """Parse one purchase-stream entry (written by the reserve script) into the hold it granted."""
@@ -44,12 +104,25 @@ def hold_of_entry(fields: Mapping[str, str]) -> Hold:
     )
 
 
+def backoff_s(failures: int) -> float:
+    """The wait after `failures` (>= 1) failed passes in a row: 0.1 s doubling up to 5 s.
+
+    The exponent is capped, so a long outage never makes the float overflow.
+    """
+    return min(MAX_BACKOFF_S, MIN_BACKOFF_S * 2.0 ** min(failures - 1, 16))
+
+
 @dataclass
 class WriterStats:
+    """What one writer did since it was made (for logs, tests and the CLI's summary)."""
+
     written: int = 0
     duplicates: int = 0
     claimed: int = 0
     dead_lettered: int = 0
+    recreated: int = 0  # times the stream or group had vanished and the group was created again
+    trimmed: int = 0  # stream entries trimmed (acknowledged by every group)
+    forgotten: int = 0  # idle consumers removed from the group
 
 
 class OrderWriter:
@@ -66,6 +139,8 @@ class OrderWriter:
         batch: int = 500,
         block_ms: int = 200,
         claim_idle_ms: int = 30_000,
+        upkeep_every: int = 10,
+        forget_idle_ms: int = 600_000,
     ) -> None:
         self.orders = orders
         self.redis = redis
@@ -75,10 +150,17 @@ class OrderWriter:
         self.batch = batch
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
+        # Passes, not seconds: an idle pass blocks for block_ms, so upkeep runs every
+        # upkeep_every * block_ms when idle and every upkeep_every batches under load.
+        self.upkeep_every = upkeep_every
+        self.forget_idle_ms = forget_idle_ms
         self.stats = WriterStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._recheck_own = True  # a writer of the same name may have died holding entries
+        self._claim_from = "0-0"  # XAUTOCLAIM's cursor: a long pending list is scanned a batch at a time
+        self._passes = 0
+        self._upkeep = redis.register_script(_UPKEEP)
         self._ensure_group()
 
     def start(self) -> None:
@@ -88,12 +170,19 @@ class OrderWriter:
         )
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """True while the thread started by `start()` runs (a health check; it ends only by `stop()`)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
+        """Ask the thread started by `start()` to finish its pass, and wait for it (up to 5 s)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
     def _ensure_group(self) -> None:
+        """Create the group (and the stream) unless it exists; from "0": nothing appended is skipped."""
         try:
             self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except ResponseError as exc:
@@ -101,18 +190,25 @@ class OrderWriter:
                 raise
 
     def run_once(self, *, block: bool = True) -> int:
-        """Claim stale entries, read new ones, write them in one transaction, then ack; return how many."""
-        entries = self._claim_stale()
+        """Claim stale entries, read new ones, write them in one transaction, then ack; return how many.
+
+        Every `upkeep_every` passes, trim the stream and forget dead consumers afterwards (`upkeep`).
+        """
+        entries = self._from_group(self._claim_stale)
         self.stats.claimed += len(entries)
         if self._recheck_own:
             # Entries this consumer read before a failed pass are redelivered only by asking for "0".
-            own = self._read("0", block=False)
+            own = self._from_group(lambda: self._read("0", block=False))
             self._recheck_own = bool(own)
             entries += own
         if len(entries) < self.batch:
-            entries += self._read(">", block)
+            # Block only with empty hands: claimed entries are written now, not after block_ms.
+            entries += self._from_group(lambda: self._read(">", block and not entries))
         if entries:
             self._write(entries)
+        self._passes += 1
+        if self._passes % self.upkeep_every == 0:
+            self.upkeep()
         return len(entries)
 
     def drain(self) -> int:
@@ -123,21 +219,74 @@ class OrderWriter:
         return total
 
     def run_forever(self, stop: threading.Event) -> None:
+        """Run passes until `stop` is set; a failed pass is retried after a bounded backoff.
+
+        Nothing is lost by a failure: unacknowledged entries stay pending and the next pass takes
+        them again. The first failure of a run of them is logged with its traceback, the recovery
+        once more; the retries in between are not, so an outage does not flood the log.
+        """
+        failures = 0
         while not stop.is_set():
             try:
                 self.run_once()
-            except Exception:  # the next pass retries; unacked entries stay pending, nothing is lost
-                log.exception("order writer pass failed")
+            except Exception:
+                failures += 1
                 self._recheck_own = True
-                stop.wait(1.0)
+                if failures == 1:
+                    log.exception("order writer pass failed; retrying with backoff up to %s s", MAX_BACKOFF_S)
+                stop.wait(backoff_s(failures))
+                continue
+            if failures:
+                log.warning("order writer resumed after %d failed passes", failures)
+                failures = 0
+
+    def upkeep(self) -> int:
+        """Trim the stream to what every group acknowledged, forget dead consumers; return how many trimmed.
+
+        Safe to run from any number of writers at once: it is one script, and trimming by MINID only
+        ever moves the stream's start forward. Consumers of this writer's group idle for
+        `forget_idle_ms` with nothing pending are removed; one that died holding entries keeps them
+        until a live writer claimed them (after `claim_idle_ms`), and is removed on a later upkeep.
+        """
+        trimmed, *forgotten = self._upkeep(
+            keys=[self.stream], args=[self.group, self.consumer, self.forget_idle_ms]
+        )
+        if forgotten:
+            log.info("forgot idle consumers of %s/%s: %s", self.stream, self.group, ", ".join(forgotten))
+        self.stats.trimmed += int(trimmed)
+        self.stats.forgotten += len(forgotten)
+        return int(trimmed)
+
+    def _from_group(self, read: Callable[[], list[Entry]]) -> list[Entry]:
+        """Run a read or claim; if the stream or group vanished, create the group again and retry once.
+
+        From "0", because the ledger may already have appended purchases to a new stream. A second
+        vanishing in a row propagates to the caller's backoff rather than spinning here.
+        """
+        try:
+            return read()
+        except ResponseError as exc:
+            if not str(exc).startswith(_VANISHED):
+                raise
+            log.warning(
+                "purchase stream %s or its group %s vanished (%s): Redis restarted empty, was flushed or "
+                "failed over; creating the group again from the stream's start",
+                self.stream,
+                self.group,
+                exc,
+            )
+        self._ensure_group()
+        self._claim_from = "0-0"
+        self.stats.recreated += 1
+        return read()
 
     def _claim_stale(self) -> list[Entry]:
-        _next, claimed, *_ = self.redis.xautoclaim(
+        self._claim_from, claimed, *_ = self.redis.xautoclaim(
             self.stream,
             self.group,
             self.consumer,
             min_idle_time=self.claim_idle_ms,
-            start_id="0-0",
+            start_id=self._claim_from,
             count=self.batch,
         )
         return [(entry_id, fields) for entry_id, fields in claimed if fields]
