@@ -14,7 +14,7 @@ from flashsale.ledger.contract import Ledger
 from flashsale.services.pricebook import PriceBook
 from flashsale.store.group_commit import GroupCommit
 from flashsale.store.repositories import from_epoch
-from flashsale.store.uow import AFTER_COMMIT, UnitOfWork
+from flashsale.store.uow import AFTER_COMMIT, ReadUnit, UnitOfWork
 
 
 @dataclass
@@ -47,9 +47,9 @@ class Deps:
         """A unit of work: the one way to change the store."""
         return UnitOfWork(self.sessions, self.group)
 
-    def read(self) -> Session:
-        """A session for reading only: it sees the last commit and never waits for a writer."""
-        return (self.reads or self.sessions)()
+    def read(self) -> ReadUnit:
+        """A look at the store for reading only: it sees the last commit and never waits for a writer."""
+        return ReadUnit(self.reads or self.sessions)
 
     def now(self) -> datetime:
         return from_epoch(self.clock())

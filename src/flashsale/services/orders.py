@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
-
 from flashsale.domain import events as ev
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
@@ -22,7 +20,6 @@ from flashsale.services.deps import Deps
 from flashsale.services.payments import PaymentProvider
 from flashsale.services.settlement import Paid, PaymentDesk
 from flashsale.store import repositories as repo
-from flashsale.store.tables import OrderRow
 from flashsale.store.uow import UnitOfWork
 
 
@@ -149,10 +146,10 @@ class OrderService:
 
     def _already_stored(self, cmd: Buy, order: Order) -> Purchase:
         """A fresh grant whose row was not inserted: the writer stored it first, or its key was used."""
-        with self.deps.read() as db:
-            row = db.get(OrderRow, order.id)
-            if row is not None:
-                return Purchase(repo.order_of(row), replayed=False)
+        with self.deps.read() as r:
+            stored = r.orders.get(order.id)
+        if stored is not None:
+            return Purchase(stored, replayed=False)
         # The key was used before the ledger lost it (e.g. a Redis restart): the stored order wins.
         self.deps.ledger.release(order.id)
         return Purchase(self._current(self._stored_by_key(cmd)), replayed=True)
@@ -171,27 +168,23 @@ class OrderService:
             if store_placed(uow, [order]):
                 self.deps.commit(uow)
                 return order
-            row = uow.db.get(OrderRow, order.id)
-            if row is None:
+            stored = uow.orders.get(order.id)
+            if stored is None:
                 raise FlashSaleError(ErrorCode.CONFLICT, f"request id {order.request_id!r} already used")
-            return repo.order_of(row)
+            return stored
 
     def _ensure_order(self, hold: Hold) -> Order:
         """Return the stored order of a hold, writing it first if the writer or a crash left it out."""
-        with self.deps.read() as db:
-            row = db.get(OrderRow, hold.hold_id)
-            if row is not None:
-                return repo.order_of(row)
-        return self._store(self.priced(hold))
+        with self.deps.read() as r:
+            stored = r.orders.get(hold.hold_id)
+        return stored if stored is not None else self._store(self.priced(hold))
 
     def _stored_by_key(self, cmd: Buy) -> Order:
-        with self.deps.read() as db:
-            row = db.scalar(
-                select(OrderRow).where(OrderRow.user_id == cmd.user_id, OrderRow.request_id == cmd.request_id)
-            )
-            if row is None or row.item_id != cmd.item_id or row.qty != cmd.qty:
-                raise FlashSaleError(ErrorCode.IDEMPOTENCY_MISMATCH)
-            return repo.order_of(row)
+        with self.deps.read() as r:
+            stored = r.orders.by_key(cmd.user_id, cmd.request_id)
+        if stored is None or stored.item_id != cmd.item_id or stored.qty != cmd.qty:
+            raise FlashSaleError(ErrorCode.IDEMPOTENCY_MISMATCH)
+        return stored
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, order_id: str, user_id: str | None = None) -> Order:
@@ -210,23 +203,16 @@ class OrderService:
 
     def find(self, order_id: str) -> Order | None:
         """Return the stored order, writing it from the ledger's hold if the writer has not yet."""
-        with self.deps.read() as db:
-            row = db.get(OrderRow, order_id)
-            if row is not None:
-                return repo.order_of(row)
+        with self.deps.read() as r:
+            stored = r.orders.get(order_id)
+        if stored is not None:
+            return stored
         hold = self.deps.ledger.get_hold(order_id)
         return None if hold is None else self._ensure_order(hold)
 
     def list_for_user(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[Order]:
-        with self.deps.read() as db:
-            rows = db.scalars(
-                select(OrderRow)
-                .where(OrderRow.user_id == user_id)
-                .order_by(OrderRow.created_at.desc(), OrderRow.id)
-                .limit(limit)
-                .offset(offset)
-            )
-            return [self._current(repo.order_of(r)) for r in rows]
+        with self.deps.read() as r:
+            return [self._current(o) for o in r.orders.for_user(user_id, limit=limit, offset=offset)]
 
     def _current(self, order: Order) -> Order:
         status = order.effective_status(self.deps.now())
@@ -271,11 +257,10 @@ class OrderService:
     def _close(self, before: Order, after: Order, at: float) -> Order:
         """Store a move the ledger already made; only the request that changed the row records it."""
         with self.deps.uow() as uow:
-            if repo.save_transition(uow.db, before, after):
+            if uow.orders.save_transition(before, after):
                 uow.record(after.event(at))
-            row = uow.db.get(OrderRow, before.id)
-            assert row is not None
-            closed = repo.order_of(row)
+            closed = uow.orders.get(before.id)
+            assert closed is not None
             self.deps.commit(uow)
             return closed
 
@@ -292,23 +277,15 @@ class OrderService:
         priced = [self.priced(h) for h in handed.values()]  # before the transaction: prices read the store
         written = 0
         with self.deps.uow() as uow:
-            rows = uow.db.scalars(
-                select(OrderRow)
-                .where(
-                    OrderRow.status == OrderStatus.UNPAID.value, OrderRow.expires_at <= repo.from_epoch(now)
-                )
-                .limit(batch)
-            ).all()
-            for row in rows:
-                hold = handed.get(row.id) or self.deps.ledger.get_hold(row.id)
+            for unpaid in uow.orders.unpaid_due(repo.from_epoch(now), batch):
+                hold = handed.get(unpaid.id) or self.deps.ledger.get_hold(unpaid.id)
                 if hold is None or hold.state is not HoldState.EXPIRED:
                     continue
-                unpaid = repo.order_of(row)
                 expired = unpaid.expired(hold.expires_at)
-                if repo.save_transition(uow.db, unpaid, expired):  # another sweep may have written it
+                if uow.orders.save_transition(unpaid, expired):  # another sweep may have written it
                     uow.record(expired.event(hold.expires_at))
                     written += 1
-            stored = set(uow.db.scalars(select(OrderRow.id).where(OrderRow.id.in_(handed))))
+            stored = uow.orders.stored_ids(handed)
             unseen = [o for o in priced if o.id not in stored]
             new_ids = store_placed(uow, unseen)
             for order in (o for o in unseen if o.id in new_ids):
@@ -320,7 +297,7 @@ class OrderService:
 
 def store_placed(uow: UnitOfWork, orders: list[Order]) -> set[str]:
     """Insert the orders not stored yet, with a HoldPlaced event for each; return the new ids."""
-    new_ids = repo.insert_orders(uow.db, orders)
+    new_ids = uow.orders.add_new(orders)
     for order in orders:
         if order.id in new_ids:
             uow.record(_placed_event(order))

@@ -42,8 +42,8 @@ class PaymentAttempts:
 
     def find(self, user_id: str, key: str) -> Attempt | None:
         """Return the shopper's attempt made with `key`, if any."""
-        with self.deps.read() as db:
-            row = db.scalar(
+        with self.deps.read() as r:
+            row = r.db.scalar(
                 select(PaymentAttemptRow).where(
                     PaymentAttemptRow.user_id == user_id, PaymentAttemptRow.idempotency_key == key
                 )

@@ -214,12 +214,11 @@ class PaymentDesk:
             # `order` is as stored (not as reported): the compare-and-set starts from its status.
             if order.can_become(OrderStatus.PAID):
                 paid = order.paid(charge_ref, now)
-                if repo.save_transition(uow.db, order, paid):
+                if uow.orders.save_transition(order, paid):
                     self.attempts.settle_open(uow.db, order_id)
                     uow.record(paid.event(now))
-            row = uow.db.get(OrderRow, order_id)  # as this transaction leaves it: no second read
-            assert row is not None
-            settled = repo.order_of(row)
+            settled = uow.orders.get(order_id)  # as this transaction leaves it: no second read
+            assert settled is not None
             self.deps.commit(uow)
         if settled.payment_ref != charge_ref:
             # Another charge paid the order between our read and our update: give this one back now.
@@ -246,7 +245,7 @@ class PaymentDesk:
         with self.deps.uow() as uow:
             if order.can_become(OrderStatus.REFUNDED):  # recovery may find it refunded already
                 refunded = order.refunded(now)
-                if repo.save_transition(uow.db, order, refunded):
+                if uow.orders.save_transition(order, refunded):
                     uow.record(refunded.event(now))
             self.deps.commit(uow)
         self._send_pending_refunds(order.id)
@@ -317,8 +316,8 @@ class PaymentDesk:
 
     # -- helpers -------------------------------------------------------------------------------
     def _charge_provider(self, order: Order) -> str:
-        with self.deps.read() as db:
-            provider = db.scalar(
+        with self.deps.read() as r:
+            provider = r.db.scalar(
                 select(PaymentRow.provider).where(
                     PaymentRow.order_id == order.id,
                     PaymentRow.provider_ref == order.payment_ref,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.domain.events import Event
 from flashsale.store.group_commit import GroupCommit
+from flashsale.store.order_repository import OrderRepository, SqlOrderRepository
 from flashsale.store.repositories import from_epoch
 from flashsale.store.tables import EventRow
 
@@ -32,6 +33,7 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.db = self._group.enter() if self._group is not None else self._factory()
+        self.orders: OrderRepository = SqlOrderRepository(self.db)
         self.events = []
         self._open = True
         return self
@@ -77,3 +79,18 @@ class UnitOfWork:
             durable = self._group.leave(committed) if self._group is not None else None
         if durable is not None:
             durable()
+
+
+class ReadUnit:
+    """A look at the store for reading only: `with deps.read() as r: r.orders.get(...)`."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def __enter__(self) -> ReadUnit:
+        self.db = self._factory()
+        self.orders: OrderRepository = SqlOrderRepository(self.db)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.db.close()

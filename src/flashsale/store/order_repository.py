@@ -1,0 +1,98 @@
+"""The orders repository: what the order path asks of the store, as domain `Order`s.
+
+Services read and write orders only through `OrderRepository`; `SqlOrderRepository` answers it
+with SQLAlchemy on one session (a unit of work's, or a read-only one). A fake in memory answers
+it the same way in the service tier's unit tests (tests/fakes.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flashsale.domain.orders import Order, OrderStatus
+from flashsale.store import repositories as repo
+from flashsale.store.tables import OrderRow
+
+
+class OrderRepository(Protocol):
+    """Orders as the store holds them."""
+
+    def get(self, order_id: str) -> Order | None:
+        """The stored order, or None."""
+        ...
+
+    def by_key(self, user_id: str, request_id: str) -> Order | None:
+        """The order the shopper placed with this idempotency key, or None."""
+        ...
+
+    def add_new(self, orders: Sequence[Order]) -> set[str]:
+        """Store the orders not stored yet (by id or by key); return the ids that were new."""
+        ...
+
+    def save_transition(self, before: Order, after: Order) -> bool:
+        """Store a move if the stored order still has `before`'s status (compare-and-set)."""
+        ...
+
+    def for_user(self, user_id: str, *, limit: int, offset: int) -> list[Order]:
+        """The shopper's orders, newest first."""
+        ...
+
+    def unpaid_due(self, now: datetime, limit: int) -> list[Order]:
+        """UNPAID orders whose payment window ended by `now`."""
+        ...
+
+    def stored_ids(self, order_ids: Iterable[str]) -> set[str]:
+        """Which of these ids are stored."""
+        ...
+
+
+class SqlOrderRepository:
+    """`OrderRepository` on one SQLAlchemy session."""
+
+    def __init__(self, db: Session) -> None:
+        self.db = db
+
+    def get(self, order_id: str) -> Order | None:
+        row = self.db.get(OrderRow, order_id)
+        return None if row is None else repo.order_of(row)
+
+    def by_key(self, user_id: str, request_id: str) -> Order | None:
+        row = self.db.scalar(
+            select(OrderRow).where(OrderRow.user_id == user_id, OrderRow.request_id == request_id)
+        )
+        return None if row is None else repo.order_of(row)
+
+    def add_new(self, orders: Sequence[Order]) -> set[str]:
+        return repo.insert_orders(self.db, orders)
+
+    def save_transition(self, before: Order, after: Order) -> bool:
+        return repo.save_transition(self.db, before, after)
+
+    def for_user(self, user_id: str, *, limit: int, offset: int) -> list[Order]:
+        rows = self.db.scalars(
+            select(OrderRow)
+            .where(OrderRow.user_id == user_id)
+            .order_by(OrderRow.created_at.desc(), OrderRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [repo.order_of(r) for r in rows]
+
+    def unpaid_due(self, now: datetime, limit: int) -> list[Order]:
+        rows = self.db.scalars(
+            select(OrderRow)
+            .where(OrderRow.status == OrderStatus.UNPAID.value, OrderRow.expires_at <= now)
+            .limit(limit)
+        )
+        return [repo.order_of(r) for r in rows]
+
+    def stored_ids(self, order_ids: Iterable[str]) -> set[str]:
+        ids = list(order_ids)
+        if not ids:
+            return set()
+        return set(self.db.scalars(select(OrderRow.id).where(OrderRow.id.in_(ids))))
