@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -101,6 +102,32 @@ def test_readyz_answers_503_naming_the_ledger_once_redis_is_gone(
     assert sample(samples, "flashsale_scrape_source_up", source="ledger") == 0
     assert sample(samples, "flashsale_scrape_source_up", source="order_writer") == 0
     assert sample(samples, "flashsale_scrape_source_up", source="store") == 1
+
+
+@pytest.mark.redis_server
+def test_a_redis_that_stops_answering_fails_its_check_at_the_timeout(
+    settings: Settings, clock: ManualClock, tmp_path: Path
+) -> None:
+    server = OwnRedis(tmp_path)
+    server.start()
+    assert server.process is not None
+    try:
+        update = {"backend": "redis", "redis_url": server.url, "ready_timeout_s": 0.5}
+        with open_api(build(settings.model_copy(update=update), clock=clock), clock) as api:
+            server.process.send_signal(signal.SIGSTOP)  # connections open, nothing answered
+            try:
+                answer = api.client.get("/readyz")
+            finally:
+                server.process.send_signal(signal.SIGCONT)
+            recovered = api.client.get("/readyz")
+    finally:
+        server.stop()
+
+    assert answer.status_code == 503, answer.text
+    checks = answer.json()["checks"]
+    assert checks["ledger"] == {"ok": False, "detail": "no answer within 0.5 s"}
+    assert checks["store"]["ok"] is True
+    assert recovered.status_code == 200, recovered.text
 
 
 @pytest.mark.redis

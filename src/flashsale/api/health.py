@@ -1,7 +1,8 @@
 """Health for load balancers: `GET /healthz` (the process serves) and `GET /readyz` (it can serve a sale).
 
 `/healthz` does no I/O: a failing one means the process is stuck or gone, and a restart is the cure.
-`/readyz` asks what a purchase needs, each check in a worker thread and bounded by
+`/readyz` asks what a purchase needs, each check in a thread of its own small pool (a dependency
+that hangs ties up those threads, never the ones the buy path runs on) and bounded by
 `FLASHSALE_READY_TIMEOUT_S`:
 - `store`: the database answers `SELECT 1` (on the read engine, which never queues behind SQLite's
   writer);
@@ -19,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 5  # about one load-balancer probe interval: the soonest a retry could see a change
 LAG_COUNT_CAP = 100_000  # a backlog counted entry by entry reads as at most this
+CHECK_THREADS = 3  # one per check (store, ledger, order_writer), so one slow check delays no other
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ async def preflight(settings: Settings) -> list[Check]:
         )
         return await readiness.run()
     finally:
+        readiness.close()
         ledger.close()
         reads.dispose()
         writes.dispose()
@@ -129,6 +133,7 @@ class Readiness:
         self.ledger = ledger
         self.max_writer_lag = max_writer_lag
         self.timeout_s = timeout_s
+        self._threads = ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="flashsale-readyz")
 
     @classmethod
     def of(cls, platform: Platform) -> Readiness:
@@ -147,9 +152,14 @@ class Readiness:
             probes["order_writer"] = self._order_writer
         return list(await asyncio.gather(*(self._bounded(name, probe) for name, probe in probes.items())))
 
+    def close(self) -> None:
+        """Let the checks' threads go; one stuck on a dead server ends when its driver gives up."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
     async def _bounded(self, name: str, probe: Callable[[], str]) -> Check:
+        running = asyncio.get_running_loop().run_in_executor(self._threads, probe)
         try:
-            detail = await asyncio.wait_for(asyncio.to_thread(probe), self.timeout_s)
+            detail = await asyncio.wait_for(running, self.timeout_s)
         except TimeoutError:
             return Check(name, False, f"no answer within {self.timeout_s:g} s")
         except WriterBehind as exc:

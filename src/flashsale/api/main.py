@@ -61,7 +61,7 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
         raise ValueError("the platform has no secrets: build it with flashsale.bootstrap.build")
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(served: FastAPI) -> AsyncIterator[None]:
         if start_jobs:
             platform.start_jobs()
         settings = platform.settings
@@ -70,6 +70,8 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
             yield
         finally:
             platform.close()
+            served.state.readiness.close()
+            served.state.metrics.close()
             log.info("shutdown")
 
     app = FastAPI(

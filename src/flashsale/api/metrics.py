@@ -7,7 +7,8 @@ Counted as things happen (cheap, on the request path):
   ledger, and on the embedded default the group commit).
 - `flashsale_http_request_duration_seconds{method,route}` and `flashsale_http_responses_total{method,
   route,status}`, by route template (`/orders/{order_id}`), never by raw path.
-Read at scrape time (in a worker thread, so a slow store or Redis never blocks the event loop):
+Read at scrape time, in a thread of the registry's own (so a slow store or Redis blocks neither the
+event loop nor the buy path's threads, and concurrent scrapes take turns):
 - `flashsale_stock_{quota,available,sold}{item_id}` and `flashsale_holds_live{item_id}` (units
   held, unpaid) from the ledger, for every item of the catalogue; `flashsale_ledger_conserved`
   is 0 for an item whose counters do not add up to its quota (drift for `flashsale reconcile`);
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -91,6 +93,7 @@ class Metrics:
             registry=r,
         )
         r.register(PlatformCollector(platform))
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flashsale-metrics")
 
     def record_purchase(self, outcome: str, seconds: float) -> None:
         """Count one purchase decision and how long the route waited for it."""
@@ -112,6 +115,14 @@ class Metrics:
     def render(self) -> bytes:
         """Return every metric in the Prometheus text format (blocks on the scrape-time reads)."""
         return generate_latest(self.registry)
+
+    async def render_async(self) -> bytes:
+        """Render in the registry's own thread, without blocking the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self.render)
+
+    def close(self) -> None:
+        """Let the scrape thread go (a scrape in progress finishes on its own)."""
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
 
 class PlatformCollector(Collector):
@@ -200,5 +211,5 @@ router = APIRouter()
 async def metrics(request: Request) -> Response:
     """Answer every metric in the Prometheus text format (see the module docstring)."""
     registry: Metrics = request.app.state.metrics
-    body = await asyncio.to_thread(registry.render)
+    body = await registry.render_async()
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
