@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
@@ -21,7 +22,9 @@ from flashsale.logs import EventFormatter
 from tests.conftest import Sale
 from tests.integration.api_support import Api, open_api
 from tests.integration.edge_server import SECRETS, SERVE, serving
+from tests.integration.redis_support import redis_ledgers, with_query
 from tests.integration.servers import free_port
+from tests.services import REDIS_URL
 
 
 @pytest.fixture
@@ -137,3 +140,29 @@ def test_a_served_process_is_ready_answers_metrics_and_logs_only_json_lines(tmp_
     assert "startup" in names and "shutdown" in names
     readiness = {e["check"]: e["ok"] for e in events if e["event"] == "readiness"}
     assert readiness == {"store": True, "ledger": True}
+
+
+@pytest.mark.redis
+def test_every_scrape_of_several_workers_counts_the_requests_of_all_of_them(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    assert REDIS_URL is not None
+    with redis_ledgers(REDIS_URL, clock) as make:  # a fresh key prefix, deleted afterwards
+        shared = with_query(REDIS_URL, prefix=make().prefix)
+        with serving(tmp_path, workers=2, log_json="true", backend="redis", redis_url=shared) as server:
+            for _ in range(20):  # a connection each: the kernel hands them to either worker
+                assert get(server.port, "/healthz")[0] == 200
+            scrapes = [get(server.port, "/metrics") for _ in range(4)]
+
+    healthz = {"method": "GET", "route": "/healthz", "status": "200"}
+    for status, body in scrapes:
+        assert status == 200
+        counted = [
+            s.value
+            for family in text_string_to_metric_families(body.decode())
+            for s in family.samples
+            if s.name == "flashsale_http_responses_total" and s.labels == healthz
+        ]
+        assert counted == [20.0]
+    events = [json.loads(line) for line in server.log.read_text().splitlines() if line.strip()]
+    assert sum(e["event"] == "startup" for e in events) == 2

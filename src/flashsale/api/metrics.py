@@ -17,6 +17,9 @@ event loop nor the buy path's threads, and concurrent scrapes take turns):
   `flashsale_order_writer_pending` (read, not yet committed);
 - `flashsale_scrape_source_up{source}`: 0 when a source could not be read, whose metrics are then
   missing from this scrape rather than wrong.
+With `flashsale serve --workers N` every worker counts into files under PROMETHEUS_MULTIPROC_DIR
+(prometheus-client's multi-process mode, set up by `serve`), and a scrape, whichever worker answers
+it, adds up every worker's counters and histograms.
 Reported by whoever runs a reconciliation in this process: `flashsale_reconcile_drift{kind}` and
 `flashsale_reconcile_pauses_total`. `flashsale reconcile` runs in a process of its own today, which
 prints its report instead, so on `flashsale serve` these have no samples (drift) or stay 0 (pauses).
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,6 +44,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from flashsale.api.health import writer_backlog
@@ -50,6 +55,8 @@ from flashsale.services.order_search import OrderFilter
 from flashsale.services.reconcile import ReconcileReport
 
 log = logging.getLogger(__name__)
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is first imported
 
 # From a fast-path read (~15 µs) to a purchase queued behind a slow commit.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -85,14 +92,19 @@ class Metrics:
             registry=r,
         )
         self.reconcile_drift = Gauge(
-            "flashsale_reconcile_drift", "Drift the last reconciliation found, by kind", ["kind"], registry=r
+            "flashsale_reconcile_drift",
+            "Drift the last reconciliation found, by kind",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.reconcile_pauses = Counter(
             "flashsale_reconcile_pauses",
             "Sale pauses by reconciliations reported to this process",
             registry=r,
         )
-        r.register(PlatformCollector(platform))
+        self.exposition = _exposition(r)
+        self.exposition.register(PlatformCollector(platform))
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flashsale-metrics")
 
     def record_purchase(self, outcome: str, seconds: float) -> None:
@@ -114,7 +126,7 @@ class Metrics:
 
     def render(self) -> bytes:
         """Return every metric in the Prometheus text format (blocks on the scrape-time reads)."""
-        return generate_latest(self.registry)
+        return generate_latest(self.exposition)
 
     async def render_async(self) -> bytes:
         """Render in the registry's own thread, without blocking the event loop."""
@@ -123,6 +135,15 @@ class Metrics:
     def close(self) -> None:
         """Let the scrape thread go (a scrape in progress finishes on its own)."""
         self._thread.shutdown(wait=False, cancel_futures=True)
+
+
+def _exposition(own: CollectorRegistry) -> CollectorRegistry:
+    """Return the registry a scrape reads: this process's own, or every worker's (multi-process mode)."""
+    if not os.environ.get(MULTIPROC_DIR):
+        return own
+    workers = CollectorRegistry()
+    MultiProcessCollector(workers)  # reads every worker's files, this process's included
+    return workers
 
 
 class PlatformCollector(Collector):

@@ -16,12 +16,17 @@ import asyncio
 import logging
 import logging.config
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from flashsale.api.health import preflight
+from flashsale.api.metrics import MULTIPROC_DIR
 from flashsale.api.serving import guarded_http
 from flashsale.cli.console import refuse
 from flashsale.config import Settings
@@ -68,21 +73,22 @@ def serve(
     # Read by the app in every worker process: its request lines replace uvicorn's access log.
     os.environ["FLASHSALE_ACCESS_LOG"] = "true" if access_log else "false"
     try:
-        uvicorn.run(
-            APP_FACTORY,
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            access_log=False,
-            log_config=log_config,
-            # The edge a slow or greedy client meets: deadlines on reading a request, an idle
-            # keep-alive limit, 503 beyond max_connections, and the accept queue's length.
-            http=guarded_http(settings),  # type: ignore[arg-type]  # uvicorn calls it like a class
-            timeout_keep_alive=settings.keep_alive_s,
-            limit_concurrency=settings.max_connections,
-            backlog=settings.listen_backlog,
-        )
+        with _metrics_across_workers(workers):
+            uvicorn.run(
+                APP_FACTORY,
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                access_log=False,
+                log_config=log_config,
+                # The edge a slow or greedy client meets: deadlines on reading a request, an idle
+                # keep-alive limit, 503 beyond max_connections, and the accept queue's length.
+                http=guarded_http(settings),  # type: ignore[arg-type]  # uvicorn calls it like a class
+                timeout_keep_alive=settings.keep_alive_s,
+                limit_concurrency=settings.max_connections,
+                backlog=settings.listen_backlog,
+            )
     except LeaseTaken as exc:
         refuse(f"{exc}: a server or a demo already runs the in-process ledger on this database", code=1)
 
@@ -101,3 +107,24 @@ def _check_readiness(settings: Settings) -> None:
             " FLASHSALE_REDIS_URL (the log above has the driver's error)",
             code=1,
         )
+
+
+@contextmanager
+def _metrics_across_workers(workers: int) -> Iterator[None]:
+    """With several workers, have each count into files that any worker's scrape adds up.
+
+    A scrape reaches whichever worker accepts the connection; without this it would see that
+    worker's counters only. The spawned workers inherit the variable and prometheus-client reads it
+    when they import it; the files go when the server stops. A directory set by the operator is
+    used as it is (it must be empty when the server starts).
+    """
+    if workers == 1 or os.environ.get(MULTIPROC_DIR):
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="flashsale-metrics-")
+    os.environ[MULTIPROC_DIR] = path
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_DIR]
+        shutil.rmtree(path, ignore_errors=True)
