@@ -218,6 +218,17 @@ def test_a_public_read_answered_by_the_fast_path_is_timed_under_its_route(api: A
     assert sample(samples, "flashsale_http_responses_total", **unmatched) == 1
 
 
+def test_methods_outside_http_are_counted_as_one_series(api: Api) -> None:
+    for method in ("BREW", "WHEN", "FOO"):
+        assert api.client.request(method, "/purchases").status_code == 405
+
+    samples = scrape(api)
+
+    refused = {"method": "other", "route": "/purchases", "status": 405}
+    assert sample(samples, "flashsale_http_responses_total", **refused) == 3
+    assert not any(dict(labels).get("method") == "BREW" for _, labels in samples)
+
+
 def test_expired_orders_are_counted_once_the_sweep_writes_them(api: Api, sale: Sale) -> None:
     assert api.buy("alice", sale.phone_id).status_code == 201
     assert sample(scrape(api), "flashsale_orders_expired_total") == 0

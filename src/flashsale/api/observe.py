@@ -55,7 +55,7 @@ class RequestObserver:
             seconds = time.perf_counter() - started
             method, route = scope["method"], route_template(scope)
             self.metrics.observe_request(method=method, route=route, status=status, seconds=seconds)
-            if self.log_requests:
+            if self.log_requests and log.isEnabledFor(logging.INFO):  # build no fields for nothing
                 log.info(
                     "request",
                     extra=fields(

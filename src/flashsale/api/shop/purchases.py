@@ -80,7 +80,7 @@ async def _decide(request: Request, cmd: Buy) -> Purchase:
     finally:
         seconds = time.perf_counter() - started
         metrics.record_purchase(outcome, seconds)
-        if request.app.state.log_requests:
+        if request.app.state.log_requests and log.isEnabledFor(logging.INFO):
             log.info(
                 "purchase",
                 extra=fields(
