@@ -2,11 +2,13 @@
 
 Counted as things happen (cheap, on the request path):
 - `flashsale_purchases_total{outcome}`: purchase decisions; outcome `created`, `replayed`, the
-  refusal's code (`SOLD_OUT`, `LIMIT_EXCEEDED`, …) or `error` (the store or the ledger failed).
+  refusal's code (`SOLD_OUT`, `LIMIT_EXCEEDED`, …), `error` (the store or the ledger failed) or
+  `cancelled` (the server stopped before the answer came).
 - `flashsale_purchase_decision_seconds`: how long the route waited for its decision (batching, the
   ledger, and on the embedded default the group commit).
 - `flashsale_http_request_duration_seconds{method,route}` and `flashsale_http_responses_total{method,
-  route,status}`, by route template (`/orders/{order_id}`), never by raw path.
+  route,status}`, by route template (`/orders/{order_id}`), never by raw path; a method outside
+  HTTP's own is counted as `other`.
 Read at scrape time, in a thread of the registry's own (so a slow store or Redis blocks neither the
 event loop nor the buy path's threads, and concurrent scrapes take turns):
 - `flashsale_stock_{quota,available,sold}{item_id}` and `flashsale_holds_live{item_id}` (units
