@@ -35,9 +35,25 @@ class Settings(BaseSettings):
         2048, ge=1, description="Concurrent connections or requests per process; beyond it: 503"
     )
     listen_backlog: int = Field(2048, ge=1, description="Accept queue length (capped by net.core.somaxconn)")
+    # Operability: health, metrics and logs (see docs/runbook.md).
+    ready_max_writer_lag: int = Field(
+        10_000,
+        ge=0,
+        description="Redis ledger: /readyz fails once more purchases than this wait for the order writer",
+    )
+    ready_timeout_s: float = Field(
+        2.0, gt=0, description="Longest one /readyz check may take before it fails"
+    )
+    metrics_enabled: bool = Field(True, description="Serve GET /metrics (Prometheus text format)")
+    log_json: bool = Field(False, description="Log one JSON object per line instead of key=value pairs")
+    access_log: bool = Field(True, description="Log one line per request and per purchase decision")
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'flashsale.db'}"
+
+    def ledger_url(self) -> str:
+        """Return the URL of the stock ledger engine `backend` names."""
+        return self.redis_url if self.backend == "redis" else "memory://"
 
     def with_secrets(self) -> Settings:
         """Fill unset secrets from data_dir/secrets.json, creating it (mode 0600) on first run."""

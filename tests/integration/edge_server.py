@@ -43,13 +43,23 @@ class Served:
 
 
 @contextmanager
-def serving(data_dir: Path, **settings: str) -> Iterator[Served]:
+def serving(data_dir: Path, *, workers: int = 1, **settings: str) -> Iterator[Served]:
     """Run `flashsale serve` on a free loopback port with FLASHSALE_<NAME>=value settings; stop it after."""
     port = free_port()
     env = {**os.environ, **SECRETS, "FLASHSALE_DATA_DIR": str(data_dir)}
     env.update({f"FLASHSALE_{name.upper()}": value for name, value in settings.items()})
     log = data_dir / "serve.log"
-    cmd = [sys.executable, "-c", SERVE, "serve", "--port", str(port), "--no-access-log"]
+    cmd = [
+        sys.executable,
+        "-c",
+        SERVE,
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+    ]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=data_dir, stdout=out, stderr=subprocess.STDOUT)
     try:

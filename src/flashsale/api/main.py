@@ -7,20 +7,25 @@ uvicorn.run("flashsale.api.main:serving_app_factory", factory=True)
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from flashsale import __version__
-from flashsale.api import admin, shop
+from flashsale.api import admin, health, metrics, shop
 from flashsale.api.errors import install_error_handlers
 from flashsale.api.limits import BodySizeLimit
+from flashsale.api.observe import RequestObserver
 from flashsale.api.shop.sessions import PublicReadFastPath
 from flashsale.auth import ShopperTokens
 from flashsale.bootstrap import Platform, build
 from flashsale.config import Settings
+from flashsale.logs import fields
 from flashsale.services.checkout import Checkout
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Flash sales (秒杀): timed sessions whose items have a quota and a per-user limit, sold through an
@@ -45,6 +50,7 @@ TAGS = [
     {"name": "admin: products", "description": "Products (SKUs)."},
     {"name": "admin: items", "description": "Flash items: price, quota, per-user limit, stats."},
     {"name": "admin: orders", "description": "Refunds."},
+    {"name": "health", "description": "Liveness and readiness for load balancers; no token needed."},
 ]
 
 
@@ -55,13 +61,18 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
         raise ValueError("the platform has no secrets: build it with flashsale.bootstrap.build")
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(served: FastAPI) -> AsyncIterator[None]:
         if start_jobs:
             platform.start_jobs()
+        settings = platform.settings
+        log.info("startup", extra=fields(backend=settings.backend, jobs=start_jobs, version=__version__))
         try:
             yield
         finally:
             platform.close()
+            served.state.readiness.close()
+            served.state.metrics.close()
+            log.info("shutdown")
 
     app = FastAPI(
         title="flashsale",
@@ -74,12 +85,21 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.state.platform = platform
     app.state.shopper_tokens = ShopperTokens(jwt_secret)
     app.state.checkout = Checkout(platform.orders)
+    app.state.metrics = metrics.Metrics(platform)
+    app.state.readiness = health.Readiness.of(platform)
+    app.state.log_requests = platform.settings.access_log
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=platform.settings.max_body_bytes)
-    # Outermost: a flood of public reads is answered from memory before the framework runs at all.
+    # A flood of public reads is answered from memory before the framework runs at all.
     app.add_middleware(PublicReadFastPath, platform=platform)
+    # Outermost, so every answer is timed, the fast path's and the body guard's included.
+    app.add_middleware(RequestObserver, metrics=app.state.metrics, log_requests=platform.settings.access_log)
     app.include_router(shop.router)
     app.include_router(admin.router)
+    # Last: routes are matched in order, so the buy path never tries these first.
+    app.include_router(health.router)
+    if platform.settings.metrics_enabled:
+        app.include_router(metrics.router)
     return app
 
 

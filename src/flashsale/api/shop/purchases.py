@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
 from flashsale.api.deps import CurrentShopper, IdempotencyKey
 from flashsale.api.errors import error_responses
+from flashsale.api.metrics import Metrics
 from flashsale.api.schemas import OrderOut, PurchaseIn
+from flashsale.domain.errors import FlashSaleError
+from flashsale.logs import fields
 from flashsale.services.checkout import Checkout
-from flashsale.services.orders import Buy
+from flashsale.services.orders import Buy, Purchase
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/purchases", tags=["purchases"])
 
@@ -41,8 +48,9 @@ async def purchase(
     replay, say of an order that has since expired, for a unit it holds now. The same key with
     another item or quantity is refused with 422.
     """
-    checkout: Checkout = request.app.state.checkout
-    result = await checkout.buy(Buy(user_id=shopper, item_id=body.item_id, qty=body.quantity, request_id=key))
+    result = await _decide(
+        request, Buy(user_id=shopper, item_id=body.item_id, qty=body.quantity, request_id=key)
+    )
     # Serialised here, once: returning the model would make FastAPI validate and encode it again.
     return Response(
         OrderOut.model_validate(result.order).model_dump_json(),
@@ -50,3 +58,36 @@ async def purchase(
         headers=_REPLAYED if result.replayed else None,
         media_type="application/json",
     )
+
+
+async def _decide(request: Request, cmd: Buy) -> Purchase:
+    """Buy through the app's checkout; count the outcome and the wait, and log it if request logs are on."""
+    checkout: Checkout = request.app.state.checkout
+    metrics: Metrics = request.app.state.metrics
+    started = time.perf_counter()
+    outcome, order_id = "cancelled", None  # unless the decision arrives, or fails, below
+    try:
+        result = await checkout.buy(cmd)
+    except FlashSaleError as exc:
+        outcome = exc.code.value
+        raise
+    except Exception:
+        outcome = "error"  # the store or the ledger failed; the error handlers answer it
+        raise
+    else:
+        outcome, order_id = ("replayed" if result.replayed else "created"), result.order.id
+        return result
+    finally:
+        seconds = time.perf_counter() - started
+        metrics.record_purchase(outcome, seconds)
+        if request.app.state.log_requests and log.isEnabledFor(logging.INFO):
+            log.info(
+                "purchase",
+                extra=fields(
+                    outcome=outcome,
+                    item_id=cmd.item_id,
+                    qty=cmd.qty,
+                    order_id=order_id,
+                    decision_ms=round(seconds * 1e3, 3),
+                ),
+            )

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -133,6 +134,10 @@ async def get_session(request: Request, session_id: PathId, platform: PlatformDe
 
 
 # -- the middleware ---------------------------------------------------------------------------------
+# The declared routes, by endpoint: the fast path answers for `list_sessions` and `get_session`.
+_ROUTE_OF = {route.endpoint: route for route in router.routes if isinstance(route, APIRoute)}
+
+
 class PublicReadFastPath:
     """Pure ASGI middleware: answer GET /sessions and GET /sessions/{id} from a fresh snapshot first.
 
@@ -157,6 +162,16 @@ class PublicReadFastPath:
             await answer(scope, receive, send)
 
     def _answer(self, scope: Scope) -> Response | None:
+        """Return the answer the route would give, naming that route in `scope` as routing would.
+
+        Whoever watches the request from outside (metrics, logs) then sees the route it reached.
+        """
+        answer = self._page(scope)
+        if answer is not None:
+            scope["route"] = _ROUTE_OF[list_sessions if scope["path"] == PREFIX else get_session]
+        return answer
+
+    def _page(self, scope: Scope) -> Response | None:
         path: str = scope["path"]
         if path != PREFIX and not path.startswith(PREFIX + "/"):
             return None
