@@ -144,7 +144,11 @@ class PaymentDesk:
                 return order
             paid = self.handle_callback(provider, signed.body, signed.signature)
         except FlashSaleError as exc:
-            self.attempts.finish(attempt_id, AttemptStatus.FAILED, exc.code)
+            # A pause is temporary: the attempt is left for a retry (same key included) to run again.
+            paused = exc.code is ErrorCode.SALE_PAUSED
+            self.attempts.finish(
+                attempt_id, AttemptStatus.ABANDONED if paused else AttemptStatus.FAILED, exc.code
+            )
             raise
         except BaseException:
             with suppress(Exception):  # the store may be what failed; the lease frees the slot then
@@ -204,7 +208,8 @@ class PaymentDesk:
         try:
             self.deps.ledger.confirm(order_id)
         except FlashSaleError as exc:
-            if exc.code in (ErrorCode.ORDER_EXPIRED, ErrorCode.INVALID_TRANSITION):
+            # SALE_PAUSED (a repair for a moment): the money goes back too, and the shopper pays again.
+            if exc.code in (ErrorCode.ORDER_EXPIRED, ErrorCode.INVALID_TRANSITION, ErrorCode.SALE_PAUSED):
                 if exc.code is ErrorCode.ORDER_EXPIRED:
                     self.orders.expire_due()  # write the expiry down before answering
                 self._refund_charge(provider, order, charge_ref, amount)
