@@ -13,10 +13,12 @@ from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import HoldState
 from flashsale.domain.orders import OrderStatus
 from flashsale.services.audit import audit_payments
+from flashsale.services.fence import sync_shared_ledger
 from flashsale.services.orders import Buy
 from flashsale.services.reconcile import Reconciler
 from flashsale.store.tables import ItemRow
 from tests.conftest import Sale
+from tests.contract.checks import error_code
 from tests.engines import drain_orders
 from tests.integration.api_support import Api, assert_refused, open_api
 
@@ -94,9 +96,7 @@ def test_reconcile_reports_an_item_over_quota_and_repairs_and_resumes_the_rest(
 ) -> None:
     for user in ("ann", "bob", "cy"):
         platform.orders.pay(platform.orders.buy(Buy(user, sale.phone_id, 1, user)).order.id, user)
-    with platform.deps.uow() as uow:  # the stored quota now says less than was sold
-        uow.db.execute(update(ItemRow).where(ItemRow.id == sale.phone_id).values(quota=2))
-        uow.commit()
+    lower_quota(platform, sale.phone_id, 2)
 
     report = Reconciler(platform.orders).run(repair=True)
 
@@ -119,3 +119,63 @@ def test_reconcile_refuses_while_another_holds_the_pause_and_changes_nothing(
     assert refused.value.code is ErrorCode.SALE_PAUSED
     assert set(platform.ledger.pauses()) == {sale.phone_id}
     assert platform.orders.buy(Buy("dee", sale.earbuds_id, 1, "d")).order.status is OrderStatus.UNPAID
+
+
+def lower_quota(platform: Platform, item_id: int, quota: int) -> None:
+    """Make the stored quota say less than was sold (as an operator's direct edit or lost writes may)."""
+    with platform.deps.uow() as uow:
+        uow.db.execute(update(ItemRow).where(ItemRow.id == item_id).values(quota=quota))
+        uow.commit()
+
+
+SHARED = pytest.mark.engines(
+    "postgres+redis", reason="only a shared ledger can come back empty under a live sale"
+)
+
+
+@SHARED
+def test_a_start_on_an_emptied_ledger_rebuilds_it_even_with_an_item_over_quota(
+    platform: Platform, sale: Sale
+) -> None:
+    for user in ("ann", "bob", "cy"):
+        platform.orders.pay(platform.orders.buy(Buy(user, sale.phone_id, 1, user)).order.id, user)
+    lower_quota(platform, sale.phone_id, 2)
+    platform.ledger.restore([], [])  # Redis came back empty
+
+    sync_shared_ledger(platform.deps)  # what every worker runs at start: it must not crash
+
+    phone = platform.ledger.stock(sale.phone_id)
+    assert (phone.sold, phone.available) == (3, 0)
+    assert platform.ledger.stock(sale.earbuds_id).available == 20
+    assert platform.ledger.pauses() == {}
+
+
+@SHARED
+def test_a_start_leaves_the_rebuild_to_the_process_that_holds_the_pause(
+    platform: Platform, sale: Sale
+) -> None:
+    platform.ledger.restore([], [])
+    pause(platform, sale.phone_id, sale.earbuds_id, token="another-worker")
+
+    sync_shared_ledger(platform.deps)
+
+    assert error_code(platform.ledger.stock, sale.phone_id) is ErrorCode.UNKNOWN_ITEM  # not rebuilt twice
+    with pytest.raises(FlashSaleError) as refused:
+        platform.orders.buy(Buy("ann", sale.phone_id, 1, "a"))
+    assert refused.value.code is ErrorCode.SALE_PAUSED
+
+
+@SHARED
+def test_a_purchase_on_an_emptied_ledger_is_told_to_retry_and_the_ledger_rebuilds_itself(
+    platform: Platform, sale: Sale
+) -> None:
+    paid = platform.orders.buy(Buy("ann", sale.phone_id, 1, "a")).order
+    platform.orders.pay(paid.id, "ann")
+    platform.ledger.restore([], [])
+
+    with pytest.raises(FlashSaleError) as refused:
+        platform.orders.buy(Buy("bob", sale.phone_id, 1, "b"))
+
+    assert refused.value.code is ErrorCode.SALE_PAUSED and refused.value.retry_after_s == 1.0
+    assert platform.ledger.stock(sale.phone_id).sold == 1  # rebuilt from the store
+    assert platform.orders.buy(Buy("bob", sale.phone_id, 1, "b")).order.status is OrderStatus.UNPAID

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 30.0  # a repair renews it as it goes; a dead one frees the sale after at most this
 PAUSE_READ_TTL_S = 0.25  # refusals during a pause share one read of the leases per this long
+HEAL_EVERY_S = 0.5  # a process looks for a lost ledger at most this often (a rebuild may be under way)
 
 
 class Fence:
@@ -166,17 +168,30 @@ class Refusals:
         self.deps = deps
         self.shared = shared
         self._pauses: tuple[float, dict[int, Pause]] = (-math.inf, {})
+        # A burst of refusals heals once: one at a time in this process, and not again right after.
+        self._healing = threading.Lock()
+        self._healed_at = -math.inf
 
     def refusal(self, item_id: int, code: ErrorCode) -> FlashSaleError:
         """The error to raise for a purchase of `item_id` the ledger refused with `code`."""
         if code is ErrorCode.SALE_PAUSED:
             return self._paused(item_id)
         if code is ErrorCode.UNKNOWN_ITEM and self.shared and self._stored(item_id):
-            sync_shared_ledger(self.deps)
+            self._heal()
             return FlashSaleError(
                 ErrorCode.SALE_PAUSED, "the stock ledger is being rebuilt; retry shortly", retry_after_s=1.0
             )
         return FlashSaleError(code)
+
+    def _heal(self) -> None:
+        if not self._healing.acquire(blocking=False):
+            return  # another thread of this process is at it
+        try:
+            if time.monotonic() - self._healed_at >= HEAL_EVERY_S:
+                sync_shared_ledger(self.deps)
+                self._healed_at = time.monotonic()
+        finally:
+            self._healing.release()
 
     def _paused(self, item_id: int) -> FlashSaleError:
         read_at, pauses = self._pauses

@@ -43,6 +43,9 @@ class ItemDrift:
     orders_missing_in_db: list[str] = field(default_factory=list)
     holds_missing_in_ledger: list[str] = field(default_factory=list)
     state_mismatches: list[tuple[str, str, str]] = field(default_factory=list)  # (id, db, ledger)
+    # Holds the ledger moved further than the database recorded yet (a payment or cancellation whose
+    # row is being written): not drift. The stored counts above count them as landed.
+    in_flight: list[str] = field(default_factory=list)
     known_to_ledger: bool = True  # False: the ledger has no terms for the item (e.g. Redis came back empty)
 
     @property
@@ -76,6 +79,7 @@ class ReconcileReport:
         counts["items over quota (refund by hand)"] = len(self.over_quota)
         for d in self.items:
             counts["items missing in ledger"] += int(not d.known_to_ledger)
+            counts["moves in flight (not drift)"] += len(d.in_flight)
             counts["orders missing in db"] += len(d.orders_missing_in_db)
             counts["holds missing in ledger"] += len(d.holds_missing_in_ledger)
             counts["state mismatches"] += len(d.state_mismatches)
@@ -114,7 +118,8 @@ class Reconciler:
         now = self.deps.clock()
         ledger = self.deps.ledger
         in_ledger = {h.hold_id: h for h in ledger.holds(terms.item_id)}
-        in_db = {h.hold_id: h for h in stored}
+        landed = [_further(h, in_ledger.get(h.hold_id)) for h in stored]
+        in_db = {h.hold_id: h for h in landed}
         try:
             level, known = ledger.stock(terms.item_id), True
         except FlashSaleError as exc:
@@ -124,9 +129,10 @@ class Reconciler:
         drift = ItemDrift(
             item_id=terms.item_id,
             ledger=level,
-            stored_sold=sum(h.qty for h in stored if h.state is HoldState.SOLD),
-            stored_held=sum(h.qty for h in stored if h.state is HoldState.HELD and not h.is_due(now)),
+            stored_sold=sum(h.qty for h in landed if h.state is HoldState.SOLD),
+            stored_held=sum(h.qty for h in landed if h.state is HoldState.HELD and not h.is_due(now)),
             known_to_ledger=known,
+            in_flight=[a.hold_id for a, b in zip(landed, stored, strict=True) if a.state is not b.state],
         )
         drift.orders_missing_in_db = sorted(set(in_ledger) - set(in_db))
         for hold_id, db_hold in in_db.items():
@@ -163,13 +169,14 @@ class Reconciler:
             holds = [_further(h, in_ledger.get(h.hold_id)) for h in stored]
             fitted, over = fitting_terms(terms, holds)
             ledger.restore(fitted, holds, token=fence.token)  # refused if the lease ran out meanwhile
+            after = self.inspect()  # what the rebuild left, before the sale moves on
         # Payments the ledger confirmed while their order rows lagged: their charges are journaled.
         self.orders.payments.recover()
         self.orders.expire_due()
         return ReconcileReport(
             found,
             repaired=True,
-            after=self.inspect(),
+            after=after,
             cancelled_to_fit=cancelled,
             over_quota=over,
             paused_s=fence.paused_s,
