@@ -16,6 +16,7 @@ from redis.retry import Retry
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from flashsale.config import Settings
 from tests.services import POSTGRES_URL, REDIS_SERVER
 
 
@@ -96,3 +97,28 @@ def fresh_postgres_database(template: str | None = None) -> Iterator[str]:
                 conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@contextmanager
+def scale_out_stack(
+    tmp_path: Path, secrets: dict[str, str], *, appendfsync: str = "always"
+) -> Iterator[tuple[OwnRedis, Settings]]:
+    """A redis-server of the test's own (AOF under tmp_path/redis), a fresh PostgreSQL database, and the
+    Settings of the scale-out engine on both (`secrets`: jwt_secret, admin_token, payment_secret)."""
+    (tmp_path / "redis").mkdir()
+    server = OwnRedis(tmp_path / "redis", appendfsync=appendfsync)
+    server.start()
+    try:
+        with fresh_postgres_database() as db_url:
+            yield (
+                server,
+                Settings(
+                    data_dir=tmp_path,
+                    database_url=db_url,
+                    backend="redis",
+                    redis_url=f"{server.url}?prefix=fs",
+                    **secrets,
+                ),
+            )
+    finally:
+        server.stop()

@@ -37,6 +37,15 @@ def pause(platform: Platform, *item_ids: int, token: str = "repair") -> None:
     platform.ledger.pause(item_ids, until=platform.deps.clock() + LEASE_S, token=token)
 
 
+def sell_over_quota(platform: Platform, sale: Sale) -> None:
+    """Three phones paid, then the stored quota lowered to two (an edit straight in the database)."""
+    for user in ("ann", "bob", "cy"):
+        platform.orders.pay(platform.orders.buy(Buy(user, sale.phone_id, 1, user)).order.id, user)
+    with platform.deps.uow() as uow:
+        uow.db.execute(update(ItemRow).where(ItemRow.id == sale.phone_id).values(quota=2))
+        uow.commit()
+
+
 def test_a_purchase_during_a_pause_is_told_503_with_retry_after_and_the_session_stays_open(
     api: Api, sale: Sale
 ) -> None:
@@ -94,9 +103,7 @@ def test_reconcile_never_turns_a_payment_the_ledger_confirmed_back_into_a_hold(
 def test_reconcile_reports_an_item_over_quota_and_repairs_and_resumes_the_rest(
     platform: Platform, sale: Sale
 ) -> None:
-    for user in ("ann", "bob", "cy"):
-        platform.orders.pay(platform.orders.buy(Buy(user, sale.phone_id, 1, user)).order.id, user)
-    lower_quota(platform, sale.phone_id, 2)
+    sell_over_quota(platform, sale)
 
     report = Reconciler(platform.orders).run(repair=True)
 
@@ -121,13 +128,6 @@ def test_reconcile_refuses_while_another_holds_the_pause_and_changes_nothing(
     assert platform.orders.buy(Buy("dee", sale.earbuds_id, 1, "d")).order.status is OrderStatus.UNPAID
 
 
-def lower_quota(platform: Platform, item_id: int, quota: int) -> None:
-    """Make the stored quota say less than was sold (as an operator's direct edit or lost writes may)."""
-    with platform.deps.uow() as uow:
-        uow.db.execute(update(ItemRow).where(ItemRow.id == item_id).values(quota=quota))
-        uow.commit()
-
-
 SHARED = pytest.mark.engines(
     "postgres+redis", reason="only a shared ledger can come back empty under a live sale"
 )
@@ -137,9 +137,7 @@ SHARED = pytest.mark.engines(
 def test_a_start_on_an_emptied_ledger_rebuilds_it_even_with_an_item_over_quota(
     platform: Platform, sale: Sale
 ) -> None:
-    for user in ("ann", "bob", "cy"):
-        platform.orders.pay(platform.orders.buy(Buy(user, sale.phone_id, 1, user)).order.id, user)
-    lower_quota(platform, sale.phone_id, 2)
+    sell_over_quota(platform, sale)
     platform.ledger.restore([], [])  # Redis came back empty
 
     sync_shared_ledger(platform.deps)  # what every worker runs at start: it must not crash

@@ -53,6 +53,7 @@ def reconcile(
     ),
     lease: float = typer.Option(
         DEFAULT_LEASE_S,
+        envvar="FLASHSALE_RECONCILE_LEASE_S",
         min=1.0,
         help="Seconds the pause lasts at most if this command dies; renewed while it works.",
     ),

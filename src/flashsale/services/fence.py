@@ -46,8 +46,7 @@ class Fence:
         self.item_ids = sorted(set(item_ids))
         self.lease_s = lease_s
         self.token = secrets.token_hex(12)
-        self.paused_at: float | None = None  # monotonic, for the report of how long the sale stood still
-        self.paused_s = 0.0
+        self.paused_s = 0.0  # how long the items stood still, for the report
 
     def renew(self) -> None:
         """Take the lease, or extend it for another `lease_s`; SALE_PAUSED if someone else holds it."""
@@ -57,12 +56,12 @@ class Fence:
     def hold(self) -> Iterator[Fence]:
         """Pause the items for the block, and resume them however the block ends."""
         self.renew()
-        self.paused_at = time.monotonic()
+        paused_at = time.monotonic()
         try:
             yield self
         finally:
             self.ledger.resume(self.item_ids, token=self.token)
-            self.paused_s = time.monotonic() - self.paused_at
+            self.paused_s = time.monotonic() - paused_at
 
 
 def committed_units(holds: Iterable[Hold]) -> Counter[int]:
