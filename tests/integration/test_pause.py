@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import update
 
-from flashsale.bootstrap import Platform
+from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import HoldState
@@ -177,3 +177,24 @@ def test_a_purchase_on_an_emptied_ledger_is_told_to_retry_and_the_ledger_rebuild
     assert refused.value.code is ErrorCode.SALE_PAUSED and refused.value.retry_after_s == 1.0
     assert platform.ledger.stock(sale.phone_id).sold == 1  # rebuilt from the store
     assert platform.orders.buy(Buy("bob", sale.phone_id, 1, "b")).order.status is OrderStatus.UNPAID
+
+
+@SHARED
+def test_a_dry_run_on_an_emptied_ledger_reports_it_and_changes_nothing(
+    platform: Platform, sale: Sale
+) -> None:
+    platform.orders.pay(platform.orders.buy(Buy("ann", sale.phone_id, 1, "a")).order.id, "ann")
+    platform.ledger.restore([], [])  # Redis came back empty
+
+    dry = build(
+        platform.settings, clock=platform.deps.clock, migrate=False, read_only=True
+    )  # as --dry-run does
+    try:
+        report = Reconciler(dry.orders).run(repair=False)
+    finally:
+        dry.close()
+
+    assert not report.clean
+    assert report.kinds()["items missing in ledger"] == 2
+    assert error_code(platform.ledger.stock, sale.phone_id) is ErrorCode.UNKNOWN_ITEM  # still empty
+    assert platform.ledger.pauses() == {}
