@@ -11,12 +11,12 @@ from sqlalchemy.orm import sessionmaker
 
 from flashsale.clock import Clock
 from flashsale.config import Settings
-from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Ledger, ledger_from_url
 from flashsale.services.catalog import CatalogService
 from flashsale.services.deps import Deps
+from flashsale.services.fence import sync_shared_ledger
 from flashsale.services.order_search import OrderSearch
 from flashsale.services.orders import OrderService
 from flashsale.services.payments import SandboxProvider
@@ -83,42 +83,24 @@ def order_writer_for(platform: Platform) -> OrderWriter:
     return OrderWriter(platform.orders, stream.client, stream.key)
 
 
-def sync_shared_ledger(deps: Deps) -> None:
-    """Teach a shared (Redis) ledger the items it does not know yet, without touching live counters.
-
-    Other processes may be selling right now, so the counters are never replaced here. Only an
-    empty ledger (new, or a Redis that lost its data) is rebuilt from the store; any other drift
-    is for `flashsale reconcile`, which pauses the sale while it repairs.
-    """
-    ledger = deps.ledger
-    with deps.uow() as uow:
-        terms = repo.all_item_terms(uow.db)
-        unknown = [t for t in terms if not _knows(ledger, t.item_id)]
-        if terms and len(unknown) == len(terms):
-            ledger.restore(terms, repo.all_holds(uow.db))
-            return
-    for t in unknown:
-        ledger.configure(t)
-
-
-def _knows(ledger: Ledger, item_id: int) -> bool:
-    try:
-        ledger.stock(item_id)
-    except FlashSaleError as exc:
-        if exc.code is ErrorCode.UNKNOWN_ITEM:
-            return False
-        raise
-    return True
-
-
 def rebuild_ledger(deps: Deps) -> None:
     """Load every item's terms and every order into the ledger: the store is the truth after a restart."""
     with deps.uow() as uow:
         deps.ledger.restore(repo.all_item_terms(uow.db), repo.all_holds(uow.db))
 
 
-def build(settings: Settings | None = None, *, clock: Clock = time.time, migrate: bool = True) -> Platform:
-    """Wire a platform; migrate the schema (creating the SQLite file on first run) and rebuild the ledger."""
+def build(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = time.time,
+    migrate: bool = True,
+    read_only: bool = False,
+) -> Platform:
+    """Wire a platform; migrate the schema (creating the SQLite file on first run) and rebuild the ledger.
+
+    `read_only` (reconcile --dry-run) leaves a shared ledger and the payments as they are: no sync,
+    no rebuild of an empty Redis, no payment recovery.
+    """
     settings = (settings or Settings()).with_secrets()
     url = settings.resolved_database_url()
     if migrate:
@@ -159,11 +141,12 @@ def build(settings: Settings | None = None, *, clock: Clock = time.time, migrate
         lease=lease,
     )
     try:
-        if shared:
-            sync_shared_ledger(deps)
-        else:
+        if not shared:
             rebuild_ledger(deps)
-        orders.payments.recover()  # finish any charge or refund a crash interrupted
+        elif not read_only:
+            sync_shared_ledger(deps)
+        if not read_only:
+            orders.payments.recover()  # finish any charge or refund a crash interrupted
     except BaseException:
         platform.close()
         raise

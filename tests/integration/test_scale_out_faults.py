@@ -41,7 +41,7 @@ from flashsale.services.reconcile import Reconciler
 from flashsale.store.tables import OrderRow
 from tests.factories import open_sale
 from tests.integration.redis_support import wait_until
-from tests.integration.servers import OwnRedis, fresh_postgres_database
+from tests.integration.servers import OwnRedis, scale_out_stack
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.redis_server]
 
@@ -71,25 +71,12 @@ class Stack:
 
 
 def _stack(tmp_path: Path, appendfsync: str) -> Iterator[Stack]:
-    (tmp_path / "redis").mkdir()
-    server = OwnRedis(tmp_path / "redis", appendfsync=appendfsync)
-    server.start()
-    try:
-        with fresh_postgres_database() as db_url:
-            settings = Settings(
-                data_dir=tmp_path,
-                database_url=db_url,
-                backend="redis",
-                redis_url=f"{server.url}?prefix=fs",
-                **SECRETS,
-            )
-            platform = build(settings)
-            try:
-                yield Stack(server, settings, platform, _open_sale(platform))
-            finally:
-                platform.close()
-    finally:
-        server.stop()
+    with scale_out_stack(tmp_path, SECRETS, appendfsync=appendfsync) as (server, settings):
+        platform = build(settings)
+        try:
+            yield Stack(server, settings, platform, _open_sale(platform))
+        finally:
+            platform.close()
 
 
 def _open_sale(platform: Platform) -> list[int]:

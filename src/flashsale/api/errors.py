@@ -13,6 +13,10 @@ Choices worth knowing:
 - A 405 names in `Allow` every method the path has, not only those of the first route that matched.
 - Redis or the database not answering (connection refused, timeout, a locked SQLite file)
   answers 503 SERVICE_UNAVAILABLE with Retry-After: 1, not 500: it is temporary.
+- SALE_PAUSED (the item's stock ledger is paused for a repair, or rebuilt after Redis lost its data)
+  answers 503 with Retry-After: the seconds the pause lease may still run, at least 1 and at most
+  MAX_RETRY_AFTER_S, since the lease is only an upper bound (a repair usually resumes within a
+  second) and a shopper told 30 s would wait out most of it for nothing.
 - A body that cannot be decoded at all (bad UTF-8, an integer literal too long to parse) is
   reported like malformed JSON: 422 VALIDATION_ERROR, never FastAPI's bare 400.
 """
@@ -20,6 +24,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 from collections.abc import Mapping, Sequence
 from itertools import islice
@@ -64,12 +69,14 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.SALE_PAUSED: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
 }
 
 # Refusals that a retry a moment later may turn into a success.
 _RETRYABLE = frozenset({ErrorCode.PAYMENT_IN_PROGRESS})
 _RETRY_SOON = {"Retry-After": "1"}
+MAX_RETRY_AFTER_S = 5
 
 # Starlette raises HTTPException itself for unknown routes, wrong methods and undecodable bodies.
 _CODE_OF_STATUS: dict[int, ErrorCode] = {
@@ -178,6 +185,8 @@ def _allowed_methods(request: Request) -> str:
 async def _on_flash_sale_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FlashSaleError)
     headers = _RETRY_SOON if exc.code in _RETRYABLE else None
+    if exc.retry_after_s is not None:
+        headers = {"Retry-After": str(min(max(math.ceil(exc.retry_after_s), 1), MAX_RETRY_AFTER_S))}
     return render(exc.code, exc.message, headers=headers)
 
 

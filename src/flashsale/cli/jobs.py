@@ -1,4 +1,4 @@
-"""`flashsale expire`, `reconcile`, `write-orders`: the background jobs, run by hand."""
+"""`flashsale expire`, `reconcile`, `pauses`, `write-orders`: the background jobs, run by hand."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from sqlalchemy.exc import OperationalError
 from flashsale.bootstrap import Platform, build, order_writer_for
 from flashsale.cli.console import refuse
 from flashsale.config import Settings
+from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.jobs.order_writer import backoff_s
+from flashsale.services.fence import DEFAULT_LEASE_S
 from flashsale.services.reconcile import ItemDrift, Reconciler
 from flashsale.store.lease import LeaseTaken
 
@@ -38,36 +40,87 @@ def expire() -> None:
     typer.echo(f"{expired} holds expired")
 
 
-def _platform(why_refused: str) -> Platform:
+def _platform(why_refused: str, *, read_only: bool = False) -> Platform:
     try:
-        return build(Settings())
+        return build(Settings(), migrate=not read_only, read_only=read_only)
     except LeaseTaken as exc:
         refuse(f"{exc}: {why_refused}", code=1)
 
 
 @app.command()
 def reconcile(
-    dry_run: bool = typer.Option(False, "--dry-run", help="Report drift only; change nothing."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Report drift only; change nothing (no pause, no rebuild, no writes: purchases still in the"
+        " stream, not yet written by an order writer, are not seen).",
+    ),
+    lease: float = typer.Option(
+        DEFAULT_LEASE_S,
+        envvar="FLASHSALE_RECONCILE_LEASE_S",
+        min=1.0,
+        help="Seconds the pause lasts at most if this command dies; renewed while it works.",
+    ),
 ) -> None:
     """Compare the ledger with the stored orders, report drift, and repair it (pausing the sale briefly).
 
-    Run it after a Redis restart or failover. Exits 1 if drift remains.
+    Run it after a Redis restart or failover; it is safe on a live sale. While it repairs, every
+    item is paused under a lease: purchases and payments are answered 503 with Retry-After, and
+    the lease ends by itself if the command is killed (see `flashsale pauses`). Exits 1 if drift
+    remains, if an item's paid orders exceed its quota (refund by hand), or if it could not pause.
     """
-    platform = _platform("the running server rebuilt its in-process ledger from the orders at start")
+    platform = _platform(
+        "the running server rebuilt its in-process ledger from the orders at start", read_only=dry_run
+    )
     try:
-        drain = order_writer_for(platform).drain if platform.orders.write_behind else None
-        report = Reconciler(platform.orders, drain=drain).run(repair=not dry_run)
+        drain = order_writer_for(platform).drain if platform.orders.write_behind and not dry_run else None
+        report = Reconciler(platform.orders, drain=drain, lease_s=lease).run(repair=not dry_run)
+    except FlashSaleError as exc:
+        if exc.code not in (ErrorCode.SALE_PAUSED, ErrorCode.CONFLICT):
+            raise
+        refuse(
+            f"{exc.message} (another reconcile or rebuild holds the pause, or this one outlived it)", code=1
+        )
     finally:
         platform.close()
     console = Console()
     console.print(_drift_table("found", report.items))
     if report.repaired:
         console.print(_drift_table("after repair", report.after))
+        console.print(f"items paused for {report.paused_s:.3f} s")
     for kind, count in report.kinds().items():
         console.print(f"{kind}: {count}")
+    for item_id, units in report.over_quota.items():
+        console.print(
+            f"[red]item {item_id}: paid orders take {units} units, over its quota: refund by hand[/]"
+        )
     remaining = report.after if report.repaired else report.items
-    if not all(d.clean for d in remaining):
+    if report.over_quota or not all(d.clean for d in remaining):
         raise typer.Exit(1)
+
+
+@app.command()
+def pauses(
+    resume: bool = typer.Option(False, "--resume", help="End every pause now (the operator's override)."),
+) -> None:
+    """List the items whose ledger is paused (by a reconcile or a rebuild) and until when; --resume ends them.
+
+    A pause ends by itself when its lease runs out; `--resume` is for not waiting. Resuming while a
+    reconcile is still working makes its rebuild refuse (it checks its lease), so nothing is torn.
+    """
+    platform = _platform("the running server's in-process ledger cannot be paused from here", read_only=True)
+    try:
+        paused = platform.ledger.pauses()
+        now = platform.deps.clock()
+        for item_id, pause in sorted(paused.items()):
+            typer.echo(f"item {item_id}: paused for {pause.until - now:.1f} s more (lease {pause.token})")
+        if resume and paused:
+            platform.ledger.resume(paused, token=None)
+            typer.echo(f"resumed {len(paused)} items")
+        elif not paused:
+            typer.echo("no item is paused")
+    finally:
+        platform.close()
 
 
 def _drift_table(title: str, drifts: list[ItemDrift]) -> Table:

@@ -33,12 +33,17 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "INTERNAL_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    SALE_PAUSED = "SALE_PAUSED"  # the item's ledger is paused (reconcile, rebuild): retry after the lease
 
 
 class FlashSaleError(Exception):
     """A refusal with a stable code; raising it must leave no partial write behind."""
 
-    def __init__(self, code: ErrorCode, message: str | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str | None = None, *, retry_after_s: float | None = None
+    ) -> None:
         self.code = code
         self.message = message or code.value.replace("_", " ").lower()
+        # For a temporary refusal (SALE_PAUSED): how long until a retry may succeed; edges say Retry-After.
+        self.retry_after_s = retry_after_s
         super().__init__(f"{code.value}: {self.message}")

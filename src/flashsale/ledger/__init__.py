@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flashsale.clock import Clock
-from flashsale.ledger.contract import Decision, Ledger, PurchaseStream, Reservation, StockLevel
+from flashsale.ledger.contract import Decision, Ledger, Pause, PurchaseStream, Reservation, StockLevel
 from flashsale.ledger.memory import MemoryLedger
 
 __all__ = [
     "Decision",
     "Ledger",
     "MemoryLedger",
+    "Pause",
     "PurchaseStream",
     "Reservation",
     "StockLevel",

@@ -20,6 +20,13 @@ Guarantees shared by all engines:
 - Holds past `expires_at` are expired lazily by every reserve/confirm/release/stock call and by
   `expire_due`; expired units go straight back to `available`. Each expired hold is handed out by
   `expire_due` exactly once, so the system of record can follow.
+- An item may be paused under a lease (`pause`): while `now < until`, every write that a caller
+  asks for on the item (reserve, confirm, release, refund, configure) is refused with SALE_PAUSED
+  and changes nothing; reads and idempotent replays keep answering. The lease ends by itself at
+  `until`, so a pauser that dies cannot leave the sale closed; `resume` ends it sooner. Expiry is
+  not paused: it depends on time alone, so a rebuild that restores a hold as held sees it expire
+  again, and a paused sale never keeps a unit past its payment window. Pausing an item the ledger
+  does not know (yet) works too: a purchase of it hears SALE_PAUSED, not UNKNOWN_ITEM.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from flashsale.domain.errors import ErrorCode
+from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold
 from flashsale.domain.sale import ItemTerms
 
@@ -68,6 +75,22 @@ class PurchaseStream(NamedTuple):
     key: str
 
 
+class Pause(NamedTuple):
+    """A live pause lease of one item: it ends by itself at `until` (the ledger's clock)."""
+
+    until: float
+    token: str
+
+
+def paused_error(item_id: int, until: float, now: float) -> FlashSaleError:
+    """The refusal of a write to a paused item, telling when the lease ends at the latest."""
+    return FlashSaleError(
+        ErrorCode.SALE_PAUSED,
+        f"item {item_id} is paused (reconciliation or rebuild); retry shortly",
+        retry_after_s=max(0.0, until - now),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class StockLevel:
     item_id: int
@@ -96,7 +119,10 @@ class Ledger(Protocol):
         ...
 
     def reserve(self, *, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
-        """Atomically hold `qty` units for `user_id`, or refuse with a stable code (see module doc)."""
+        """Atomically hold `qty` units for `user_id`, or refuse with a stable code (see module doc).
+
+        A paused item refuses with SALE_PAUSED right after the idempotency key is answered.
+        """
         ...
 
     def reserve_many(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
@@ -148,8 +174,31 @@ class Ledger(Protocol):
         """Return every hold the ledger remembers for an item, in any state (for reconciliation)."""
         ...
 
-    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold]) -> None:
-        """Rebuild the counters from the system of record (after a restart), replacing what is here."""
+    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold], *, token: str | None = None) -> None:
+        """Rebuild the counters from the system of record (after a restart), replacing what is here.
+
+        Holds whose live units exceed an item's quota are refused with CONFLICT and nothing changes.
+        Without `token` everything is replaced, pauses too. With `token` the rebuild is a
+        compare-and-set on the pause: unless every item of `terms` is paused under `token` right
+        now, it is refused with CONFLICT and nothing changes (the lease ran out and the sale went
+        on); otherwise the pauses are kept, so the caller resumes when it is done.
+        """
+        ...
+
+    def pause(self, item_ids: Iterable[int], *, until: float, token: str) -> None:
+        """Pause the items until `until` under `token` (or extend the lease if `token` holds it already).
+
+        All or nothing: if another token holds a live pause of one of them, SALE_PAUSED is raised
+        and nothing changes, so at most one pauser works on an item at a time.
+        """
+        ...
+
+    def resume(self, item_ids: Iterable[int], *, token: str | None) -> None:
+        """End the pauses of the items that `token` holds (every pause of them when `token` is None)."""
+        ...
+
+    def pauses(self) -> dict[int, Pause]:
+        """Return the live pause of every paused item."""
         ...
 
     def purchase_stream(self) -> PurchaseStream | None:

@@ -15,7 +15,7 @@ from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState, is_due, transition_error
 from flashsale.domain.sale import ItemTerms, check_hold_request
-from flashsale.ledger.contract import Decision, PurchaseStream, StockLevel
+from flashsale.ledger.contract import Decision, Pause, PurchaseStream, StockLevel, paused_error
 from flashsale.ledger.ids import HoldIdPool
 
 # Refusals carry nothing but their code: one shared, immutable Decision per code.
@@ -49,6 +49,7 @@ class MemoryLedger:
         self._by_key: dict[tuple[str, str], str] = {}
         self._due: list[tuple[float, str]] = []
         self._expired_unreported: list[Hold] = []
+        self._pauses: dict[int, Pause] = {}  # may name items the ledger does not know (yet)
         # Drawn under the lock, from a pool, so a lone `reserve` does not pay a system call per id.
         self._new_id = HoldIdPool()
 
@@ -59,9 +60,43 @@ class MemoryLedger:
     def close(self) -> None:
         """Nothing to release: the ledger holds no connection."""
 
+    # -- pauses ----------------------------------------------------------------------------------
+    def _live_pause(self, item_id: int, now: float) -> Pause | None:
+        """The item's pause if its lease has not ended at `now` (under the lock)."""
+        pause = self._pauses.get(item_id)
+        return pause if pause is not None and now < pause.until else None
+
+    def _check_not_paused(self, item_id: int, now: float) -> None:
+        pause = self._live_pause(item_id, now)
+        if pause is not None:
+            raise paused_error(item_id, pause.until, now)
+
+    def pause(self, item_ids: Iterable[int], *, until: float, token: str) -> None:
+        with self._lock:
+            now, item_ids = self._clock(), list(item_ids)
+            for item_id in item_ids:  # all checked before any is written: all or nothing
+                pause = self._live_pause(item_id, now)
+                if pause is not None and pause.token != token:
+                    raise paused_error(item_id, pause.until, now)
+            for item_id in item_ids:
+                self._pauses[item_id] = Pause(until, token)
+
+    def resume(self, item_ids: Iterable[int], *, token: str | None) -> None:
+        with self._lock:
+            for item_id in item_ids:
+                pause = self._pauses.get(item_id)
+                if pause is not None and token in (None, pause.token):
+                    del self._pauses[item_id]
+
+    def pauses(self) -> dict[int, Pause]:
+        with self._lock:
+            now = self._clock()
+            return {i: p for i, p in self._pauses.items() if now < p.until}
+
     # -- configuration -------------------------------------------------------------------------
     def configure(self, terms: ItemTerms) -> StockLevel:
         with self._lock:
+            self._check_not_paused(terms.item_id, self._clock())
             book = self._books.get(terms.item_id)
             if book is None:
                 book = self._books[terms.item_id] = _Book(terms)
@@ -77,8 +112,17 @@ class MemoryLedger:
             book.available = terms.quota - committed
             return book.level()
 
-    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold]) -> None:
+    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold], *, token: str | None = None) -> None:
+        terms = list(terms)
         with self._lock:
+            if token is None:
+                self._pauses.clear()
+            else:
+                now = self._clock()
+                live = {t.item_id: self._live_pause(t.item_id, now) for t in terms}
+                lost = [i for i, pause in live.items() if pause is None or pause.token != token]
+                if lost:
+                    raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of items {lost} is not held")
             self._books = {t.item_id: _Book(t) for t in terms}
             self._holds.clear()
             self._by_key.clear()
@@ -129,6 +173,8 @@ class MemoryLedger:
             if hold.item_id != item_id or hold.qty != qty:
                 return _REFUSED[ErrorCode.IDEMPOTENCY_MISMATCH]
             return Decision(hold, None, True)
+        if self._pauses and self._live_pause(item_id, now) is not None:
+            return _REFUSED[ErrorCode.SALE_PAUSED]
         book = self._books.get(item_id)
         if book is None:
             return _REFUSED[ErrorCode.UNKNOWN_ITEM]
@@ -161,7 +207,8 @@ class MemoryLedger:
 
     def _settle(self, hold_id: str, target: HoldState) -> Hold:
         with self._lock:
-            self._sweep(self._clock())
+            now = self._clock()
+            self._sweep(now)
             hold = self._holds.get(hold_id)
             if hold is None:
                 raise FlashSaleError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
@@ -170,6 +217,7 @@ class MemoryLedger:
             error = transition_error(hold.state, target)
             if error is not None:
                 raise FlashSaleError(error, f"hold {hold_id} is {hold.state}, cannot become {target}")
+            self._check_not_paused(hold.item_id, now)
             return self._move(hold, target)
 
     def _move(self, hold: Hold, target: HoldState) -> Hold:

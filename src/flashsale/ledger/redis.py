@@ -33,6 +33,8 @@ Keys, for the prefix P (`?prefix=`, default "fs"):
     P:reqs                hash    #user|user+request id -> hold id (idempotency)
     P:due                 zset    the live holds of every item by expires_at
     P:expired  P:purchases        shared: expiries not yet handed out, accepted purchases
+    P:pauses              hash    item -> "until|token": the item's pause lease (see the contract);
+                                  every script that changes an item reads it first (one HGET)
 
 Idempotency is kept for the user, not the item: the contract refuses a replayed (user, request id)
 that names another item, and an index in the item's slot cannot see a key first used on another
@@ -76,10 +78,10 @@ from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import HOLD_TRANSITIONS, Hold, HoldState, transition_error
 from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
-from flashsale.ledger.contract import Decision, PurchaseStream, StockLevel
+from flashsale.ledger.contract import Decision, Pause, PurchaseStream, StockLevel, paused_error
 from flashsale.ledger.ids import new_hold_ids
 
-SCRIPTS = ("reserve", "settle", "look", "holds", "expire", "next_expiry", "configure", "restore")
+SCRIPTS = ("reserve", "settle", "look", "holds", "expire", "next_expiry", "configure", "restore", "pause")
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
 DEFAULT_CONNECTIONS = 64  # threads beyond this wait for a connection instead of opening more
 
@@ -129,6 +131,7 @@ class RedisLedger:
             f"{prefix}:expired",
             self.stream_key,
             f"{prefix}:reqs",
+            f"{prefix}:pauses",
         )
         self._scripts = {name: client.register_script(text) for name, text in _script_texts().items()}
 
@@ -161,6 +164,8 @@ class RedisLedger:
             terms.hold_ttl_s,
             self.buckets,
         )
+        if reply[0] == ErrorCode.SALE_PAUSED:
+            raise paused_error(terms.item_id, float(reply[1]), self._clock())
         if reply[0] == ErrorCode.QUOTA_BELOW_COMMITTED:
             raise FlashSaleError(
                 ErrorCode.QUOTA_BELOW_COMMITTED,
@@ -168,11 +173,12 @@ class RedisLedger:
             )
         return StockLevel(terms.item_id, *(int(n) for n in reply[1:]))
 
-    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold]) -> None:
+    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold], *, token: str | None = None) -> None:
         """Replace every item, hold and counter under the prefix in one script call.
 
         The purchase stream is kept: it feeds the database, which is what is restored from. The
-        counters are computed and checked here before anything is written.
+        counters are computed and checked here before anything is written; the pause lease (with
+        `token`) is checked by the script, in the same atomic step as the rebuild.
         """
         books = {t.item_id: t for t in terms}
         holds = list(holds)
@@ -189,7 +195,8 @@ class RedisLedger:
         broken = [i for i, t in books.items() if committed[i, "held"] + committed[i, "sold"] > t.quota]
         if broken:
             raise FlashSaleError(ErrorCode.CONFLICT, f"stored holds exceed quota for items {broken}")
-        args: list[Any] = [re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + ":*", self.buckets, len(books)]
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + ":*"
+        args: list[Any] = [self._clock(), token or "", pattern, self.buckets, len(books)]
         for t in books.values():
             args += (t.item_id, t.quota, t.per_user_limit, t.opens_at, t.closes_at, t.hold_ttl_s)
             args += (committed[t.item_id, "held"], committed[t.item_id, "sold"])
@@ -199,7 +206,23 @@ class RedisLedger:
         for h in holds:
             args += (h.hold_id, h.item_id, h.user_id, h.qty, h.request_id)
             args += (h.created_at, h.expires_at, h.state.value)
-        self._run("restore", *args)
+        reply = self._run("restore", *args)
+        if reply[0] == ErrorCode.CONFLICT:
+            raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of item {reply[1]} is not held")
+
+    # -- pauses --------------------------------------------------------------------------------
+    def pause(self, item_ids: Iterable[int], *, until: float, token: str) -> None:
+        now = self._clock()
+        reply = self._run("pause", now, "pause", token, until, *item_ids)
+        if reply[0] == ErrorCode.SALE_PAUSED:
+            raise paused_error(int(reply[1]), float(reply[2]), now)
+
+    def resume(self, item_ids: Iterable[int], *, token: str | None) -> None:
+        self._run("pause", self._clock(), "resume", token or "", 0, *item_ids)
+
+    def pauses(self) -> dict[int, Pause]:
+        flat = self._run("pause", self._clock(), "list", "", 0)
+        return {int(flat[j]): Pause(float(flat[j + 1]), flat[j + 2]) for j in range(0, len(flat), 3)}
 
     # -- the decision --------------------------------------------------------------------------
     def reserve(self, *, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
@@ -262,6 +285,8 @@ class RedisLedger:
         reply = self._run("settle", self._clock(), hold_id, target.value, _SOURCE[target].value)
         if reply[0] == ErrorCode.UNKNOWN_HOLD:
             raise FlashSaleError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
+        if reply[0] == ErrorCode.SALE_PAUSED:
+            raise paused_error(int(reply[2]), float(reply[1]), self._clock())
         if reply[0] == "refused":
             state = HoldState(reply[1])
             error = transition_error(state, target) or ErrorCode.INVALID_TRANSITION

@@ -17,6 +17,7 @@ from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.pricing import quote_flash_line
 from flashsale.ledger.contract import Decision
 from flashsale.services.deps import Deps
+from flashsale.services.fence import Refusals
 from flashsale.services.payments import PaymentProvider
 from flashsale.services.settlement import Paid, PaymentDesk
 from flashsale.store import repositories as repo
@@ -51,6 +52,7 @@ class OrderService:
         self.deps = deps
         self.write_behind = write_behind
         self.payments = PaymentDesk(deps, self, providers)
+        self.refusals = Refusals(deps, shared=write_behind)
 
     # -- buy -----------------------------------------------------------------------------------
     def buy(self, cmd: Buy) -> Purchase:
@@ -108,7 +110,7 @@ class OrderService:
         """A refusal raises; a replay is answered now; a fresh grant returns its priced order to record."""
         if decision.hold is None:
             assert decision.code is not None
-            raise FlashSaleError(decision.code)
+            raise self.refusals.refusal(cmd.item_id, decision.code)
         hold = decision.hold
         if decision.replayed:  # as it is now: an expired hold reads EXPIRED before the sweeper writes it
             return Purchase(self._current(self._ensure_order(hold)), replayed=True)

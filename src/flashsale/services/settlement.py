@@ -27,6 +27,10 @@ from flashsale.store.tables import OrderRow, PaymentRow
 
 CHARGE, REFUND = "charge", "refund"
 PENDING, DONE = "pending", "done"
+# A confirm refused with one of these leaves the charge without its order: it is refunded at once.
+REFUND_ON = frozenset(
+    {ErrorCode.ORDER_EXPIRED, ErrorCode.INVALID_TRANSITION, ErrorCode.SALE_PAUSED, ErrorCode.UNKNOWN_HOLD}
+)
 WAIT_S = 5.0  # how long a second pay request waits for the first before PAYMENT_IN_PROGRESS
 POLL_S = 0.02
 
@@ -144,7 +148,11 @@ class PaymentDesk:
                 return order
             paid = self.handle_callback(provider, signed.body, signed.signature)
         except FlashSaleError as exc:
-            self.attempts.finish(attempt_id, AttemptStatus.FAILED, exc.code)
+            # A pause is temporary: the attempt is left for a retry (same key included) to run again.
+            paused = exc.code is ErrorCode.SALE_PAUSED
+            self.attempts.finish(
+                attempt_id, AttemptStatus.ABANDONED if paused else AttemptStatus.FAILED, exc.code
+            )
             raise
         except BaseException:
             with suppress(Exception):  # the store may be what failed; the lease frees the slot then
@@ -204,10 +212,16 @@ class PaymentDesk:
         try:
             self.deps.ledger.confirm(order_id)
         except FlashSaleError as exc:
-            if exc.code in (ErrorCode.ORDER_EXPIRED, ErrorCode.INVALID_TRANSITION):
+            # SALE_PAUSED (a repair for a moment), or UNKNOWN_HOLD of a stored order (the ledger lost its
+            # data and is being rebuilt): the money goes back too, and the shopper pays again shortly.
+            if exc.code in REFUND_ON:
                 if exc.code is ErrorCode.ORDER_EXPIRED:
                     self.orders.expire_due()  # write the expiry down before answering
                 self._refund_charge(provider, order, charge_ref, amount)
+            if exc.code is ErrorCode.UNKNOWN_HOLD:
+                raise FlashSaleError(
+                    ErrorCode.SALE_PAUSED, "the stock ledger is being rebuilt", retry_after_s=1.0
+                ) from exc
             raise
         now = self.deps.clock()
         with self.deps.uow() as uow:
@@ -310,7 +324,12 @@ class PaymentDesk:
                 self._apply_charge(provider, order_id, charge_ref, amount)
             finished += 1
         for order_id in interrupted_refunds:
-            self._carry_out_refund(self.orders.get(order_id))
+            try:
+                self._carry_out_refund(self.orders.get(order_id))
+            except FlashSaleError as exc:
+                if exc.code is not ErrorCode.SALE_PAUSED:
+                    raise
+                continue  # paused for a repair: the next recovery carries it out (a start must not fail)
             finished += 1
         return finished + self._send_pending_refunds()
 

@@ -32,7 +32,7 @@ def get_order(order_id: OrderId, shopper: CurrentShopper, platform: PlatformDep)
     return OrderOut.model_validate(platform.orders.get(order_id, shopper))
 
 
-@router.post("/{order_id}/pay", response_model=OrderOut, responses=error_responses(404, 409))
+@router.post("/{order_id}/pay", response_model=OrderOut, responses=error_responses(404, 409, 503))
 def pay_order(
     order_id: OrderId,
     shopper: CurrentShopper,
@@ -55,7 +55,7 @@ def pay_order(
     )
 
 
-@router.post("/{order_id}/cancel", responses=error_responses(404, 409))
+@router.post("/{order_id}/cancel", responses=error_responses(404, 409, 503))
 def cancel_order(order_id: OrderId, shopper: CurrentShopper, platform: PlatformDep) -> OrderOut:
     """Cancel an unpaid order: its units and the shopper's quota go back on sale at once."""
     return OrderOut.model_validate(platform.orders.cancel(order_id, shopper))

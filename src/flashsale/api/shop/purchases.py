@@ -32,7 +32,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "that order as it is now, in whatever status it reached (UNPAID, PAID, REFUNDED, CANCELLED, "
         "EXPIRED). Nothing new is held.",
     },
-    **error_responses(400, 401, 409, 422),
+    **error_responses(400, 401, 409, 422, 503),
 }
 
 

@@ -1,9 +1,11 @@
 -- Register an item or change its terms: ARGV[2] now, ARGV[3] item, then quota, per-user limit,
 -- opens, closes, hold ttl, buckets. Replies {'ok', quota, available, held, sold} or
--- {'QUOTA_BELOW_COMMITTED', held + sold}; due holds are expired first when the item is known ({'again'} if some are left).
+-- {'QUOTA_BELOW_COMMITTED', held + sold} or {'SALE_PAUSED', lease deadline}; due holds are expired first when the item is known ({'again'} if some are left).
 local now_s, item = ARGV[2], ARGV[3]
 local quota, nb = tonumber(ARGV[4]), tonumber(ARGV[9])
 local book = ikey(item, 'book')
+local paused_until = pause_of(item, now_s)
+if paused_until then return {'SALE_PAUSED', paused_until} end
 local held, sold = 0, 0
 local old_nb = tonumber(redis.call('HGET', book, 'buckets'))
 if old_nb then

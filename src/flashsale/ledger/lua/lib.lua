@@ -1,10 +1,11 @@
 -- Shared by every ledger script (flashsale.ledger.redis prepends it): key names, hold records and
 -- the moves that give units back. KEYS: 1 live holds of every item by deadline, 2 holds (hold id ->
--- hold), 3 expired list, 4 purchase stream, 5 request keys (reqfield -> hold id). ARGV[1] is the key
+-- hold), 3 expired list, 4 purchase stream, 5 request keys (reqfield -> hold id), 6 pauses (item ->
+-- 'until|token', the item's pause lease; it may name an item not configured yet). ARGV[1] is the key
 -- prefix; the keys of one item share the hash tag {i:<item>}. An item's book is one hash: its terms,
 -- its counters, and 'u:<user>' -> the user's units.
 local P = ARGV[1]
-local DUE, HOLDS, EXPIRED, STREAM, REQS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local DUE, HOLDS, EXPIRED, STREAM, REQS, PAUSES = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 -- Bounds the lazy expiry one call does; a caller told 'again' calls once more, nothing decided yet.
 local SWEEP_BATCH = 256
 
@@ -98,4 +99,14 @@ local function sweep(now)
   local ids = redis.call('ZRANGEBYSCORE', DUE, '-inf', now, 'LIMIT', 0, SWEEP_BATCH)
   for _, hold in ipairs(ids) do expire_hold(hold) end
   return #ids < SWEEP_BATCH or redis.call('ZCOUNT', DUE, '-inf', now) == 0
+end
+
+-- The item's pause lease if it has not ended at `now`: its deadline (string) and token; else nil.
+-- A lease past its deadline is simply ignored (reads never write), and the next pause overwrites it.
+local function pause_of(item, now)
+  local lease = redis.call('HGET', PAUSES, item)
+  if not lease then return nil end
+  local until_s, token = string.match(lease, '^([^|]*)|(.*)$')
+  if tonumber(now) >= tonumber(until_s) then return nil end
+  return until_s, token
 end

@@ -18,9 +18,10 @@ local now = tonumber(now_s)
 local REQUEST_PATTERN = '^([^|]*)|([^|]*)|(%d+)|([^|]*)|(%d+)|()(%d+)|()'
 
 -- One item's terms and counters, and the units of the users it will see, read in one command and
--- written back once; false for an unknown item. Every grant of one call shares its deadline and
+-- written back once; false for an unknown item, {paused = true} for a paused one (known or not). Every grant of one call shares its deadline and
 -- the strings made from it.
 local function load_book(item, users)
+  if pause_of(item, now) then return {paused = true, ids = {}} end
   local t = redis.call('HMGET', ikey(item, 'book'), 'limit', 'opens', 'closes', 'ttl', 'buckets', 'avail', 'held',
     unpack(users.fields))
   if not t[1] then return false end
@@ -148,6 +149,8 @@ for j, r in ipairs(requests) do
     out[j] = replay(prior, item, qty)
   elseif not book then
     out[j] = 'UNKNOWN_ITEM'
+  elseif book.paused then
+    out[j] = 'SALE_PAUSED'
   else
     local code, b = check(book, item, user, qty, route)
     out[j] = code or grant(book, item, user, qty_s, req, hold, b, key)

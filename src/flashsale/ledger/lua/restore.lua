@@ -1,20 +1,31 @@
 -- Replace all ledger state under the prefix in one step (the purchase stream is kept: it feeds the
--- database). ARGV[2] SCAN pattern of the prefix, ARGV[3] buckets, ARGV[4] item count, then eight
--- per item (item, quota, limit, opens, closes, ttl, held, sold), a count of per-user rows and three
--- per row (item, user, units), then eight per hold (id, item, user, qty, request id, created,
--- expires, state). The caller computed and checked the counters.
-local pattern, nb = ARGV[2], tonumber(ARGV[3])
+-- database). ARGV[2] now, ARGV[3] the pause token ('' for none), ARGV[4] SCAN pattern of the prefix,
+-- ARGV[5] buckets, ARGV[6] item count, then eight per item (item, quota, limit, opens, closes, ttl,
+-- held, sold), a count of per-user rows and three per row (item, user, units), then eight per hold
+-- (id, item, user, qty, request id, created, expires, state). The caller computed and checked the
+-- counters. With a token, the rebuild is a compare-and-set on the pause: every item must be paused
+-- under that token now, or nothing changes ({'CONFLICT', item}); the pauses are kept. Without one,
+-- the pauses go too.
+local now_s, token, pattern, nb = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+if token ~= '' then
+  local at = 7
+  for _ = 1, tonumber(ARGV[6]) do
+    local _, holder = pause_of(ARGV[at], now_s)
+    if holder ~= token then return {'CONFLICT', ARGV[at]} end
+    at = at + 8
+  end
+end
 local cursor = '0'
 repeat
   local page = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
   cursor = page[1]
   for _, key in ipairs(page[2]) do
-    if string.sub(key, 1, #STREAM) ~= STREAM then redis.call('UNLINK', key) end
+    if string.sub(key, 1, #STREAM) ~= STREAM and not (token ~= '' and key == PAUSES) then redis.call('UNLINK', key) end
   end
 until cursor == '0'
 
-local i = 5
-for _ = 1, tonumber(ARGV[4]) do
+local i = 7
+for _ = 1, tonumber(ARGV[6]) do
   local item, quota, held, sold = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
   redis.call('HSET', ikey(item, 'book'), 'quota', quota, 'limit', ARGV[i + 2], 'opens', ARGV[i + 3],
     'closes', ARGV[i + 4], 'ttl', ARGV[i + 5], 'buckets', nb, 'held', held, 'sold', sold)
@@ -35,4 +46,4 @@ while i <= #ARGV do
   if state == 'held' then redis.call('ZADD', DUE, expires, hold) end
   i = i + 8
 end
-return 'OK'
+return {'OK'}

@@ -1,6 +1,7 @@
 -- Move one hold: ARGV[2] now, ARGV[3] hold id, ARGV[4] target state, ARGV[5] the only state it may
 -- come from; an empty target only reads. Due holds are expired first ({'again'} if some are left).
--- Replies {'ok', hold} | {'refused', current state} | {'UNKNOWN_HOLD'}.
+-- Replies {'ok', hold} | {'refused', current state} | {'UNKNOWN_HOLD'} | {'SALE_PAUSED', lease deadline, item}:
+-- a move of a paused item's hold is refused; a read or a repeat of a done move is answered.
 local now_s, hold, target, source = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local rec = read_hold(hold)
 if not rec then return {'UNKNOWN_HOLD'} end
@@ -11,6 +12,8 @@ rec, bucket = read_hold(hold)  -- the sweep may have expired it
 local state, qty = rec[8], tonumber(rec[4])
 if target == '' or state == target then return {'ok', rec} end
 if state ~= source then return {'refused', state} end
+local paused_until = pause_of(item, now_s)
+if paused_until then return {'SALE_PAUSED', paused_until, item} end
 
 if target == 'sold' then
   redis.call('HINCRBY', ikey(item, 'book'), 'held', -qty)
