@@ -147,6 +147,7 @@ def build(
             sync_shared_ledger(deps)
         if not read_only:
             orders.payments.recover()  # finish any charge or refund a crash interrupted
+        deps.prices.preload()  # the buy path then prices from memory, through a database outage too
     except BaseException:
         platform.close()
         raise

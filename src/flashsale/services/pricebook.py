@@ -2,6 +2,10 @@
 
 Catalog edits made in this process invalidate the cache at once; edits made by another process
 are seen within `ttl_s`. The price a shopper pays is fixed when their order is recorded.
+
+The buy path must not need the store (in Redis mode the sale goes on through a database outage):
+every item is loaded at start-up (`preload`), and while the store cannot be reached the last
+price read stays in force. That is the price: an edit cannot commit while the store is down.
 """
 
 from __future__ import annotations
@@ -9,7 +13,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.domain.catalog import Product
@@ -32,23 +37,39 @@ class PriceBook:
         self._entries: dict[int, tuple[float, Entry]] = {}
 
     def get(self, item_id: int) -> Entry:
-        """Return the flash item and its product, from cache when fresh."""
+        """Return the flash item and its product, from cache when fresh (or when the store is down)."""
         now = self._clock()
         cached = self._entries.get(item_id)
         if cached is not None and now - cached[0] < self._ttl_s:
             return cached[1]
-        with self._sessions() as db:
-            found = db.execute(
-                select(ItemRow, ProductRow)
-                .join(ProductRow, ItemRow.product_id == ProductRow.id)
-                .where(ItemRow.id == item_id)
-            ).one_or_none()
-        if found is None:
-            raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
-        entry = (repo.item_of(found[0]), repo.product_of(found[1]))
+        try:
+            entries = self._load(ItemRow.id == item_id)
+        except OperationalError:
+            if cached is None:
+                raise
+            entry = cached[1]  # the store is unreachable: the last price read is still the price
+        else:
+            if item_id not in entries:
+                raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
+            entry = entries[item_id]
         with self._lock:
-            self._entries[item_id] = (now, entry)
+            self._entries[item_id] = (now, entry)  # a down store is asked again after ttl_s, not per call
         return entry
+
+    def preload(self) -> None:
+        """Load every item at once, so a buy path started with the store up never needs it again."""
+        now = self._clock()
+        entries = self._load(None)
+        with self._lock:
+            self._entries.update({item_id: (now, entry) for item_id, entry in entries.items()})
+
+    def _load(self, where: ColumnElement[bool] | None) -> dict[int, Entry]:
+        query = select(ItemRow, ProductRow).join(ProductRow, ItemRow.product_id == ProductRow.id)
+        if where is not None:
+            query = query.where(where)
+        with self._sessions() as db:
+            rows = db.execute(query).all()
+        return {item.id: (repo.item_of(item), repo.product_of(product)) for item, product in rows}
 
     def invalidate(self) -> None:
         """Forget everything (after a catalog edit)."""
