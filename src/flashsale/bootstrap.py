@@ -15,6 +15,7 @@ from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Ledger, ledger_from_url
 from flashsale.services.catalog import CatalogService
+from flashsale.services.catalog_views import CatalogViews
 from flashsale.services.deps import Deps
 from flashsale.services.fence import sync_shared_ledger
 from flashsale.services.order_search import OrderSearch
@@ -43,6 +44,11 @@ class Platform:
     @property
     def ledger(self) -> Ledger:
         return self.deps.ledger
+
+    @cached_property
+    def catalog_views(self) -> CatalogViews:
+        """Operators' reads of the catalogue (the write side is `catalog`)."""
+        return CatalogViews(self.deps)
 
     @cached_property
     def order_search(self) -> OrderSearch:

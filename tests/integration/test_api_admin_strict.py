@@ -62,7 +62,7 @@ def ok(api: Api, method: str, path: str, body: Any, status: int = 200) -> dict[s
 
 
 def _product_id(api: Api, sku: str) -> int:
-    return next(p.id for p in api.platform.catalog.list_products() if p.sku == sku)
+    return next(p.id for p in api.platform.catalog_views.list_products() if p.sku == sku)
 
 
 def _routes(api: Api, sale: Sale) -> dict[str, tuple[str, str, dict[str, Any]]]:

@@ -131,10 +131,10 @@ ADMIN_ROUTES = [
 def test_a_shopper_token_on_admin_routes_is_forbidden(
     api: Api, sale: Sale, method: str, path: str, body: object
 ) -> None:
-    before = (api.snapshot(sale.phone_id), api.platform.catalog.list_products())
+    before = (api.snapshot(sale.phone_id), api.platform.catalog_views.list_products())
     refused = api.client.request(method, path, json=body, headers=api.shopper("alice"))
     assert_refused(refused, 403, "FORBIDDEN")
-    assert (api.snapshot(sale.phone_id), api.platform.catalog.list_products()) == before
+    assert (api.snapshot(sale.phone_id), api.platform.catalog_views.list_products()) == before
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_ROUTES)
@@ -145,11 +145,11 @@ def test_admin_routes_without_the_admin_token_are_unauthenticated(
     api: Api, sale: Sale, method: str, path: str, body: object, authorization: str | bytes | None
 ) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
-    before = (api.snapshot(sale.phone_id), api.platform.catalog.list_products())
+    before = (api.snapshot(sale.phone_id), api.platform.catalog_views.list_products())
     refused = api.client.request(method, path, json=body, headers=headers)
     assert_refused(refused, 401, "UNAUTHENTICATED")
     assert refused.headers["WWW-Authenticate"] == "Bearer"
-    assert (api.snapshot(sale.phone_id), api.platform.catalog.list_products()) == before
+    assert (api.snapshot(sale.phone_id), api.platform.catalog_views.list_products()) == before
 
 
 def test_the_admin_token_opens_admin_routes(api: Api) -> None:

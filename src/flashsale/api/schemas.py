@@ -44,7 +44,7 @@ from flashsale.domain.campaign import (
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.orders import OrderStatus
 from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST
-from flashsale.services.catalog import ItemView, SessionView
+from flashsale.services.catalog_views import ItemView, SessionView
 
 T = TypeVar("T")
 

@@ -1,14 +1,17 @@
-"""Operator use cases: campaigns, sessions, products and flash items; keeps the ledger's terms in step."""
+"""Operators' commands: create and change campaigns, sessions, products and flash items.
+
+Every edit of an item's terms is sent to the ledger before it commits (services/ledger_terms.py);
+the reads operators make are in services/catalog_views.py.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,52 +21,19 @@ from flashsale.domain.campaign import (
     DailySlot,
     FlashSession,
     Phase,
-    SessionState,
     daily_session_windows,
 )
 from flashsale.domain.catalog import Product
 from flashsale.domain.errors import ErrorCode, FlashSaleError
-from flashsale.domain.orders import OrderStatus
 from flashsale.domain.sale import FlashItem
-from flashsale.ledger.contract import StockLevel
 from flashsale.services.deps import Deps
+from flashsale.services.ledger_terms import push_terms
 from flashsale.store import repositories as repo
-from flashsale.store.tables import CampaignRow, ItemRow, OrderRow, PhaseRow, ProductRow, SessionRow
+from flashsale.store.tables import CampaignRow, ItemRow, PhaseRow, ProductRow, SessionRow
 
 T = TypeVar("T")
 
 MAX_SESSIONS_PER_CALL = 1000  # a year of three daily slots; more is a typo, not a campaign
-
-
-@dataclass(frozen=True, slots=True)
-class ItemView:
-    item: FlashItem
-    product: Product
-    stock: StockLevel
-
-
-@dataclass(frozen=True, slots=True)
-class SessionView:
-    session: FlashSession
-    state: SessionState
-    items: tuple[ItemView, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ItemStats:
-    item: FlashItem
-    stock: StockLevel
-    orders_by_status: dict[str, int]
-    units_by_status: dict[str, int]
-    buyers: int
-    revenue_cents: int
-
-
-def _get(db: Session, model: type[T], ident: int, what: str) -> T:
-    row = db.get(model, ident)
-    if row is None:
-        raise FlashSaleError(ErrorCode.NOT_FOUND, f"no {what} {ident}")
-    return row
 
 
 def _domain_check(build: Callable[[], T]) -> T:
@@ -106,15 +76,15 @@ class CatalogService:
                 PhaseRow(campaign_id=row.id, kind=p.kind.value, starts_at=p.starts_at, ends_at=p.ends_at)
                 for p in phases
             )
-            campaign = self._campaign(uow.db, row)
+            campaign = repo.campaign_with_phases(uow.db, row)
             uow.commit()
             return campaign
 
     def update_campaign(self, campaign_id: int, **changes: Any) -> Campaign:
         """Change a campaign's fields (and phases); a new payment window applies to new holds."""
         with self.deps.uow() as uow:
-            row = _get(uow.db, CampaignRow, campaign_id, "campaign")
-            current = self._campaign(uow.db, row)
+            row = repo.get_row(uow.db, CampaignRow, campaign_id, "campaign")
+            current = repo.campaign_with_phases(uow.db, row)
             phases = tuple(changes.pop("phases", current.phases))
             fields = {k: v for k, v in changes.items() if v is not None}
             updated = _domain_check(
@@ -137,27 +107,9 @@ class CatalogService:
                 PhaseRow(campaign_id=row.id, kind=p.kind.value, starts_at=p.starts_at, ends_at=p.ends_at)
                 for p in phases
             )
-            self._push_terms(uow.db, campaign_id=row.id)
+            push_terms(self.deps, uow.db, campaign_id=row.id)
             uow.commit()
             return updated
-
-    def get_campaign(self, campaign_id: int) -> Campaign:
-        with self.deps.uow() as uow:
-            return self._campaign(uow.db, _get(uow.db, CampaignRow, campaign_id, "campaign"))
-
-    def list_campaigns(self) -> list[Campaign]:
-        with self.deps.uow() as uow:
-            return [
-                self._campaign(uow.db, r)
-                for r in uow.db.scalars(select(CampaignRow).order_by(CampaignRow.id))
-            ]
-
-    @staticmethod
-    def _campaign(db: Session, row: CampaignRow) -> Campaign:
-        phases = db.scalars(
-            select(PhaseRow).where(PhaseRow.campaign_id == row.id).order_by(PhaseRow.starts_at)
-        )
-        return repo.campaign_of(row, phases)
 
     # -- sessions ------------------------------------------------------------------------------
     def create_session(
@@ -168,7 +120,8 @@ class CatalogService:
 
     def create_daily_sessions(self, campaign_id: int, slots: Iterable[DailySlot]) -> list[FlashSession]:
         """Add a session for every slot (e.g. 10:00–10:10, 15:00–15:10) on every campaign day."""
-        campaign = self.get_campaign(campaign_id)
+        with self.deps.read() as r:
+            campaign = repo.load_campaign(r.db, campaign_id)
         windows = _domain_check(lambda: daily_session_windows(campaign, slots, limit=MAX_SESSIONS_PER_CALL))
         if len(windows) > MAX_SESSIONS_PER_CALL:
             raise FlashSaleError(
@@ -181,7 +134,7 @@ class CatalogService:
         self, campaign_id: int, windows: Iterable[tuple[str, datetime, datetime]]
     ) -> list[FlashSession]:
         with self.deps.uow() as uow:
-            campaign = self._campaign(uow.db, _get(uow.db, CampaignRow, campaign_id, "campaign"))
+            campaign = repo.load_campaign(uow.db, campaign_id)
             rows = []
             for name, starts_at, ends_at in windows:
                 _domain_check(partial(FlashSession, 0, campaign_id, name, starts_at, ends_at))
@@ -202,7 +155,7 @@ class CatalogService:
     def update_session(self, session_id: int, **changes: Any) -> FlashSession:
         """Move or rename a session; its items' sale window follows at once."""
         with self.deps.uow() as uow:
-            row = _get(uow.db, SessionRow, session_id, "session")
+            row = repo.get_row(uow.db, SessionRow, session_id, "session")
             campaign = uow.db.get(CampaignRow, row.campaign_id)
             for key, value in changes.items():
                 if value is not None:
@@ -213,7 +166,7 @@ class CatalogService:
             ):
                 raise FlashSaleError(ErrorCode.VALIDATION_ERROR, "session lies outside the campaign")
             uow.db.flush()
-            self._push_terms(uow.db, session_id=row.id)
+            push_terms(self.deps, uow.db, session_id=row.id)
             uow.commit()
             return session
 
@@ -233,7 +186,7 @@ class CatalogService:
     ) -> Product:
         """Change a product; a list price below the flash price of a live item needs the override."""
         with self.deps.uow() as uow:
-            row = _get(uow.db, ProductRow, product_id, "product")
+            row = repo.get_row(uow.db, ProductRow, product_id, "product")
             before = repo.product_of(row)
             # Read before the row changes, so the query's autoflush cannot write a half-checked edit.
             live = self._live_flash_prices(uow.db, product_id)
@@ -252,10 +205,6 @@ class CatalogService:
             uow.commit()
             return product
 
-    def list_products(self) -> list[Product]:
-        with self.deps.uow() as uow:
-            return [repo.product_of(r) for r in uow.db.scalars(select(ProductRow).order_by(ProductRow.id))]
-
     def create_item(
         self,
         *,
@@ -272,8 +221,8 @@ class CatalogService:
         A flash price above the product's list price is refused unless `allow_above_list_price`.
         """
         with self.deps.uow() as uow:
-            _get(uow.db, SessionRow, session_id, "session")
-            product = _get(uow.db, ProductRow, product_id, "product")
+            repo.get_row(uow.db, SessionRow, session_id, "session")
+            product = repo.get_row(uow.db, ProductRow, product_id, "product")
             item = _domain_check(
                 lambda: FlashItem(
                     0, session_id, product_id, flash_price_cents, quota, per_user_limit, coupons_allowed
@@ -295,7 +244,7 @@ class CatalogService:
             )
             uow.db.add(row)
             self._flush_unique(uow.db, "this product is already on sale in that session")
-            self._push_terms(uow.db, item_id=row.id)
+            push_terms(self.deps, uow.db, item_id=row.id)
             uow.commit()
             return repo.item_of(row)
 
@@ -306,8 +255,8 @@ class CatalogService:
         accepted when it was set (with the override, or before the list price was lowered with it).
         """
         with self.deps.uow() as uow:
-            row = _get(uow.db, ItemRow, item_id, "item")
-            product = _get(uow.db, ProductRow, row.product_id, "product")
+            row = repo.get_row(uow.db, ItemRow, item_id, "item")
+            product = repo.get_row(uow.db, ProductRow, row.product_id, "product")
             for key, value in changes.items():
                 if value is not None:
                     setattr(row, key, value)
@@ -320,59 +269,11 @@ class CatalogService:
                 )
             self._check_quota_fits_stock(item.quota, product)
             uow.db.flush()
-            self._push_terms(uow.db, item_id=row.id)
+            push_terms(self.deps, uow.db, item_id=row.id)
             uow.commit()
             return item
 
-    def item_stats(self, item_id: int) -> ItemStats:
-        """Counters from the ledger beside the stored orders of one item."""
-        with self.deps.uow() as uow:
-            row = _get(uow.db, ItemRow, item_id, "item")
-            grouped = uow.db.execute(
-                select(OrderRow.status, func.count(), func.sum(OrderRow.qty), func.sum(OrderRow.total_cents))
-                .where(OrderRow.item_id == item_id)
-                .group_by(OrderRow.status)
-            ).all()
-            buyers = uow.db.scalar(
-                select(func.count(func.distinct(OrderRow.user_id))).where(
-                    OrderRow.item_id == item_id, OrderRow.status == OrderStatus.PAID.value
-                )
-            )
-            return ItemStats(
-                item=repo.item_of(row),
-                stock=self.deps.ledger.stock(item_id),
-                orders_by_status={s: n for s, n, _, _ in grouped},
-                units_by_status={s: int(u or 0) for s, _, u, _ in grouped},
-                buyers=int(buyers or 0),
-                revenue_cents=sum(int(t or 0) for s, _, _, t in grouped if s == OrderStatus.PAID.value),
-            )
-
-    # -- shopper reads: services/showcase.py (from memory, never from here per request) ------------
-
     # -- helpers -------------------------------------------------------------------------------
-    def _push_terms(
-        self,
-        db: Session,
-        *,
-        item_id: int | None = None,
-        session_id: int | None = None,
-        campaign_id: int | None = None,
-    ) -> None:
-        """Send the new terms to the ledger before commit; a ledger refusal rolls the edit back."""
-        self.deps.prices.invalidate()
-        self.deps.catalog_changed(db)
-        query = select(ItemRow.id).join(SessionRow, ItemRow.session_id == SessionRow.id)
-        if item_id is not None:
-            query = query.where(ItemRow.id == item_id)
-        if session_id is not None:
-            query = query.where(SessionRow.id == session_id)
-        if campaign_id is not None:
-            query = query.where(SessionRow.campaign_id == campaign_id)
-        wanted = set(db.scalars(query))
-        for terms in repo.all_item_terms(db):
-            if terms.item_id in wanted:
-                self.deps.ledger.configure(terms)
-
     def _live_flash_prices(self, db: Session, product_id: int) -> dict[int, int]:
         """Map each item of the product whose session has not ended to its flash price."""
         rows = db.execute(

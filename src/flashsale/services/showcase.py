@@ -34,7 +34,7 @@ from flashsale.domain.catalog import Product
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.sale import FlashItem
 from flashsale.ledger.contract import Ledger, StockLevel
-from flashsale.services.catalog import ItemView, SessionView
+from flashsale.services.catalog_views import ItemView, SessionView
 from flashsale.store import repositories as repo
 from flashsale.store.tables import ItemRow, ProductRow, SessionRow
 

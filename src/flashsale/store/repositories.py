@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Executable, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,6 +13,7 @@ from sqlalchemy.sql.dml import Insert
 
 from flashsale.domain.campaign import Campaign, FlashSession, Phase, PhaseKind
 from flashsale.domain.catalog import Product
+from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold
 from flashsale.domain.orders import HOLD_OF_STATUS, STATUS_OF_HOLD, Order, OrderStatus
 from flashsale.domain.payments import Payment
@@ -27,6 +28,8 @@ from flashsale.store.tables import (
     ProductRow,
     SessionRow,
 )
+
+T = TypeVar("T")
 
 
 def to_epoch(moment: datetime) -> float:
@@ -123,6 +126,25 @@ def terms_of(item: ItemRow, session: SessionRow, campaign: CampaignRow) -> ItemT
         closes_at=to_epoch(session.ends_at),
         hold_ttl_s=float(campaign.payment_window_s),
     )
+
+
+def get_row(db: Session, model: type[T], ident: int, what: str) -> T:
+    """The row of `model` with this primary key; NOT_FOUND naming `what` if there is none."""
+    row = db.get(model, ident)
+    if row is None:
+        raise FlashSaleError(ErrorCode.NOT_FOUND, f"no {what} {ident}")
+    return row
+
+
+def campaign_with_phases(db: Session, row: CampaignRow) -> Campaign:
+    """The campaign of a row, with its phases in time order."""
+    phases = db.scalars(select(PhaseRow).where(PhaseRow.campaign_id == row.id).order_by(PhaseRow.starts_at))
+    return campaign_of(row, phases)
+
+
+def load_campaign(db: Session, campaign_id: int) -> Campaign:
+    """The campaign with this id and its phases; NOT_FOUND if there is none."""
+    return campaign_with_phases(db, get_row(db, CampaignRow, campaign_id, "campaign"))
 
 
 def all_item_terms(db: Session, session_id: int | None = None) -> list[ItemTerms]:

@@ -28,13 +28,13 @@ def create_campaign(body: CampaignIn, platform: PlatformDep) -> CampaignOut:
 @router.get("")
 def list_campaigns(platform: PlatformDep) -> list[CampaignOut]:
     """List every campaign."""
-    return [CampaignOut.model_validate(c) for c in platform.catalog.list_campaigns()]
+    return [CampaignOut.model_validate(c) for c in platform.catalog_views.list_campaigns()]
 
 
 @router.get("/{campaign_id}", responses=error_responses(404))
 def get_campaign(campaign_id: PathId, platform: PlatformDep) -> CampaignOut:
     """Show one campaign."""
-    return CampaignOut.model_validate(platform.catalog.get_campaign(campaign_id))
+    return CampaignOut.model_validate(platform.catalog_views.get_campaign(campaign_id))
 
 
 @router.patch("/{campaign_id}", responses=error_responses(404, 409))

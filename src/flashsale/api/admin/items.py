@@ -32,4 +32,4 @@ def update_item(item_id: PathId, body: ItemPatch, platform: PlatformDep) -> Item
 @router.get("/{item_id}/stats")
 def item_stats(item_id: PathId, platform: PlatformDep) -> ItemStatsOut:
     """Show the ledger's counters beside the stored orders of one item."""
-    return ItemStatsOut.model_validate(platform.catalog.item_stats(item_id))
+    return ItemStatsOut.model_validate(platform.catalog_views.item_stats(item_id))

@@ -20,7 +20,7 @@ def create_product(body: ProductIn, platform: PlatformDep) -> ProductOut:
 @router.get("")
 def list_products(platform: PlatformDep) -> list[ProductOut]:
     """List every product."""
-    return [ProductOut.model_validate(p) for p in platform.catalog.list_products()]
+    return [ProductOut.model_validate(p) for p in platform.catalog_views.list_products()]
 
 
 @router.patch("/{product_id}", responses=error_responses(404, 409))
