@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
@@ -38,6 +38,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.routing import Match
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
@@ -242,11 +243,24 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return render(ErrorCode.INTERNAL_ERROR, "internal error")
 
 
+_HANDLERS: tuple[tuple[type[Exception], Callable[[Request, Exception], Awaitable[Response]]], ...] = (
+    (FlashSaleError, _on_flash_sale_error),
+    (RequestValidationError, _on_validation_error),
+    (StarletteHTTPException, _on_http_error),
+    (RedisConnectionError, _on_unavailable),
+    (RedisTimeoutError, _on_unavailable),
+    (OperationalError, _on_unavailable),
+    (Exception, _on_unexpected),
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every refusal, validation failure and unexpected error through `render`."""
-    app.add_exception_handler(FlashSaleError, _on_flash_sale_error)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    for unavailable in (RedisConnectionError, RedisTimeoutError, OperationalError):
-        app.add_exception_handler(unavailable, _on_unavailable)
-    app.add_exception_handler(Exception, _on_unexpected)
+    for kind, handler in _HANDLERS:
+        app.add_exception_handler(kind, handler)
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """Answer `exc` as the installed handlers would, for code that runs outside the routes."""
+    handler = next(h for kind, h in _HANDLERS if isinstance(exc, kind))
+    return await handler(request, exc)

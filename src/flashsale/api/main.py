@@ -18,6 +18,7 @@ from flashsale.api import admin, health, metrics, shop
 from flashsale.api.errors import install_error_handlers
 from flashsale.api.limits import BodySizeLimit
 from flashsale.api.observe import RequestObserver
+from flashsale.api.shop.purchase_fast_path import PurchaseFastPath
 from flashsale.api.shop.sessions import PublicReadFastPath
 from flashsale.auth import ShopperTokens
 from flashsale.bootstrap import Platform, build
@@ -89,6 +90,9 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.state.readiness = health.Readiness.of(platform)
     app.state.log_requests = platform.settings.access_log
     install_error_handlers(app)
+    # Innermost of ours: a plain POST /purchases skips routing and dependency solving (the buy
+    # path's edge); its body was capped by BodySizeLimit first.
+    app.add_middleware(PurchaseFastPath, platform=platform, shopper_tokens=app.state.shopper_tokens)
     app.add_middleware(BodySizeLimit, max_body_bytes=platform.settings.max_body_bytes)
     # A flood of public reads is answered from memory before the framework runs at all.
     app.add_middleware(PublicReadFastPath, platform=platform)

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.datastructures import State
 
 from flashsale.api.deps import CurrentShopper, IdempotencyKey
 from flashsale.api.errors import error_responses
@@ -48,9 +49,12 @@ async def purchase(
     replay, say of an order that has since expired, for a unit it holds now. The same key with
     another item or quantity is refused with 422.
     """
-    result = await _decide(
-        request, Buy(user_id=shopper, item_id=body.item_id, qty=body.quantity, request_id=key)
-    )
+    cmd = Buy(user_id=shopper, item_id=body.item_id, qty=body.quantity, request_id=key)
+    return purchase_response(await decide(request.app.state, cmd))
+
+
+def purchase_response(result: Purchase) -> Response:
+    """201 and the order for a fresh grant; for a replay 200, `Idempotent-Replayed: true`, the order now."""
     # Serialised here, once: returning the model would make FastAPI validate and encode it again.
     return Response(
         OrderOut.model_validate(result.order).model_dump_json(),
@@ -60,10 +64,10 @@ async def purchase(
     )
 
 
-async def _decide(request: Request, cmd: Buy) -> Purchase:
+async def decide(state: State, cmd: Buy) -> Purchase:
     """Buy through the app's checkout; count the outcome and the wait, and log it if request logs are on."""
-    checkout: Checkout = request.app.state.checkout
-    metrics: Metrics = request.app.state.metrics
+    checkout: Checkout = state.checkout
+    metrics: Metrics = state.metrics
     started = time.perf_counter()
     outcome, order_id = "cancelled", None  # unless the decision arrives, or fails, below
     try:
@@ -80,7 +84,7 @@ async def _decide(request: Request, cmd: Buy) -> Purchase:
     finally:
         seconds = time.perf_counter() - started
         metrics.record_purchase(outcome, seconds)
-        if request.app.state.log_requests and log.isEnabledFor(logging.INFO):
+        if state.log_requests and log.isEnabledFor(logging.INFO):
             log.info(
                 "purchase",
                 extra=fields(
