@@ -21,7 +21,7 @@ from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.payments import AttemptStatus
 from flashsale.services.deps import Deps
 from flashsale.services.pay_attempts import PaymentAttempts
-from flashsale.services.payments import PaymentProvider
+from flashsale.services.payments import Callback, PaymentProvider
 from flashsale.store import repositories as repo
 from flashsale.store.tables import OrderRow, PaymentRow
 
@@ -146,7 +146,8 @@ class PaymentDesk:
             signed = self.provider(provider).charge(order)
             if signed is None:  # a real provider calls back later; the callback ends the attempt
                 return order
-            paid = self.handle_callback(provider, signed.body, signed.signature)
+            # The order exists (we just read it): settle without looking it up again.
+            paid = self._settle(provider, self.provider(provider).verify(signed.body, signed.signature))
         except FlashSaleError as exc:
             # A pause is temporary: the attempt is left for a retry (same key included) to run again.
             paused = exc.code is ErrorCode.SALE_PAUSED
@@ -171,8 +172,12 @@ class PaymentDesk:
         a charge that was refunded never pays an order afterwards.
         """
         callback = self.provider(provider).verify(body, signature)
-        if self.orders.find(callback.order_id) is None:
+        if self.orders.find(callback.order_id) is None:  # with write-behind, this stores it if need be
             raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {callback.order_id}")
+        return self._settle(provider, callback)
+
+    def _settle(self, provider: str, callback: Callback) -> Order:
+        """Journal a verified charge of a stored order and settle the order with it."""
         if callback.status != "succeeded":
             raise FlashSaleError(ErrorCode.PAYMENT_MISMATCH, "the provider declined the payment")
         ref = callback.provider_ref
@@ -180,6 +185,7 @@ class PaymentDesk:
             self._journal(uow.db, callback.order_id, provider, ref, callback.amount_cents, CHARGE, DONE)
             charged_order, charged_cents = uow.db.execute(self._entry(provider, ref, CHARGE)).one()
             refunded = uow.db.execute(self._entry(provider, ref, REFUND)).first() is not None
+            stored = uow.orders.get(callback.order_id)  # the settlement's starting point, read once
             uow.commit()
         if (charged_order, charged_cents) != (callback.order_id, callback.amount_cents):
             raise FlashSaleError(
@@ -190,7 +196,7 @@ class PaymentDesk:
             if callback.amount_cents != order.total_cents:
                 raise FlashSaleError(ErrorCode.PAYMENT_MISMATCH, "the amount does not match the order")
             return order
-        return self._apply_charge(provider, callback.order_id, ref, callback.amount_cents)
+        return self._apply_charge(provider, callback.order_id, ref, callback.amount_cents, stored)
 
     @staticmethod
     def _entry(provider: str, ref: str, kind: str) -> Select[str, int]:
@@ -199,8 +205,11 @@ class PaymentDesk:
             PaymentRow.provider == provider, PaymentRow.provider_ref == ref, PaymentRow.kind == kind
         )
 
-    def _apply_charge(self, provider: str, order_id: str, charge_ref: str, amount: int) -> Order:
-        order = self.orders.stored(order_id)
+    def _apply_charge(
+        self, provider: str, order_id: str, charge_ref: str, amount: int, stored: Order | None = None
+    ) -> Order:
+        """Settle the order with a journaled charge, or refund the charge; `stored`: the order as read."""
+        order = stored if stored is not None else self.orders.stored(order_id)
         if order.status is OrderStatus.PAID:
             if order.payment_ref == charge_ref:
                 return order
