@@ -252,6 +252,17 @@ def test_a_reconciliation_reported_to_the_metrics_shows_its_drift_and_its_pause(
     assert sample(samples, "flashsale_reconcile_drift", kind="orders missing in db") == 0
 
 
+def test_a_paused_item_shows_what_is_left_of_its_lease(api: Api, sale: Sale) -> None:
+    assert sample(scrape(api), "flashsale_sale_paused_seconds", item_id=sale.phone_id) == 0
+    api.platform.ledger.pause([sale.phone_id], until=api.clock() + 30, token="repair")
+
+    samples = scrape(api)
+    assert sample(samples, "flashsale_sale_paused_seconds", item_id=sale.phone_id) == 30
+    assert sample(samples, "flashsale_sale_paused_seconds", item_id=sale.earbuds_id) == 0
+    api.clock.advance(31)  # the lease ends by itself
+    assert sample(scrape(api), "flashsale_sale_paused_seconds", item_id=sale.phone_id) == 0
+
+
 def test_metrics_can_be_turned_off(settings: Settings, clock: ManualClock) -> None:
     quiet = settings.model_copy(update={"metrics_enabled": False})
 

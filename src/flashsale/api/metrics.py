@@ -14,6 +14,8 @@ event loop nor the buy path's threads, and concurrent scrapes take turns):
 - `flashsale_stock_{quota,available,sold}{item_id}` and `flashsale_holds_live{item_id}` (units
   held, unpaid) from the ledger, for every item of the catalogue; `flashsale_ledger_conserved`
   is 0 for an item whose counters do not add up to its quota (drift for `flashsale reconcile`);
+  `flashsale_sale_paused_seconds{item_id}`: what is left of a pause lease (a repair under way,
+  shoppers hear 503), 0 when the item is on sale;
 - `flashsale_orders_expired_total`: orders the store has marked EXPIRED;
 - Redis ledger only: `flashsale_order_writer_lag` (purchases no order writer has read) and
   `flashsale_order_writer_pending` (read, not yet committed);
@@ -205,8 +207,10 @@ class PlatformCollector(Collector):
                 ("holds_live", "Units held by unpaid orders within their payment window"),
                 ("stock_sold", "Units paid for"),
                 ("ledger_conserved", "1 when available + held + sold == quota, no term negative"),
+                ("sale_paused_seconds", "Seconds left of the item's pause lease (a repair); 0 when on sale"),
             )
         }
+        pauses, now = self.platform.ledger.pauses(), self.platform.deps.clock()
         for item_id in self._item_ids():
             level = self.platform.ledger.stock(item_id)
             label = [str(item_id)]
@@ -215,6 +219,8 @@ class PlatformCollector(Collector):
             families["holds_live"].add_metric(label, level.held)
             families["stock_sold"].add_metric(label, level.sold)
             families["ledger_conserved"].add_metric(label, int(level.conserved))
+            left = 0.0 if item_id not in pauses else max(0.0, pauses[item_id].until - now)
+            families["sale_paused_seconds"].add_metric(label, left)
         return list(families.values())
 
     def _item_ids(self) -> Iterable[int]:
