@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from flashsale.bootstrap import build
+from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
 from flashsale.domain.campaign import MIN_PAYMENT_WINDOW_S
 from flashsale.domain.orders import OrderStatus
@@ -102,41 +102,49 @@ def test_after_each_kill_the_rebuilt_ledger_agrees_with_the_stored_orders(tmp_pa
 
 
 BATCH_KILLS = stress_size(3, 15)
+PAY_KILLS = stress_size(3, 15)
+PAYER = CHILD.with_name("crash_payer.py")
+
+
+def open_long_sale(tmp_path: Path) -> int:
+    """Put one item on sale from a minute ago, with a quota no child exhausts; return its id."""
+    now = time.time()
+    setup = build(crash_shopper.settings_for(tmp_path), clock=ManualClock(now))
+    try:
+        return open_sale(
+            setup,
+            opens_at=datetime.fromtimestamp(now, UTC) - timedelta(minutes=1),
+            quota=1_000_000,
+            per_user_limit=1,
+            payment_window_s=15 * 60,
+        )
+    finally:
+        setup.close()
+
+
+def told_before_kill(args: list[str], pause_s: float) -> set[str]:
+    """Run a child until `pause_s` after it is ready, SIGKILL it, and return the ids it printed whole."""
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    child = subprocess.Popen([sys.executable, *args], text=True, **pipes)
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    time.sleep(pause_s)
+    child.kill()
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == -signal.SIGKILL, err
+    told = set(out.split("\n")[:-1])  # only whole lines: the kill may cut the last one short
+    assert told, f"the child acknowledged nothing before it was killed: {err[-2000:]}"
+    return told
 
 
 def test_a_kill_during_large_group_commits_loses_no_acknowledged_order(tmp_path: Path) -> None:
     """Every order a batch was answered with is on disk after kill -9, and nothing else is held."""
-    settings = crash_shopper.settings_for(tmp_path)
-    now = time.time()
-    setup = build(settings, clock=ManualClock(now))
-    item_id = open_sale(
-        setup,
-        opens_at=datetime.fromtimestamp(now, UTC) - timedelta(minutes=1),
-        quota=1_000_000,
-        per_user_limit=1,
-        payment_window_s=15 * 60,
-    )
-    setup.close()
+    item_id = open_long_sale(tmp_path)
     rng = random.Random(7)
     acknowledged: set[str] = set()
-    for kill in range(BATCH_KILLS):
-        child = subprocess.Popen(
-            [sys.executable, str(BATCH_CHILD), str(tmp_path), str(item_id), "500"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None and child.stdout.readline() == "ready\n"
-        time.sleep(rng.uniform(0.3, 1.2))
-        child.kill()
-        out, err = child.communicate(timeout=30)
-        assert child.returncode == -signal.SIGKILL, err
-        # Only whole lines: the kill may cut the last one short, mid-write.
-        told = set(out.split("\n")[:-1])
-        assert told, f"kill {kill}: the child acknowledged nothing before it was killed"
-        acknowledged |= told
-
-        platform = build(settings, clock=ManualClock(time.time()), migrate=False)
+    for _ in range(BATCH_KILLS):
+        args = [str(BATCH_CHILD), str(tmp_path), str(item_id), "500"]
+        acknowledged |= told_before_kill(args, rng.uniform(0.3, 1.2))
+        platform = build(crash_shopper.settings_for(tmp_path), clock=ManualClock(time.time()), migrate=False)
         try:
             with platform.deps.uow() as uow:
                 stored = set(uow.db.scalars(select(OrderRow.id).where(OrderRow.item_id == item_id)))
@@ -147,54 +155,26 @@ def test_a_kill_during_large_group_commits_loses_no_acknowledged_order(tmp_path:
             platform.close()
 
 
-PAY_KILLS = stress_size(3, 15)
-PAYER = CHILD.with_name("crash_payer.py")
-
-
 def test_a_kill_during_group_committed_payments_keeps_every_acknowledged_payment(tmp_path: Path) -> None:
     """Pays from many threads share commits; after kill -9 each pay a shopper was told of is on disk,
     its money nets (one charge, no refund), and the rebuilt ledger agrees with the store."""
-    settings = crash_shopper.settings_for(tmp_path)
-    now = time.time()
-    setup = build(settings, clock=ManualClock(now))
-    item_id = open_sale(
-        setup,
-        opens_at=datetime.fromtimestamp(now, UTC) - timedelta(minutes=1),
-        quota=1_000_000,
-        per_user_limit=1,
-        payment_window_s=15 * 60,
-    )
-    setup.close()
+    item_id = open_long_sale(tmp_path)
     rng = random.Random(11)
     acknowledged: set[str] = set()
-    for kill in range(PAY_KILLS):
-        child = subprocess.Popen(
-            [sys.executable, str(PAYER), str(tmp_path), str(item_id), "400", "8"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None and child.stdout.readline() == "ready\n"
-        time.sleep(rng.uniform(0.2, 0.8))
-        child.kill()
-        out, err = child.communicate(timeout=30)
-        assert child.returncode == -signal.SIGKILL, err
-        told = set(out.split("\n")[:-1])  # only whole lines: the kill may cut the last one short
-        assert told, f"kill {kill}: no payment was acknowledged before the kill"
-        acknowledged |= told
-
-        platform = build(settings, clock=ManualClock(time.time()), migrate=False)
+    for _ in range(PAY_KILLS):
+        args = [str(PAYER), str(tmp_path), str(item_id), "400", "8"]
+        acknowledged |= told_before_kill(args, rng.uniform(0.2, 0.8))
+        platform = build(crash_shopper.settings_for(tmp_path), clock=ManualClock(time.time()), migrate=False)
         try:
-            with platform.deps.uow() as uow:
-                paid = set(
-                    uow.db.scalars(
-                        select(OrderRow.id).where(
-                            OrderRow.item_id == item_id, OrderRow.status == OrderStatus.PAID.value
-                        )
-                    )
-                )
+            paid = _paid_ids(platform, item_id)
             assert acknowledged <= paid, f"{len(acknowledged - paid)} acknowledged payments lost"
             assert audit_payments(platform.deps.sessions).clean  # recovery finished what the kill cut
             assert_store_matches_ledger(platform, item_id, limit=1)
         finally:
             platform.close()
+
+
+def _paid_ids(platform: Platform, item_id: int) -> set[str]:
+    paid = OrderRow.status == OrderStatus.PAID.value
+    with platform.deps.read() as r:
+        return set(r.db.scalars(select(OrderRow.id).where(OrderRow.item_id == item_id, paid)))
