@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,6 +47,28 @@ class Settings(BaseSettings):
     metrics_enabled: bool = Field(True, description="Serve GET /metrics (Prometheus text format)")
     log_json: bool = Field(False, description="Log one JSON object per line instead of key=value pairs")
     access_log: bool = Field(True, description="Log one line per request and per purchase decision")
+
+    # Admission (services/admission.py): `limits` strings such as "5/second;60/minute"; unset: none.
+    rate_limit_purchase_per_shopper: str | None = Field(
+        None, description="Purchase attempts one shopper may make, e.g. '5/second;60/minute'; beyond: 429"
+    )
+    rate_limit_purchase_per_client: str | None = Field(
+        None, description="Purchase attempts from one client address, across its accounts; beyond: 429"
+    )
+    rate_limit_read_per_client: str | None = Field(
+        None, description="Anonymous reads (GET /sessions…) from one client address; beyond: 429"
+    )
+
+    @field_validator(
+        "rate_limit_purchase_per_shopper", "rate_limit_purchase_per_client", "rate_limit_read_per_client"
+    )
+    @classmethod
+    def _a_limit(cls, value: str | None) -> str | None:
+        """Refuse to start on a limit `limits` cannot read, saying which."""
+        from flashsale.services.admission import parse_limits
+
+        parse_limits(value)  # raises ValueError naming the bad part
+        return value
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'flashsale.db'}"

@@ -70,6 +70,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.RATE_LIMITED: 429,
     ErrorCode.SALE_PAUSED: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
 }
@@ -78,6 +79,7 @@ STATUS_OF: dict[ErrorCode, int] = {
 _RETRYABLE = frozenset({ErrorCode.PAYMENT_IN_PROGRESS})
 _RETRY_SOON = {"Retry-After": "1"}
 MAX_RETRY_AFTER_S = 5
+MAX_RATE_LIMIT_WAIT_S = 3600
 
 # Starlette raises HTTPException itself for unknown routes, wrong methods and undecodable bodies.
 _CODE_OF_STATUS: dict[int, ErrorCode] = {
@@ -187,7 +189,9 @@ async def _on_flash_sale_error(request: Request, exc: Exception) -> JSONResponse
     assert isinstance(exc, FlashSaleError)
     headers = _RETRY_SOON if exc.code in _RETRYABLE else None
     if exc.retry_after_s is not None:
-        headers = {"Retry-After": str(min(max(math.ceil(exc.retry_after_s), 1), MAX_RETRY_AFTER_S))}
+        # A pause's lease is an upper bound (a repair usually ends sooner); a rate limit's window is exact.
+        most = MAX_RATE_LIMIT_WAIT_S if exc.code is ErrorCode.RATE_LIMITED else MAX_RETRY_AFTER_S
+        headers = {"Retry-After": str(min(max(math.ceil(exc.retry_after_s), 1), most))}
     return render(exc.code, exc.message, headers=headers)
 
 

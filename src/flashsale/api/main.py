@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from limits.storage import MemoryStorage
 
 from flashsale import __version__
 from flashsale.api import admin, health, metrics, shop
+from flashsale.api.admission import ReadAdmission
 from flashsale.api.errors import install_error_handlers
 from flashsale.api.limits import BodySizeLimit
 from flashsale.api.observe import RequestObserver
@@ -24,6 +26,7 @@ from flashsale.auth import ShopperTokens
 from flashsale.bootstrap import Platform, build
 from flashsale.config import Settings
 from flashsale.logs import fields
+from flashsale.services.admission import Admission, RateLimits, admission_storage, parse_limits
 from flashsale.services.checkout import Checkout
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,15 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.state.platform = platform
     app.state.shopper_tokens = ShopperTokens(jwt_secret)
     app.state.checkout = Checkout(platform.orders)
+    settings = platform.settings
+    limits = RateLimits(
+        purchase_per_shopper=parse_limits(settings.rate_limit_purchase_per_shopper),
+        purchase_per_client=parse_limits(settings.rate_limit_purchase_per_client),
+        read_per_client=parse_limits(settings.rate_limit_read_per_client),
+    )
+    # No limit set: nothing is counted, so no storage is opened (a Redis one costs a connection pool).
+    storage = admission_storage(settings.ledger_url()) if limits.any else MemoryStorage()
+    app.state.admission = Admission(limits, storage)
     app.state.metrics = metrics.Metrics(platform)
     app.state.readiness = health.Readiness.of(platform)
     app.state.log_requests = platform.settings.access_log
@@ -96,6 +108,8 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_body_bytes=platform.settings.max_body_bytes)
     # A flood of public reads is answered from memory before the framework runs at all.
     app.add_middleware(PublicReadFastPath, platform=platform)
+    if limits.read_per_client:  # before the fast path: a flood is refused before it is answered
+        app.add_middleware(ReadAdmission, admission=app.state.admission)
     # Outermost, so every answer is timed, the fast path's and the body guard's included.
     app.add_middleware(RequestObserver, metrics=app.state.metrics, log_requests=platform.settings.access_log)
     app.include_router(shop.router)

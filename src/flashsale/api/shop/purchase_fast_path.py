@@ -63,8 +63,11 @@ class PurchaseFastPath:
         request = Request(scope, receive)
         try:
             shopper = self.tokens.verify(token, now=self.platform.deps.clock())
+            client = scope.get("client")
             result = await decide(
-                scope["app"].state, Buy(shopper, wanted.item_id, wanted.quantity, request_id=key)
+                scope["app"].state,
+                Buy(shopper, wanted.item_id, wanted.quantity, request_id=key),
+                client[0] if client else None,
             )
         except Exception as exc:  # answered as the route's handlers would answer it
             response = await error_response(request, exc)

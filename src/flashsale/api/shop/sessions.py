@@ -109,7 +109,7 @@ def _session_id_of(raw: str) -> int | None:
 router = APIRouter(prefix=PREFIX, tags=["sessions"])
 
 
-@router.get("", response_model=list[ShopSessionOut], responses={**error_responses(422), **NOT_MODIFIED})
+@router.get("", response_model=list[ShopSessionOut], responses={**error_responses(422, 429), **NOT_MODIFIED})
 async def list_sessions(
     request: Request,
     platform: PlatformDep,
@@ -125,7 +125,9 @@ async def list_sessions(
 
 
 @router.get(
-    "/{session_id}", response_model=ShopSessionOut, responses={**error_responses(404, 422), **NOT_MODIFIED}
+    "/{session_id}",
+    response_model=ShopSessionOut,
+    responses={**error_responses(404, 422, 429), **NOT_MODIFIED},
 )
 async def get_session(request: Request, session_id: PathId, platform: PlatformDep) -> Response:
     """Show one session, its state now, and its items."""

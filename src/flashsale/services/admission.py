@@ -1,0 +1,88 @@
+"""Admission: rate limits in front of the ledger, per shopper, per client address and per route class.
+
+The first step of the buy path (request → admission → ledger decision → order record): a bot that
+sends thousands of purchases a second is answered 429 RATE_LIMITED with `Retry-After` before it
+costs a decision, and a flood of anonymous reads from one address cannot take the event loop from
+the buyers. Limits use the `limits` library's moving window, one storage for all of them: memory on
+the embedded default (one process decides), Redis in scale-out, so a limit holds across every
+worker at once (atomic in Redis). Each limit is a `limits` string such as "5/second;60/minute";
+unset means no limit of that kind.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
+
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+
+
+def parse_limits(text: str | None) -> tuple[RateLimitItem, ...]:
+    """Parse "5/second;60/minute" (None or blank: no limit); a malformed one raises ValueError."""
+    if text is None or not text.strip():
+        return ()
+    return tuple(parse_many(text))
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """The limits of each kind; an empty tuple is no limit."""
+
+    purchase_per_shopper: tuple[RateLimitItem, ...] = ()
+    purchase_per_client: tuple[RateLimitItem, ...] = ()
+    read_per_client: tuple[RateLimitItem, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        return bool(self.purchase_per_shopper or self.purchase_per_client or self.read_per_client)
+
+
+class Admission:
+    """Let a request through or refuse it with RATE_LIMITED; see the module doc."""
+
+    def __init__(self, limits: RateLimits, storage: Storage) -> None:
+        self.limits = limits
+        self._limiter = MovingWindowRateLimiter(storage)
+
+    def admit_purchase(self, shopper: str, client: str | None) -> None:
+        """Count a purchase attempt against the shopper's and the client address's limits."""
+        self._hit("purchase:shopper", shopper, self.limits.purchase_per_shopper)
+        if client is not None:
+            self._hit("purchase:client", client, self.limits.purchase_per_client)
+
+    def admit_read(self, client: str | None) -> None:
+        """Count an anonymous read against the client address's limit."""
+        if client is not None:
+            self._hit("read:client", client, self.limits.read_per_client)
+
+    def _hit(self, kind: str, who: str, limits: tuple[RateLimitItem, ...]) -> None:
+        for limit in limits:
+            if not self._limiter.hit(limit, kind, who):
+                reset_at, _ = self._limiter.get_window_stats(limit, kind, who)
+                wait_s = max(1.0, reset_at - self._now())
+                raise FlashSaleError(
+                    ErrorCode.RATE_LIMITED,
+                    f"too many requests: at most {limit} ({kind.split(':')[0]})",
+                    retry_after_s=wait_s,
+                )
+
+    @staticmethod
+    def _now() -> float:
+        return time.time()  # the limiter's windows run on the wall clock, whatever clock the sale uses
+
+
+def admission_storage(ledger_url: str) -> Storage:
+    """Memory for the in-process ledger; the ledger's Redis (its key prefix + ':limits') otherwise."""
+    parts = urlsplit(ledger_url)
+    if parts.scheme not in ("redis", "rediss"):
+        return MemoryStorage()
+    query = dict(parse_qsl(parts.query))
+    prefix = query.get("prefix", "fs")
+    # `limits` takes a plain Redis URL: our own options (the key prefix, bucket count) stay ours.
+    plain = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return RedisStorage(plain, key_prefix=f"{prefix}:limits")
