@@ -4,6 +4,7 @@
 engine allows no more. So the floor here is the bare FastAPI POST on one worker too, at 200
 connections, and each buy-path row says what share of it the buy path reaches. The 400-connection
 row also gives its throughput against the 20-connection row's: a collapse under a crowd shows there.
+A last row runs the 200-connection crowd with admission's rate limits counted (none refused).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ CONNECTIONS = (20, 200, 400)
 SCENARIO = "embedded crowd"
 FLOOR = "HTTP floor: bare FastAPI POST, 1 worker"
 FLOOR_SHARE_TARGET = 0.5  # the buy path should reach half the floor
+# Admission on, generous enough that nothing is refused: the row measures what counting costs.
+RATE_LIMITS = {
+    "rate_limit_purchase_per_shopper": "100/second",
+    "rate_limit_purchase_per_client": "1000000/minute",  # the whole crowd comes from 127.0.0.1
+}
+LIMITED_CONNECTIONS = 200
 
 
 class EmbeddedSuite:
@@ -61,10 +68,21 @@ class EmbeddedSuite:
         return Result(f"{ENGINE}, crowd", SCENARIO, "req/s", run, check, how)
 
 
+    def limited_step(self) -> Result:
+        """The 200-connection crowd again with per-shopper and per-address rate limits counted."""
+        run, check, _ = self.buys._run(None, LIMITED_CONNECTIONS, RATE_LIMITS)
+        how = f"1 worker, {LIMITED_CONNECTIONS} conns, rate limits on (none refused)"
+        unlimited = self.rates.get(LIMITED_CONNECTIONS)
+        if unlimited:
+            how += f", {run.decisions / run.seconds / unlimited:.0%} of the same crowd without (target ≥ 90%)"
+        return Result(f"{ENGINE}, crowd", SCENARIO, "req/s", run, check, how)
+
+
 def steps(*, requests: int) -> list[tuple[str, Callable[[], Result | Skipped]]]:
     """Return the floor step and one buy-path step per crowd size."""
     suite = EmbeddedSuite(requests=requests)
     return [
         ("embedded / floor, 1 worker", suite.floor_step),
         *((f"embedded / buy path, {n} conns", lambda n=n: suite.buy_step(n)) for n in CONNECTIONS),
+        ("embedded / buy path, rate limits on", suite.limited_step),
     ]

@@ -125,11 +125,14 @@ class ReadFloodSuite:
         return replace(flooded, how=f"{how}; {ratios(self.quiet, flooded)}")
 
     def _run(
-        self, kind: FloodKind | None, connections: int = BUY_CONNECTIONS
+        self,
+        kind: FloodKind | None,
+        connections: int = BUY_CONNECTIONS,
+        extra_settings: dict[str, str] | None = None,
     ) -> tuple[Run, Check, Flood | None]:
         with tempfile.TemporaryDirectory(prefix="flashsale-bench-flood-") as tmp:
             workdir = Path(tmp)
-            settings = self._settings(workdir)
+            settings = self._settings(workdir) | (extra_settings or {})
             item_ids = _seed(settings, self.shape)
             # Only our settings: a FLASHSALE_DATABASE_URL or FLASHSALE_BACKEND from the caller would
             # point the server at another store.

@@ -3,10 +3,11 @@
 The first step of the buy path (request → admission → ledger decision → order record): a bot that
 sends thousands of purchases a second is answered 429 RATE_LIMITED with `Retry-After` before it
 costs a decision, and a flood of anonymous reads from one address cannot take the event loop from
-the buyers. Limits use the `limits` library's moving window, one storage for all of them: memory on
-the embedded default (one process decides), Redis in scale-out, so a limit holds across every
-worker at once (atomic in Redis). Each limit is a `limits` string such as "5/second;60/minute";
-unset means no limit of that kind.
+the buyers. Limits use the `limits` library's sliding window counter (a hit costs the same however
+high the limit; a moving window keeps every hit, which a per-address limit makes expensive), one
+storage for all of them: memory on the embedded default (one process decides), Redis in
+scale-out, so a limit holds across every worker at once (atomic in Redis). Each limit is a
+`limits` string such as "5/second;60/minute"; unset means no limit of that kind.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, RedisStorage, Storage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 
@@ -47,7 +48,7 @@ class Admission:
 
     def __init__(self, limits: RateLimits, storage: Storage) -> None:
         self.limits = limits
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
 
     def admit_purchase(self, shopper: str, client: str | None) -> None:
         """Count a purchase attempt against the shopper's and the client address's limits."""
