@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -62,6 +63,7 @@ COUPON_15_PERCENT_CAP_20 = Offer("券 85折 (最多20)", PercentOff(15), cap_cen
 BOOKS_COUPON = Offer(
     "图书券 满100减15", AmountOff(1_500), min_spend_cents=10_000, scope=Scope.of_categories("books")
 )
+BOOKS_100_OFF_10 = Offer("图书 满100减10", TieredOff.of((10_000, 1_000)), scope=Scope.of_categories("books"))
 TEN_PERCENT_OR = Offer("全店9折", PercentOff(10), group="店铺活动")
 FULL_300_OFF_40_OR = Offer("满300减40", TieredOff.of((30_000, 4_000)), group="店铺活动")
 RED_PACKET_5 = Offer("店铺红包 5元", AmountOff(500))
@@ -161,10 +163,9 @@ EXAMPLES: dict[str, Example] = {
         29_500,
         coupons=(BOOKS_COUPON,),
     ),
-    # the books come to 90 < 100 → BOOKS_COUPON refused (see the refusals); the promotion alone:
-    # 90 + 200 = 290, 满300减30 not met → 290
-    "coupon scope ignores other categories": Example(
-        (line(9_000, category="books"), line(20_000, product=2)), 29_000, (FULL_300_OFF_30,)
+    # a 满减 on books counts the books only: 90 < 100 though the cart is 290 → 290
+    "scoped 满减 counts only its category": Example(
+        (line(9_000, category="books"), line(20_000, product=2)), 29_000, (BOOKS_100_OFF_10,)
     ),
     # 满300减30 first, then 10% of what is left: 400 - 30 = 370, 370 - 37 = 333
     "order of application: 满减 then percent": Example(
@@ -202,6 +203,18 @@ def test_each_documented_cart_costs_its_hand_computed_total(name: str) -> None:
     assert priced.total_cents == sum(p.total_cents for p in priced.lines) + priced.shipping_cents
     if example.offers:
         assert {o.code: o.off_cents for o in priced.offers} == example.offers
+
+
+def test_docs_pricing_lists_every_example_cart_with_its_total() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "pricing.md").read_text(encoding="utf-8")
+    table = doc.split("## Example carts", 1)[1].split("\n## ", 1)[0]
+    rows = [row.strip("|").split("|") for row in table.splitlines() if row.startswith("| ")]
+
+    documented = {cells[0].strip(): cells[-1].strip() for cells in rows[1:]}  # after the header
+
+    assert documented == {
+        name: f"{e.total_cents // 100}.{e.total_cents % 100:02d}" for name, e in EXAMPLES.items()
+    }
 
 
 def test_a_breakdown_itemises_every_line_and_offer() -> None:
