@@ -217,6 +217,15 @@ def test_docs_pricing_lists_every_example_cart_with_its_total() -> None:
     }
 
 
+def test_removing_a_line_that_carried_the_cart_over_a_threshold_raises_the_total() -> None:
+    crossing = EXAMPLES["凑单: three lines cross 300"]
+    without_last = replace(crossing, lines=crossing.lines[:-1])
+
+    # 305 - 30 = 275 with the 15.00 line; 290 without it: 15 more for one line less
+    assert (crossing.price().total_cents, without_last.price().total_cents) == (27_500, 29_000)
+    assert without_last.lines == EXAMPLES["凑单: a line removed, below 300"].lines
+
+
 def test_a_breakdown_itemises_every_line_and_offer() -> None:
     priced = EXAMPLES["coupon scoped to a category"].price()
 
