@@ -35,6 +35,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     SALE_PAUSED = "SALE_PAUSED"  # the item's ledger is paused (reconcile, rebuild): retry after the lease
+    COUPON_EXPIRED = "COUPON_EXPIRED"  # an applied coupon outside its validity window
+    COUPON_NOT_APPLICABLE = "COUPON_NOT_APPLICABLE"  # out of scope, minimum spend not met, or does not stack
 
 
 class FlashSaleError(Exception):
