@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from limits.storage import MemoryStorage
 
 from flashsale import __version__
-from flashsale.api import admin, health, metrics, shop
+from flashsale.api import admin, board, health, metrics, shop
 from flashsale.api.admission import ReadAdmission
 from flashsale.api.errors import install_error_handlers
 from flashsale.api.limits import BodySizeLimit
@@ -27,6 +27,7 @@ from flashsale.bootstrap import Platform, build
 from flashsale.config import Settings
 from flashsale.logs import fields
 from flashsale.services.admission import Admission, RateLimits, admission_storage, parse_limits
+from flashsale.services.board import BoardFeed
 from flashsale.services.checkout import Checkout
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ TAGS = [
     {"name": "admin: products", "description": "Products (SKUs)."},
     {"name": "admin: items", "description": "Flash items: price, quota, per-user limit, stats."},
     {"name": "admin: orders", "description": "Refunds."},
+    {"name": "board", "description": "The live board: the page at /board, its data, its event stream."},
     {"name": "health", "description": "Liveness and readiness for load balancers; no token needed."},
 ]
 
@@ -75,6 +77,7 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
         finally:
             platform.close()
             served.state.readiness.close()
+            served.state.board.close()
             served.state.metrics.close()
             log.info("shutdown")
 
@@ -89,6 +92,7 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.state.platform = platform
     app.state.shopper_tokens = ShopperTokens(jwt_secret)
     app.state.checkout = Checkout(platform.orders)
+    app.state.board = BoardFeed(platform.deps, platform.showcase)
     settings = platform.settings
     limits = RateLimits(
         purchase_per_shopper=parse_limits(settings.rate_limit_purchase_per_shopper),
@@ -114,6 +118,7 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.add_middleware(RequestObserver, metrics=app.state.metrics, log_requests=platform.settings.access_log)
     app.include_router(shop.router)
     app.include_router(admin.router)
+    app.include_router(board.router)
     # Last: routes are matched in order, so the buy path never tries these first.
     app.include_router(health.router)
     if platform.settings.metrics_enabled:
