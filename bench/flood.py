@@ -2,9 +2,11 @@
 
 Each connection sends `GET /sessions` (anonymous, no `If-None-Match`: the worst case, a full body
 every time) over keep-alive as fast as the server answers, until the process gets SIGTERM or
-SIGINT. It prints `ready` once every connection has had its first answer, so the caller can start
-measuring with the flood already running, then writes how many requests it sent, their statuses
-and the bytes read as JSON.
+SIGINT. With `--stream` each connection instead opens one Server-Sent Events stream (`GET
+/board/events`: a live-board viewer) and reads it for as long as it runs, counting events. It
+prints `ready` once every connection has had its first answer (or event), so the caller can start
+measuring with the flood already running, then writes how many requests (or events) it saw and
+their statuses as JSON.
 """
 
 from __future__ import annotations
@@ -51,12 +53,53 @@ async def flood(port: int, path: str, connections: int) -> tuple[float, Counter[
     return time.perf_counter() - started, statuses
 
 
+async def watch(port: int, path: str, connections: int) -> tuple[float, Counter[int], int]:
+    """Hold `connections` event streams on `path` open until told to stop.
+
+    Return the seconds, the statuses and how many board events the viewers received.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    statuses: Counter[int] = Counter()
+    events = [0]
+    first_events = asyncio.Barrier(connections + 1)
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
+
+    async def viewer() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            statuses[int(head.split(b" ", 2)[1])] += 1
+            first = True
+            while chunk := await reader.read(65536):
+                events[0] += chunk.count(b"event: board")
+                if first and b"event: board" in chunk:
+                    first = False
+                    await first_events.wait()
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    tasks = [asyncio.ensure_future(viewer()) for _ in range(connections)]
+    await first_events.wait()
+    print("ready", flush=True)
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return time.perf_counter() - started, statuses, events[0]
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(prog="python -m bench.flood", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/sessions")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--stream", action="store_true", help="hold event streams open instead of GETs")
     parser.add_argument("--result", type=Path, required=True, help="where to write the JSON result")
     return parser.parse_args(argv)
 
@@ -64,16 +107,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Flood until told to stop, then write seconds, requests and statuses."""
     args = parse(sys.argv[1:] if argv is None else argv)
-    seconds, statuses = _run(flood(args.port, args.path, args.connections))
-    args.result.write_text(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "requests": sum(statuses.values()),
-                "statuses": {str(s): n for s, n in statuses.items()},
-            }
-        )
-    )
+    if args.stream:
+        seconds, statuses, seen = _run(watch(args.port, args.path, args.connections))
+    else:
+        seconds, statuses = _run(flood(args.port, args.path, args.connections))
+        seen = sum(statuses.values())
+    by_status = {str(status): n for status, n in statuses.items()}
+    args.result.write_text(json.dumps({"seconds": seconds, "requests": seen, "statuses": by_status}))
 
 
 if __name__ == "__main__":

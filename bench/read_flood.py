@@ -3,10 +3,11 @@
 `GET /sessions` needs no token, so anyone can send it as fast as they like. This measures what such
 a flood does to buyers: the same purchase crowd is replayed over HTTP against a fresh embedded
 server each time (SQLite file + in-process ledger, one uvicorn worker: the engine allows no more),
-first alone, then while a separate process (`bench.flood`) keeps FLOOD_CONNECTIONS connections busy
+first alone, then while a separate process (`bench.flood`) keeps a flood's connections busy
 with `GET /sessions` (answered from memory by `PublicReadFastPath`, which `create_app` installs in
 front of the framework), then, for reference, with GETs of a missing page (the cheapest request the
-framework itself answers). Each flooded row reports its p99, p50 and throughput as ratios to
+framework itself answers), and with 500 live-board viewers holding `GET /board/events` open (one
+shared build a second pushed to each). Each flooded row reports its p99, p50 and throughput as ratios to
 the first row's, from the same run. The catalogue holds 100 sessions, so each GET /sessions returns a
 real page.
 
@@ -39,7 +40,6 @@ from flashsale.bootstrap import build
 from flashsale.config import Settings
 
 BUY_CONNECTIONS = 16
-FLOOD_CONNECTIONS = 32
 SESSIONS = 100  # one open with the crowd's item, the rest upcoming with one item each
 P99_TARGET = 2.0  # the flood may at most double the buyers' p99
 ENGINE = "HTTP buy path, embedded (SQLite + in-process ledger)"
@@ -62,17 +62,28 @@ class Flood:
 
 @dataclass(frozen=True)
 class FloodKind:
-    """A flood to measure: the path every connection GETs, the status it must get, a label."""
+    """A flood to measure: the path every connection GETs, the status it must get, a label; with
+    `stream`, each connection holds one event stream open (a live-board viewer) instead."""
 
     path: str
     status: str
     label: str
+    connections: int = 32  # 32 flooders keep one worker's event loop busy
+    stream: bool = False
+
+    @property
+    def unit(self) -> str:
+        return "events/s" if self.stream else "GET/s"
 
 
 SESSIONS_FLOOD = FloodKind("/sessions", "200", "GET /sessions")
 # The reference: a flood of the cheapest request the app answers (routing misses, 404 body), which
 # shows what any flood does to a one-worker server sharing two cores with its clients.
 NOT_FOUND_FLOOD = FloodKind("/no-such-page", "404", "GET of a missing page (404), for reference")
+# The live board's viewers: one shared build a second, pushed to each (target: buyers lose < 10 %).
+BOARD_VIEWERS = FloodKind(
+    "/board/events", "200", "500 live-board viewers (SSE)", connections=500, stream=True
+)
 
 
 @contextlib.contextmanager
@@ -80,7 +91,8 @@ def flooding(port: int, workdir: Path, kind: FloodKind) -> Iterator[Callable[[],
     """Run `bench.flood` against `port` until the block ends; yield a getter for what it saw."""
     result = workdir / f"flood-{secrets.token_hex(4)}.json"
     cmd = [sys.executable, "-m", "bench.flood", "--port", str(port), "--path", kind.path]
-    cmd += ["--connections", str(FLOOD_CONNECTIONS), "--result", str(result)]
+    cmd += ["--connections", str(kind.connections), "--result", str(result)]
+    cmd += ["--stream"] if kind.stream else []
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     # The clock must start with the flood already running on every connection.
@@ -112,12 +124,12 @@ class ReadFloodSuite:
         return self.quiet
 
     def flooded_step(self, kind: FloodKind) -> Result:
-        """Measure the same purchases while FLOOD_CONNECTIONS connections flood `kind.path`."""
+        """Measure the same purchases while `kind.connections` connections flood `kind.path`."""
         run, check, flood = self._run(kind)
         assert flood is not None
         how = (
-            f"1 worker, {BUY_CONNECTIONS} conns + {FLOOD_CONNECTIONS} conns flooding {kind.path} "
-            f"({flood.rate:,.0f} GET/s)"
+            f"1 worker, {BUY_CONNECTIONS} conns + {kind.connections} conns flooding {kind.path} "
+            f"({flood.rate:,.0f} {kind.unit})"
         )
         flooded = Result(f"{ENGINE}, flooded by {kind.label}", SCENARIO, "req/s", run, check, how)
         if self.quiet is None:
@@ -228,7 +240,8 @@ def _check(
     if kind is not None and flood is not None:
         unexpected = {s: n for s, n in flood.statuses.items() if s != kind.status}
         problem = problem or (f"the flood got {unexpected}" if unexpected else None)
-        detail += f"; flood: {flood.requests:,} × GET {kind.path}, statuses {flood.statuses}"
+        seen = "events" if kind.stream else "× GET"
+        detail += f"; flood: {flood.requests:,} {seen} {kind.path}, statuses {flood.statuses}"
     return Check(check.ok and problem is None, detail if problem is None else f"{problem}; {detail}")
 
 
@@ -239,9 +252,9 @@ def steps(*, requests: int) -> list[tuple[str, Callable[[], Result | Skipped]]]:
         ("read flood / buy path alone", suite.quiet_step),
         *(
             (
-                f"read flood / buy path + {FLOOD_CONNECTIONS} conns of {kind.label}",
+                f"read flood / buy path + {kind.connections} conns of {kind.label}",
                 partial(suite.flooded_step, kind),
             )
-            for kind in (SESSIONS_FLOOD, NOT_FOUND_FLOOD)
+            for kind in (SESSIONS_FLOOD, NOT_FOUND_FLOOD, BOARD_VIEWERS)
         ),
     ]
