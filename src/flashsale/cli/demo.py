@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flashsale.cli.console import errors
+from flashsale.config import Settings
 from flashsale.demo import DEFINITIONS, CrowdTooSmall, DemoOptions, DemoReport, run_demo
 
 app = typer.Typer()
@@ -66,7 +67,12 @@ def demo(
         task = progress.add_task("crowd", total=shoppers)
         try:
             with progress:
-                report = run_demo(where, options, on_progress=lambda: progress.advance(task))
+                report = run_demo(
+                    where,
+                    options,
+                    on_progress=lambda: progress.advance(task),
+                    review_dir=Settings().data_dir / "reports" / f"demo-seed-{seed}",
+                )
         except CrowdTooSmall as exc:
             raise typer.BadParameter(str(exc), param_hint="--shoppers") from exc
     if as_json:
@@ -142,6 +148,8 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
     console.print(checks)
     for mark, name in (("¹", "oversell"), ("²", "undersell"), ("³", "agreement"), ("⁴", "money")):
         console.print(f"[dim]{mark} {name}: {DEFINITIONS[name]}[/]", highlight=False)
+    if report.review_path is not None:
+        console.print(f"campaign review (KPIs, charts): [bold]{report.review_path}[/]", highlight=False)
     if kept_in is not None:
         console.print(f"[dim]database kept in {kept_in}[/]", highlight=False)
 

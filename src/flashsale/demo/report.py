@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -157,6 +158,7 @@ class DemoReport:
     tally: Tally
     crowd_seconds: float  # wall time from the first click to the last answer
     money_nets: bool  # the payments audit found nothing
+    review_path: Path | None = None  # the campaign review written after the sale (review.html)
 
     def total(self, name: str) -> int:
         """Sum one field of `ItemAudit` over the items."""
@@ -218,6 +220,7 @@ class DemoReport:
             "undersell": self.undersell,
             "ledger_agrees_with_db": self.ledger_agrees_with_db,
             "money_nets": self.money_nets,
+            "review": None if self.review_path is None else str(self.review_path),
             "ok": self.ok,
             "reserve_calls": tally.reserve_calls,
             "orders": tally.new_orders,

@@ -16,7 +16,9 @@ from flashsale.demo.campaign import PAYMENT_WINDOW_S, SALE_DAY, DemoCampaign, cr
 from flashsale.demo.crowd import Shopper, plan_crowd
 from flashsale.demo.report import DemoReport, audit_items
 from flashsale.demo.shop import Shop, click_early, shop_for
+from flashsale.reports.review import write_review
 from flashsale.services.audit import audit_payments
+from flashsale.services.review import load_review
 
 EARLY_LEAD_S = 30.0  # the early clickers click this long before the open
 WAVE_SPAN_S = 60.0  # simulated time a wave of shoppers takes, spread evenly over its shoppers
@@ -32,13 +34,18 @@ class DemoOptions:
 
 
 def run_demo(
-    data_dir: Path, options: DemoOptions, on_progress: Callable[[], None] = lambda: None
+    data_dir: Path,
+    options: DemoOptions,
+    on_progress: Callable[[], None] = lambda: None,
+    *,
+    review_dir: Path | None = None,
 ) -> DemoReport:
     """Create the example campaign in an empty `data_dir`, run the crowd, and audit the books.
 
     The platform runs on a manual clock: the demo moves it through both sessions, past the
     payment window so unpaid holds expire, without waiting. `on_progress` is called once per
-    shopper who is done.
+    shopper who is done. With `review_dir`, the campaign's review (`flashsale report`) is written
+    there afterwards.
     """
     clock = ManualClock(SALE_DAY.timestamp())
     platform = build(Settings(data_dir=data_dir, database_url=None, backend="memory"), clock=clock)
@@ -50,6 +57,10 @@ def run_demo(
             started = time.perf_counter()
             asyncio.run(_sale(shop, clock, campaign, crowd, options.concurrency, on_progress))
             crowd_seconds = time.perf_counter() - started
+        review_path = None
+        if review_dir is not None:
+            review = load_review(platform.deps.reads or platform.deps.sessions, campaign.campaign_id)
+            review_path = write_review(review, review_dir)
         return DemoReport(
             seed=options.seed,
             shoppers=options.shoppers,
@@ -58,6 +69,7 @@ def run_demo(
             tally=shop.tally,
             crowd_seconds=crowd_seconds,
             money_nets=audit_payments(platform.deps.sessions).clean,
+            review_path=review_path,
         )
     finally:
         platform.close()

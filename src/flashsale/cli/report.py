@@ -1,0 +1,51 @@
+"""`flashsale report`: the post-campaign review as an HTML page with charts, JSON and CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import sessionmaker
+
+from flashsale.cli.console import refuse
+from flashsale.config import Settings
+from flashsale.domain.errors import FlashSaleError
+from flashsale.reports.review import write_review
+from flashsale.services.review import load_review
+from flashsale.store import db as store_db
+
+app = typer.Typer()
+
+
+@app.command()
+def report(
+    campaign: Annotated[int, typer.Argument(help="The campaign's id.", min=1)],
+    compare: Annotated[
+        int | None, typer.Option(help="Another campaign's id: its KPIs beside these, with the change.", min=1)
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write into (default: DATA_DIR/reports/campaign-ID).")
+    ] = None,
+) -> None:
+    """Write the campaign's review: review.html (KPIs, sessions, charts), review.json and kpis.csv.
+
+    Reads the database only, so it is safe while a sale runs. KPIs: GMV (paid orders), orders and
+    units sold, average order value, participants and buyers, conversion, expired and cancelled
+    shares, refunds; per session and item; GMV per hour; each item's sell-out curve.
+    """
+    settings = Settings()
+    url = settings.resolved_database_url()
+    store_db.upgrade(url)
+    engine = store_db.make_engine(url)
+    reads = store_db.make_read_engine(url, engine)
+    try:
+        review = load_review(sessionmaker(reads), campaign)
+        before = load_review(sessionmaker(reads), compare) if compare is not None else None
+    except FlashSaleError as exc:
+        refuse(exc.message, code=1)
+    finally:
+        reads.dispose()
+        engine.dispose()
+    page = write_review(review, out or settings.data_dir / "reports" / f"campaign-{campaign}", compare=before)
+    typer.echo(f"review written: {page}")

@@ -1,0 +1,47 @@
+"""`flashsale report` and the review the demo writes: the files, their figures, and the demo's
+numbers in them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flashsale.cli.main import app
+from flashsale.demo.run import DemoOptions, run_demo
+
+runner = CliRunner()
+
+
+def test_the_demo_writes_a_review_with_its_own_numbers(tmp_path: Path) -> None:
+    options = DemoOptions(seed=3, shoppers=1_500, quota_scale=0.05)
+    report = run_demo(tmp_path / "data", options, review_dir=tmp_path / "review")
+    assert report.review_path == tmp_path / "review" / "review.html"
+    page = report.review_path.read_text(encoding="utf-8")
+    assert page.count("<svg") == 3 and "id='kpis'" in page
+    (figures,) = json.loads((tmp_path / "review" / "review.json").read_text(encoding="utf-8"))
+    kpis = figures["kpis"]
+    assert kpis["gmv_cents"] == report.total("revenue_cents")
+    assert kpis["orders_paid"] == report.total("paid_orders")
+    assert kpis["units_sold"] == report.total("sold")  # everything held was paid or went back
+    with (tmp_path / "review" / "kpis.csv").open(encoding="utf-8") as table:
+        rows = {row[0]: row[1] for row in csv.reader(table)}
+    assert rows["GMV"] == str(report.total("revenue_cents"))
+
+
+def test_flashsale_report_writes_the_files_and_compares_two_campaigns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    run_demo(data, DemoOptions(seed=5, shoppers=1_000, quota_scale=0.05))
+    monkeypatch.setenv("FLASHSALE_DATA_DIR", str(data))
+    done = runner.invoke(app, ["report", "1", "--compare", "1", "--out", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    assert "review written" in done.output
+    page = (tmp_path / "out" / "review.html").read_text(encoding="utf-8")
+    assert page.count("<th>Phone X launch</th>") == 2 and "+0.0%" in page  # compared with itself
+    assert runner.invoke(app, ["report", "99", "--out", str(tmp_path / "none")]).exit_code == 1
+    assert "--compare" in runner.invoke(app, ["report", "--help"]).output
