@@ -73,8 +73,9 @@ def test_quick_read_flood_bench_serves_every_get_and_conserves_stock_under_the_f
 
     assert done.returncode == 0, done.stdout + done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| HTTP buy path, embedded")]
-    assert len(rows) == 3 and all(row.endswith("| OK |") for row in rows), done.stdout  # the Markdown table
-    assert sum("with/without: p99" in row for row in rows) == 2
+    assert len(rows) == 4 and all(row.endswith("| OK |") for row in rows), done.stdout  # the Markdown table
+    assert sum("with/without: p99" in row for row in rows) == 3  # two GET floods and the board viewers
+    assert "events/s" in rows[-1]
     assert "FAILED" not in done.stdout
 
 
@@ -83,6 +84,8 @@ def test_quick_embedded_crowd_bench_reports_every_crowd_size_against_the_floor()
 
     assert done.returncode == 0, done.stdout + done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| HTTP buy path, embedded")]
-    assert len(rows) == 3 and all(row.endswith("| OK |") for row in rows), done.stdout
-    assert all("of floor" in row for row in rows)
-    assert "of the 20-conn rate" in rows[-1]
+    assert len(rows) == 4 and all(row.endswith("| OK |") for row in rows), done.stdout
+    crowds, limited = rows[:3], rows[3]
+    assert all("of floor" in row for row in crowds)
+    assert "of the 20-conn rate" in crowds[-1]
+    assert "rate limits on" in limited and "of the same crowd without" in limited
