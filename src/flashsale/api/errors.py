@@ -70,6 +70,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.SALE_PAUSED: 503,
+    ErrorCode.LEDGER_BEHIND: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
 }
 

@@ -34,6 +34,10 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     SALE_PAUSED = "SALE_PAUSED"  # the item's ledger is paused (reconcile, rebuild): retry after the lease
+    # The ledger's sequence of the item is below what this process or the database saw acknowledged:
+    # it lost writes (Redis restarted on a stale AOF, or failed over to a lagging replica). Shoppers
+    # hear SALE_PAUSED while it is repaired; the code itself reaches only the ledger's callers.
+    LEDGER_BEHIND = "LEDGER_BEHIND"
 
 
 class FlashSaleError(Exception):

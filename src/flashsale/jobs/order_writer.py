@@ -9,6 +9,15 @@ Staying up: a stream or group that vanished (Redis restarted empty, FLUSHALL, a 
 empty replica) is created again from the stream's start, so no purchase appended afterwards is
 missed; any other failure (Redis or the database unreachable) is retried with a bounded backoff.
 
+Lost writes: each entry carries the ledger's sequence of its item (`seq`); the writer raises the
+item's mark in the database (`ledger_marks`) in the transaction that stores the orders, and at
+every upkeep hands every mark to this process's ledger (`Ledger.expect`). A Redis that comes back
+with a lower sequence (a stale AOF, a lagging replica) then refuses to sell the item
+(LEDGER_BEHIND) in every process, including ones that never saw the lost grants, until repaired.
+A Redis that went back and granted as many times again reaches the same sequence: the writer sees
+that as an entry whose sequence is not above the mark but whose order is not stored, and calls
+the process's repair hook (`Refusals.lost_writes`).
+
 Staying small: every `upkeep_every` passes a writer trims the stream to what every consumer group
 has acknowledged and forgets consumers of its group that have been idle `forget_idle_ms` with
 nothing pending (one per writer process that ever ran). Both happen in one script (`_UPKEEP`), so
@@ -28,9 +37,13 @@ from typing import cast
 from redis import Redis
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from flashsale.domain.holds import Hold, HoldState
 from flashsale.services.orders import OrderService, store_placed
+from flashsale.store import repositories as repo
+from flashsale.store.tables import OrderRow
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +222,7 @@ class OrderWriter:
         self._passes += 1
         if self._passes % self.upkeep_every == 0:
             self.upkeep()
+            self.share_marks()
         return len(entries)
 
     def drain(self) -> int:
@@ -256,6 +270,18 @@ class OrderWriter:
         self.stats.trimmed += int(trimmed)
         self.stats.forgotten += len(forgotten)
         return int(trimmed)
+
+    def share_marks(self) -> dict[int, int]:
+        """Hand the database's high-water marks to this process's ledger as floors; return them.
+
+        One small read: so a process learns of grants other processes' writers stored, and its
+        ledger refuses to sell an item from a Redis that lost them.
+        """
+        deps = self.orders.deps
+        with deps.read() as r:
+            marks = repo.ledger_marks(r.db)
+        deps.ledger.expect(marks)
+        return marks
 
     def _from_group(self, read: Callable[[], list[Entry]]) -> list[Entry]:
         """Run a read or claim; if the stream or group vanished, create the group again and retry once.
@@ -307,16 +333,26 @@ class OrderWriter:
 
     def _write(self, entries: Sequence[Entry]) -> None:
         orders, bad = [], []
+        seqs: dict[str, tuple[int, int]] = {}  # order id -> (item, the ledger's sequence of its grant)
         for entry_id, fields in entries:
             try:
                 orders.append(self.orders.priced(hold_of_entry(fields)))
+                if "seq" in fields:  # entries appended before sequences existed carry none
+                    seqs[fields["hold_id"]] = int(fields["item_id"]), int(fields["seq"])
             except (KeyError, ValueError) as exc:
                 log.error("dead-lettering purchase entry %s: %s", entry_id, exc)
                 bad.append((entry_id, fields))
         deps = self.orders.deps
+        marks: dict[int, int] = {}
+        for item_id, seq in seqs.values():
+            marks[item_id] = max(marks.get(item_id, 0), seq)
         with deps.uow() as uow:
+            forked = _forked(uow.db, seqs)
             new_ids = store_placed(uow, orders)
+            repo.raise_ledger_marks(uow.db, marks)
             deps.commit(uow)  # ack only after this commit: a crash before it means redelivery
+        for item_id in sorted({seqs[order_id][0] for order_id in forked}):
+            self.orders.refusals.lost_writes(item_id)
         for entry_id, fields in bad:
             dead: dict[FieldT, EncodableT] = dict(fields.items())
             dead["entry_id"] = entry_id
@@ -325,3 +361,16 @@ class OrderWriter:
         self.stats.written += len(new_ids)
         self.stats.duplicates += len(orders) - len(new_ids)
         self.stats.dead_lettered += len(bad)
+
+
+def _forked(db: Session, seqs: Mapping[str, tuple[int, int]]) -> list[str]:
+    """Orders granted at a sequence the database's mark already passed, yet not stored: a ledger fork.
+
+    A redelivered entry is at or below the mark too, but its order is stored already.
+    """
+    marks = repo.ledger_marks(db)
+    suspects = [order_id for order_id, (item, seq) in seqs.items() if seq <= marks.get(item, 0)]
+    if not suspects:
+        return []
+    stored = set(db.scalars(select(OrderRow.id).where(OrderRow.id.in_(suspects))))
+    return [order_id for order_id in suspects if order_id not in stored]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Executable, select, update
+from sqlalchemy import CursorResult, Executable, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -22,6 +22,7 @@ from flashsale.store.tables import (
     Base,
     CampaignRow,
     ItemRow,
+    LedgerMarkRow,
     OrderRow,
     PaymentRow,
     PhaseRow,
@@ -246,3 +247,25 @@ def insert_ignoring_duplicates(db: Session, model: type[Base]) -> Insert:
     if db.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model).on_conflict_do_nothing()
     return sqlite.insert(model).on_conflict_do_nothing()
+
+
+def ledger_marks(db: Session) -> dict[int, int]:
+    """Return every item's high-water mark: the highest ledger sequence whose grant is stored."""
+    return {item_id: seq for item_id, seq in db.execute(select(LedgerMarkRow.item_id, LedgerMarkRow.seq))}
+
+
+def raise_ledger_marks(db: Session, marks: Mapping[int, int]) -> None:
+    """Raise the items' marks to `marks` where higher; a mark never goes down (writers race).
+
+    Rows are written in item order, so writers racing on the same items lock them in one order.
+    """
+    if not marks:
+        return
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(LedgerMarkRow)
+    new = statement.excluded.seq
+    higher = case((new > LedgerMarkRow.seq, new), else_=LedgerMarkRow.seq)
+    db.execute(
+        statement.on_conflict_do_update(index_elements=[LedgerMarkRow.item_id], set_={"seq": higher}),
+        [{"item_id": item_id, "seq": seq} for item_id, seq in sorted(marks.items())],
+    )
