@@ -40,6 +40,7 @@ from redis.typing import EncodableT, FieldT
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
 from flashsale.services.orders import OrderService, store_placed
 from flashsale.store import repositories as repo
@@ -275,12 +276,23 @@ class OrderWriter:
         """Hand the database's high-water marks to this process's ledger as floors; return them.
 
         One small read: so a process learns of grants other processes' writers stored, and its
-        ledger refuses to sell an item from a Redis that lost them.
+        ledger refuses to sell an item from a Redis that lost them. An item whose sequence in the
+        ledger is below its mark starts the repair now, before a shopper meets it (one look per item).
         """
         deps = self.orders.deps
         with deps.read() as r:
             marks = repo.ledger_marks(r.db)
         deps.ledger.expect(marks)
+        for item_id, mark in sorted(marks.items()):
+            try:
+                behind = deps.ledger.sequence(item_id) < mark
+            except FlashSaleError as exc:
+                if exc.code is not ErrorCode.UNKNOWN_ITEM:
+                    raise
+                continue  # an emptied ledger: the purchase path rebuilds it (services/fence.py)
+            if behind:
+                self.orders.refusals.lost_writes(item_id)
+                break  # one repair covers every item
         return marks
 
     def _from_group(self, read: Callable[[], list[Entry]]) -> list[Entry]:
