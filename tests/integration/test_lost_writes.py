@@ -12,6 +12,9 @@ by the order writer, and this Redis never saw them. Without any operator command
 - afterwards every acknowledged Idempotency-Key replays its own order id, a lost unpaid order can
   be paid, sold + held + available == quota, PAID ≤ quota, every user within the limit, and Redis
   agrees with PostgreSQL.
+With no purchase at all, the server's order writer finds the loss (Redis' sequence below the
+marks) and repairs it; a payer of an order the stale Redis forgot hears 503, never UNKNOWN_HOLD,
+and pays once it is repaired.
 A Redis that went back and granted a lost key a second time (from a process with no floor): the
 server's order writer meets that grant at a sequence PostgreSQL's mark passed, repairs and reports
 the order id it had to drop; with no server, `flashsale reconcile --report` lists it and exits 3.
@@ -175,6 +178,30 @@ def test_a_stale_redis_is_repaired_by_the_server_with_no_purchase_and_no_operato
     assert {a["what"] for a in report["affected"]} == {"restored"}
     assert_invariants(live)
     print(f"\n[stale AOF, no traffic] repaired and reported {found_s:.2f} s after the restart")
+
+
+def test_an_order_a_stale_redis_forgot_is_never_unknown_to_its_payer_and_pays_after_the_repair(
+    live: Live, tmp_path: Path
+) -> None:
+    with live.http() as http:
+        copy_aof(live, tmp_path / "stale")
+        order_id = buy(live, http, "payer", "k-pay").json()["id"]
+        order_writer_for(live.platform).drain()
+        stale_restart(live, tmp_path / "stale")
+        tally = Tally()
+
+        def pays() -> bool:
+            answer = http.post(f"/orders/{order_id}/pay", headers=live.headers("payer"))
+            tally.note(answer)
+            return answer.status_code == 200
+
+        # The payment itself may be what finds the loss (UNKNOWN_HOLD of a stored order), or the
+        # server's writer finds it first: either way the payer hears 503 until it is repaired.
+        wait_until(pays, "the forgotten order is paid once the server repaired the ledger")
+    assert set(tally.answers) <= {(503, "SALE_PAUSED"), (200, "")}, tally.answers
+    assert tally.paused_without_retry_after == 0
+    assert live.platform.orders.get(order_id).status.value == "PAID"
+    assert_invariants(live)  # the refused attempts' charges were given back: the money nets
 
 
 def grant_lost_key_again(live: Live, user: str, key: str) -> str:
