@@ -179,7 +179,8 @@ class Refusals:
         self.shared = shared
         # Set by the platform (bootstrap) where the ledger can lose writes: reconcile under the lease.
         self.repair: Callable[[], object] | None = None
-        self._repairing = threading.Lock()
+        self._repairing = threading.Lock()  # held by the repair thread while it runs
+        self._lost_at = -math.inf
         self._pauses: tuple[float, dict[int, Pause]] = (-math.inf, {})
         # A burst of refusals heals once: one at a time in this process, and not again right after.
         self._healing = threading.Lock()
@@ -206,16 +207,25 @@ class Refusals:
     def lost_writes(self, item_id: int) -> None:
         """The ledger lost acknowledged writes of `item_id`: log it, and start the repair hook in a thread.
 
-        Unless a repair of this process runs already; shoppers must not wait for it. Without a hook
-        (a CLI command) only the log says it: reconcile repairs.
+        Shoppers must not wait for the repair. At most one runs in this process, and one starts at
+        most every HEAL_EVERY_S (another process may hold the lease meanwhile), so a burst of
+        refusals neither floods the log nor spawns threads. Without a hook (a CLI command) only
+        the log says it: reconcile repairs.
         """
+        if not self._repairing.acquire(blocking=False):
+            return  # a repair of this process is under way
+        if time.monotonic() - self._lost_at < HEAL_EVERY_S:
+            self._repairing.release()
+            return
+        self._lost_at = time.monotonic()
         log.error(
             "LEDGER LOST ACKNOWLEDGED WRITES: item %s's sequence went back below what was acknowledged "
             "(Redis restarted on a stale AOF or failed over to a lagging replica)%s",
             item_id,
             "; pausing and repairing" if self.repair is not None else "; run `flashsale reconcile`",
         )
-        if self.repair is None or not self._repairing.acquire(blocking=False):
+        if self.repair is None:
+            self._repairing.release()
             return
         threading.Thread(target=self._run_repair, name="flashsale-lost-writes", daemon=True).start()
 
