@@ -16,7 +16,7 @@ With no purchase at all, the server's order writer finds the loss (Redis' sequen
 marks) and repairs it; a payer of an order the stale Redis forgot hears 503, never UNKNOWN_HOLD,
 and pays once it is repaired.
 A Redis that went back and granted a lost key a second time (from a process with no floor): the
-server's order writer meets that grant at a sequence PostgreSQL's mark passed, repairs and reports
+server's order writer meets that grant at PostgreSQL's mark for another order, repairs and reports
 the order id it had to drop; with no server, `flashsale reconcile --report` lists it and exits 3.
 """
 
@@ -228,7 +228,7 @@ def test_a_key_granted_twice_by_a_stale_redis_is_caught_by_the_order_writer_and_
         second = grant_lost_key_again(live, "twice", "k-twice")
         assert second != first.json()["id"]  # the ledger answered another order id for one key
 
-        # The server's writer meets the grant at a sequence PostgreSQL's mark passed: it repairs.
+        # The server's writer meets a second order at the sequence of PostgreSQL's mark: it repairs.
         reports = tmp_path / "serve"
         wait_until(lambda: any(reports.glob("lost-writes-*.csv")), "the server reports the repair")
         with next(reports.glob("lost-writes-*.csv")).open() as rows:

@@ -14,9 +14,10 @@ item's mark in the database (`ledger_marks`) in the transaction that stores the 
 every upkeep hands every mark to this process's ledger (`Ledger.expect`). A Redis that comes back
 with a lower sequence (a stale AOF, a lagging replica) then refuses to sell the item
 (LEDGER_BEHIND) in every process, including ones that never saw the lost grants, until repaired.
-A Redis that went back and granted as many times again reaches the same sequence: the writer sees
-that as an entry whose sequence is not above the mark but whose order is not stored, and calls
-the process's repair hook (`Refusals.lost_writes`).
+A Redis that went back and granted as many times again passes through the mark's sequence with
+another order: the writer sees an entry at exactly the mark's sequence whose order is not the
+mark's, and calls the process's repair hook (`Refusals.lost_writes`). (Below the mark is no
+sign: another writer may have stored later entries first.)
 
 Staying small: every `upkeep_every` passes a writer trims the stream to what every consumer group
 has acknowledged and forgets consumers of its group that have been idle `forget_idle_ms` with
@@ -37,14 +38,12 @@ from typing import cast
 from redis import Redis
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
 from flashsale.services.orders import OrderService, store_placed
 from flashsale.store import repositories as repo
-from flashsale.store.tables import OrderRow
 
 log = logging.getLogger(__name__)
 
@@ -355,9 +354,10 @@ class OrderWriter:
                 log.error("dead-lettering purchase entry %s: %s", entry_id, exc)
                 bad.append((entry_id, fields))
         deps = self.orders.deps
-        marks: dict[int, int] = {}
-        for item_id, seq in seqs.values():
-            marks[item_id] = max(marks.get(item_id, 0), seq)
+        marks: dict[int, tuple[int, str]] = {}  # item -> (the highest sequence here, its order)
+        for order_id, (item_id, seq) in seqs.items():
+            if seq > marks.get(item_id, (0, ""))[0]:
+                marks[item_id] = seq, order_id
         with deps.uow() as uow:
             forked = _forked(uow.db, seqs)
             new_ids = store_placed(uow, orders)
@@ -376,13 +376,15 @@ class OrderWriter:
 
 
 def _forked(db: Session, seqs: Mapping[str, tuple[int, int]]) -> list[str]:
-    """Orders granted at a sequence the database's mark already passed, yet not stored: a ledger fork.
+    """Orders granted at exactly an item's mark, which another order holds: a ledger that went back.
 
-    A redelivered entry is at or below the mark too, but its order is stored already.
+    Each sequence is granted once in one history, so a second order at it is a second history.
+    A redelivered entry of the mark's own order is no sign, nor is one below the mark (writers
+    store entries out of order).
     """
-    marks = repo.ledger_marks(db)
-    suspects = [order_id for order_id, (item, seq) in seqs.items() if seq <= marks.get(item, 0)]
-    if not suspects:
-        return []
-    stored = set(db.scalars(select(OrderRow.id).where(OrderRow.id.in_(suspects))))
-    return [order_id for order_id in suspects if order_id not in stored]
+    marks = repo.ledger_mark_orders(db)
+    return [
+        order_id
+        for order_id, (item, seq) in seqs.items()
+        if item in marks and marks[item][0] == seq and marks[item][1] != order_id
+    ]

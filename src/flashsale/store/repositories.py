@@ -254,18 +254,34 @@ def ledger_marks(db: Session) -> dict[int, int]:
     return {item_id: seq for item_id, seq in db.execute(select(LedgerMarkRow.item_id, LedgerMarkRow.seq))}
 
 
-def raise_ledger_marks(db: Session, marks: Mapping[int, int]) -> None:
-    """Raise the items' marks to `marks` where higher; a mark never goes down (writers race).
+def ledger_mark_orders(db: Session) -> dict[int, tuple[int, str]]:
+    """Return every item's mark with the order granted at it: item -> (sequence, order id)."""
+    rows = db.execute(select(LedgerMarkRow.item_id, LedgerMarkRow.seq, LedgerMarkRow.order_id))
+    return {item_id: (seq, order_id) for item_id, seq, order_id in rows}
 
-    Rows are written in item order, so writers racing on the same items lock them in one order.
+
+def raise_ledger_marks(db: Session, marks: Mapping[int, tuple[int, str]]) -> None:
+    """Raise the items' marks to `marks` (item -> (sequence, order id)) where higher; never lower one.
+
+    Writers race, so the comparison is in the statement. Rows are written in item order, so
+    writers racing on the same items lock them in one order.
     """
     if not marks:
         return
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(LedgerMarkRow)
-    new = statement.excluded.seq
-    higher = case((new > LedgerMarkRow.seq, new), else_=LedgerMarkRow.seq)
+    new = statement.excluded
+    higher = new.seq > LedgerMarkRow.seq
     db.execute(
-        statement.on_conflict_do_update(index_elements=[LedgerMarkRow.item_id], set_={"seq": higher}),
-        [{"item_id": item_id, "seq": seq} for item_id, seq in sorted(marks.items())],
+        statement.on_conflict_do_update(
+            index_elements=[LedgerMarkRow.item_id],
+            set_={
+                "seq": case((higher, new.seq), else_=LedgerMarkRow.seq),
+                "order_id": case((higher, new.order_id), else_=LedgerMarkRow.order_id),
+            },
+        ),
+        [
+            {"item_id": item_id, "seq": seq, "order_id": order_id}
+            for item_id, (seq, order_id) in sorted(marks.items())
+        ],
     )

@@ -21,6 +21,7 @@ def upgrade() -> None:
         "ledger_marks",
         sa.Column("item_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("order_id", sa.String(length=40), nullable=False),
         sa.PrimaryKeyConstraint("item_id"),
     )
 
