@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -22,6 +25,7 @@ from flashsale.services.order_search import OrderSearch
 from flashsale.services.orders import OrderService
 from flashsale.services.payments import SandboxProvider
 from flashsale.services.pricebook import PriceBook
+from flashsale.services.reconcile import repair_lost_writes
 from flashsale.services.showcase import Showcase
 from flashsale.store import db as store_db
 from flashsale.store import repositories as repo
@@ -62,6 +66,8 @@ class Platform:
             )
             self.sweeper.start()
         if self.writer is None and self.orders.write_behind:
+            # A process that sells repairs a ledger that lost writes; a CLI command leaves it to reconcile.
+            self.orders.refusals.repair = repair_hook(self)
             self.writer = order_writer_for(self)
             self.writer.start()
 
@@ -81,12 +87,26 @@ class Platform:
         self.engine.dispose()
 
 
-def order_writer_for(platform: Platform) -> OrderWriter:
+def order_writer_for(platform: Platform, *, consumer: str | None = None) -> OrderWriter:
     """Build the order writer that drains the ledger's purchase stream (Redis) into the database."""
     stream = platform.ledger.purchase_stream()
     if stream is None:  # the engine's orders are recorded by the buy path itself
         raise ValueError("only the Redis ledger has a purchase stream to write orders from")
-    return OrderWriter(platform.orders, stream.client, stream.key)
+    return OrderWriter(platform.orders, stream.client, stream.key, consumer=consumer)
+
+
+def repair_hook(platform: Platform) -> Callable[[], object]:
+    """What a process runs when its ledger refuses with LEDGER_BEHIND: reconcile, report in the data dir.
+
+    Its writer is a consumer of its own, so it never reads the entries the process's running
+    writer holds as its own pending ones.
+    """
+
+    def repair() -> object:
+        writer = order_writer_for(platform, consumer=f"{socket.gethostname()}-{os.getpid()}-repair")
+        return repair_lost_writes(platform.orders, writer.drain, platform.settings.data_dir)
+
+    return repair
 
 
 def rebuild_ledger(deps: Deps) -> None:

@@ -14,6 +14,7 @@ from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.ledger.redis import RedisLedger
 from flashsale.services.orders import Buy
+from flashsale.store import repositories as repo
 from flashsale.store.tables import EventRow, OrderRow
 from tests.conftest import Sale
 from tests.integration.redis_support import redis_of, redis_platform, wait_until
@@ -182,3 +183,22 @@ def test_a_dead_consumer_is_forgotten_only_after_its_entries_were_claimed_and_wr
     assert writer.stats.forgotten == 1
     assert client.xpending(writer.stream, writer.group)["pending"] == 0
     assert stream_ids(ledger) == ids[-1:]
+
+
+def test_entries_stored_out_of_order_raise_the_mark_and_are_no_sign_of_lost_writes(
+    platform: Platform, sale: Sale, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    buy_some(platform, sale, clock, 6)
+    stream = platform.ledger.purchase_stream()
+    assert stream is not None
+    entries = stream.client.xrange(stream.key)
+    writer = order_writer_for(platform)
+
+    writer._write(entries[3:])  # another writer stored the later grants first
+    writer._write(entries[:3])
+
+    with platform.deps.read() as r:
+        marks = repo.ledger_marks(r.db)
+    assert marks == {sale.earbuds_id: platform.ledger.sequence(sale.earbuds_id)}
+    assert stored(platform) == (6, 6)
+    assert "LOST" not in caplog.text

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +19,7 @@ from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.domain.orders import OrderStatus
 from flashsale.services.orders import Buy
-from flashsale.services.reconcile import Reconciler
+from flashsale.services.reconcile import Reconciler, render_report
 from flashsale.store import repositories as repo
 from tests.conftest import Sale
 from tests.engines import drain_orders
@@ -77,6 +80,14 @@ def test_reconcile_reports_then_repairs_seeded_drift(
 
     assert all(d.clean for d in fixed.after)
     assert sorted(fixed.cancelled_to_fit) == sorted([ids["ann_again"], ids["newcomer"]])
+    # The report names every acknowledged order the repair touched, and its shopper.
+    taken = {(a.order_id, a.user_id, a.what) for a in fixed.taken_away}
+    assert taken == {(ids["ann_again"], "ann", "cancelled"), (ids["newcomer"], "cy", "cancelled")}
+    restored = {a.order_id for a in fixed.affected if a.what == "restored"}
+    assert {ids["paid"], ids["unpaid"]} <= restored and len(restored) == 10  # the holds the ledger lost
+    rows = list(csv.DictReader(io.StringIO(render_report(fixed, "csv"))))
+    assert {(r["order_id"], r["user_id"], r["what"]) for r in rows} >= taken and len(rows) == 12
+    assert json.loads(render_report(fixed, "json"))["taken_away"] == 2
     phone = platform.ledger.stock(sale.phone_id)
     assert (phone.sold, phone.held, phone.available) == (1, 9, 0)
     assert platform.orders.get(ids["paid"]).status is OrderStatus.PAID

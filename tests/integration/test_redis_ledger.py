@@ -21,7 +21,7 @@ from tests.integration.redis_support import REDIS_URL, LedgerMaker, bucket_units
 pytestmark = pytest.mark.redis
 
 TTL = 60.0
-STREAM_FIELDS = {"hold_id", "item_id", "user_id", "qty", "request_id", "created_at", "expires_at"}
+STREAM_FIELDS = {"hold_id", "item_id", "user_id", "qty", "request_id", "created_at", "expires_at", "seq"}
 
 
 @pytest.fixture
@@ -40,9 +40,16 @@ def ledger(make: LedgerMaker) -> RedisLedger:
 
 
 def purchases(ledger: RedisLedger) -> list[Hold]:
-    """Read the purchase stream back as the holds it announces, checking each entry's fields."""
+    """Read the purchase stream back as the holds it announces, checking each entry's fields.
+
+    Each item's sequence rises with every entry (a restore may make it jump, never go back).
+    """
     entries = [fields for _id, fields in ledger.client.xrange(ledger.stream_key)]
     assert all(set(e) == STREAM_FIELDS for e in entries)
+    last: dict[str, int] = {}
+    for e in entries:
+        assert int(e["seq"]) > last.get(e["item_id"], 0)
+        last[e["item_id"]] = int(e["seq"])
     return [
         Hold(
             e["hold_id"],

@@ -74,6 +74,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.SALE_PAUSED: 503,
+    ErrorCode.LEDGER_BEHIND: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
 }
 

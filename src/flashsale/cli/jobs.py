@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 
 import typer
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -18,7 +19,7 @@ from flashsale.config import Settings
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.jobs.order_writer import backoff_s
 from flashsale.services.fence import DEFAULT_LEASE_S
-from flashsale.services.reconcile import ItemDrift, Reconciler
+from flashsale.services.reconcile import ItemDrift, Reconciler, ReportFormat, render_report
 from flashsale.store.lease import LeaseTaken
 
 app = typer.Typer()
@@ -61,14 +62,26 @@ def reconcile(
         min=1.0,
         help="Seconds the pause lasts at most if this command dies; renewed while it works.",
     ),
+    report_path: str | None = typer.Option(
+        None,
+        "--report",
+        help="Also write every acknowledged order the repair touched (id, user, item, request id, what"
+        " happened) to this file.",
+    ),
+    report_format: str = typer.Option("json", "--format", help="Format of --report: json or csv."),
 ) -> None:
     """Compare the ledger with the stored orders, report drift, and repair it (pausing the sale briefly).
 
     Run it after a Redis restart or failover; it is safe on a live sale. While it repairs, every
     item is paused under a lease: purchases and payments are answered 503 with Retry-After, and
     the lease ends by itself if the command is killed (see `flashsale pauses`). Exits 1 if drift
-    remains, if an item's paid orders exceed its quota (refund by hand), or if it could not pause.
+    remains, if an item's paid orders exceed its quota (refund by hand), or if it could not pause;
+    exits 3 if it took acknowledged orders away (cancelled to fit, or granted twice for one key:
+    every one is printed and in --report), so scripts cannot miss shoppers to tell.
     """
+    if report_format not in ("json", "csv"):
+        refuse(f"--format must be json or csv, not {report_format!r}", code=2)
+    fmt: ReportFormat = "csv" if report_format == "csv" else "json"
     platform = _platform(
         "the running server rebuilt its in-process ledger from the orders at start", read_only=dry_run
     )
@@ -94,9 +107,16 @@ def reconcile(
         console.print(
             f"[red]item {item_id}: paid orders take {units} units, over its quota: refund by hand[/]"
         )
+    for a in report.affected:
+        line = f"order {a.order_id} (user {a.user_id}, item {a.item_id}): {a.what} {a.detail}"
+        console.print(line.rstrip())
+    if report_path is not None:
+        Path(report_path).write_text(render_report(report, fmt))
     remaining = report.after if report.repaired else report.items
     if report.over_quota or not all(d.clean for d in remaining):
         raise typer.Exit(1)
+    if report.taken_away:
+        raise typer.Exit(3)
 
 
 @app.command()

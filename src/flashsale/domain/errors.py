@@ -37,6 +37,10 @@ class ErrorCode(StrEnum):
     SALE_PAUSED = "SALE_PAUSED"  # the item's ledger is paused (reconcile, rebuild): retry after the lease
     COUPON_EXPIRED = "COUPON_EXPIRED"  # an applied coupon outside its validity window
     COUPON_NOT_APPLICABLE = "COUPON_NOT_APPLICABLE"  # out of scope, minimum spend not met, or does not stack
+    # The ledger's sequence of the item is below what this process or the database saw acknowledged:
+    # it lost writes (Redis restarted on a stale AOF, or failed over to a lagging replica). Shoppers
+    # hear SALE_PAUSED while it is repaired; the code itself reaches only the ledger's callers.
+    LEDGER_BEHIND = "LEDGER_BEHIND"
 
 
 class FlashSaleError(Exception):

@@ -9,6 +9,16 @@ Staying up: a stream or group that vanished (Redis restarted empty, FLUSHALL, a 
 empty replica) is created again from the stream's start, so no purchase appended afterwards is
 missed; any other failure (Redis or the database unreachable) is retried with a bounded backoff.
 
+Lost writes: each entry carries the ledger's sequence of its item (`seq`); the writer raises the
+item's mark in the database (`ledger_marks`) in the transaction that stores the orders, and at
+every upkeep hands every mark to this process's ledger (`Ledger.expect`). A Redis that comes back
+with a lower sequence (a stale AOF, a lagging replica) then refuses to sell the item
+(LEDGER_BEHIND) in every process, including ones that never saw the lost grants, until repaired.
+A Redis that went back and granted as many times again passes through the mark's sequence with
+another order: the writer sees an entry at exactly the mark's sequence whose order is not the
+mark's, and calls the process's repair hook (`Refusals.lost_writes`). (Below the mark is no
+sign: another writer may have stored later entries first.)
+
 Staying small: every `upkeep_every` passes a writer trims the stream to what every consumer group
 has acknowledged and forgets consumers of its group that have been idle `forget_idle_ms` with
 nothing pending (one per writer process that ever ran). Both happen in one script (`_UPKEEP`), so
@@ -28,9 +38,12 @@ from typing import cast
 from redis import Redis
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
+from sqlalchemy.orm import Session
 
+from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
 from flashsale.services.orders import OrderService, store_placed
+from flashsale.store import repositories as repo
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +222,7 @@ class OrderWriter:
         self._passes += 1
         if self._passes % self.upkeep_every == 0:
             self.upkeep()
+            self.share_marks()
         return len(entries)
 
     def drain(self) -> int:
@@ -256,6 +270,29 @@ class OrderWriter:
         self.stats.trimmed += int(trimmed)
         self.stats.forgotten += len(forgotten)
         return int(trimmed)
+
+    def share_marks(self) -> dict[int, int]:
+        """Hand the database's high-water marks to this process's ledger as floors; return them.
+
+        One small read: so a process learns of grants other processes' writers stored, and its
+        ledger refuses to sell an item from a Redis that lost them. An item whose sequence in the
+        ledger is below its mark starts the repair now, before a shopper meets it (one look per item).
+        """
+        deps = self.orders.deps
+        with deps.read() as r:
+            marks = repo.ledger_marks(r.db)
+        deps.ledger.expect(marks)
+        for item_id, mark in sorted(marks.items()):
+            try:
+                behind = deps.ledger.sequence(item_id) < mark
+            except FlashSaleError as exc:
+                if exc.code is not ErrorCode.UNKNOWN_ITEM:
+                    raise
+                continue  # an emptied ledger: the purchase path rebuilds it (services/fence.py)
+            if behind:
+                self.orders.refusals.lost_writes(item_id)
+                break  # one repair covers every item
+        return marks
 
     def _from_group(self, read: Callable[[], list[Entry]]) -> list[Entry]:
         """Run a read or claim; if the stream or group vanished, create the group again and retry once.
@@ -307,16 +344,27 @@ class OrderWriter:
 
     def _write(self, entries: Sequence[Entry]) -> None:
         orders, bad = [], []
+        seqs: dict[str, tuple[int, int]] = {}  # order id -> (item, the ledger's sequence of its grant)
         for entry_id, fields in entries:
             try:
                 orders.append(self.orders.priced(hold_of_entry(fields)))
+                if "seq" in fields:  # entries appended before sequences existed carry none
+                    seqs[fields["hold_id"]] = int(fields["item_id"]), int(fields["seq"])
             except (KeyError, ValueError) as exc:
                 log.error("dead-lettering purchase entry %s: %s", entry_id, exc)
                 bad.append((entry_id, fields))
         deps = self.orders.deps
+        marks: dict[int, tuple[int, str]] = {}  # item -> (the highest sequence here, its order)
+        for order_id, (item_id, seq) in seqs.items():
+            if seq > marks.get(item_id, (0, ""))[0]:
+                marks[item_id] = seq, order_id
         with deps.uow() as uow:
+            forked = _forked(uow.db, seqs)
             new_ids = store_placed(uow, orders)
+            repo.raise_ledger_marks(uow.db, marks)
             deps.commit(uow)  # ack only after this commit: a crash before it means redelivery
+        for item_id in sorted({seqs[order_id][0] for order_id in forked}):
+            self.orders.refusals.lost_writes(item_id)
         for entry_id, fields in bad:
             dead: dict[FieldT, EncodableT] = dict(fields.items())
             dead["entry_id"] = entry_id
@@ -325,3 +373,18 @@ class OrderWriter:
         self.stats.written += len(new_ids)
         self.stats.duplicates += len(orders) - len(new_ids)
         self.stats.dead_lettered += len(bad)
+
+
+def _forked(db: Session, seqs: Mapping[str, tuple[int, int]]) -> list[str]:
+    """Orders granted at exactly an item's mark, which another order holds: a ledger that went back.
+
+    Each sequence is granted once in one history, so a second order at it is a second history.
+    A redelivered entry of the mark's own order is no sign, nor is one below the mark (writers
+    store entries out of order).
+    """
+    marks = repo.ledger_mark_orders(db)
+    return [
+        order_id
+        for order_id, (item, seq) in seqs.items()
+        if item in marks and marks[item][0] == seq and marks[item][1] != order_id
+    ]

@@ -27,17 +27,34 @@ Guarantees shared by all engines:
   not paused: it depends on time alone, so a rebuild that restores a hold as held sees it expire
   again, and a paused sale never keeps a unit past its payment window. Pausing an item the ledger
   does not know (yet) works too: a purchase of it hears SALE_PAUSED, not UNKNOWN_ITEM.
+- Every item has a sequence (`sequence`) that every grant raises by one, so a ledger that lost
+  acknowledged writes (Redis restarted on a stale AOF, a failover to a lagging replica) is one
+  whose sequence went back. Callers tell the ledger the highest sequence they know was reached
+  (`expect`: the order writer's mark in the database, and each process's own grants); while an
+  item's sequence is below that floor, every reserve of it that is not an idempotent replay is
+  refused with LEDGER_BEHIND and changes nothing, so no unit is sold twice before the repair. A
+  `restore` starts a new epoch: the sequence jumps to the next multiple of SEQUENCE_EPOCH above
+  every mark, floor and sequence it knows, so floors from before the loss never refuse afterwards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold
 from flashsale.domain.sale import ItemTerms
+
+# A restore's sequence starts at a multiple of this: more grants than one epoch can see (2^32) never
+# happen between two repairs, and 2^53 (exact in a Lua double) leaves room for 2^21 epochs.
+SEQUENCE_EPOCH = 2**32
+
+
+def next_epoch(*sequences: int) -> int:
+    """The first sequence of the epoch after the highest of `sequences` (what a restore starts at)."""
+    return (max(sequences, default=0) // SEQUENCE_EPOCH + 1) * SEQUENCE_EPOCH
 
 
 class Decision(NamedTuple):
@@ -174,14 +191,41 @@ class Ledger(Protocol):
         """Return every hold the ledger remembers for an item, in any state (for reconciliation)."""
         ...
 
-    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold], *, token: str | None = None) -> None:
+    def restore(
+        self,
+        terms: Iterable[ItemTerms],
+        holds: Iterable[Hold],
+        *,
+        token: str | None = None,
+        marks: Mapping[int, int] | None = None,
+    ) -> None:
         """Rebuild the counters from the system of record (after a restart), replacing what is here.
+
+        Each item's sequence becomes `next_epoch` of its old sequence, its floor and its mark in
+        `marks` (the system of record's high-water marks), so it is above every sequence seen.
 
         Holds whose live units exceed an item's quota are refused with CONFLICT and nothing changes.
         Without `token` everything is replaced, pauses too. With `token` the rebuild is a
         compare-and-set on the pause: unless every item of `terms` is paused under `token` right
         now, it is refused with CONFLICT and nothing changes (the lease ran out and the sale went
         on); otherwise the pauses are kept, so the caller resumes when it is done.
+        """
+        ...
+
+    def sequence(self, item_id: int) -> int:
+        """Return the item's sequence: raised by one by every grant, never lowered but by a lost write.
+
+        Unknown item: UNKNOWN_ITEM.
+        """
+        ...
+
+    def expect(self, marks: Mapping[int, int]) -> None:
+        """Raise the floors of the items' sequences to `marks` (item -> a sequence known to be reached).
+
+        Floors only go up. While an item's sequence is below its floor, reserve refuses with
+        LEDGER_BEHIND (after answering idempotent replays) and changes nothing. A floor is kept by
+        this ledger object: each process tells its own (a network engine raises it with every grant
+        it decides).
         """
         ...
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState, is_due, transition_error
 from flashsale.domain.sale import ItemTerms, check_hold_request
-from flashsale.ledger.contract import Decision, Pause, PurchaseStream, StockLevel, paused_error
+from flashsale.ledger.contract import Decision, Pause, PurchaseStream, StockLevel, next_epoch, paused_error
 from flashsale.ledger.ids import HoldIdPool
 
 # Refusals carry nothing but their code: one shared, immutable Decision per code.
@@ -25,13 +25,14 @@ _REFUSED = {code: Decision(None, code) for code in ErrorCode}
 class _Book:
     """Mutable counters of one item; only touched under the ledger lock."""
 
-    __slots__ = ("available", "held", "sold", "terms", "used")
+    __slots__ = ("available", "held", "seq", "sold", "terms", "used")
 
-    def __init__(self, terms: ItemTerms) -> None:
+    def __init__(self, terms: ItemTerms, seq: int = 0) -> None:
         self.terms = terms
         self.available = terms.quota
         self.held = 0
         self.sold = 0
+        self.seq = seq
         self.used: dict[str, int] = {}
 
     def level(self) -> StockLevel:
@@ -50,6 +51,9 @@ class MemoryLedger:
         self._due: list[tuple[float, str]] = []
         self._expired_unreported: list[Hold] = []
         self._pauses: dict[int, Pause] = {}  # may name items the ledger does not know (yet)
+        # Never above the sequences here while the process runs (nothing else writes this ledger),
+        # but kept, so the contract's floors hold on every engine.
+        self._floors: dict[int, int] = {}
         # Drawn under the lock, from a pool, so a lone `reserve` does not pay a system call per id.
         self._new_id = HoldIdPool()
 
@@ -112,8 +116,15 @@ class MemoryLedger:
             book.available = terms.quota - committed
             return book.level()
 
-    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold], *, token: str | None = None) -> None:
-        terms = list(terms)
+    def restore(
+        self,
+        terms: Iterable[ItemTerms],
+        holds: Iterable[Hold],
+        *,
+        token: str | None = None,
+        marks: Mapping[int, int] | None = None,
+    ) -> None:
+        terms, marks = list(terms), marks or {}
         with self._lock:
             if token is None:
                 self._pauses.clear()
@@ -123,7 +134,16 @@ class MemoryLedger:
                 lost = [i for i, pause in live.items() if pause is None or pause.token != token]
                 if lost:
                     raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of items {lost} is not held")
-            self._books = {t.item_id: _Book(t) for t in terms}
+            old = {i: b.seq for i, b in self._books.items()}
+            self._books = {
+                t.item_id: _Book(
+                    t,
+                    next_epoch(
+                        old.get(t.item_id, 0), self._floors.get(t.item_id, 0), marks.get(t.item_id, 0)
+                    ),
+                )
+                for t in terms
+            }
             self._holds.clear()
             self._by_key.clear()
             self._due.clear()
@@ -178,6 +198,8 @@ class MemoryLedger:
         book = self._books.get(item_id)
         if book is None:
             return _REFUSED[ErrorCode.UNKNOWN_ITEM]
+        if self._floors and book.seq < self._floors.get(item_id, 0):
+            return _REFUSED[ErrorCode.LEDGER_BEHIND]
         used = book.used.get(user_id, 0)
         code = check_hold_request(
             terms=book.terms, qty=qty, now=now, available=book.available, user_used=used
@@ -187,6 +209,7 @@ class MemoryLedger:
         book.available -= qty
         book.held += qty
         book.used[user_id] = used + qty
+        book.seq += 1
         hold_id = self._new_id()
         expires_at = now + book.terms.hold_ttl_s
         hold = Hold(hold_id, item_id, user_id, qty, request_id, now, expires_at, HoldState.HELD)
@@ -282,6 +305,18 @@ class MemoryLedger:
             if book is None:
                 raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
             return book.level()
+
+    def sequence(self, item_id: int) -> int:
+        with self._lock:
+            book = self._books.get(item_id)
+            if book is None:
+                raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
+            return book.seq
+
+    def expect(self, marks: Mapping[int, int]) -> None:
+        with self._lock:
+            for item_id, seq in marks.items():
+                self._floors[item_id] = max(self._floors.get(item_id, 0), seq)
 
     def used_by(self, item_id: int, user_id: str) -> int:
         with self._lock:

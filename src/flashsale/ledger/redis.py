@@ -4,7 +4,7 @@ Every operation is one script call by SHA (redis-py loads a script again when th
 it). A reservation checks the window, the stock, the user's held+sold against the limit and the
 request id, then writes, all in one atomic step; every check comes before the first write, because
 Lua has no rollback. The same step appends the granted hold to the stream `<prefix>:purchases`
-(fields hold_id, item_id, user_id, qty, request_id, created_at, expires_at) for the order writer,
+(fields hold_id, item_id, user_id, qty, request_id, created_at, expires_at, seq) for the order writer,
 once per hold: replays and refusals append nothing. Time is the caller's clock, passed in, and
 hold ids are made here (random, see `flashsale.ledger.ids`: Lua has no secure randomness), so the
 scripts never read the wall clock or make up an id. Needs Redis 7.0 or later.
@@ -24,8 +24,9 @@ back as one string, which keeps the client's encoding and parsing small.
 Keys, for the prefix P (`?prefix=`, default "fs"):
 
     P:{i:<item>}:book     hash    the item's terms (quota, limit, opens, closes, ttl, buckets), its
-                                  counters (avail of bucket 0, held, sold), and u:<user> -> the
-                                  units the user holds or bought: one read and one write per batch
+                                  counters (avail of bucket 0, held, sold, seq: the grants' sequence),
+                                  and u:<user> -> the units the user holds or bought: one read and
+                                  one write per batch
     P:{i:<item>:b<k>}:avail       available units of bucket k >= 1
     P:{i:<item>}:hold_ids list    every hold id of the item, in grant order (for reconciliation)
     P:holds               hash    hold id -> the hold, packed in one field (item, qty, times, state,
@@ -35,6 +36,13 @@ Keys, for the prefix P (`?prefix=`, default "fs"):
     P:expired  P:purchases        shared: expiries not yet handed out, accepted purchases
     P:pauses              hash    item -> "until|token": the item's pause lease (see the contract);
                                   every script that changes an item reads it first (one HGET)
+
+Lost writes: every grant raises its item's `seq` and carries it in its stream entry; the client
+remembers the highest it saw granted per item (its floor, raised too by `expect`) and sends the
+floors of a batch's items with it. An item whose `seq` is below the floor sent refuses every fresh
+request with LEDGER_BEHIND before anything is written: Redis went back in time (a restart on a
+stale AOF, a failover to a lagging replica) and must be repaired before it sells again. The check
+lives in the script, so it costs one more field of the HMGET the batch does anyway.
 
 Idempotency is kept for the user, not the item: the contract refuses a replayed (user, request id)
 that names another item, and an index in the item's slot cannot see a key first used on another
@@ -63,10 +71,11 @@ the rebalance would become a two-step transfer with the units in transit counted
 from __future__ import annotations
 
 import re
+import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -134,6 +143,8 @@ class RedisLedger:
             f"{prefix}:pauses",
         )
         self._scripts = {name: client.register_script(text) for name, text in _script_texts().items()}
+        self._floors: dict[int, int] = {}  # item -> the highest sequence this process knows was reached
+        self._floors_lock = threading.Lock()  # raised from many threads; a lost race would lower one
 
     def purchase_stream(self) -> PurchaseStream:
         """The stream the reserve script appends every fresh grant to (read by the order writer)."""
@@ -173,7 +184,14 @@ class RedisLedger:
             )
         return StockLevel(terms.item_id, *(int(n) for n in reply[1:]))
 
-    def restore(self, terms: Iterable[ItemTerms], holds: Iterable[Hold], *, token: str | None = None) -> None:
+    def restore(
+        self,
+        terms: Iterable[ItemTerms],
+        holds: Iterable[Hold],
+        *,
+        token: str | None = None,
+        marks: Mapping[int, int] | None = None,
+    ) -> None:
         """Replace every item, hold and counter under the prefix in one script call.
 
         The purchase stream is kept: it feeds the database, which is what is restored from. The
@@ -197,9 +215,12 @@ class RedisLedger:
             raise FlashSaleError(ErrorCode.CONFLICT, f"stored holds exceed quota for items {broken}")
         pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + ":*"
         args: list[Any] = [self._clock(), token or "", pattern, self.buckets, len(books)]
+        marks = marks or {}
+        with self._floors_lock:
+            known = {i: max(self._floors.get(i, 0), marks.get(i, 0)) for i in books}
         for t in books.values():
             args += (t.item_id, t.quota, t.per_user_limit, t.opens_at, t.closes_at, t.hold_ttl_s)
-            args += (committed[t.item_id, "held"], committed[t.item_id, "sold"])
+            args += (committed[t.item_id, "held"], committed[t.item_id, "sold"], known[t.item_id])
         args.append(len(used))
         for (item_id, user_id), units in used.items():
             args += (item_id, user_id, units)
@@ -209,6 +230,19 @@ class RedisLedger:
         reply = self._run("restore", *args)
         if reply[0] == ErrorCode.CONFLICT:
             raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of item {reply[1]} is not held")
+
+    # -- sequences -----------------------------------------------------------------------------
+    def sequence(self, item_id: int) -> int:
+        reply = self._look(item_id, "")
+        if reply is None:
+            raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
+        return int(reply[6])
+
+    def expect(self, marks: Mapping[int, int]) -> None:
+        with self._floors_lock:
+            for item_id, seq in marks.items():
+                if seq > self._floors.get(item_id, 0):
+                    self._floors[item_id] = seq
 
     # -- pauses --------------------------------------------------------------------------------
     def pause(self, item_ids: Iterable[int], *, until: float, token: str) -> None:
@@ -251,7 +285,10 @@ class RedisLedger:
                 for (item_id, user_id, qty, request_id), hold_id in zip(chunk, hold_ids, strict=True)
             ]
         )
-        verdicts, priors = self._run("reserve", now, MAX_QUANTITY_PER_REQUEST, batch)
+        with self._floors_lock:
+            floors = "".join(f"{i}|{self._floors[i]}|" for i in {r[0] for r in chunk} if i in self._floors)
+        verdicts, priors, reached = self._run("reserve", now, MAX_QUANTITY_PER_REQUEST, batch, floors)
+        self.expect({int(reached[j]): int(reached[j + 1]) for j in range(0, len(reached), 2)})
         replays = iter(priors)
         decisions = []
         for (item_id, user_id, qty, request_id), hold_id, verdict in zip(
@@ -312,7 +349,7 @@ class RedisLedger:
         reply = self._look(item_id, "")
         if reply is None:
             raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
-        _, quota, available, held, sold, _ = reply
+        _, quota, available, held, sold, *_ = reply
         return StockLevel(item_id, int(quota), int(available), int(held), int(sold))
 
     def used_by(self, item_id: int, user_id: str) -> int:

@@ -6,6 +6,12 @@ as 503 with Retry-After, and the rebuild itself is a compare-and-set on that lea
 the token), so a repair that outlived its lease changes nothing. The lease ends by itself, so a
 repair killed halfway never leaves the sale closed for longer than the lease. The lease is also
 the lock: only one process holds it, so of many workers that find Redis empty only one rebuilds.
+
+A ledger that lost acknowledged writes but not everything (Redis restarted on a stale AOF, a
+failover to a lagging replica) refuses purchases with LEDGER_BEHIND (see the ledger contract's
+sequences); `Refusals` answers those as SALE_PAUSED and starts the repair hook the platform gave
+it (reconcile under the lease, in a thread of this process; another process holding the lease is
+already at it).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -113,6 +119,9 @@ def sync_shared_ledger(deps: Deps, *, lease_s: float = DEFAULT_LEASE_S) -> None:
     ledger = deps.ledger
     with deps.uow() as uow:
         terms = repo.all_item_terms(uow.db)
+        # What the order writers stored is the floor from the start: a process that never saw the
+        # grants a stale Redis lost refuses to sell them again too.
+        ledger.expect(repo.ledger_marks(uow.db))
     unknown = [t for t in terms if not knows(ledger, t.item_id)]
     if terms and len(unknown) == len(terms):
         rebuild_lost_ledger(deps, lease_s=lease_s)
@@ -142,10 +151,11 @@ def rebuild_lost_ledger(deps: Deps, *, lease_s: float = DEFAULT_LEASE_S) -> bool
                 return False  # another process rebuilt it between our look and our lease
             with deps.uow() as uow:
                 terms, holds = repo.all_item_terms(uow.db), repo.all_holds(uow.db)
+                marks = repo.ledger_marks(uow.db)
             fitted, over = fitting_terms(terms, holds)
             if over:
                 log.error("rebuilding the ledger: stored orders exceed the quota of items %s", over)
-            ledger.restore(fitted, holds, token=fence.token)
+            ledger.restore(fitted, holds, token=fence.token, marks=marks)
     except FlashSaleError as exc:
         if exc.code is ErrorCode.SALE_PAUSED:
             return False  # another process holds the lease: it is rebuilding
@@ -160,12 +170,17 @@ class Refusals:
     SALE_PAUSED carries how long the lease may still run (the edge caps what it tells). UNKNOWN_ITEM
     for an item the store knows means a shared ledger lost it (Redis came back empty): the ledger
     is healed (rebuilt under a lease, or taught the item) and the shopper hears SALE_PAUSED, to
-    retry in a second, instead of a false UNKNOWN_ITEM.
+    retry in a second, instead of a false UNKNOWN_ITEM. LEDGER_BEHIND (the ledger lost acknowledged
+    writes) is answered as SALE_PAUSED too, and starts `repair` in a thread, one at a time.
     """
 
     def __init__(self, deps: Deps, *, shared: bool) -> None:
         self.deps = deps
         self.shared = shared
+        # Set by the platform (bootstrap) where the ledger can lose writes: reconcile under the lease.
+        self.repair: Callable[[], object] | None = None
+        self._repairing = threading.Lock()  # held by the repair thread while it runs
+        self._lost_at = -math.inf
         self._pauses: tuple[float, dict[int, Pause]] = (-math.inf, {})
         # A burst of refusals heals once: one at a time in this process, and not again right after.
         self._healing = threading.Lock()
@@ -175,12 +190,53 @@ class Refusals:
         """The error to raise for a purchase of `item_id` the ledger refused with `code`."""
         if code is ErrorCode.SALE_PAUSED:
             return self._paused(item_id)
+        if code is ErrorCode.LEDGER_BEHIND:
+            self.lost_writes(item_id)
+            return FlashSaleError(
+                ErrorCode.SALE_PAUSED,
+                f"item {item_id} is paused: its stock ledger lost writes, being repaired; retry shortly",
+                retry_after_s=1.0,
+            )
         if code is ErrorCode.UNKNOWN_ITEM and self.shared and self._stored(item_id):
             self._heal()
             return FlashSaleError(
                 ErrorCode.SALE_PAUSED, "the stock ledger is being rebuilt; retry shortly", retry_after_s=1.0
             )
         return FlashSaleError(code)
+
+    def lost_writes(self, item_id: int) -> None:
+        """The ledger lost acknowledged writes of `item_id`: log it, and start the repair hook in a thread.
+
+        Shoppers must not wait for the repair. At most one runs in this process, and one starts at
+        most every HEAL_EVERY_S (another process may hold the lease meanwhile), so a burst of
+        refusals neither floods the log nor spawns threads. Without a hook (a CLI command) only
+        the log says it: reconcile repairs.
+        """
+        if not self._repairing.acquire(blocking=False):
+            return  # a repair of this process is under way
+        if time.monotonic() - self._lost_at < HEAL_EVERY_S:
+            self._repairing.release()
+            return
+        self._lost_at = time.monotonic()
+        log.error(
+            "LEDGER LOST ACKNOWLEDGED WRITES: item %s's sequence went back below what was acknowledged "
+            "(Redis restarted on a stale AOF or failed over to a lagging replica)%s",
+            item_id,
+            "; pausing and repairing" if self.repair is not None else "; run `flashsale reconcile`",
+        )
+        if self.repair is None:
+            self._repairing.release()
+            return
+        threading.Thread(target=self._run_repair, name="flashsale-lost-writes", daemon=True).start()
+
+    def _run_repair(self) -> None:
+        try:
+            assert self.repair is not None
+            self.repair()
+        except Exception:
+            log.exception("repairing the ledger after lost writes failed; the next refusal tries again")
+        finally:
+            self._repairing.release()
 
     def _heal(self) -> None:
         if not self._healing.acquire(blocking=False):

@@ -156,6 +156,14 @@ class OrderService:
         self.deps.ledger.release(order.id)
         return Purchase(self._current(self._stored_by_key(cmd)), replayed=True)
 
+    def ledger_lost(self, item_id: int) -> None:
+        """A shared ledger forgot a stored order of the item: it lost writes, so start the repair.
+
+        The in-process ledger is rebuilt from the store at start and cannot forget one while it runs.
+        """
+        if self.write_behind:
+            self.refusals.lost_writes(item_id)
+
     def priced(self, hold: Hold) -> Order:
         """Return the order a hold stands for, priced by the price step of the order path."""
         item, product = self.deps.prices.get(hold.item_id)

@@ -13,13 +13,26 @@ the lease. The lease is renewed step by step and always given back; if reconcile
 itself. An item whose paid orders alone exceed its quota is reported, not repaired (an operator
 refunds); it is rebuilt selling nothing more, and every other item is repaired and resumed.
 A dry run reads only: it neither drains the order stream nor pauses nor rebuilds.
+
+Every acknowledged order a repair touched is listed in the report (`affected`, written as JSON or
+CSV by `write_report`): stored orders whose hold the ledger had lost (given back to the ledger,
+the shopper keeps them), unpaid orders cancelled to fit the quota or a limit, and grants the
+ledger answered whose Idempotency-Key already had another stored order (the stored one wins: the
+order id the shopper was told does not exist). The last two took something acknowledged away.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import select
 
@@ -32,6 +45,28 @@ from flashsale.services.fence import DEFAULT_LEASE_S, Fence, fitting_terms
 from flashsale.services.orders import OrderService
 from flashsale.store import repositories as repo
 from flashsale.store.tables import OrderRow
+
+log = logging.getLogger(__name__)
+
+# What a repair did to an acknowledged order (AffectedOrder.what).
+RESTORED = "restored"  # stored, but the ledger had lost its hold: given back, the shopper keeps it
+CANCELLED = "cancelled"  # unpaid, cancelled to fit the quota or the user's limit
+DROPPED = "dropped"  # granted and answered, but its Idempotency-Key had another stored order
+TAKEN_AWAY = (CANCELLED, DROPPED)
+
+ReportFormat = Literal["json", "csv"]
+
+
+@dataclass(frozen=True)
+class AffectedOrder:
+    """An acknowledged order a repair found touched by drift; `detail` says more (e.g. the kept order)."""
+
+    order_id: str
+    user_id: str
+    item_id: int
+    request_id: str
+    what: str
+    detail: str = ""
 
 
 @dataclass
@@ -67,15 +102,23 @@ class ReconcileReport:
     cancelled_to_fit: list[str] = field(default_factory=list)
     over_quota: dict[int, int] = field(default_factory=dict)  # item -> units its paid orders take
     paused_s: float = 0.0  # how long the items were paused for the repair
+    affected: list[AffectedOrder] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
         return all(d.clean for d in self.items)
 
+    @property
+    def taken_away(self) -> list[AffectedOrder]:
+        """Acknowledged orders the repair cancelled or found never stored: shoppers to tell."""
+        return [a for a in self.affected if a.what in TAKEN_AWAY]
+
     def kinds(self) -> Counter[str]:
         """Count drift by kind across items."""
         counts: Counter[str] = Counter()
         counts["unpaid orders cancelled to fit quota or limit"] = len(self.cancelled_to_fit)
+        dropped = sum(a.what == DROPPED for a in self.affected)
+        counts["granted orders dropped (key had another order)"] = dropped
         counts["items over quota (refund by hand)"] = len(self.over_quota)
         for d in self.items:
             counts["items missing in ledger"] += int(not d.known_to_ledger)
@@ -159,20 +202,28 @@ class Reconciler:
                 self.drain()  # what was decided before the pause
             fence.renew()
             found = self.inspect()
-            self._write_missing_orders(found)
+            dropped = self._write_missing_orders(found)
             in_ledger = {h.hold_id: h for i in item_ids for h in ledger.holds(i)}
             paid_in_ledger = {i for i, h in in_ledger.items() if h.state is HoldState.SOLD}
             cancelled = self._cancel_overcommitted(paid_in_ledger)
             fence.renew()
             with self.deps.uow() as uow:
                 terms, stored = repo.all_item_terms(uow.db), repo.all_holds(uow.db)
+                marks = repo.ledger_marks(uow.db)
             holds = [_further(h, in_ledger.get(h.hold_id)) for h in stored]
             fitted, over = fitting_terms(terms, holds)
-            ledger.restore(fitted, holds, token=fence.token)  # refused if the lease ran out meanwhile
+            # Refused if the lease ran out meanwhile; starts a new epoch of every item's sequence.
+            ledger.restore(fitted, holds, token=fence.token, marks=marks)
             after = self.inspect()  # what the rebuild left, before the sale moves on
         # Payments the ledger confirmed while their order rows lagged: their charges are journaled.
         self.orders.payments.recover()
         self.orders.expire_due()
+        by_id = {h.hold_id: h for h in stored}
+        affected = [
+            _affected(by_id[i], RESTORED) for d in found for i in d.holds_missing_in_ledger if i in by_id
+        ]
+        affected += [_affected(by_id[i], CANCELLED) for i in cancelled if i in by_id]
+        affected += dropped
         return ReconcileReport(
             found,
             repaired=True,
@@ -180,17 +231,33 @@ class Reconciler:
             cancelled_to_fit=cancelled,
             over_quota=over,
             paused_s=fence.paused_s,
+            affected=affected,
         )
 
-    def _write_missing_orders(self, drifts: list[ItemDrift]) -> None:
-        """Write an order for every hold that only the ledger knows, in the ledger's state."""
+    def _write_missing_orders(self, drifts: list[ItemDrift]) -> list[AffectedOrder]:
+        """Write an order for every hold that only the ledger knows, in the ledger's state.
+
+        Return the holds that could not be written because their (user, request id) already has
+        another stored order: the ledger granted that key twice (it had lost the first grant), the
+        stored order wins, and the shopper was told an order id that does not exist.
+        """
         ledger = self.deps.ledger
         missing = [h for d in drifts for i in d.orders_missing_in_db if (h := ledger.get_hold(i))]
         orders = [self.orders.priced(h) for h in missing]  # priced before the transaction opens
-        if orders:
-            with self.deps.uow() as uow:
-                repo.insert_orders(uow.db, orders)
-                uow.commit()
+        if not orders:
+            return []
+        with self.deps.uow() as uow:
+            written = repo.insert_orders(uow.db, orders)
+            uow.commit()
+        dropped = []
+        for hold in missing:
+            if hold.hold_id in written:
+                continue
+            with self.deps.read() as r:
+                kept = r.orders.by_key(hold.user_id, hold.request_id)
+            if kept is not None and kept.id != hold.hold_id:
+                dropped.append(_affected(hold, DROPPED, f"the key's stored order is {kept.id}"))
+        return dropped
 
     def _cancel_overcommitted(self, paid_in_ledger: set[str]) -> list[str]:
         """Cancel the newest unpaid orders beyond a user's limit or the item's quota; return their ids.
@@ -227,6 +294,62 @@ class Reconciler:
                         cancelled.append(o.id)
             self.deps.commit(uow)
         return cancelled
+
+
+def _affected(hold: Hold, what: str, detail: str = "") -> AffectedOrder:
+    return AffectedOrder(hold.hold_id, hold.user_id, hold.item_id, hold.request_id, what, detail)
+
+
+def render_report(report: ReconcileReport, fmt: ReportFormat) -> str:
+    """The affected orders as CSV (one row each), or the whole outcome as JSON."""
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=[f for f in AffectedOrder.__dataclass_fields__])
+        writer.writeheader()
+        writer.writerows(asdict(a) for a in report.affected)
+        return out.getvalue()
+    return json.dumps(
+        {
+            "repaired": report.repaired,
+            "clean_after": all(d.clean for d in (report.after if report.repaired else report.items)),
+            "paused_s": round(report.paused_s, 3),
+            "taken_away": len(report.taken_away),
+            "over_quota": {str(i): units for i, units in report.over_quota.items()},
+            "affected": [asdict(a) for a in report.affected],
+        },
+        indent=2,
+    )
+
+
+def repair_lost_writes(
+    orders: OrderService, drain: Callable[[], int] | None, report_dir: Path
+) -> ReconcileReport | None:
+    """Repair a ledger that lost acknowledged writes, and write the report as JSON and CSV in `report_dir`.
+
+    Run by a process that saw LEDGER_BEHIND (`Refusals`); None if another process holds the pause
+    lease (it is repairing). The files are `lost-writes-<UTC time>.json` and `.csv`.
+    """
+    try:
+        report = Reconciler(orders, drain).run(repair=True)
+    except FlashSaleError as exc:
+        if exc.code is not ErrorCode.SALE_PAUSED:
+            raise
+        log.warning("the ledger lost writes; another process holds the pause lease and repairs it")
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    for fmt in ("json", "csv"):
+        (report_dir / f"lost-writes-{stamp}.{fmt}").write_text(render_report(report, fmt))
+    log.error(
+        "ledger repaired after lost writes: paused %.3f s, %d acknowledged orders affected (%d taken "
+        "away: %s); report %s",
+        report.paused_s,
+        len(report.affected),
+        len(report.taken_away),
+        ", ".join(a.order_id for a in report.taken_away) or "none",
+        report_dir / f"lost-writes-{stamp}.json",
+    )
+    return report
 
 
 def _further(stored: Hold, in_ledger: Hold | None) -> Hold:

@@ -65,6 +65,10 @@ class OrderBook(Protocol):
         """Write down the expiries the ledger hands out."""
         ...
 
+    def ledger_lost(self, item_id: int) -> None:
+        """The ledger does not know a stored order of the item: it lost writes; have it repaired."""
+        ...
+
 
 class PaymentDesk:
     def __init__(
@@ -228,6 +232,7 @@ class PaymentDesk:
                     self.orders.expire_due()  # write the expiry down before answering
                 self._refund_charge(provider, order, charge_ref, amount)
             if exc.code is ErrorCode.UNKNOWN_HOLD:
+                self.orders.ledger_lost(order.item_id)
                 raise FlashSaleError(
                     ErrorCode.SALE_PAUSED, "the stock ledger is being rebuilt", retry_after_s=1.0
                 ) from exc

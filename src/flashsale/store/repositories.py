@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Executable, select, update
+from sqlalchemy import CursorResult, Executable, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -22,6 +22,7 @@ from flashsale.store.tables import (
     Base,
     CampaignRow,
     ItemRow,
+    LedgerMarkRow,
     OrderRow,
     PaymentRow,
     PhaseRow,
@@ -246,3 +247,41 @@ def insert_ignoring_duplicates(db: Session, model: type[Base]) -> Insert:
     if db.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model).on_conflict_do_nothing()
     return sqlite.insert(model).on_conflict_do_nothing()
+
+
+def ledger_marks(db: Session) -> dict[int, int]:
+    """Return every item's high-water mark: the highest ledger sequence whose grant is stored."""
+    return {item_id: seq for item_id, seq in db.execute(select(LedgerMarkRow.item_id, LedgerMarkRow.seq))}
+
+
+def ledger_mark_orders(db: Session) -> dict[int, tuple[int, str]]:
+    """Return every item's mark with the order granted at it: item -> (sequence, order id)."""
+    rows = db.execute(select(LedgerMarkRow.item_id, LedgerMarkRow.seq, LedgerMarkRow.order_id))
+    return {item_id: (seq, order_id) for item_id, seq, order_id in rows}
+
+
+def raise_ledger_marks(db: Session, marks: Mapping[int, tuple[int, str]]) -> None:
+    """Raise the items' marks to `marks` (item -> (sequence, order id)) where higher; never lower one.
+
+    Writers race, so the comparison is in the statement. Rows are written in item order, so
+    writers racing on the same items lock them in one order.
+    """
+    if not marks:
+        return
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(LedgerMarkRow)
+    new = statement.excluded
+    higher = new.seq > LedgerMarkRow.seq
+    db.execute(
+        statement.on_conflict_do_update(
+            index_elements=[LedgerMarkRow.item_id],
+            set_={
+                "seq": case((higher, new.seq), else_=LedgerMarkRow.seq),
+                "order_id": case((higher, new.order_id), else_=LedgerMarkRow.order_id),
+            },
+        ),
+        [
+            {"item_id": item_id, "seq": seq, "order_id": order_id}
+            for item_id, (seq, order_id) in sorted(marks.items())
+        ],
+    )

@@ -167,3 +167,19 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerMarkRow(Base):
+    """Per item, the highest ledger sequence whose grant the order writer stored (a high-water mark),
+    and the order (hold id) granted at it.
+
+    Kept apart from flash_items so the writer's commit touches one small row per item, not the
+    catalogue. A ledger whose sequence is below it lost acknowledged writes (see
+    flashsale.ledger.contract); another order at the same sequence means a ledger that lost writes
+    granted again. No foreign key: a mark may outlive a deleted item.
+    """
+
+    __tablename__ = "ledger_marks"
+    item_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    order_id: Mapped[str] = mapped_column(String(40))

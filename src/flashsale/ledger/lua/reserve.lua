@@ -4,8 +4,10 @@
 -- lengths in bytes split off the user and the request id, which may hold any byte. The client draws
 -- a random hold id for every request (Lua has no secure randomness, and an id made from a counter
 -- here would tell buyers how many orders came before theirs); a refusal leaves its id unused.
+-- ARGV[5] the floors of the batch's items, "item|floor|" each: an item whose seq is below its floor
+-- lost acknowledged writes, and every fresh request of it is refused with LEDGER_BEHIND.
 -- Due holds are expired first; if some are left, nothing is decided and the reply is {'again'}.
--- Otherwise the reply is {decisions, prior hold ids}: one string with a decision per request,
+-- Otherwise the reply is {decisions, prior hold ids, {item, seq, ...} of the items that granted}: one string with a decision per request,
 -- joined by ',' (the client splits it at once): '+' .. expires for a grant, '=' ..
 -- 'state|created|expires' for a replay, or the refusal's code; then the hold id of each replay, in
 -- order (a hold id may hold any byte).
@@ -15,23 +17,28 @@
 -- finds its own grants in `fresh`).
 local now_s, max_qty = ARGV[2], tonumber(ARGV[3])
 local now = tonumber(now_s)
+local floors = {}
+for item, floor in string.gmatch(ARGV[5], '([^|]*)|([^|]*)|') do floors[item] = tonumber(floor) end
 local REQUEST_PATTERN = '^([^|]*)|([^|]*)|(%d+)|([^|]*)|(%d+)|()(%d+)|()'
 
 -- One item's terms and counters, and the units of the users it will see, read in one command and
--- written back once; false for an unknown item, {paused = true} for a paused one (known or not). Every grant of one call shares its deadline and
+-- written back once; false for an unknown item, {paused = true} for a paused one (known or not),
+-- {behind = true} for one whose seq is below the caller's floor. Every grant of one call shares its deadline and
 -- the strings made from it.
 local function load_book(item, users)
   if pause_of(item, now) then return {paused = true, ids = {}} end
   local t = redis.call('HMGET', ikey(item, 'book'), 'limit', 'opens', 'closes', 'ttl', 'buckets', 'avail', 'held',
-    unpack(users.fields))
+    'seq', unpack(users.fields))
   if not t[1] then return false end
+  local seq = tonumber(t[8]) or 0
+  if seq < (floors[item] or 0) then return {behind = true, ids = {}} end
   local expires = num(now + tonumber(t[4]))
   local book = {
     limit = tonumber(t[1]), opens = tonumber(t[2]), closes = tonumber(t[3]), nb = tonumber(t[5]),
-    avail = {[0] = tonumber(t[6])}, held = tonumber(t[7]), used = {}, used_changed = {}, ids = {},
+    avail = {[0] = tonumber(t[6])}, held = tonumber(t[7]), seq = seq, used = {}, used_changed = {}, ids = {},
     expires = expires, granted = '+' .. expires, since = '|' .. now_s .. '|' .. expires .. '|held|',
   }
-  for j, user in ipairs(users) do book.used[user] = tonumber(t[7 + j]) or 0 end
+  for j, user in ipairs(users) do book.used[user] = tonumber(t[8 + j]) or 0 end
   return book
 end
 
@@ -79,6 +86,7 @@ local function grant(book, item, user, qty_s, req, hold, b, key)
   book.held = book.held + qty
   book.used[user] = book.used[user] + qty
   book.used_changed[user] = true
+  book.seq = book.seq + 1
   due[#due + 1] = book.expires
   due[#due + 1] = hold
   book.ids[#book.ids + 1] = hold
@@ -89,7 +97,7 @@ local function grant(book, item, user, qty_s, req, hold, b, key)
   req_fields[#req_fields + 1] = key
   req_fields[#req_fields + 1] = hold
   redis.call('XADD', STREAM, '*', 'hold_id', hold, 'item_id', item, 'user_id', user, 'qty', qty_s,
-    'request_id', req, 'created_at', now_s, 'expires_at', book.expires)
+    'request_id', req, 'created_at', now_s, 'expires_at', book.expires, 'seq', book.seq)
   return book.granted
 end
 
@@ -104,7 +112,7 @@ local function replay(prior, item, qty)
 end
 
 local function write_back(item, book)
-  local fields = {'avail', book.avail[0], 'held', book.held}
+  local fields = {'avail', book.avail[0], 'held', book.held, 'seq', book.seq}
   for user in pairs(book.used_changed) do
     fields[#fields + 1] = ufield(user)
     fields[#fields + 1] = book.used[user]
@@ -151,18 +159,25 @@ for j, r in ipairs(requests) do
     out[j] = 'UNKNOWN_ITEM'
   elseif book.paused then
     out[j] = 'SALE_PAUSED'
+  elseif book.behind then
+    out[j] = 'LEDGER_BEHIND'
   else
     local code, b = check(book, item, user, qty, route)
     out[j] = code or grant(book, item, user, qty_s, req, hold, b, key)
   end
 end
 
+local reached = {}
 if #hold_fields > 0 then
   redis.call('HSET', HOLDS, unpack(hold_fields))
   redis.call('HSET', REQS, unpack(req_fields))
   redis.call('ZADD', DUE, unpack(due))
   for item, book in pairs(books) do
-    if book and #book.ids > 0 then write_back(item, book) end
+    if book and #book.ids > 0 then
+      write_back(item, book)
+      reached[#reached + 1] = item
+      reached[#reached + 1] = book.seq
+    end
   end
 end
-return {table.concat(out, ','), priors}
+return {table.concat(out, ','), priors, reached}

@@ -1,19 +1,28 @@
 -- Replace all ledger state under the prefix in one step (the purchase stream is kept: it feeds the
 -- database). ARGV[2] now, ARGV[3] the pause token ('' for none), ARGV[4] SCAN pattern of the prefix,
--- ARGV[5] buckets, ARGV[6] item count, then eight per item (item, quota, limit, opens, closes, ttl,
--- held, sold), a count of per-user rows and three per row (item, user, units), then eight per hold
+-- ARGV[5] buckets, ARGV[6] item count, then nine per item (item, quota, limit, opens, closes, ttl,
+-- held, sold, the highest sequence the caller knows of it), a count of per-user rows and three per row (item, user, units), then eight per hold
 -- (id, item, user, qty, request id, created, expires, state). The caller computed and checked the
 -- counters. With a token, the rebuild is a compare-and-set on the pause: every item must be paused
 -- under that token now, or nothing changes ({'CONFLICT', item}); the pauses are kept. Without one,
--- the pauses go too.
+-- the pauses go too. Each item's seq starts a new epoch above its old seq and the caller's (see
+-- flashsale.ledger.contract.next_epoch), so every floor taken before the loss is below it.
 local now_s, token, pattern, nb = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 if token ~= '' then
   local at = 7
   for _ = 1, tonumber(ARGV[6]) do
     local _, holder = pause_of(ARGV[at], now_s)
     if holder ~= token then return {'CONFLICT', ARGV[at]} end
-    at = at + 8
+    at = at + 9
   end
+end
+local EPOCH = 4294967296
+local seqs = {}
+local at = 7
+for _ = 1, tonumber(ARGV[6]) do
+  local old = tonumber(redis.call('HGET', ikey(ARGV[at], 'book'), 'seq')) or 0
+  seqs[ARGV[at]] = (math.floor(math.max(old, tonumber(ARGV[at + 8])) / EPOCH) + 1) * EPOCH
+  at = at + 9
 end
 local cursor = '0'
 repeat
@@ -28,9 +37,9 @@ local i = 7
 for _ = 1, tonumber(ARGV[6]) do
   local item, quota, held, sold = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
   redis.call('HSET', ikey(item, 'book'), 'quota', quota, 'limit', ARGV[i + 2], 'opens', ARGV[i + 3],
-    'closes', ARGV[i + 4], 'ttl', ARGV[i + 5], 'buckets', nb, 'held', held, 'sold', sold)
+    'closes', ARGV[i + 4], 'ttl', ARGV[i + 5], 'buckets', nb, 'held', held, 'sold', sold, 'seq', seqs[item])
   write_spread(item, quota - held - sold, nb)
-  i = i + 8
+  i = i + 9
 end
 local rows = tonumber(ARGV[i])
 i = i + 1
