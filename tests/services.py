@@ -1,8 +1,8 @@
-"""The one place that decides whether a test needing Redis or PostgreSQL runs, skips or fails.
+"""The one place that decides whether a test needing Redis, PostgreSQL or a browser runs, skips or fails.
 
-Mark such a test (or a module, or a `pytest.param`) with `pytest.mark.redis`, `pytest.mark.postgres`
-and/or `pytest.mark.redis_server`, and nothing else: the hooks in tests/conftest.py skip it when what
-its markers need is absent. Under FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI sets it) a test with one of
+Mark such a test (or a module, or a `pytest.param`) with `pytest.mark.redis`, `pytest.mark.postgres`,
+`pytest.mark.redis_server` and/or `pytest.mark.browser` (Debian's chromium), and nothing else: the
+hooks in tests/conftest.py skip it when what its markers need is absent. Under FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI sets it) a test with one of
 these markers that is skipped, for whatever reason, fails instead.
 """
 
@@ -16,6 +16,13 @@ import pytest
 REDIS_URL = os.environ.get("FLASHSALE_TEST_REDIS_URL") or None
 POSTGRES_URL = os.environ.get("FLASHSALE_TEST_POSTGRES_URL") or None
 REDIS_SERVER = shutil.which("redis-server")
+CHROMIUM = shutil.which("chromium")
+try:
+    import playwright  # noqa: F401  (only whether it is there)
+except ImportError:  # pragma: no cover - a dev install has it
+    HAS_PLAYWRIGHT = False
+else:
+    HAS_PLAYWRIGHT = True
 REQUIRE_SERVICES = os.environ.get("FLASHSALE_TEST_REQUIRE_SERVICES", "").lower() in ("1", "true", "yes")
 
 # marker -> (what it needs, whether that is there)
@@ -23,6 +30,10 @@ NEEDS: dict[str, tuple[str, bool]] = {
     "redis": ("FLASHSALE_TEST_REDIS_URL is not set", REDIS_URL is not None),
     "postgres": ("FLASHSALE_TEST_POSTGRES_URL is not set", POSTGRES_URL is not None),
     "redis_server": ("redis-server is not installed", REDIS_SERVER is not None),
+    "browser": (
+        "chromium or playwright is not installed (apt-get install chromium; pip install -e '.[dev]')",
+        CHROMIUM is not None and HAS_PLAYWRIGHT,
+    ),
 }
 
 
@@ -75,7 +86,7 @@ def summary() -> list[str]:
     for _, reason in FAILED_SKIPS:
         by_reason[reason] = by_reason.get(reason, 0) + 1
     return [
-        f"{len(FAILED_SKIPS)} test(s) needing Redis/PostgreSQL were skipped, "
+        f"{len(FAILED_SKIPS)} test(s) needing Redis/PostgreSQL/chromium were skipped, "
         "which FLASHSALE_TEST_REQUIRE_SERVICES=1 turns into failures:",
         *(f"  {count} x {reason}" for reason, count in by_reason.items()),
     ]
