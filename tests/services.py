@@ -2,8 +2,9 @@
 
 Mark such a test (or a module, or a `pytest.param`) with `pytest.mark.redis`, `pytest.mark.postgres`,
 `pytest.mark.redis_server` and/or `pytest.mark.browser` (Debian's chromium), and nothing else: the
-hooks in tests/conftest.py skip it when what its markers need is absent. Under FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI sets it) a test with one of
-these markers that is skipped, for whatever reason, fails instead.
+hooks in tests/conftest.py skip it when what its markers need is absent. Under
+FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI sets it) a test with one of these markers that is skipped, for
+whatever reason, fails instead.
 """
 
 from __future__ import annotations
