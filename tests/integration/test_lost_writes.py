@@ -204,6 +204,14 @@ def test_an_order_a_stale_redis_forgot_is_never_unknown_to_its_payer_and_pays_af
     assert_invariants(live)  # the refused attempts' charges were given back: the money nets
 
 
+def running(pid: int) -> bool:
+    """True while the process runs (a zombie waiting for its parent's wait() has stopped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 def grant_lost_key_again(live: Live, user: str, key: str) -> str:
     """Grant `key` from a ledger client that knows no floor: a process that started before any mark
     reached PostgreSQL, or one on an older release. Return the new order id."""
@@ -241,6 +249,7 @@ def test_a_key_granted_twice_by_a_stale_redis_is_caught_by_the_order_writer_and_
 
 def test_reconcile_lists_a_key_granted_twice_and_exits_3(live: Live, tmp_path: Path) -> None:
     os.kill(live.served.pid, signal.SIGTERM)  # no server: its writer would repair before the command
+    wait_until(lambda: not running(live.served.pid), "the server stops (SIGTERM is not instant)")
     orders = live.platform.orders
     copy_aof(live, tmp_path / "stale")
     first = orders.buy(Buy("twice", live.item_id, 1, "k-twice")).order.id

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -57,23 +57,23 @@ class PaymentAttempts:
         """
         for _ in range(2):  # the second pass runs only after a stale attempt was abandoned
             with self.deps.uow() as uow:
-                row = PaymentAttemptRow(
-                    order_id=order_id,
-                    user_id=user_id,
-                    idempotency_key=key,
-                    provider=provider,
-                    status=AttemptStatus.PENDING.value,
-                    open_order_id=order_id,
-                    created_at=self.deps.now(),
-                )
-                uow.db.add(row)
+                values = {
+                    "order_id": order_id,
+                    "user_id": user_id,
+                    "idempotency_key": key,
+                    "provider": provider,
+                    "status": AttemptStatus.PENDING.value,
+                    "open_order_id": order_id,
+                    "created_at": self.deps.now(),
+                }
+                statement = insert(PaymentAttemptRow).returning(PaymentAttemptRow.id)
                 try:
-                    uow.db.flush()
-                except IntegrityError:
+                    attempt_id: int = uow.db.connection().execute(statement, values).scalar_one()
+                except IntegrityError:  # the slot (or the key) is taken
                     uow.db.rollback()
                 else:
                     uow.commit()
-                    return row.id
+                    return attempt_id
             if not self._abandon_stale(order_id):
                 return None
         return None
@@ -104,7 +104,7 @@ class PaymentAttempts:
     def finish(self, attempt_id: int, status: AttemptStatus, code: ErrorCode | None = None) -> None:
         """End a pending attempt and free the order's slot (a no-op if it ended already)."""
         with self.deps.uow() as uow:
-            uow.db.execute(
+            uow.db.connection().execute(
                 update(PaymentAttemptRow)
                 .where(
                     PaymentAttemptRow.id == attempt_id,
@@ -121,7 +121,7 @@ class PaymentAttempts:
 
     def settle_open(self, db: Session, order_id: str) -> None:
         """Inside the transaction that marks the order paid: its pending attempt is done."""
-        db.execute(
+        db.connection().execute(
             update(PaymentAttemptRow)
             .where(PaymentAttemptRow.open_order_id == order_id)
             .values(status=AttemptStatus.DONE.value, open_order_id=None, finished_at=self.deps.now())
@@ -135,7 +135,7 @@ class PaymentAttempts:
                 return True  # it ended between our insert and this look: try again
             if not attempt_is_stale(repo.to_epoch(row.created_at), self.deps.clock()):
                 return False
-            uow.db.execute(
+            uow.db.connection().execute(
                 update(PaymentAttemptRow)
                 .where(
                     PaymentAttemptRow.id == row.id,

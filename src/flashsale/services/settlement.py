@@ -372,4 +372,4 @@ class PaymentDesk:
             "status": status,
             "created_at": repo.from_epoch(self.deps.clock()),
         }
-        db.execute(repo.insert_ignoring_duplicates(db, PaymentRow), [row])
+        db.connection().execute(repo.insert_ignoring_duplicates(db, PaymentRow), [row])

@@ -58,7 +58,8 @@ class SqlOrderRepository:
         self.db = db
 
     def get(self, order_id: str) -> Order | None:
-        row = self.db.get(OrderRow, order_id)
+        # populate_existing: a compare-and-set of this session (plain Core) may have moved the row.
+        row = self.db.get(OrderRow, order_id, populate_existing=True)
         return None if row is None else repo.order_of(row)
 
     def by_key(self, user_id: str, request_id: str) -> Order | None:

@@ -205,7 +205,9 @@ def insert_orders(db: Session, orders: Iterable[Order]) -> set[str]:
     if not values:
         return set()
     # One cached statement sent as executemany: the writer's batches do not recompile SQL each time.
-    return set(db.scalars(insert_ignoring_duplicates(db, OrderRow).returning(OrderRow.id), values))
+    # On the session's connection: plain Core, none of the ORM's bulk-insert bookkeeping.
+    statement = insert_ignoring_duplicates(db, OrderRow).returning(OrderRow.id)
+    return set(db.connection().execute(statement, values).scalars())
 
 
 def save_transition(db: Session, before: Order, after: Order) -> bool:
@@ -231,14 +233,19 @@ def save_transition(db: Session, before: Order, after: Order) -> bool:
 
 def finish_payment(db: Session, payment_id: int, *, status: str, refund_ref: str | None) -> None:
     """Write how a journalled money movement ended (a refund: the provider's reference for it)."""
-    db.execute(
+    db.connection().execute(
         update(PaymentRow).where(PaymentRow.id == payment_id).values(status=status, refund_ref=refund_ref)
     )
 
 
 def changed_rows(db: Session, statement: Executable) -> int:
-    """Run an UPDATE or DELETE and return how many rows it changed (a guard that matched none: 0)."""
-    result = db.execute(statement)
+    """Run an UPDATE or DELETE and return how many rows it changed (a guard that matched none: 0).
+
+    On the session's connection, as plain Core: the ORM's version would also look for the rows in
+    the session's identity map, which costs more than the statement. A row read through the
+    session before is therefore stale afterwards: read it again with `populate_existing`.
+    """
+    result = db.connection().execute(statement)
     return cast(CursorResult[Any], result).rowcount  # a DML result is a cursor's
 
 

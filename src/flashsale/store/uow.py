@@ -60,7 +60,7 @@ class UnitOfWork:
                 }
                 for e in self.events
             ]
-            self.db.execute(insert(EventRow), rows)
+            self.db.connection().execute(insert(EventRow), rows)  # plain Core executemany
         self.db.commit()
         callbacks: list[Callable[[], None]] = self.db.info.pop(AFTER_COMMIT, [])
         self._end(committed=True)
