@@ -21,6 +21,7 @@ from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.services.board import BoardFeed
+from flashsale.services.showcase import STOCK_TTL_S
 from tests.conftest import Sale
 from tests.engines import drain_orders
 from tests.factories import open_sale
@@ -55,6 +56,17 @@ def test_the_board_shows_the_ledgers_stock_and_the_orders_figures(api: Api, sale
     assert buds["conversion"] == round(1 / 7, 4)  # 1 unit paid of 7 reserved
     session = next(s for s in board["sessions"] if s["id"] == sale.session_id)
     assert session["state"] == "open" and session["participants"] == 4 and not session["sold_out"]
+
+
+def test_the_view_is_never_older_than_a_tick_when_nobody_watches(api: Api, sale: Sale) -> None:
+    api.client.app.state.board.interval_s = 0.05
+    before = item_of(api.client.get("/board/view").json(), sale.earbuds_id)
+    assert api.buy("ann", sale.earbuds_id, 2).status_code == 201
+    drain_orders(api.platform)
+    time.sleep(0.06)  # one tick: no stream keeps the board fresh, so the view builds it anew
+    api.clock.advance(STOCK_TTL_S)  # and the shop window reads the ledger again
+    after = item_of(api.client.get("/board/view").json(), sale.earbuds_id)
+    assert (before["held"], after["held"]) == (0, 2)
 
 
 def test_every_viewer_shares_one_build_per_tick(platform: Platform, sale: Sale) -> None:

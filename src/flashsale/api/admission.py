@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flashsale.api.errors import error_response
-from flashsale.api.shop.sessions import PREFIX
+from flashsale.api.shop.sessions import is_public_read
 from flashsale.domain.errors import FlashSaleError
 from flashsale.services.admission import Admission
 
@@ -26,7 +26,7 @@ class ReadAdmission:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse a read over the limit with 429; let everything else through."""
-        if scope["type"] == "http" and scope["method"] == "GET" and _public(scope["path"]):
+        if scope["type"] == "http" and scope["method"] == "GET" and is_public_read(scope["path"]):
             client = scope.get("client")
             try:
                 self.admission.admit_read(client[0] if client else None)
@@ -36,6 +36,3 @@ class ReadAdmission:
                 return
         await self.app(scope, receive, send)
 
-
-def _public(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")

@@ -9,10 +9,8 @@ builder (services/board.py): watching costs no query per viewer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from importlib.resources import files
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
@@ -29,12 +27,14 @@ async def board_page() -> HTMLResponse:
     return HTMLResponse(PAGE.read_text(encoding="utf-8"))
 
 
-@router.get("/view")
-async def board_view(request: Request) -> dict[str, Any]:
-    """The board as data: every session the shop shows, with its items' stock and order figures."""
+@router.get("/view", responses={200: {"description": "The board as JSON, as the stream carries it"}})
+async def board_view(request: Request) -> Response:
+    """The board as data: every session the shop shows, with its items' stock and order figures.
+
+    At most a second old: the build the stream's viewers share, or a new one if nobody watches.
+    """
     feed: BoardFeed = request.app.state.board
-    latest: dict[str, Any] = json.loads(await feed.build() if feed.latest is None else feed.latest)
-    return latest
+    return Response(await feed.current(), media_type="application/json")  # serialised once, by the feed
 
 
 # A stream never ends by itself, so it stays out of the OpenAPI document (a schema fuzzer would

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -119,6 +120,7 @@ class BoardFeed:
         self.version = 0
         self.builds = 0
         self.latest: str | None = None  # the last build, serialised once for every viewer
+        self._built_at = 0.0  # time.monotonic() of the last build
         self._changed = asyncio.Event()
         self._builder: asyncio.Task[None] | None = None
         self._waiting = 0  # viewers waiting for the next build now
@@ -138,13 +140,20 @@ class BoardFeed:
             self._waiting -= 1
         return self.version, self.latest
 
+    async def current(self) -> str:
+        """The board as of at most `interval_s` ago: the last build if that recent, else a new one."""
+        if self.latest is not None and time.monotonic() - self._built_at < self.interval_s:
+            return self.latest
+        return await self.build()
+
     async def build(self) -> str:
-        """Build the board once now (also what `GET /board/view` answers)."""
+        """Build the board once now."""
         snapshot = await self._showcase.snapshot_async()
         now = self._now()
         figures = await asyncio.to_thread(read_order_figures, self._deps, now)
         latest = json.dumps(board_view(snapshot, figures, now), ensure_ascii=False)
         self.latest, self.version, self.builds = latest, self.version + 1, self.builds + 1
+        self._built_at = time.monotonic()
         self._changed.set()
         return latest
 

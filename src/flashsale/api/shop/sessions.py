@@ -140,6 +140,11 @@ async def get_session(request: Request, session_id: PathId, platform: PlatformDe
 _ROUTE_OF = {route.endpoint: route for route in router.routes if isinstance(route, APIRoute)}
 
 
+def is_public_read(path: str) -> bool:
+    """True for the anonymous reads of the shop window: /sessions and /sessions/…."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
 class PublicReadFastPath:
     """Pure ASGI middleware: answer GET /sessions and GET /sessions/{id} from a fresh snapshot first.
 
@@ -175,7 +180,7 @@ class PublicReadFastPath:
 
     def _page(self, scope: Scope) -> Response | None:
         path: str = scope["path"]
-        if path != PREFIX and not path.startswith(PREFIX + "/"):
+        if not is_public_read(path):
             return None
         snapshot = self.platform.showcase.current()
         if snapshot is None:
