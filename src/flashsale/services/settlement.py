@@ -187,8 +187,10 @@ class PaymentDesk:
         ref = callback.provider_ref
         with self.deps.uow() as uow:
             self._journal(uow.db, callback.order_id, provider, ref, callback.amount_cents, CHARGE, DONE)
-            charged_order, charged_cents = uow.db.execute(self._entry(provider, ref, CHARGE)).one()
-            refunded = uow.db.execute(self._entry(provider, ref, REFUND)).first() is not None
+            found = uow.db.execute(self._entries(provider, ref))
+            entries = {kind: (order, cents) for kind, order, cents in found}
+            charged_order, charged_cents = entries[CHARGE]
+            refunded = REFUND in entries
             stored = uow.orders.get(callback.order_id)  # the settlement's starting point, read once
             uow.commit()
         if (charged_order, charged_cents) != (callback.order_id, callback.amount_cents):
@@ -203,10 +205,10 @@ class PaymentDesk:
         return self._apply_charge(provider, callback.order_id, ref, callback.amount_cents, stored)
 
     @staticmethod
-    def _entry(provider: str, ref: str, kind: str) -> Select[str, int]:
-        """The journal entry of one charge reference: whose order it is for, and how much."""
-        return select(PaymentRow.order_id, PaymentRow.amount_cents).where(
-            PaymentRow.provider == provider, PaymentRow.provider_ref == ref, PaymentRow.kind == kind
+    def _entries(provider: str, ref: str) -> Select[str, str, int]:
+        """The journal rows of one charge reference (its charge, a refund if any): kind, order, amount."""
+        return select(PaymentRow.kind, PaymentRow.order_id, PaymentRow.amount_cents).where(
+            PaymentRow.provider == provider, PaymentRow.provider_ref == ref
         )
 
     def _apply_charge(

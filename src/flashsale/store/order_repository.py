@@ -11,12 +11,20 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from flashsale.domain.orders import Order, OrderStatus
 from flashsale.store import repositories as repo
 from flashsale.store.tables import OrderRow
+
+# Reads are plain Core on the session's connection, built once: an ORM load costs several times the
+# query (identity map, instance state) and nothing here needs the ORM's objects.
+_ORDERS = OrderRow.__table__
+_BY_ID = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"))
+_BY_KEY = select(_ORDERS).where(
+    _ORDERS.c.user_id == bindparam("user_id"), _ORDERS.c.request_id == bindparam("request_id")
+)
 
 
 class OrderRepository(Protocol):
@@ -58,14 +66,12 @@ class SqlOrderRepository:
         self.db = db
 
     def get(self, order_id: str) -> Order | None:
-        # populate_existing: a compare-and-set of this session (plain Core) may have moved the row.
-        row = self.db.get(OrderRow, order_id, populate_existing=True)
+        row = self.db.connection().execute(_BY_ID, {"order_id": order_id}).first()
         return None if row is None else repo.order_of(row)
 
     def by_key(self, user_id: str, request_id: str) -> Order | None:
-        row = self.db.scalar(
-            select(OrderRow).where(OrderRow.user_id == user_id, OrderRow.request_id == request_id)
-        )
+        params = {"user_id": user_id, "request_id": request_id}
+        row = self.db.connection().execute(_BY_KEY, params).first()
         return None if row is None else repo.order_of(row)
 
     def add_new(self, orders: Sequence[Order]) -> set[str]:
@@ -75,19 +81,19 @@ class SqlOrderRepository:
         return repo.save_transition(self.db, before, after)
 
     def for_user(self, user_id: str, *, limit: int, offset: int) -> list[Order]:
-        rows = self.db.scalars(
-            select(OrderRow)
-            .where(OrderRow.user_id == user_id)
-            .order_by(OrderRow.created_at.desc(), OrderRow.id)
+        rows = self.db.connection().execute(
+            select(_ORDERS)
+            .where(_ORDERS.c.user_id == user_id)
+            .order_by(_ORDERS.c.created_at.desc(), _ORDERS.c.id)
             .limit(limit)
             .offset(offset)
         )
         return [repo.order_of(r) for r in rows]
 
     def unpaid_due(self, now: datetime, limit: int) -> list[Order]:
-        rows = self.db.scalars(
-            select(OrderRow)
-            .where(OrderRow.status == OrderStatus.UNPAID.value, OrderRow.expires_at <= now)
+        rows = self.db.connection().execute(
+            select(_ORDERS)
+            .where(_ORDERS.c.status == OrderStatus.UNPAID.value, _ORDERS.c.expires_at <= now)
             .limit(limit)
         )
         return [repo.order_of(r) for r in rows]

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Executable, case, select, update
+from sqlalchemy import CursorResult, Executable, Row, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -73,7 +73,8 @@ def item_of(row: ItemRow) -> FlashItem:
     )
 
 
-def order_of(row: OrderRow) -> Order:
+def order_of(row: OrderRow | Row[Any]) -> Order:
+    """The order of a stored row (an ORM row or a Core row of the orders table)."""
     return Order(
         id=row.id,
         user_id=row.user_id,
