@@ -11,7 +11,6 @@ from sqlalchemy.orm import sessionmaker
 from flashsale.cli.console import refuse
 from flashsale.config import Settings
 from flashsale.domain.errors import FlashSaleError
-from flashsale.reports.review import write_review
 from flashsale.services.review import load_review
 from flashsale.store import db as store_db
 
@@ -47,5 +46,8 @@ def report(
     finally:
         reads.dispose()
         engine.dispose()
+    # Imported here: matplotlib takes ~0.6 s to import, which every other command would pay.
+    from flashsale.reports.review import write_review
+
     page = write_review(review, out or settings.data_dir / "reports" / f"campaign-{campaign}", compare=before)
     typer.echo(f"review written: {page}")

@@ -16,7 +16,6 @@ from flashsale.demo.campaign import PAYMENT_WINDOW_S, SALE_DAY, DemoCampaign, cr
 from flashsale.demo.crowd import Shopper, plan_crowd
 from flashsale.demo.report import DemoReport, audit_items
 from flashsale.demo.shop import Shop, click_early, shop_for
-from flashsale.reports.review import write_review
 from flashsale.services.audit import audit_payments
 from flashsale.services.review import load_review
 
@@ -59,6 +58,8 @@ def run_demo(
             crowd_seconds = time.perf_counter() - started
         review_path = None
         if review_dir is not None:
+            from flashsale.reports.review import write_review  # matplotlib: only when charts are drawn
+
             review = load_review(platform.deps.reads or platform.deps.sessions, campaign.campaign_id)
             review_path = write_review(review, review_dir)
         return DemoReport(
