@@ -250,19 +250,24 @@ def _await_orders(database_url: str, granted: int) -> Landed:
     return Landed(stored, time.monotonic() - started)
 
 
-def _check_buy_path(
-    settings: dict[str, str], item_ids: list[int], run: Run, statuses: Counter[str], landed: Landed
-) -> Check:
-    """Check the ledger's counters, the 201s against them, the per-user limit, and that orders were stored."""
+def rebuilt_levels(settings: dict[str, str], item_ids: list[int]) -> list[Level]:
+    """The items' stock levels in a ledger built afresh from the stored orders, after a run."""
     platform = build(Settings(_env_file=None, **settings), migrate=False)
     try:
         levels = []
         for item in item_ids:
             lv = platform.ledger.stock(item)
             levels.append(Level(item, lv.quota, lv.available, lv.held, lv.sold))
+        return levels
     finally:
         platform.close()
-    check = check_sale(levels, run)
+
+
+def _check_buy_path(
+    settings: dict[str, str], item_ids: list[int], run: Run, statuses: Counter[str], landed: Landed
+) -> Check:
+    """Check the ledger's counters, the 201s against them, the per-user limit, and that orders were stored."""
+    check = check_sale(rebuilt_levels(settings, item_ids), run)
     problem = _statuses(statuses, {"201", "409"})
     if landed.units != len(run.granted):
         problem = f"{landed.units} units ordered in PostgreSQL for {len(run.granted)} 201s"

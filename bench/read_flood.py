@@ -33,9 +33,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from bench.http import ROOT, _load, _statuses, seed_items, uvicorn
+from bench.http import ROOT, _load, _statuses, rebuilt_levels, seed_items, uvicorn
 from bench.report import Result, Skipped
-from bench.workload import Check, Level, Run, Shape, check_sale
+from bench.workload import Check, Run, Shape, check_sale
 from flashsale.bootstrap import build
 from flashsale.config import Settings
 
@@ -226,15 +226,7 @@ def _check(
     flood: Flood | None,
 ) -> Check:
     """Rebuild the ledger from the stored orders and check it, the purchase statuses and the flood's."""
-    platform = build(Settings(_env_file=None, **settings), migrate=False)
-    try:
-        levels = []
-        for item in item_ids:
-            lv = platform.ledger.stock(item)
-            levels.append(Level(item, lv.quota, lv.available, lv.held, lv.sold))
-    finally:
-        platform.close()
-    check = check_sale(levels, run)
+    check = check_sale(rebuilt_levels(settings, item_ids), run)
     problem = _statuses(statuses, {"201", "409"})
     detail = f"{check.detail}; ledger rebuilt from the stored orders; statuses {dict(statuses)}"
     if kind is not None and flood is not None:
