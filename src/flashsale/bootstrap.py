@@ -17,6 +17,7 @@ from flashsale.config import Settings
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Ledger, ledger_from_url
+from flashsale.services.cart import CartService
 from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
 from flashsale.services.deps import Deps
@@ -53,6 +54,11 @@ class Platform:
     def catalog_views(self) -> CatalogViews:
         """Operators' reads of the catalogue (the write side is `catalog`)."""
         return CatalogViews(self.deps)
+
+    @cached_property
+    def carts(self) -> CartService:
+        """Shoppers' carts and their checkouts, on the same order path as purchases."""
+        return CartService(self.deps, self.orders)
 
     @cached_property
     def order_search(self) -> OrderSearch:

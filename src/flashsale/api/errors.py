@@ -62,6 +62,8 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.PAYMENT_MISMATCH: 422,
     ErrorCode.COUPON_EXPIRED: 422,
     ErrorCode.COUPON_NOT_APPLICABLE: 422,
+    ErrorCode.CART_EMPTY: 422,
+    ErrorCode.CART_FULL: 422,
     ErrorCode.ORDER_NOT_FOUND: 404,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.UNKNOWN_HOLD: 404,

@@ -41,6 +41,8 @@ class ErrorCode(StrEnum):
     # it lost writes (Redis restarted on a stale AOF, or failed over to a lagging replica). Shoppers
     # hear SALE_PAUSED while it is repaired; the code itself reaches only the ledger's callers.
     LEDGER_BEHIND = "LEDGER_BEHIND"
+    CART_EMPTY = "CART_EMPTY"  # a checkout of a cart with no lines
+    CART_FULL = "CART_FULL"  # a cart already holds its most lines
 
 
 class FlashSaleError(Exception):

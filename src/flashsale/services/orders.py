@@ -11,6 +11,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 
 from flashsale.domain import events as ev
+from flashsale.domain.cart import is_checkout_line
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
 from flashsale.domain.orders import Order, OrderStatus
@@ -165,7 +166,12 @@ class OrderService:
             self.refusals.lost_writes(item_id)
 
     def priced(self, hold: Hold) -> Order:
-        """Return the order a hold stands for, priced by the price step of the order path."""
+        """Return the order a hold stands for, at the price its checkout gave it or the flash price."""
+        if is_checkout_line(hold.request_id):  # a cart line: priced by the checkout, stored first
+            with self.deps.read() as r:
+                line = repo.checkout_line_price(r.db, hold.user_id, hold.request_id)
+            if line is not None:
+                return repo.order_of_hold(hold, unit_price_cents=line[0], total_cents=line[1])
         item, product = self.deps.prices.get(hold.item_id)
         quote = quote_flash_line(item, product, hold.qty, self.deps.price_steps)
         return repo.order_of_hold(

@@ -21,6 +21,7 @@ from flashsale.domain.sale import FlashItem, ItemTerms
 from flashsale.store.tables import (
     Base,
     CampaignRow,
+    CheckoutLineRow,
     ItemRow,
     LedgerMarkRow,
     OrderRow,
@@ -293,3 +294,13 @@ def raise_ledger_marks(db: Session, marks: Mapping[int, tuple[int, str]]) -> Non
             for item_id, (seq, order_id) in sorted(marks.items())
         ],
     )
+
+
+def checkout_line_price(db: Session, user_id: str, request_id: str) -> tuple[int, int] | None:
+    """The (unit, total) price a cart checkout gave the line held under `request_id`, or None."""
+    found = db.execute(
+        select(CheckoutLineRow.unit_price_cents, CheckoutLineRow.total_cents).where(
+            CheckoutLineRow.user_id == user_id, CheckoutLineRow.request_id == request_id
+        )
+    ).first()
+    return None if found is None else (found[0], found[1])

@@ -183,3 +183,51 @@ class LedgerMarkRow(Base):
     item_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[str] = mapped_column(String(40))
+
+
+class CartLineRow(Base):
+    """A line of a shopper's cart: kept until checkout or removal, so a cart survives restarts."""
+
+    __tablename__ = "cart_lines"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("flash_items.id"), primary_key=True)
+    qty: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)  # the cart shows lines in the order first added
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CheckoutRow(Base):
+    """A cart checkout: its price, and how it ended (placed, or refused with a code), for replays."""
+
+    __tablename__ = "checkouts"
+    __table_args__ = (UniqueConstraint("user_id", "idempotency_key", name="uq_checkouts_user_key"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    subtotal_cents: Mapped[int] = mapped_column(BigInteger)
+    discount_cents: Mapped[int] = mapped_column(BigInteger)
+    shipping_cents: Mapped[int] = mapped_column(BigInteger)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CheckoutLineRow(Base):
+    """A checkout's line as priced: the order it becomes is placed under `request_id`.
+
+    Written before the line is reserved, so whoever stores the line's order (the checkout itself,
+    the order writer behind Redis, a recovery) prices it from here and not from the flash price.
+    """
+
+    __tablename__ = "checkout_lines"
+    __table_args__ = (UniqueConstraint("user_id", "request_id", name="uq_checkout_lines_request"),)
+    checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(255))
+    item_id: Mapped[int] = mapped_column(ForeignKey("flash_items.id"))
+    qty: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # set once placed

@@ -1,0 +1,326 @@
+"""The cart and its checkout: lines kept in the store, priced by the price engine, held all or none.
+
+Checkout, for a shopper's idempotency key:
+1. The checkout (named by the key, see `domain.cart.checkout_id_of`) and its lines, priced, are
+   written first, status PENDING. Whoever later stores a line's order (this checkout, the order
+   writer behind Redis, an expiry sweep) prices it from this record (`line_price`), never from
+   the flash price alone.
+2. Every line is held in one ledger call, each under its own request id, in the stored lines'
+   order. A repeat of the key (a double click, a retry) sends the same request ids, so the ledger
+   replays those holds instead of holding twice.
+3. All held: the orders are stored (write-through) and the checkout is PLACED, the cart's lines
+   for those items removed, in one transaction. Any line refused: the lines this call held go back
+   at once, and the checkout is REFUSED with that line's code, which every repeat of the key
+   answers again; nothing was ordered.
+Paying a checkout pays each line's order through the payment desk (charged at most once each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+
+from flashsale.domain.cart import (
+    Cart,
+    CartLine,
+    CheckoutStatus,
+    checkout_id_of,
+    line_request_id,
+)
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.domain.orders import Order
+from flashsale.domain.price_engine import CartLine as PriceLine
+from flashsale.domain.price_engine import FlashPrice, PricedCart, price_cart
+from flashsale.ledger.contract import Reservation
+from flashsale.services.deps import Deps
+from flashsale.services.orders import OrderService, store_placed
+from flashsale.store.repositories import insert_ignoring_duplicates
+from flashsale.store.tables import CartLineRow, CheckoutLineRow, CheckoutRow
+
+PENDING = "PENDING"  # written, not yet decided
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutLine:
+    line_no: int
+    item_id: int
+    qty: int
+    unit_price_cents: int
+    total_cents: int
+    request_id: str
+    order: Order | None = None  # the line's order once placed (as it is now)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkout:
+    id: str
+    user_id: str
+    status: str
+    lines: tuple[CheckoutLine, ...]
+    subtotal_cents: int
+    discount_cents: int
+    shipping_cents: int
+    total_cents: int
+    error_code: ErrorCode | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CartView:
+    """A cart with its price as it would be checked out now (None for an empty cart)."""
+
+    cart: Cart
+    price: PricedCart | None
+
+
+class CartService:
+    """A shopper's cart: change its lines, see its price, check it out, pay the checkout."""
+
+    def __init__(self, deps: Deps, orders: OrderService) -> None:
+        self.deps = deps
+        self.orders = orders
+
+    # -- the cart ------------------------------------------------------------------------------
+    def view(self, user_id: str) -> CartView:
+        """The shopper's cart, priced as it would be checked out now."""
+        cart = self._load(user_id)
+        return CartView(cart, self._price(cart.lines) if cart.lines else None)
+
+    def add(self, user_id: str, item_id: int, qty: int) -> CartView:
+        """Put `qty` more units of an item in the cart."""
+        self.deps.prices.get(item_id)  # UNKNOWN_ITEM before anything is written
+        return self._save(self._load(user_id).added(item_id, qty), item_id)
+
+    def set_qty(self, user_id: str, item_id: int, qty: int) -> CartView:
+        """Set the item's line to `qty` units; 0 removes it."""
+        cart = self._load(user_id)
+        if qty and not cart.qty_of(item_id):
+            self.deps.prices.get(item_id)
+        return self._save(cart.with_qty(item_id, qty), item_id)
+
+    def _load(self, user_id: str) -> Cart:
+        with self.deps.read() as r:
+            rows = r.db.execute(
+                select(CartLineRow.item_id, CartLineRow.qty)
+                .where(CartLineRow.user_id == user_id)
+                .order_by(CartLineRow.position, CartLineRow.item_id)
+            ).all()
+        return Cart(user_id, tuple(CartLine(item_id, qty) for item_id, qty in rows))
+
+    def _save(self, cart: Cart, item_id: int) -> CartView:
+        """Write the item's line as the cart now has it (another line is untouched)."""
+        qty, now = cart.qty_of(item_id), self.deps.now()
+        with self.deps.uow() as uow:
+            db = uow.db.connection()
+            mine = (CartLineRow.user_id == cart.user_id) & (CartLineRow.item_id == item_id)
+            if not qty:
+                db.execute(delete(CartLineRow).where(mine))
+            elif not db.execute(update(CartLineRow).where(mine).values(qty=qty, updated_at=now)).rowcount:
+                last = db.scalar(
+                    select(func.max(CartLineRow.position)).where(CartLineRow.user_id == cart.user_id)
+                )
+                row = {"user_id": cart.user_id, "item_id": item_id, "qty": qty, "position": (last or 0) + 1}
+                db.execute(insert_ignoring_duplicates(uow.db, CartLineRow), [{**row, "updated_at": now}])
+            uow.commit()
+        return self.view(cart.user_id)
+
+    def _price(self, lines: Sequence[CartLine]) -> PricedCart:
+        priced = []
+        for line in lines:
+            item, product = self.deps.prices.get(line.item_id)
+            priced.append(
+                PriceLine(
+                    product_id=product.id,
+                    category="",
+                    qty=line.qty,
+                    list_unit_cents=product.list_price_cents,
+                    flash=FlashPrice.of(item),
+                )
+            )
+        return price_cart(priced, now=self.deps.now())
+
+    # -- checkout ------------------------------------------------------------------------------
+    def checkout(self, user_id: str, idempotency_key: str) -> tuple[Checkout, bool]:
+        """Turn the cart into orders, all lines or none; return the checkout and whether it was a replay.
+
+        A repeat of the key answers the same checkout (or raises the same refusal) without a new one.
+        """
+        checkout_id = checkout_id_of(user_id, idempotency_key)
+        known = self._find(checkout_id)
+        replayed = known is not None
+        if known is None:
+            self._open(user_id, idempotency_key, checkout_id)
+            known = self._find(checkout_id)
+            assert known is not None
+        if known.status == PENDING:
+            self._decide(known)
+            known = self._find(checkout_id)
+            assert known is not None
+        return self._answer(known), replayed
+
+    def get(self, user_id: str, checkout_id: str) -> Checkout:
+        """The shopper's checkout with each line's order as it is now; another's is not found."""
+        found = self._find(checkout_id)
+        if found is None or found.user_id != user_id:
+            raise FlashSaleError(ErrorCode.NOT_FOUND, f"no checkout {checkout_id}")
+        return found
+
+    def pay(self, user_id: str, checkout_id: str) -> Checkout:
+        """Pay every unpaid line of a placed checkout (each charged at most once); answer it as it now is."""
+        placed = self.get(user_id, checkout_id)
+        if placed.status != CheckoutStatus.PLACED:
+            raise FlashSaleError(ErrorCode.INVALID_TRANSITION, f"checkout {checkout_id} is {placed.status}")
+        for line in placed.lines:
+            assert line.order is not None
+            # One key per line: a repeated pay of the checkout replays each line's payment.
+            self.orders.pay(line.order.id, user_id, idempotency_key=f"{checkout_id}:pay:{line.line_no}")
+        return self.get(user_id, checkout_id)
+
+    def _answer(self, checkout: Checkout) -> Checkout:
+        if checkout.status == CheckoutStatus.REFUSED:
+            assert checkout.error_code is not None
+            raise FlashSaleError(checkout.error_code, f"checkout {checkout.id} was refused")
+        return checkout
+
+    def _open(self, user_id: str, idempotency_key: str, checkout_id: str) -> None:
+        """Price the cart and write the checkout with its lines, PENDING (a racing twin wrote it: no-op)."""
+        cart = self._load(user_id)
+        if not cart.lines:
+            raise FlashSaleError(ErrorCode.CART_EMPTY, "the cart is empty")
+        price = self._price(cart.lines)
+        lines = [
+            {
+                "checkout_id": checkout_id,
+                "line_no": n,
+                "user_id": user_id,
+                "request_id": line_request_id(checkout_id, n),
+                "item_id": line.item_id,
+                "qty": line.qty,
+                "unit_price_cents": priced.unit_price_cents,
+                "total_cents": priced.total_cents,
+            }
+            for n, (line, priced) in enumerate(zip(cart.lines, price.lines, strict=True))
+        ]
+        with self.deps.uow() as uow:
+            db = uow.db.connection()
+            row = {
+                "id": checkout_id,
+                "user_id": user_id,
+                "idempotency_key": idempotency_key,
+                "status": PENDING,
+                "subtotal_cents": price.subtotal_cents,
+                "discount_cents": price.subtotal_cents - price.goods_cents,
+                "shipping_cents": price.shipping_cents,
+                "total_cents": price.total_cents,
+                "created_at": self.deps.now(),
+            }
+            new = db.execute(insert_ignoring_duplicates(uow.db, CheckoutRow), [row]).rowcount
+            if new:
+                db.execute(insert_ignoring_duplicates(uow.db, CheckoutLineRow), lines)
+            uow.commit()
+
+    def _decide(self, checkout: Checkout) -> None:
+        """Hold every line in one ledger call; place them all, or give back what this call held."""
+        requests = [Reservation(ln.item_id, checkout.user_id, ln.qty, ln.request_id) for ln in checkout.lines]
+        decisions = self.deps.ledger.reserve_many(requests)
+        fresh = [d.hold for d in decisions if d.hold is not None and not d.replayed]
+        refused = next((d.code for d in decisions if d.hold is None), None)
+        now = self.deps.clock()
+        if refused is None and any(d.hold is not None and not d.hold.is_live(now) for d in decisions):
+            refused = ErrorCode.CONFLICT  # a twin of this checkout was refused and gave its holds back
+        if refused is not None:
+            released = [self.deps.ledger.release(hold.hold_id) for hold in fresh]  # nothing stays held
+            # Behind Redis the order writer stores every grant from the stream: store these first, as
+            # cancelled, so the store agrees with the ledger. In-process nothing else will store them.
+            gone = [self.orders.priced(hold) for hold in released] if self.orders.write_behind else []
+            self._close(checkout.id, CheckoutStatus.REFUSED, refused, store=gone)
+            return
+        placed = [
+            (line, self.orders.priced(d.hold))
+            for line, d in zip(checkout.lines, decisions, strict=True)
+            if d.hold is not None
+        ]
+        orders = [] if self.orders.write_behind else [order for _, order in placed]
+        try:
+            self._close(checkout.id, CheckoutStatus.PLACED, None, store=orders, placed=placed)
+        except BaseException:
+            for hold in fresh:
+                with suppress(Exception):
+                    self.deps.ledger.release(hold.hold_id)  # undersell guard: the units go back
+            raise
+
+    def _close(
+        self,
+        checkout_id: str,
+        status: CheckoutStatus,
+        code: ErrorCode | None,
+        *,
+        store: Sequence[Order] = (),
+        placed: Sequence[tuple[CheckoutLine, Order]] = (),
+    ) -> None:
+        """Decide a PENDING checkout with the orders to `store`; when placed, link its lines to their
+        orders and take those items out of the cart, all in one transaction."""
+        with self.deps.uow() as uow:
+            db = uow.db.connection()
+            decided = db.execute(
+                update(CheckoutRow)
+                .where(CheckoutRow.id == checkout_id, CheckoutRow.status == PENDING)
+                .values(status=status.value, error_code=None if code is None else code.value)
+            ).rowcount
+            if decided:  # a twin that decided first stored all of this already
+                store_placed(uow, list(store))
+                for line, order in placed:
+                    db.execute(
+                        update(CheckoutLineRow)
+                        .where(
+                            CheckoutLineRow.checkout_id == checkout_id,
+                            CheckoutLineRow.line_no == line.line_no,
+                        )
+                        .values(order_id=order.id)
+                    )
+                if placed:
+                    db.execute(
+                        delete(CartLineRow).where(
+                            CartLineRow.user_id == placed[0][1].user_id,
+                            CartLineRow.item_id.in_([line.item_id for line, _ in placed]),
+                        )
+                    )
+            self.deps.commit(uow)
+
+    def _find(self, checkout_id: str) -> Checkout | None:
+        """The checkout as stored, each placed line with its order as it is now."""
+        with self.deps.read() as r:
+            row = r.db.get(CheckoutRow, checkout_id)
+            if row is None:
+                return None
+            line_rows = r.db.scalars(
+                select(CheckoutLineRow)
+                .where(CheckoutLineRow.checkout_id == checkout_id)
+                .order_by(CheckoutLineRow.line_no)
+            ).all()
+        lines = tuple(
+            CheckoutLine(
+                ln.line_no,
+                ln.item_id,
+                ln.qty,
+                ln.unit_price_cents,
+                ln.total_cents,
+                ln.request_id,
+                # Behind Redis, `get` stores the order from the ledger's hold if the writer lags.
+                None if ln.order_id is None else self.orders.get(ln.order_id),
+            )
+            for ln in line_rows
+        )
+        return Checkout(
+            row.id,
+            row.user_id,
+            row.status,
+            lines,
+            row.subtotal_cents,
+            row.discount_cents,
+            row.shipping_cents,
+            row.total_cents,
+            None if row.error_code is None else ErrorCode(row.error_code),
+        )
