@@ -154,3 +154,37 @@ def test_a_crowd_checking_out_carts_never_oversells_and_holds_all_lines_or_none(
     for item_id, limit in ((sale.phone_id, 1), (sale.earbuds_id, 2)):
         level = assert_store_matches_ledger(platform, item_id, limit=limit)  # conserved, limits held
         assert level.held == held[item_id]  # no unit is held outside a placed checkout
+
+
+def test_a_regular_item_is_a_list_price_line_held_through_the_same_ledger(api: Api, sale: Sale) -> None:
+    product = api.client.post(
+        "/admin/products",
+        json={"sku": "CASE-X", "name": "Phone case", "list_price_cents": 9_900, "stock": 50},
+        headers=api.admin,
+    ).json()
+    listed = api.client.post(
+        "/admin/items",
+        json={
+            "session_id": sale.session_id,
+            "product_id": product["id"],
+            "flash_price_cents": 8_900,  # the shop price of the day, not a flash deal
+            "quota": 50,
+            "per_user_limit": 5,
+            "regular": True,
+        },
+        headers=api.admin,
+    )
+    assert listed.status_code == 201, listed.text
+    case = listed.json()
+    assert (case["regular"], case["coupons_allowed"]) == (True, True)
+
+    cart = fill_cart(api, "carol", (sale.phone_id, 1), (case["id"], 3))
+    assert [(ln["price_kind"], ln["unit_price_cents"]) for ln in cart["lines"]] == [
+        ("flash", PHONE),
+        ("list", 8_900),
+    ]
+    placed = check_out(api, "carol", "k")
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["total_cents"] == PHONE + 3 * 8_900
+    level = api.platform.ledger.stock(case["id"])
+    assert (level.available, level.held, level.sold) == (47, 3, 0)

@@ -398,6 +398,13 @@ class ItemIn(AdminIn):
     per_user_limit: PerUserLimit = 1
     coupons_allowed: bool = False
     allow_above_list_price: AboveListOverride = False
+    regular: Annotated[
+        bool,
+        Field(
+            description="Sell the product at its shop price (`flash_price_cents`) rather than as a flash"
+            " deal: a list-price line in carts, coupons and 满减 apply."
+        ),
+    ] = False
 
 
 class ItemPatch(PatchIn):
@@ -416,6 +423,7 @@ class ItemOut(Out):
     quota: int
     per_user_limit: int
     coupons_allowed: bool
+    regular: bool
 
 
 class StockOut(Out):

@@ -11,7 +11,12 @@ MAX_QUANTITY_PER_REQUEST = 1000
 
 @dataclass(frozen=True, slots=True)
 class FlashItem:
-    """`quota` units at `flash_price_cents`; each user may hold+buy at most `per_user_limit` in total."""
+    """`quota` units at `flash_price_cents`; each user may hold+buy at most `per_user_limit` in total.
+
+    A `regular` item is the product sold at its shop price during the session rather than as a
+    flash deal: its quota is the stock put on sale, and in a cart it is a list-price line that
+    coupons and 满减 apply to. Its units go through the same ledger as flash units.
+    """
 
     id: int
     session_id: int
@@ -20,6 +25,7 @@ class FlashItem:
     quota: int
     per_user_limit: int
     coupons_allowed: bool = False
+    regular: bool = False
 
     def __post_init__(self) -> None:
         if self.flash_price_cents < 0:

@@ -135,8 +135,9 @@ class CartService:
                     product_id=product.id,
                     category="",
                     qty=line.qty,
-                    list_unit_cents=product.list_price_cents,
-                    flash=FlashPrice.of(item),
+                    # A regular item is the product at its shop price: a list-price line.
+                    list_unit_cents=item.flash_price_cents if item.regular else product.list_price_cents,
+                    flash=None if item.regular else FlashPrice.of(item),
                 )
             )
         return price_cart(priced, now=self.deps.now())

@@ -215,17 +215,27 @@ class CatalogService:
         per_user_limit: int = 1,
         coupons_allowed: bool = False,
         allow_above_list_price: bool = False,
+        regular: bool = False,
     ) -> FlashItem:
         """Offer `quota` units of a product in a session at a flash price; the ledger learns of it at once.
 
         A flash price above the product's list price is refused unless `allow_above_list_price`.
+        A `regular` item is the product at its shop price (`flash_price_cents`), coupons allowed.
         """
+        coupons_allowed = coupons_allowed or regular
         with self.deps.uow() as uow:
             repo.get_row(uow.db, SessionRow, session_id, "session")
             product = repo.get_row(uow.db, ProductRow, product_id, "product")
             item = _domain_check(
                 lambda: FlashItem(
-                    0, session_id, product_id, flash_price_cents, quota, per_user_limit, coupons_allowed
+                    0,
+                    session_id,
+                    product_id,
+                    flash_price_cents,
+                    quota,
+                    per_user_limit,
+                    coupons_allowed,
+                    regular,
                 )
             )
             _domain_check(
@@ -241,6 +251,7 @@ class CatalogService:
                 quota=quota,
                 per_user_limit=per_user_limit,
                 coupons_allowed=coupons_allowed,
+                regular=regular,
             )
             uow.db.add(row)
             self._flush_unique(uow.db, "this product is already on sale in that session")

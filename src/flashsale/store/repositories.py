@@ -71,6 +71,7 @@ def item_of(row: ItemRow) -> FlashItem:
         quota=row.quota,
         per_user_limit=row.per_user_limit,
         coupons_allowed=row.coupons_allowed,
+        regular=row.regular,
     )
 
 

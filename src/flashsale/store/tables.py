@@ -92,6 +92,7 @@ class ItemRow(Base):
     quota: Mapped[int] = mapped_column(Integer)
     per_user_limit: Mapped[int] = mapped_column(Integer)
     coupons_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    regular: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class OrderRow(Base):
