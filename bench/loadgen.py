@@ -34,12 +34,7 @@ T = TypeVar("T")
 
 def encode(*, item_id: int, token: str, key: str) -> bytes:
     """Return the bytes of one purchase request."""
-    body = json.dumps({"item_id": item_id, "quantity": 1}).encode()
-    head = (
-        "POST /purchases HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {token}\r\nIdempotency-Key: {key}\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
+    return encode_request("POST", "/purchases", token, {"item_id": item_id, "quantity": 1}, key)
 
 
 class KeepAlive:
@@ -81,10 +76,31 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, close
 
 
-async def replay(port: int, payloads: list[bytes], connections: int) -> tuple[float, list[int], list[int]]:
+def encode_request(method: str, path: str, token: str, body: object | None, key: str | None = None) -> bytes:
+    """Return the bytes of one JSON request of a shopper."""
+    data = b"" if body is None else json.dumps(body).encode()
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+    if body is not None:
+        head += "Content-Type: application/json\r\n"
+    if key is not None:
+        head += f"Idempotency-Key: {key}\r\n"
+    return (head + f"Content-Length: {len(data)}\r\n\r\n").encode() + data
+
+
+def checkout_journey(item_ids: list[int], token: str, key: str) -> list[bytes]:
+    """A shopper's checkout: one unit of each item into the cart, then POST /checkouts."""
+    adds = [encode_request("POST", "/cart/items", token, {"item_id": i, "quantity": 1}) for i in item_ids]
+    return [*adds, encode_request("POST", "/checkouts", token, None, key)]
+
+
+async def replay(
+    port: int, payloads: list[bytes] | list[list[bytes]], connections: int
+) -> tuple[float, list[int], list[int]]:
     """Send every payload once over `connections` keep-alive connections.
 
-    Return the wall time, and each request's latency (ns) and status, in payload order.
+    A payload may be a list of requests sent one after another on one connection (a journey);
+    its latency is the whole journey's and its status the first failure's, else the last one's.
+    Return the wall time, and each payload's latency (ns) and status, in payload order.
     """
     latencies = [0] * len(payloads)
     statuses = [0] * len(payloads)
@@ -94,8 +110,12 @@ async def replay(port: int, payloads: list[bytes], connections: int) -> tuple[fl
     async def connection() -> None:
         async with KeepAlive(port) as conn:
             for i in queue:
+                payload = payloads[i]
                 t0 = clock()
-                statuses[i] = await conn.exchange(payloads[i])
+                for request in payload if isinstance(payload, list) else [payload]:
+                    statuses[i] = await conn.exchange(request)
+                    if statuses[i] >= 300:
+                        break
                 latencies[i] = clock() - t0
 
     started = time.perf_counter()
@@ -122,6 +142,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--key-prefix", default="", help="makes Idempotency-Keys unique to this run")
     parser.add_argument("--result", type=Path, required=True, help="where to write the JSON result")
+    parser.add_argument(
+        "--checkout",
+        action="store_true",
+        help="each shopper puts one unit of every item id in the cart and checks out, instead of buying",
+    )
     return parser.parse_args(argv)
 
 
@@ -135,10 +160,15 @@ def main(argv: list[str] | None = None) -> None:
     tokens = {
         u: mint_shopper_token(secret, u, TOKEN_TTL_S, now) for u in dict.fromkeys(r.user_id for r in crowd)
     }
-    payloads = [
-        encode(item_id=item_ids[r.item_id - 1], token=tokens[r.user_id], key=args.key_prefix + r.request_id)
-        for r in crowd
-    ]
+    payloads: list[bytes] | list[list[bytes]]
+    prefix = args.key_prefix
+    if args.checkout:
+        payloads = [checkout_journey(item_ids, token, prefix + user) for user, token in tokens.items()]
+    else:
+        payloads = [
+            encode(item_id=item_ids[r.item_id - 1], token=tokens[r.user_id], key=prefix + r.request_id)
+            for r in crowd
+        ]
     seconds, latencies, statuses = _run(replay(args.port, payloads, args.connections))
     args.result.write_text(
         json.dumps(

@@ -89,3 +89,13 @@ def test_quick_embedded_crowd_bench_reports_every_crowd_size_against_the_floor()
     assert all("of floor" in row for row in crowds)
     assert "of the 20-conn rate" in crowds[-1]
     assert "rate limits on" in limited and "of the same crowd without" in limited
+
+
+def test_quick_checkout_bench_places_whole_carts_only_and_compares_with_the_buy_path() -> None:
+    done = run_bench("checkout")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| HTTP ")]
+    assert len(rows) == 2 and all(row.endswith("| OK |") for row in rows), done.stdout
+    assert "POST /purchases" in rows[0]
+    assert "checkouts/s" in rows[1] and "of the purchases/s above" in rows[1]
