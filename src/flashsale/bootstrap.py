@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -14,12 +15,15 @@ from sqlalchemy.orm import sessionmaker
 
 from flashsale.clock import Clock
 from flashsale.config import Settings
+from flashsale.draws import draw_ledger_from_url
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Ledger, ledger_from_url
 from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
 from flashsale.services.deps import Deps
+from flashsale.services.draw_schedule import DrawSchedule
+from flashsale.services.draws import DrawService
 from flashsale.services.fence import sync_shared_ledger
 from flashsale.services.order_search import OrderSearch
 from flashsale.services.orders import OrderService
@@ -44,6 +48,8 @@ class Platform:
     lease: Lease | None = None
     sweeper: ExpirySweeper | None = None
     writer: OrderWriter | None = None
+    _draws: DrawService | None = field(default=None, repr=False)
+    _draws_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def ledger(self) -> Ledger:
@@ -53,6 +59,26 @@ class Platform:
     def catalog_views(self) -> CatalogViews:
         """Operators' reads of the catalogue (the write side is `catalog`)."""
         return CatalogViews(self.deps)
+
+    @property
+    def draws(self) -> DrawService:
+        """Prize pools and draws, on the draw ledger of the stock ledger's engine (built on first use).
+
+        The in-process draw ledger is rebuilt from the store then, as the stock ledger is in `build`;
+        under a lock, since two first requests at once must not build two in-process ledgers.
+        """
+        with self._draws_lock:
+            if self._draws is None:
+                service = DrawService(self.deps, draw_ledger_from_url(self.settings.ledger_url()))
+                if self.settings.backend != "redis":
+                    service.restore()
+                self._draws = service
+            return self._draws
+
+    @cached_property
+    def draw_schedule(self) -> DrawSchedule:
+        """Scheduled draws (N winners among the day's qualifying buyers)."""
+        return DrawSchedule(self.deps)
 
     @cached_property
     def order_search(self) -> OrderSearch:
@@ -80,6 +106,9 @@ class Platform:
             self.lease.release()
             self.lease = None
         self.ledger.close()  # a network engine holds a connection pool
+        if self._draws is not None:
+            self._draws.ledger.close()
+            self._draws = None
         if self.deps.group is not None:
             self.deps.group.close()
         if self.read_engine is not self.engine:

@@ -11,8 +11,7 @@ Pure: time comes in as a day string, randomness as a roll the caller drew.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -40,6 +39,14 @@ class EntitlementSource(StrEnum):
     SHARE = "share"  # one share (转发), idempotent by the share's id
     CHECKIN = "checkin"  # the day's check-in (签到), with a streak bonus
     FREE_DAILY = "free_daily"  # one free draw a day
+
+
+class Game(StrEnum):
+    """How a pool is shown; the draw behind each is the same."""
+
+    LOTTERY = "lottery"  # 抽奖 wheel
+    SCRATCH_CARD = "scratch_card"  # 刮刮乐
+    GOLDEN_EGG = "golden_egg"  # 砸金蛋
 
 
 class AwardStatus(StrEnum):
@@ -86,6 +93,83 @@ class PoolTerms:
     @property
     def total_weight(self) -> int:
         return self.thanks_weight + sum(p.weight for p in self.prizes)
+
+
+@dataclass(frozen=True, slots=True)
+class Prize:
+    """A prize of a pool: what it gives (`kind` and its reference), its odds weight, stock and daily cap."""
+
+    id: int
+    pool_id: int
+    name: str
+    kind: PrizeKind
+    weight: int
+    stock: int
+    daily_cap: int | None = None
+    coupon_template_id: int | None = None
+    product_id: int | None = None
+    points: int | None = None
+
+    def __post_init__(self) -> None:
+        self.terms()  # the same bounds as the ledger's
+        reference = {
+            PrizeKind.COUPON: self.coupon_template_id,
+            PrizeKind.GOODS: self.product_id,
+            PrizeKind.POINTS: self.points,
+        }
+        if reference[self.kind] is None or reference[self.kind] <= 0:  # type: ignore[operator]
+            raise ValueError(
+                f"a {self.kind.value} prize needs its {_REFERENCE[self.kind]} (a positive number)"
+            )
+        others = [
+            name for kind, name in _REFERENCE.items() if kind is not self.kind and reference[kind] is not None
+        ]
+        if others:
+            raise ValueError(f"a {self.kind.value} prize has no {', '.join(others)}")
+
+    def terms(self) -> PrizeTerms:
+        return PrizeTerms(self.id, self.weight, self.stock, self.daily_cap)
+
+
+_REFERENCE = {
+    PrizeKind.COUPON: "coupon_template_id",
+    PrizeKind.GOODS: "product_id",
+    PrizeKind.POINTS: "points",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A prize pool: its game, thanks-for-playing weight, time zone of its day and entitlement rules."""
+
+    id: int
+    name: str
+    game: Game
+    thanks_weight: int
+    utc_offset_min: int
+    rules: Mapping[EntitlementSource, EntitlementRule]
+
+    def __post_init__(self) -> None:
+        if not -14 * 60 <= self.utc_offset_min <= 14 * 60:
+            raise ValueError("a UTC offset is within ±14 hours")
+        if not 0 <= self.thanks_weight <= MAX_WEIGHT:
+            raise ValueError(f"the thanks-for-playing weight must be 0..{MAX_WEIGHT}")
+
+    def terms(self, prizes: Sequence[Prize]) -> PoolTerms:
+        """The ledger's view of the pool with `prizes`, in id order (the pick order)."""
+        return PoolTerms(
+            self.id, tuple(p.terms() for p in sorted(prizes, key=lambda p: p.id)), self.thanks_weight
+        )
+
+    def day(self, epoch_s: float) -> str:
+        return day_of(epoch_s, self.utc_offset_min)
+
+    def rule(self, source: EntitlementSource) -> EntitlementRule:
+        """The pool's rule for `source`; a pool without one grants nothing from it (NO_ENTITLEMENT)."""
+        rule = self.rules.get(source)
+        if rule is None:
+            raise FlashSaleError(ErrorCode.NO_ENTITLEMENT, f"this pool grants no draws for {source.value}")
+        return rule
 
 
 def pick(pool: PoolTerms, roll: int, available: Callable[[PrizeTerms], bool]) -> int | None:
@@ -197,16 +281,3 @@ class Award:
             self.id, self.pool_id, self.user_id, self.request_id, self.prize_id,
             AwardStatus.REDEEMED, self.day, self.at, at,
         )  # fmt: skip
-
-
-def winners(entrants: Sequence[str], n: int, seed: str) -> list[str]:
-    """Pick `n` winners among `entrants` from `seed`, reproducibly, in rank order.
-
-    Each entrant's rank is SHA-256(seed | entrant); the n lowest win. Anyone with the seed and the
-    entrant list recomputes the same winners, in any language, and the order of the list given does
-    not matter; an entrant listed twice counts once.
-    """
-    if n < 0:
-        raise ValueError("cannot draw a negative number of winners")
-    ranked = sorted(set(entrants), key=lambda e: hashlib.sha256(f"{seed}|{e}".encode()).hexdigest())
-    return ranked[:n]
