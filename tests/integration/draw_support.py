@@ -24,7 +24,7 @@ class Wheel:
 
 
 def make_wheel(platform: Platform, *, min_order_cents: int = 150_000, utc_offset_min: int = 0) -> Wheel:
-    """Create the `Wheel` with every entitlement rule: orders over the threshold, shares, check-in, free daily."""
+    """Create the `Wheel` with every rule: orders over the threshold, shares, check-in, free daily."""
     draws = platform.draws
     pool = draws.create_pool(
         name="Launch wheel",
@@ -42,7 +42,7 @@ def make_wheel(platform: Platform, *, min_order_cents: int = 150_000, utc_offset
                 daily_cap=1,
                 streak_bonus_every=CHECKIN_BONUS_EVERY,
                 streak_bonus_draws=2,
-            ),  # fmt: skip
+            ),
             EntitlementRule(EntitlementSource.FREE_DAILY, draws=1, daily_cap=1),
         ],
     )
