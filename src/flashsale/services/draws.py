@@ -29,7 +29,8 @@ from flashsale.draws.contract import DrawLedger, GrantRecord, PrizeLevel
 from flashsale.services.catalog import _domain_check as domain_check
 from flashsale.services.deps import Deps
 from flashsale.store import draw_repository as repo
-from flashsale.store.tables import DrawPoolRow, DrawPrizeRow
+from flashsale.store.repositories import get_row
+from flashsale.store.tables import DrawPoolRow, DrawPrizeRow, ProductRow
 from flashsale.store.uow import UnitOfWork
 
 
@@ -118,6 +119,8 @@ class DrawService:
                     0, pool_id, name, kind, weight, stock, daily_cap, coupon_template_id, product_id, points
                 )
             )
+            if product_id is not None:
+                get_row(uow.db, ProductRow, product_id, "product")  # goods name a product that exists
             repo.add_rows(uow.db, [row])
             prize = repo.prize_of(row)
             self._configure(uow, pool)
@@ -297,6 +300,13 @@ class DrawService:
             awards = repo.awards_of_user(read.db, user_id, limit=limit, offset=offset)
             prizes = {p: repo.load_prize(read.db, p) for p in {a.prize_id for a in awards} if p is not None}
         return [(a, None if a.prize_id is None else prizes[a.prize_id]) for a in awards]
+
+    def prize(self, prize_id: int | None) -> Prize | None:
+        """The prize of an award (None for thanks for playing)."""
+        if prize_id is None:
+            return None
+        with self.deps.read() as read:
+            return repo.load_prize(read.db, prize_id)
 
     def redeem(self, award_id: str, user_id: str) -> Award:
         """Redeem one of the shopper's awards, once: a second redemption is ALREADY_REDEEMED."""
