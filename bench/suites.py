@@ -73,8 +73,8 @@ QUICK = Profile(
     http=600,
     read_flood=300,
     embedded=400,
-    draws_memory=20_000,
-    draws_redis=2_000,
+    draws_memory=10_000,
+    draws_redis=1_000,
 )
 
 NEEDS: dict[str, set[str]] = {

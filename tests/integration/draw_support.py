@@ -15,7 +15,11 @@ CHECKIN_BONUS_EVERY = 3
 
 @dataclass(frozen=True)
 class Wheel:
-    """A lottery wheel: a phone (stock 3), coupons (stock 20, 5 a day), points (plenty), thanks weight 2."""
+    """A lottery wheel: a phone (stock 3), coupons (stock 20, 5 a day), points (plenty), no thanks weight.
+
+    Every draw wins something until the phone and today's coupons are gone (then points): the
+    platform draws with `secrets`, so a test that needs a prize must not depend on its luck.
+    """
 
     pool_id: int
     phone_id: int
@@ -29,7 +33,7 @@ def make_wheel(platform: Platform, *, min_order_cents: int = 150_000, utc_offset
     pool = draws.create_pool(
         name="Launch wheel",
         game=Game.LOTTERY,
-        thanks_weight=2,
+        thanks_weight=0,
         utc_offset_min=utc_offset_min,
         rules=[
             EntitlementRule(

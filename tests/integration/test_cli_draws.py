@@ -56,21 +56,22 @@ def test_a_pool_a_prize_and_a_scheduled_draw_from_the_command_line(cli: CliRunne
     assert verified.exit_code == 0 and json.loads(verified.output)["verified"]
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["create-pool", "X", "--rule", "lottery-ticket"],
-        ["create-pool", "X", "--rule", "share:1:3:0:9"],
-        ["add-prize", "1", "x", "--kind", "coupon", "--weight", "1", "--stock", "1"],
-        ["add-prize", "9", "x", "--kind", "points", "--weight", "1", "--stock", "1", "--points", "5"],
-        ["show", "9"],
-    ],
-)
-def test_refusals_exit_1_with_their_reason_and_change_nothing(cli: CliRunner, args: list[str]) -> None:
+REFUSED = [
+    ["create-pool", "X", "--rule", "lottery-ticket"],
+    ["create-pool", "X", "--rule", "share:1:3:0:9"],
+    ["add-prize", "1", "x", "--kind", "coupon", "--weight", "1", "--stock", "1"],
+    ["add-prize", "9", "x", "--kind", "points", "--weight", "1", "--stock", "1", "--points", "5"],
+    ["show", "9"],
+]
+
+
+def test_refusals_exit_1_with_their_reason_and_change_nothing(cli: CliRunner) -> None:
     assert cli.invoke(app, ["draws", "create-pool", "Wheel"]).exit_code == 0
-    result = cli.invoke(app, ["draws", *args])
-    assert result.exit_code == 1
-    assert "refused:" in result.output
+    for args in REFUSED:
+        result = cli.invoke(app, ["draws", *args])
+        assert result.exit_code == 1, args
+        assert "refused:" in result.output
     assert cli.invoke(app, ["draws", "pools"]).output.count("Wheel") == 1
+    assert "│ X " not in cli.invoke(app, ["draws", "pools"]).output
     shown = cli.invoke(app, ["draws", "show", "1"]).output
     assert "coupon" not in shown and "points" not in shown  # no prize was added

@@ -22,8 +22,6 @@ from tests.engines import IN_PROCESS
 from tests.factories import release_together
 from tests.integration.draw_support import make_wheel, paid_order
 
-pytestmark = pytest.mark.engines(*IN_PROCESS)
-
 # The sale's session runs 10:00-10:10 UTC, which is 18:00-18:10 in the pool's zone (UTC+8): the
 # draw is "at 18:05, among today's buyers", today running from 16:00 UTC the day before.
 DRAW_AT = T0 + timedelta(minutes=5)
@@ -46,6 +44,7 @@ def recompute(seed: str, entrants: list[str], n: int) -> list[str]:
     return sorted(entrants, key=lambda e: hashlib.sha256(f"{seed}|{e}".encode()).hexdigest())[:n]
 
 
+@pytest.mark.engines(*IN_PROCESS)
 def test_the_winners_are_recomputed_from_the_recorded_seed_and_entrants(
     platform: Platform, sale: Sale, clock: ManualClock
 ) -> None:
@@ -86,6 +85,7 @@ def test_the_winners_are_recomputed_from_the_recorded_seed_and_entrants(
     assert schedule.run_due() == []
 
 
+@pytest.mark.engines(*IN_PROCESS)
 def test_a_scheduled_draw_runs_once_whatever_the_number_of_runners(
     platform: Platform, sale: Sale, clock: ManualClock
 ) -> None:

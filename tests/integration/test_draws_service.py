@@ -19,7 +19,8 @@ from tests.engines import SQLITE
 from tests.factories import release_together
 from tests.integration.draw_support import CHECKIN_BONUS_EVERY, Wheel, make_wheel, paid_order
 
-pytestmark = pytest.mark.engines()
+# The races (double clicks, concurrent redemptions) run on every engine; the rules on the default one.
+ALL_ENGINES = pytest.mark.engines()
 
 DAY_S = 86_400
 
@@ -41,6 +42,7 @@ def stored(platform: Platform, model: type, **where: object) -> int:
         return int(read.db.scalar(select(func.count()).select_from(model).where(*clauses)) or 0)
 
 
+@ALL_ENGINES
 def test_a_free_draw_is_recorded_once_and_replayed_by_its_request_id(
     platform: Platform, wheel: Wheel
 ) -> None:
@@ -71,6 +73,7 @@ def test_a_prize_is_redeemed_once_and_only_by_its_winner(platform: Platform, whe
     assert refusal(partial(draws.redeem, won.award.id, "ann")) is ErrorCode.ALREADY_REDEEMED
 
 
+@ALL_ENGINES
 def test_concurrent_redemptions_of_one_award_redeem_it_once(platform: Platform, wheel: Wheel) -> None:
     draws = platform.draws
     for n in range(3):
@@ -88,6 +91,7 @@ def test_concurrent_redemptions_of_one_award_redeem_it_once(platform: Platform, 
     assert answers == {"redeemed": 1, "ALREADY_REDEEMED": 15}
 
 
+@ALL_ENGINES
 def test_a_crowd_on_the_hot_pool_never_gets_more_than_the_stock_and_each_draw_is_stored_once(
     platform: Platform, wheel: Wheel
 ) -> None:
