@@ -25,8 +25,9 @@ Guarantees shared by all engines:
   reset when it changes), `roll` a uniform number in [0, 2**48) from the injected RNG (`secrets` in
   production, seeded in tests), and award ids are unguessable (flashsale.ledger.ids).
 - `configure` registers a pool or changes its prizes; a prize's stock below what it awarded is
-  refused with QUOTA_BELOW_COMMITTED and nothing changes. A prize left out of the new terms keeps
-  its counters but can no longer be drawn.
+  refused with QUOTA_BELOW_COMMITTED and nothing changes. A daily cap may go below what the prize
+  awarded today: that is how an operator stops a prize for the rest of the day (no award follows).
+  A prize left out of the new terms keeps its counters but can no longer be drawn.
 - `restore` replaces everything the engine knows of a pool with what the records say (terms, grants
   and draws as stored), so the in-process engine is rebuilt from the store after a restart.
 """
@@ -95,7 +96,7 @@ class PrizeLevel:
 
     @property
     def within_limits(self) -> bool:
-        """True when the prize was not over-awarded, in total or today."""
+        """True when the prize was not over-awarded, in total or today (under a cap never lowered today)."""
         return 0 <= self.awarded <= self.stock and (
             self.daily_cap is None or 0 <= self.awarded_today <= self.daily_cap
         )
