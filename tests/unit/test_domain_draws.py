@@ -23,6 +23,7 @@ from flashsale.domain.draws import (
     next_streak,
     pick,
 )
+from flashsale.draws.rng import BufferedSystemRng
 
 weights = st.lists(st.integers(0, 50), min_size=1, max_size=6)
 
@@ -110,3 +111,13 @@ def test_a_run_records_what_verifies_it_and_a_tampered_record_does_not() -> None
         ran, winner_ids=tuple(e for e in ran.entrants if e not in (ran.winner_ids or ()))[:1] * 2
     )
     assert not tampered.verified()
+
+
+def test_the_buffered_system_rng_gives_k_bits_across_block_boundaries() -> None:
+    rng = BufferedSystemRng(block_bytes=7)  # a 48-bit roll takes 6 bytes: most rolls start a new block
+    rolls = [rng.getrandbits(48) for _ in range(2000)]
+    assert all(0 <= r < 2**48 for r in rolls) and len(set(rolls)) == len(rolls)
+    assert 800 < sum(r >> 47 for r in rolls) < 1200  # the top bit is set about half the time
+    assert (
+        0 <= rng.getrandbits(256) < 2**256 and 0 <= rng.getrandbits(3) < 8
+    )  # wider than a block, narrower than a byte

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from flashsale.domain.draws import ROLL_BITS, PoolTerms, PrizeTerms, any_prize_left, pick
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.draws.contract import DrawDecision, DrawRecord, GrantDecision, GrantRecord, PrizeLevel
-from flashsale.draws.rng import Rng, system_rng
+from flashsale.draws.rng import BufferedSystemRng, Rng
 from flashsale.ledger.ids import HoldIdPool
 
 
@@ -46,7 +46,7 @@ class MemoryDrawLedger:
     """Thread-safe in-process implementation of `flashsale.draws.contract.DrawLedger`."""
 
     def __init__(self, rng: Rng | None = None) -> None:
-        self._rng = rng or system_rng()
+        self._rng = rng or BufferedSystemRng()  # called under the lock only
         self._lock = threading.Lock()
         self._pools: dict[int, _Pool] = {}
         self._ids = HoldIdPool()
