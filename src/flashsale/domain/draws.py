@@ -190,14 +190,14 @@ def pick(pool: PoolTerms, roll: int, available: Callable[[PrizeTerms], bool]) ->
     return None
 
 
+def has_room(prize: PrizeTerms, awarded: int, awarded_today: int) -> bool:
+    """True while the prize has stock left and room under today's cap (draw.lua mirrors it)."""
+    return awarded < prize.stock and (prize.daily_cap is None or awarded_today < prize.daily_cap)
+
+
 def any_prize_left(pool: PoolTerms, awarded: Callable[[int], int], today: Callable[[int], int]) -> bool:
-    """True while some prize with a chance (weight > 0) has stock and room under today's cap."""
-    return any(
-        p.weight > 0
-        and awarded(p.prize_id) < p.stock
-        and (p.daily_cap is None or today(p.prize_id) < p.daily_cap)
-        for p in pool.prizes
-    )
+    """True while some prize with a chance (weight > 0) has room (`has_room`)."""
+    return any(p.weight > 0 and has_room(p, awarded(p.prize_id), today(p.prize_id)) for p in pool.prizes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
-from flashsale.domain.draws import ROLL_BITS, PoolTerms, PrizeTerms, any_prize_left, pick
+from flashsale.domain.draws import ROLL_BITS, PoolTerms, PrizeTerms, any_prize_left, has_room, pick
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.draws.contract import DrawDecision, DrawRecord, GrantDecision, GrantRecord, PrizeLevel
 from flashsale.draws.rng import BufferedSystemRng, Rng
@@ -31,10 +31,7 @@ class _Pool:
         return not any_prize_left(self.terms, self.awarded.__getitem__, lambda p: self.day_awarded[day, p])
 
     def has_left(self, day: str, prize: PrizeTerms) -> bool:
-        cap = prize.daily_cap
-        return self.awarded[prize.prize_id] < prize.stock and (
-            cap is None or self.day_awarded[day, prize.prize_id] < cap
-        )
+        return has_room(prize, self.awarded[prize.prize_id], self.day_awarded[day, prize.prize_id])
 
     def award(self, day: str, prize_id: int | None) -> None:
         if prize_id is not None:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from flashsale.domain.draws import PoolTerms, PrizeTerms
+from flashsale.domain.draws import PoolTerms, PrizeTerms, has_room
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.draws import DrawDecision, DrawLedger
 from tests.contract.draws.conftest import DrawsFactory
@@ -52,10 +52,7 @@ class Model:
     draws: dict[tuple[str, str], DrawDecision] = field(default_factory=dict)
 
     def left(self, prize: PrizeTerms, day: str) -> bool:
-        cap = prize.daily_cap
-        return self.awarded[prize.prize_id] < prize.stock and (
-            cap is None or self.day_awarded[day, prize.prize_id] < cap
-        )
+        return has_room(prize, self.awarded[prize.prize_id], self.day_awarded[day, prize.prize_id])
 
 
 class DrawMachine(RuleBasedStateMachine):
