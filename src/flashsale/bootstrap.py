@@ -16,6 +16,7 @@ from sqlalchemy.orm import sessionmaker
 from flashsale.clock import Clock
 from flashsale.config import Settings
 from flashsale.draws import draw_ledger_from_url
+from flashsale.jobs.draw_scheduler import DrawScheduler
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Ledger, ledger_from_url
@@ -48,6 +49,7 @@ class Platform:
     lease: Lease | None = None
     sweeper: ExpirySweeper | None = None
     writer: OrderWriter | None = None
+    draw_scheduler: DrawScheduler | None = None
     _draws: DrawService | None = field(default=None, repr=False)
     _draws_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -86,6 +88,11 @@ class Platform:
         return OrderSearch(sessionmaker(self.read_engine))
 
     def start_jobs(self) -> None:
+        if self.draw_scheduler is None:
+            self.draw_scheduler = DrawScheduler(
+                self.draw_schedule, interval_s=self.settings.draw_schedule_interval_s
+            )
+            self.draw_scheduler.start()
         if self.sweeper is None:
             self.sweeper = ExpirySweeper(
                 self.orders, self.ledger, self.deps.clock, max_sleep_s=self.settings.expiry_sweep_max_s
@@ -98,10 +105,10 @@ class Platform:
             self.writer.start()
 
     def close(self) -> None:
-        for job in (self.sweeper, self.writer):
+        for job in (self.sweeper, self.writer, self.draw_scheduler):
             if job is not None:
                 job.stop()
-        self.sweeper = self.writer = None
+        self.sweeper = self.writer = self.draw_scheduler = None
         if self.lease is not None:
             self.lease.release()
             self.lease = None

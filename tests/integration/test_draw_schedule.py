@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections import Counter
 from datetime import timedelta
 from functools import partial
@@ -15,6 +16,7 @@ from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
 from flashsale.domain.draw_schedule import ScheduleStatus
 from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.jobs.draw_scheduler import DrawScheduler
 from flashsale.services.draw_schedule import DrawSchedule
 from flashsale.store.tables import DrawAwardRow
 from tests.conftest import T0, Sale
@@ -127,3 +129,29 @@ def test_a_prize_of_another_pool_or_a_bad_count_is_refused(platform: Platform, s
         plan(prize_id=other.phone_id, winners=1)
     assert zero.value.code is foreign.value.code is ErrorCode.VALIDATION_ERROR
     assert schedule.all() == []
+
+
+def test_the_scheduler_job_runs_a_draw_once_its_time_has_come(
+    platform: Platform, sale: Sale, clock: ManualClock
+) -> None:
+    wheel = make_wheel(platform, utc_offset_min=UTC_8)
+    buyers(platform, sale)
+    schedule = DrawSchedule(platform.deps)
+    planned = schedule.schedule(
+        pool_id=wheel.pool_id,
+        prize_id=wheel.coupon_id,
+        name="job",
+        run_at=DRAW_AT,
+        winners=2,
+        min_order_cents=0,
+    )
+    scheduler = DrawScheduler(schedule, interval_s=0.01)
+    scheduler.start()
+    try:
+        clock.set(DRAW_AT.timestamp())
+        deadline = time.monotonic() + 30  # a bound on waiting, not a timing assertion
+        while schedule.get(planned.id).status is ScheduleStatus.PENDING and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        scheduler.stop()
+    assert schedule.get(planned.id).verified() and scheduler.ran == 1
