@@ -66,14 +66,15 @@ class Platform:
     def draws(self) -> DrawService:
         """Prize pools and draws, on the draw ledger of the stock ledger's engine (built on first use).
 
-        The in-process draw ledger is rebuilt from the store then, as the stock ledger is in `build`;
-        under a lock, since two first requests at once must not build two in-process ledgers.
+        The in-process draw ledger is rebuilt from the store then, as the stock ledger is in `build`
+        (a Redis one only gets the pools it lost); under a lock, since two first requests at once
+        must not build two in-process ledgers.
         """
         with self._draws_lock:
             if self._draws is None:
                 service = DrawService(self.deps, draw_ledger_from_url(self.settings.ledger_url()))
-                if self.settings.backend != "redis":
-                    service.restore()
+                # A shared Redis keeps its pools; one that lost them gets them back from the store.
+                service.restore(only_missing=self.settings.backend == "redis")
                 self._draws = service
             return self._draws
 

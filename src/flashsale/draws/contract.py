@@ -29,7 +29,8 @@ Guarantees shared by all engines:
   awarded today: that is how an operator stops a prize for the rest of the day (no award follows).
   A prize left out of the new terms keeps its counters but can no longer be drawn.
 - `restore` replaces everything the engine knows of a pool with what the records say (terms, grants
-  and draws as stored), so the in-process engine is rebuilt from the store after a restart.
+  and draws as stored), so the in-process engine is rebuilt from the store after a restart, and
+  (`only_if_absent`) a Redis that lost a pool gets it back without overwriting a live one.
 """
 
 from __future__ import annotations
@@ -126,8 +127,20 @@ class DrawLedger(Protocol):
         """Every prize's stock and awards, in total and on `day`; UNKNOWN_POOL when not configured."""
         ...
 
-    def restore(self, pool: PoolTerms, grants: Iterable[GrantRecord], draws: Iterable[DrawRecord]) -> None:
-        """Replace the pool's state with the given terms and records (the store's, after a restart)."""
+    def restore(
+        self,
+        pool: PoolTerms,
+        grants: Iterable[GrantRecord],
+        draws: Iterable[DrawRecord],
+        *,
+        only_if_absent: bool = False,
+    ) -> bool:
+        """Replace the pool's state with the given terms and records (the store's, after a restart).
+
+        With `only_if_absent`, a pool the engine knows is left as it is, checked and written in one
+        atomic step, so a process that finds an emptied Redis never overwrites the pool another
+        process restored (and drew on) meanwhile. Return whether the pool was written.
+        """
         ...
 
     def close(self) -> None:

@@ -122,7 +122,14 @@ class MemoryDrawLedger:
                 for p in pool.terms.prizes
             ]
 
-    def restore(self, pool: PoolTerms, grants: Iterable[GrantRecord], draws: Iterable[DrawRecord]) -> None:
+    def restore(
+        self,
+        pool: PoolTerms,
+        grants: Iterable[GrantRecord],
+        draws: Iterable[DrawRecord],
+        *,
+        only_if_absent: bool = False,
+    ) -> bool:
         book = _Pool(pool)
         for g in grants:
             book.grants.add((g.user_id, g.grant_key))
@@ -133,7 +140,10 @@ class MemoryDrawLedger:
             book.award(d.day, d.prize_id)
             book.draws[d.user_id, d.request_id] = DrawDecision(d.award_id, d.prize_id, d.day)
         with self._lock:
+            if only_if_absent and pool.pool_id in self._pools:
+                return False
             self._pools[pool.pool_id] = book
+            return True
 
     def close(self) -> None:
         """Nothing to release in process."""

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis import BlockingConnectionPool, Redis
+from redis.exceptions import WatchError
 
 from flashsale.domain.draws import ROLL_BITS, PoolTerms
 from flashsale.domain.errors import ErrorCode, FlashSaleError
@@ -129,7 +130,14 @@ class RedisDrawLedger:
             )
         return levels
 
-    def restore(self, pool: PoolTerms, grants: Iterable[GrantRecord], draws: Iterable[DrawRecord]) -> None:
+    def restore(
+        self,
+        pool: PoolTerms,
+        grants: Iterable[GrantRecord],
+        draws: Iterable[DrawRecord],
+        *,
+        only_if_absent: bool = False,
+    ) -> bool:
         # Aggregate first, then replace the pool's keys in one MULTI: no decision sees half of it.
         balances: Counter[str] = Counter()
         grant_fields: dict[str, int] = {}
@@ -148,24 +156,33 @@ class RedisDrawLedger:
                 day_counts.setdefault(d.day, Counter())[f"p:{prize}"] += 1
             reqs[_ufield(d.user_id, d.request_id)] = f"{d.award_id}|{prize}|{d.day}"
         stale = list(self.client.scan_iter(match=f"{self.prefix}:{{d:{pool.pool_id}}}:*", count=1000))
-        pipe = self.client.pipeline(transaction=True)
-        if stale:
-            pipe.delete(*stale)
-        pipe.hset(
-            self._key(pool.pool_id, "terms"), mapping={"thanks": pool.thanks_weight, "prizes": _spec(pool)}
-        )
-        for name, mapping in (
-            ("bal", dict(balances)),
-            ("grants", grant_fields),
-            ("awarded", dict(awarded)),
-            ("reqs", reqs),
-        ):
-            if mapping:
-                pipe.hset(self._key(pool.pool_id, name), mapping=mapping)  # type: ignore[arg-type]
-        for day, counts in day_counts.items():
-            pipe.hset(self._key(pool.pool_id, f"day:{day}"), mapping=dict(counts))  # type: ignore[arg-type]
-            pipe.expire(self._key(pool.pool_id, f"day:{day}"), DAY_TTL_S)
-        pipe.execute()
+        terms_key = self._key(pool.pool_id, "terms")
+        with self.client.pipeline(transaction=True) as pipe:
+            if only_if_absent:
+                # WATCH: a pool configured by another process meanwhile aborts the MULTI (no overwrite).
+                pipe.watch(terms_key)
+                if pipe.exists(terms_key):
+                    return False
+                pipe.multi()
+            if stale:
+                pipe.delete(*stale)
+            pipe.hset(terms_key, mapping={"thanks": pool.thanks_weight, "prizes": _spec(pool)})
+            for name, mapping in (
+                ("bal", dict(balances)),
+                ("grants", grant_fields),
+                ("awarded", dict(awarded)),
+                ("reqs", reqs),
+            ):
+                if mapping:
+                    pipe.hset(self._key(pool.pool_id, name), mapping=mapping)  # type: ignore[arg-type]
+            for day, counts in day_counts.items():
+                pipe.hset(self._key(pool.pool_id, f"day:{day}"), mapping=dict(counts))  # type: ignore[arg-type]
+                pipe.expire(self._key(pool.pool_id, f"day:{day}"), DAY_TTL_S)
+            try:
+                pipe.execute()
+            except WatchError:
+                return False
+        return True
 
 
 def redis_draw_ledger_from_url(url: str, rng: Rng | None = None) -> RedisDrawLedger:

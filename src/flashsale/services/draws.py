@@ -174,14 +174,19 @@ class DrawService:
         day = pool.day(self.deps.clock())
         return PoolView(pool, prizes, self.ledger.levels(pool_id, day), day)
 
-    def restore(self) -> None:
-        """Rebuild the ledger's every pool from the store (the in-process engine after a restart)."""
+    def restore(self, *, only_missing: bool = False) -> int:
+        """Rebuild the ledger's pools from the store; return how many were written.
+
+        Every pool for the in-process engine at start-up; with `only_missing`, only the pools the
+        engine does not know (a shared Redis that lost its data), never overwriting a live one.
+        """
+        restored = 0
         with self.deps.read() as read:
             for pool in repo.all_pools(read.db):
                 terms = pool.terms(repo.prizes_of(read.db, pool.id))
-                self.ledger.restore(
-                    terms, repo.grant_records(read.db, pool.id), repo.draw_records(read.db, pool.id)
-                )
+                grants, draws = repo.grant_records(read.db, pool.id), repo.draw_records(read.db, pool.id)
+                restored += self.ledger.restore(terms, grants, draws, only_if_absent=only_missing)
+        return restored
 
     # -- entitlements --------------------------------------------------------------------------------
     def balance(self, pool_id: int, user_id: str) -> int:

@@ -183,3 +183,14 @@ def test_restore_rebuilds_balances_counters_and_replays_from_the_records(make_dr
 def test_every_engine_fits_the_contract(draws: DrawLedger) -> None:
     assert isinstance(draws, DrawLedger)
     assert PoolTerms(1, ()).total_weight == 0
+
+
+def test_restore_only_if_absent_never_overwrites_a_live_pool(draws: DrawLedger) -> None:
+    terms = pool(PrizeTerms(10, weight=1, stock=5))
+    records = [GrantRecord("ann", "share", "s1", 3, DAY)]
+    assert draws.restore(terms, records, [], only_if_absent=True)  # an engine that lost the pool gets it back
+    draw(draws, "ann", "r1")
+    assert not draws.restore(terms, records, [], only_if_absent=True)  # a live pool is left as it is
+    assert draws.balance(1, "ann") == 2 and draws.levels(1, DAY)[0].awarded == 1
+    assert draws.restore(terms, records, [])  # a plain restore replaces
+    assert draws.balance(1, "ann") == 3
