@@ -186,14 +186,17 @@ class RedisDrawLedger:
 
 
 def redis_draw_ledger_from_url(url: str, rng: Rng | None = None) -> RedisDrawLedger:
-    """Build a draw ledger from `redis://host:port/db?prefix=NAME`; other options go to redis-py."""
+    """Build a draw ledger from `redis://host:port/db?prefix=NAME`; other options go to redis-py.
+
+    It takes the stock ledger's URL as it is: `buckets=N` (the stock ledger's option) is ignored.
+    """
     parts = urlsplit(url)
     prefix = "fs"
     rest = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "prefix":
             prefix = value
-        else:
+        elif key != "buckets":
             rest.append((key, value))
     pool = BlockingConnectionPool.from_url(
         urlunsplit(parts._replace(query=urlencode(rest))),

@@ -8,8 +8,11 @@ import pytest
 
 from flashsale.domain.draws import ROLL_BITS, PoolTerms, PrizeTerms, pick
 from flashsale.domain.errors import ErrorCode, FlashSaleError
-from flashsale.draws import DrawLedger, DrawRecord, GrantRecord
+from flashsale.draws import DrawLedger, DrawRecord, GrantRecord, draw_ledger_from_url
+from flashsale.draws.redis import RedisDrawLedger
+from tests.contract.conftest import with_query
 from tests.contract.draws.conftest import DAY, NEXT_DAY, DrawsFactory, give, pool
+from tests.services import REDIS_URL
 
 
 def draw(ledger: DrawLedger, user: str, request_id: str, day: str = DAY):  # type: ignore[no-untyped-def]
@@ -194,3 +197,14 @@ def test_restore_only_if_absent_never_overwrites_a_live_pool(draws: DrawLedger) 
     assert draws.balance(1, "ann") == 2 and draws.levels(1, DAY)[0].awarded == 1
     assert draws.restore(terms, records, [])  # a plain restore replaces
     assert draws.balance(1, "ann") == 3
+
+
+@pytest.mark.redis
+def test_the_redis_engine_takes_the_stock_ledgers_url_as_it_is() -> None:
+    assert REDIS_URL is not None
+    ledger = draw_ledger_from_url(with_query(REDIS_URL, ("prefix", "t-url"), ("buckets", "4")))
+    try:
+        assert isinstance(ledger, RedisDrawLedger) and ledger.prefix == "t-url"
+        assert ledger.balance(1, "nobody") == 0  # it talks to the server
+    finally:
+        ledger.close()
