@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from bench import checkout, embedded, http, postgres, read_flood
+from bench import checkout, draws, embedded, http, postgres, read_flood
 from bench.ledgers import bench_batched, bench_single, redis_ledger, redis_script_usec
 from bench.report import Result, Skipped
 from bench.workload import Shape
@@ -42,6 +42,8 @@ class Profile:
     read_flood: int  # purchases replayed once alone and once under the GET /sessions flood
     embedded: int  # purchases per crowd size on the embedded default
     checkout: int  # the crowd of the buy-path row; a third as many shoppers check out a 3-line cart
+    draws_memory: int  # draws on one hot pool (and reserves on one hot item beside them), in process
+    draws_redis: int  # the same on Redis, one script call each
 
 
 def shapes(requests: int) -> list[Shape]:
@@ -60,6 +62,8 @@ FULL = Profile(
     read_flood=4_000,
     embedded=8_000,
     checkout=3_000,
+    draws_memory=300_000,
+    draws_redis=30_000,
 )
 QUICK = Profile(
     "quick",
@@ -72,6 +76,8 @@ QUICK = Profile(
     read_flood=300,
     embedded=400,
     checkout=300,
+    draws_memory=10_000,
+    draws_redis=1_000,
 )
 
 NEEDS: dict[str, set[str]] = {
@@ -83,6 +89,7 @@ NEEDS: dict[str, set[str]] = {
     "read-flood": set(),  # the embedded default: SQLite file + in-process ledger
     "embedded": set(),  # the same, at 20, 200 and 400 connections against a one-worker floor
     "checkout": set(),  # a 3-line cart checkout on the embedded default beside its flash buy path
+    "draws": {"redis"},  # draws on one hot pool beside the flash ledger; in process always, Redis if there
 }
 
 
@@ -185,6 +192,17 @@ def _redis(ctx: Context) -> list[Step]:
     ]
 
 
+def _draws(ctx: Context) -> list[Step]:
+    steps: list[Step] = list(draws.memory_steps(ctx.profile.draws_memory))
+    if ctx.redis_url is None:
+        name = "draw ledger (redis)"
+        return [
+            *steps,
+            (name, _skip(name, "no Redis (set FLASHSALE_BENCH_REDIS_URL or install redis-server)")),
+        ]
+    return steps + draws.redis_steps(ctx.redis_url, ctx.profile.draws_redis, REDIS_SINGLE_THREADS)
+
+
 def steps_for(name: str, ctx: Context) -> list[Step]:
     """Return the labelled steps of one benchmark."""
     if name == "baseline-a":
@@ -201,4 +219,6 @@ def steps_for(name: str, ctx: Context) -> list[Step]:
         return embedded.steps(requests=ctx.profile.embedded)
     if name == "checkout":
         return checkout.steps(requests=ctx.profile.checkout)
+    if name == "draws":
+        return _draws(ctx)
     return http.steps(ctx.redis_url, ctx.postgres_url, requests=ctx.profile.http, target=HTTP_TARGET)

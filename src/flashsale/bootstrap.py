@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -14,6 +15,8 @@ from sqlalchemy.orm import sessionmaker
 
 from flashsale.clock import Clock
 from flashsale.config import Settings
+from flashsale.draws import draw_ledger_from_url
+from flashsale.jobs.draw_scheduler import DrawScheduler
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Ledger, ledger_from_url
@@ -21,6 +24,8 @@ from flashsale.services.cart import CartService
 from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
 from flashsale.services.deps import Deps
+from flashsale.services.draw_schedule import DrawSchedule
+from flashsale.services.draws import DrawService
 from flashsale.services.fence import sync_shared_ledger
 from flashsale.services.order_search import OrderSearch
 from flashsale.services.orders import OrderService
@@ -45,6 +50,9 @@ class Platform:
     lease: Lease | None = None
     sweeper: ExpirySweeper | None = None
     writer: OrderWriter | None = None
+    draw_scheduler: DrawScheduler | None = None
+    _draws: DrawService | None = field(default=None, repr=False)
+    _draws_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def ledger(self) -> Ledger:
@@ -54,6 +62,27 @@ class Platform:
     def catalog_views(self) -> CatalogViews:
         """Operators' reads of the catalogue (the write side is `catalog`)."""
         return CatalogViews(self.deps)
+
+    @property
+    def draws(self) -> DrawService:
+        """Prize pools and draws, on the draw ledger of the stock ledger's engine (built on first use).
+
+        The in-process draw ledger is rebuilt from the store then, as the stock ledger is in `build`
+        (a Redis one only gets the pools it lost); under a lock, since two first requests at once
+        must not build two in-process ledgers.
+        """
+        with self._draws_lock:
+            if self._draws is None:
+                service = DrawService(self.deps, draw_ledger_from_url(self.settings.ledger_url()))
+                # A shared Redis keeps its pools; one that lost them gets them back from the store.
+                service.restore(only_missing=self.settings.backend == "redis")
+                self._draws = service
+            return self._draws
+
+    @cached_property
+    def draw_schedule(self) -> DrawSchedule:
+        """Scheduled draws (N winners among the day's qualifying buyers)."""
+        return DrawSchedule(self.deps)
 
     @cached_property
     def carts(self) -> CartService:
@@ -66,6 +95,11 @@ class Platform:
         return OrderSearch(sessionmaker(self.read_engine))
 
     def start_jobs(self) -> None:
+        if self.draw_scheduler is None:
+            self.draw_scheduler = DrawScheduler(
+                self.draw_schedule, interval_s=self.settings.draw_schedule_interval_s
+            )
+            self.draw_scheduler.start()
         if self.sweeper is None:
             self.sweeper = ExpirySweeper(
                 self.orders, self.ledger, self.deps.clock, max_sleep_s=self.settings.expiry_sweep_max_s
@@ -78,14 +112,17 @@ class Platform:
             self.writer.start()
 
     def close(self) -> None:
-        for job in (self.sweeper, self.writer):
+        for job in (self.sweeper, self.writer, self.draw_scheduler):
             if job is not None:
                 job.stop()
-        self.sweeper = self.writer = None
+        self.sweeper = self.writer = self.draw_scheduler = None
         if self.lease is not None:
             self.lease.release()
             self.lease = None
         self.ledger.close()  # a network engine holds a connection pool
+        if self._draws is not None:
+            self._draws.ledger.close()
+            self._draws = None
         if self.deps.group is not None:
             self.deps.group.close()
         if self.read_engine is not self.engine:

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     payment_secret: str | None = Field(None, description="HMAC key of the sandbox payment provider")
     token_ttl_s: int = Field(24 * 3600, ge=60, description="Lifetime of shopper tokens minted by the CLI")
     expiry_sweep_max_s: float = Field(1.0, gt=0, description="Longest the expiry job sleeps between sweeps")
+    draw_schedule_interval_s: float = Field(
+        5.0, gt=0, description="How often serving processes run due draws"
+    )
     # The HTTP edge: what one client may cost the server before it is refused or dropped.
     max_body_bytes: int = Field(64 * 1024, ge=1, description="Largest request body accepted; larger: 413")
     header_timeout_s: float = Field(

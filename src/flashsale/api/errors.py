@@ -78,6 +78,12 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.SALE_PAUSED: 503,
     ErrorCode.LEDGER_BEHIND: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.NO_ENTITLEMENT: 409,
+    ErrorCode.PRIZE_GONE: 409,
+    ErrorCode.UNKNOWN_POOL: 404,
+    ErrorCode.GRANT_LIMIT_REACHED: 409,
+    ErrorCode.ALREADY_CHECKED_IN: 409,
+    ErrorCode.ALREADY_REDEEMED: 409,
 }
 
 # Refusals that a retry a moment later may turn into a success.

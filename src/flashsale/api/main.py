@@ -55,6 +55,8 @@ TAGS = [
     {"name": "admin: products", "description": "Products (SKUs)."},
     {"name": "admin: items", "description": "Flash items: price, quota, per-user limit, stats."},
     {"name": "admin: orders", "description": "Refunds."},
+    {"name": "draws", "description": "Lucky draws: earn draws (check-in, share, paid order), draw, redeem."},
+    {"name": "admin: draws", "description": "Prize pools, prizes and scheduled draws."},
     {"name": "board", "description": "The live board: the page at /board, its data, its event stream."},
     {"name": "health", "description": "Liveness and readiness for load balancers; no token needed."},
 ]

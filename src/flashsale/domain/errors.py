@@ -43,6 +43,13 @@ class ErrorCode(StrEnum):
     LEDGER_BEHIND = "LEDGER_BEHIND"
     CART_EMPTY = "CART_EMPTY"  # a checkout of a cart with no lines
     CART_FULL = "CART_FULL"  # a cart already holds its most lines
+    # Draws (lottery, scratch card, golden egg): see flashsale.draws.contract.
+    NO_ENTITLEMENT = "NO_ENTITLEMENT"  # the shopper has no draw left in the pool
+    PRIZE_GONE = "PRIZE_GONE"  # every prize of the pool is out of stock or at today's cap; no draw spent
+    UNKNOWN_POOL = "UNKNOWN_POOL"  # no prize pool with that id
+    GRANT_LIMIT_REACHED = "GRANT_LIMIT_REACHED"  # today's grants from that source are used up
+    ALREADY_CHECKED_IN = "ALREADY_CHECKED_IN"  # the shopper checked in to the pool today already
+    ALREADY_REDEEMED = "ALREADY_REDEEMED"  # the award was redeemed before
 
 
 class FlashSaleError(Exception):

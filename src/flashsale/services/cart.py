@@ -31,7 +31,8 @@ from flashsale.domain.cart import (
     line_request_id,
 )
 from flashsale.domain.errors import ErrorCode, FlashSaleError
-from flashsale.domain.orders import Order
+from flashsale.domain.holds import Hold
+from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.price_engine import CartLine as PriceLine
 from flashsale.domain.price_engine import FlashPrice, PricedCart, price_cart
 from flashsale.ledger.contract import Reservation
@@ -39,6 +40,7 @@ from flashsale.services.deps import Deps
 from flashsale.services.orders import OrderService, store_placed
 from flashsale.store.repositories import insert_ignoring_duplicates
 from flashsale.store.tables import CartLineRow, CheckoutLineRow, CheckoutRow
+from flashsale.store.uow import UnitOfWork
 
 PENDING = "PENDING"  # written, not yet decided
 
@@ -223,7 +225,12 @@ class CartService:
             uow.commit()
 
     def _decide(self, checkout: Checkout) -> None:
-        """Hold every line in one ledger call; place them all, or give back what this call held."""
+        """Hold every line in one ledger call; place them all, or give back what this call held.
+
+        Twins of one checkout (a double click) share its request ids, hence its holds, and race
+        to decide it: the first decision stored wins. Holds go back only once REFUSED is what was
+        stored, so a twin's refusal never releases a hold that the other twin placed.
+        """
         requests = [Reservation(ln.item_id, checkout.user_id, ln.qty, ln.request_id) for ln in checkout.lines]
         decisions = self.deps.ledger.reserve_many(requests)
         fresh = [d.hold for d in decisions if d.hold is not None and not d.replayed]
@@ -231,26 +238,48 @@ class CartService:
         now = self.deps.clock()
         if refused is None and any(d.hold is not None and not d.hold.is_live(now) for d in decisions):
             refused = ErrorCode.CONFLICT  # a twin of this checkout was refused and gave its holds back
-        if refused is not None:
-            released = [self.deps.ledger.release(hold.hold_id) for hold in fresh]  # nothing stays held
-            # Behind Redis the order writer stores every grant from the stream: store these first, as
-            # cancelled, so the store agrees with the ledger. In-process nothing else will store them.
-            gone = [self.orders.priced(hold) for hold in released] if self.orders.write_behind else []
-            self._close(checkout.id, CheckoutStatus.REFUSED, refused, store=gone)
-            return
-        placed = [
-            (line, self.orders.priced(d.hold))
-            for line, d in zip(checkout.lines, decisions, strict=True)
-            if d.hold is not None
-        ]
+        placed = []
+        if refused is None:
+            placed = [
+                (line, self.orders.priced(d.hold))
+                for line, d in zip(checkout.lines, decisions, strict=True)
+                if d.hold is not None
+            ]
+        # Behind Redis the order writer stores placed orders from the purchase stream.
         orders = [] if self.orders.write_behind else [order for _, order in placed]
+        status = CheckoutStatus.PLACED if refused is None else CheckoutStatus.REFUSED
         try:
-            self._close(checkout.id, CheckoutStatus.PLACED, None, store=orders, placed=placed)
+            self._close(checkout.id, status, refused, store=orders, placed=placed)
         except BaseException:
-            for hold in fresh:
+            try:
+                placed_by_twin = self._status(checkout.id) == CheckoutStatus.PLACED
+            except Exception:  # the store is down: nothing can have placed it
+                placed_by_twin = False
+            if not placed_by_twin:
                 with suppress(Exception):
-                    self.deps.ledger.release(hold.hold_id)  # undersell guard: the units go back
+                    self._give_back(fresh)  # undersell guard: the units go back
             raise
+        if self._status(checkout.id) == CheckoutStatus.REFUSED:
+            self._give_back(fresh)
+
+    def _give_back(self, holds: Sequence[Hold]) -> None:
+        """Release holds of a refused checkout; behind Redis, store their orders cancelled.
+
+        The order writer stores every grant from the purchase stream, so the store must say these
+        were cancelled (in-process, nothing else stores a hold that was never answered).
+        """
+        released = []
+        for hold in holds:
+            with suppress(FlashSaleError):  # already released, or expired meanwhile: back either way
+                released.append(self.deps.ledger.release(hold.hold_id))
+        if released and self.orders.write_behind:
+            with self.deps.uow() as uow:
+                self._store(uow, [self.orders.priced(hold) for hold in released])
+                self.deps.commit(uow)
+
+    def _status(self, checkout_id: str) -> str | None:
+        with self.deps.read() as r:
+            return r.db.scalar(select(CheckoutRow.status).where(CheckoutRow.id == checkout_id))
 
     def _close(
         self,
@@ -270,8 +299,8 @@ class CartService:
                 .where(CheckoutRow.id == checkout_id, CheckoutRow.status == PENDING)
                 .values(status=status.value, error_code=None if code is None else code.value)
             ).rowcount
-            if decided:  # a twin that decided first stored all of this already
-                store_placed(uow, list(store))
+            self._store(uow, store)  # a twin that decided first may have stored some: idempotent
+            if decided:  # else a twin decided first and did the rest
                 for line, order in placed:
                     db.execute(
                         update(CheckoutLineRow)
@@ -289,6 +318,21 @@ class CartService:
                         )
                     )
             self.deps.commit(uow)
+
+    def _store(self, uow: UnitOfWork, orders: Sequence[Order]) -> None:
+        """Store the orders not stored yet; one stored UNPAID whose hold went back is written cancelled.
+
+        Behind Redis the order writer may have stored a line given back by a refused checkout as
+        UNPAID (from the purchase stream) before the refusal: the store must follow the ledger.
+        """
+        new_ids = store_placed(uow, list(orders))
+        now = self.deps.clock()
+        for order in (o for o in orders if o.id not in new_ids and o.status is OrderStatus.CANCELLED):
+            stored = uow.orders.get(order.id)
+            if stored is not None and stored.status is OrderStatus.UNPAID:
+                cancelled = stored.cancelled(now)
+                if uow.orders.save_transition(stored, cancelled):
+                    uow.record(cancelled.event(now))
 
     def _find(self, checkout_id: str) -> Checkout | None:
         """The checkout as stored, each placed line with its order as it is now."""

@@ -232,3 +232,91 @@ class CheckoutLineRow(Base):
     unit_price_cents: Mapped[int] = mapped_column(BigInteger)
     total_cents: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # set once placed
+# -- Draws (lottery, scratch card, golden egg): see flashsale.domain.draws and flashsale.draws --------
+class DrawPoolRow(Base):
+    """A prize pool; `rules` holds its entitlement rules, one per source (EntitlementRule fields)."""
+
+    __tablename__ = "draw_pools"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    game: Mapped[str] = mapped_column(String(20))  # lottery | scratch_card | golden_egg: how it is shown
+    thanks_weight: Mapped[int] = mapped_column(BigInteger)
+    utc_offset_min: Mapped[int] = mapped_column(Integer)  # the pool's day (daily caps) starts at its midnight
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DrawPrizeRow(Base):
+    """A prize of a pool. A coupon is a plain reference to a coupon template (no foreign key: coupons
+    live in their own area); goods name a product; points a number of points."""
+
+    __tablename__ = "draw_prizes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("draw_pools.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # coupon | goods | points
+    weight: Mapped[int] = mapped_column(BigInteger)
+    stock: Mapped[int] = mapped_column(Integer)
+    daily_cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    coupon_template_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), nullable=True)
+    points: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class DrawGrantRow(Base):
+    """An entitlement grant, once per (pool, user, grant key): `share:<id>`, `checkin:<day>`, `order:<id>`."""
+
+    __tablename__ = "draw_grants"
+    __table_args__ = (UniqueConstraint("pool_id", "user_id", "grant_key", name="uq_draw_grants_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("draw_pools.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(20))
+    grant_key: Mapped[str] = mapped_column(String(255))
+    draws: Mapped[int] = mapped_column(Integer)
+    day: Mapped[str] = mapped_column(String(10))
+    streak: Mapped[int | None] = mapped_column(Integer, nullable=True)  # a check-in's day in a row
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DrawAwardRow(Base):
+    """Every draw's outcome, recorded once per (pool, user, request id): a prize, or thanks for playing
+    (`prize_id` NULL, status none). A scheduled draw's winners have `scheduled_draw_id` set."""
+
+    __tablename__ = "draw_awards"
+    __table_args__ = (
+        UniqueConstraint("pool_id", "user_id", "request_id", name="uq_draw_awards_request"),
+        Index("ix_draw_awards_user", "user_id", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("draw_pools.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(255))
+    prize_id: Mapped[int | None] = mapped_column(ForeignKey("draw_prizes.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # none | awarded | redeemed
+    day: Mapped[str] = mapped_column(String(10))
+    scheduled_draw_id: Mapped[int | None] = mapped_column(ForeignKey("scheduled_draws.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ScheduledDrawRow(Base):
+    """ "At `run_at`, draw `winners` among the day's buyers of a PAID order of at least `min_order_cents`".
+
+    Once run, `seed`, `entrants` (sorted user ids) and `winner_ids` are the audit record: anyone
+    recomputes the winners from the first two (flashsale.domain.draws.winners).
+    """
+
+    __tablename__ = "scheduled_draws"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("draw_pools.id"), index=True)
+    prize_id: Mapped[int] = mapped_column(ForeignKey("draw_prizes.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    winners: Mapped[int] = mapped_column(Integer)
+    min_order_cents: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # pending | done
+    seed: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    entrants: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    winner_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    ran_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
