@@ -76,6 +76,13 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.SALE_PAUSED: 503,
     ErrorCode.LEDGER_BEHIND: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.COUPON_NOT_STARTED: 409,
+    ErrorCode.COUPON_CLAIM_CLOSED: 409,
+    ErrorCode.COUPON_LIMIT: 409,
+    ErrorCode.COUPON_ISSUE_EXHAUSTED: 409,
+    ErrorCode.COUPON_USED: 409,
+    ErrorCode.BUDGET_EXHAUSTED: 409,
+    ErrorCode.UNKNOWN_COUPON: 404,
 }
 
 # Refusals that a retry a moment later may turn into a success.
