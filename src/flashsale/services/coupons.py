@@ -34,17 +34,18 @@ def new_code() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Claimed:
-    coupon: Coupon
-    replayed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class OwnedCoupon:
     """A shopper's coupon with the template that says what it is worth."""
 
     coupon: Coupon
     template: CouponTemplate
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed(OwnedCoupon):
+    """A claim's answer: the coupon, and whether it is the replay of an earlier claim."""
+
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +72,9 @@ class CouponService:
     def __init__(self, deps: Deps, ledger: CouponLedger) -> None:
         self.deps = deps
         self.ledger = ledger
-        # wave -> whether it is a run of single-use codes; never changes once created, so never stale.
+        # Templates and whether a wave is a run of codes never change once created: cached, never stale.
         self._code_waves: dict[int, bool] = {}
+        self._templates: dict[int, CouponTemplate] = {}
 
     # -- operators ---------------------------------------------------------------------------------
     def create_template(self, template: CouponTemplate) -> CouponTemplate:
@@ -222,12 +224,20 @@ class CouponService:
             known = self._code_waves[wave_id] = row.codes
         return known
 
+    def _template(self, template_id: int) -> CouponTemplate:
+        known = self._templates.get(template_id)
+        if known is None:
+            with self.deps.read() as unit:
+                known = repo.template_of(repo.get_template(unit.db, template_id))
+            self._templates[template_id] = known
+        return known
+
     def _decide(self, user_id: str, wave_id: int, request_id: str) -> Claimed:
         decision = self.ledger.claim(wave_id=wave_id, user_id=user_id, request_id=request_id)
         if decision.coupon is None:
             assert decision.code is not None
             raise FlashSaleError(decision.code, _CLAIM_REFUSALS.get(decision.code))
-        return Claimed(decision.coupon, decision.replayed)
+        return Claimed(decision.coupon, self._template(decision.coupon.template_id), decision.replayed)
 
     def _claim(self, user_id: str, wave_id: int, request_id: str) -> Claimed:
         claimed = self._decide(user_id, wave_id, request_id)
