@@ -11,6 +11,8 @@ between ledger and store), and a restore whose record failed is simply called ag
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -26,6 +28,7 @@ from flashsale.store.tables import CouponCodeRow, CouponRow, CouponWaveRow
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 12
 CODE_REQUEST_PREFIX = "code:"  # a code's claim is idempotent per (user, code)
+CSV_COLUMNS = ("code", "wave_id", "template_id", "valid_until", "claimed_by")
 
 
 def new_code() -> str:
@@ -265,6 +268,16 @@ _CLAIM_REFUSALS = {
     ErrorCode.UNKNOWN_COUPON: "no such coupon wave",
     ErrorCode.IDEMPOTENCY_MISMATCH: "this request id was used for another coupon",
 }
+
+
+def codes_csv(codes: list[CodeView]) -> str:
+    """A run of codes as CSV, header first (the admin route's and `flashsale coupons codes`' export)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for c in codes:
+        writer.writerow((c.code, c.wave_id, c.template_id, c.valid_until.isoformat(), c.claimed_by or ""))
+    return out.getvalue()
 
 
 def load_coupon_ledger(deps: Deps, ledger: CouponLedger, *, only_if_empty: bool) -> bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -18,11 +16,9 @@ from flashsale.api.coupon_schemas import (
 )
 from flashsale.api.deps import PathId, PlatformDep
 from flashsale.api.errors import error_responses
-from flashsale.services.coupons import CodeView
+from flashsale.services.coupons import CSV_COLUMNS, codes_csv
 
 router = APIRouter(tags=["admin: coupons"])
-
-CSV_COLUMNS = ("code", "wave_id", "template_id", "valid_until", "claimed_by")
 
 
 @router.post("/coupon-templates", status_code=201, responses=error_responses(409))
@@ -67,13 +63,3 @@ _CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
 def export_codes(wave_id: PathId, platform: PlatformDep) -> Response:
     """Export a run's codes as CSV (for SMS or print), with who claimed each so far."""
     return Response(codes_csv(platform.coupons.codes(wave_id)), media_type="text/csv")
-
-
-def codes_csv(codes: list[CodeView]) -> str:
-    """The CSV of a run of codes, header first (shared with `flashsale coupons codes`)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for c in codes:
-        writer.writerow((c.code, c.wave_id, c.template_id, c.valid_until.isoformat(), c.claimed_by or ""))
-    return out.getvalue()
