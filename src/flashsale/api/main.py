@@ -56,7 +56,8 @@ TAGS = [
     {"name": "admin: items", "description": "Flash items: price, quota, per-user limit, stats."},
     {"name": "admin: orders", "description": "Refunds."},
     {"name": "coupons", "description": "The shopper's coupons: claim from a wave, redeem a code, list."},
-    {"name": "admin: coupons", "description": "Coupon templates, waves, single-use codes; margins."},
+    {"name": "admin: coupons", "description": "Coupon templates, waves and runs of single-use codes."},
+    {"name": "admin: margin", "description": "Product costs; each item's worst-case price and margin."},
     {"name": "board", "description": "The live board: the page at /board, its data, its event stream."},
     {"name": "health", "description": "Liveness and readiness for load balancers; no token needed."},
 ]
