@@ -158,10 +158,14 @@ class Coupon(NamedTuple):
 
 
 def check_claim(terms: WaveTerms, *, now: float, claimed_by_user: int, issued: int) -> ErrorCode | None:
-    """The first rule a claim breaks, in this order: not started, closed, the user's limit, none left."""
+    """The first rule a claim breaks, in this order: not started, closed, the user's limit, none left.
+
+    A wave is closed at its end, and also once its template's validity is over: a coupon nobody can
+    use is not handed out.
+    """
     if now < terms.opens:
         return ErrorCode.COUPON_NOT_STARTED
-    if now >= terms.closes:
+    if now >= terms.closes or now >= terms.valid_until:
         return ErrorCode.COUPON_CLAIM_CLOSED
     if claimed_by_user >= terms.per_user_limit:
         return ErrorCode.COUPON_LIMIT

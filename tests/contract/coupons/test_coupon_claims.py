@@ -8,7 +8,7 @@ from flashsale.clock import ManualClock
 from flashsale.coupons import CouponLedger
 from flashsale.domain.coupons import CouponState, WaveTerms
 from flashsale.domain.errors import ErrorCode
-from tests.contract.coupons.conftest import CouponLedgerFactory, wave_terms
+from tests.contract.coupons.conftest import VALID_UNTIL, CouponLedgerFactory, wave_terms
 from tests.factories import OPENS_AT
 
 
@@ -126,3 +126,11 @@ def test_load_rebuilds_the_counters_from_the_coupons(
     assert fresh.claim(wave_id=1, user_id="bob", request_id="r2").code is ErrorCode.COUPON_LIMIT
     assert not fresh.load([], [], [], only_if_empty=True)  # it holds state: kept
     assert fresh.wave_level(1).issued == 2
+
+
+def test_a_wave_whose_template_expired_hands_out_nothing(
+    make_coupon_ledger: CouponLedgerFactory,
+) -> None:
+    coupons = make_coupon_ledger(ManualClock(VALID_UNTIL))
+    coupons.configure_wave(wave_terms())
+    assert coupons.claim(wave_id=1, user_id="ann", request_id="r1").code is ErrorCode.COUPON_CLAIM_CLOSED

@@ -13,7 +13,7 @@ local t = redis.call('HMGET', wk, 'total', 'limit', 'opens', 'closes', 'template
 if not t[1] then return {'UNKNOWN_COUPON'} end
 local now, closes = tonumber(now_s), tonumber(t[4])
 if now < tonumber(t[3]) then return {'COUPON_NOT_STARTED'} end
-if closes >= 0 and now >= closes then return {'COUPON_CLAIM_CLOSED'} end
+if (closes >= 0 and now >= closes) or now >= tonumber(t[7]) then return {'COUPON_CLAIM_CLOSED'} end
 if (tonumber(t[9]) or 0) >= tonumber(t[2]) then return {'COUPON_LIMIT'} end
 if (tonumber(t[8]) or 0) >= tonumber(t[1]) then return {'COUPON_ISSUE_EXHAUSTED'} end
 local rec = cjson.encode({id = id, w = wave, t = t[5], u = user, r = req, s = 'available', c = now_s,
