@@ -8,9 +8,11 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from bench import embedded, http, postgres, read_flood
+from bench.coupons import bench_claims, redis_coupon_ledger
 from bench.ledgers import bench_batched, bench_single, redis_ledger, redis_script_usec
 from bench.report import Result, Skipped
 from bench.workload import Shape
+from flashsale.coupons import MemoryCouponLedger
 from flashsale.ledger.memory import MemoryLedger
 from flashsale.ledger.redis import RedisLedger
 from flashsale.ledger.redis_batching import BatchingReserver
@@ -41,6 +43,7 @@ class Profile:
     http: int
     read_flood: int  # purchases replayed once alone and once under the GET /sessions flood
     embedded: int  # purchases per crowd size on the embedded default
+    coupons: int  # coupon claims on one hot wave, per engine
 
 
 def shapes(requests: int) -> list[Shape]:
@@ -58,6 +61,7 @@ FULL = Profile(
     http=10_000,
     read_flood=4_000,
     embedded=8_000,
+    coupons=30_000,
 )
 QUICK = Profile(
     "quick",
@@ -69,6 +73,7 @@ QUICK = Profile(
     http=600,
     read_flood=300,
     embedded=400,
+    coupons=2_000,
 )
 
 NEEDS: dict[str, set[str]] = {
@@ -79,6 +84,7 @@ NEEDS: dict[str, set[str]] = {
     "http": {"redis", "postgres"},
     "read-flood": set(),  # the embedded default: SQLite file + in-process ledger
     "embedded": set(),  # the same, at 20, 200 and 400 connections against a one-worker floor
+    "coupons": set(),  # coupon claims on one hot wave: in process, and on Redis when there is one
 }
 
 
@@ -181,6 +187,35 @@ def _redis(ctx: Context) -> list[Step]:
     ]
 
 
+def _coupons(ctx: Context) -> list[Step]:
+    """Claims on one hot wave: the in-process coupon ledger, and the Redis one when the run has Redis."""
+    shape = Shape(ctx.profile.coupons, 1)
+    memory = partial(
+        bench_claims,
+        MemoryCouponLedger(time.time),
+        shape,
+        engine="coupon ledger, memory",
+        threads=1,
+        sample_every=64,
+    )
+    steps: list[Step] = [(f"coupon ledger, memory / {shape.label}", memory)]
+    if ctx.redis_url is None:
+        return steps
+    redis_url = ctx.redis_url
+
+    def on_redis() -> Result:
+        with redis_coupon_ledger(redis_url) as ledger:
+            before = redis_script_usec(redis_url)
+            result = bench_claims(
+                ledger, shape, engine="coupon ledger, redis", threads=REDIS_SINGLE_THREADS, sample_every=1
+            )
+            spent = redis_script_usec(redis_url) - before
+        per_claim = spent / result.run.decisions if result.run.decisions else 0.0
+        return replace(result, how=f"{result.how}; Redis CPU {per_claim:.1f} µs/decision")
+
+    return [*steps, (f"coupon ledger, redis / {shape.label}", on_redis)]
+
+
 def steps_for(name: str, ctx: Context) -> list[Step]:
     """Return the labelled steps of one benchmark."""
     if name == "baseline-a":
@@ -195,4 +230,6 @@ def steps_for(name: str, ctx: Context) -> list[Step]:
         return read_flood.steps(requests=ctx.profile.read_flood)
     if name == "embedded":
         return embedded.steps(requests=ctx.profile.embedded)
+    if name == "coupons":
+        return _coupons(ctx)
     return http.steps(ctx.redis_url, ctx.postgres_url, requests=ctx.profile.http, target=HTTP_TARGET)

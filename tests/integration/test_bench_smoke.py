@@ -89,3 +89,12 @@ def test_quick_embedded_crowd_bench_reports_every_crowd_size_against_the_floor()
     assert all("of floor" in row for row in crowds)
     assert "of the 20-conn rate" in crowds[-1]
     assert "rate limits on" in limited and "of the same crowd without" in limited
+
+
+def test_quick_coupon_bench_hands_out_the_whole_wave_and_no_more() -> None:
+    done = run_bench("coupons")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in verdict_lines(done.stdout) if line.startswith("coupon ledger")]
+    assert lines and all("conservation OK" in line for line in lines), done.stdout
+    assert "| coupon ledger, memory | 1 hot item |" in done.stdout
