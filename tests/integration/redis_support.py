@@ -40,11 +40,7 @@ def redis_ledgers(url: str, clock: ManualClock) -> Iterator[LedgerMaker]:
         yield make
     finally:
         for ledger in made:
-            keys = [
-            key
-            for prefix in (ledger.prefix, f"{ledger.prefix}-coupons")  # the coupon ledger's, beside it
-            for key in ledger.client.scan_iter(match=f"{prefix}:*", count=1000)
-        ]
+            keys = list(ledger.client.scan_iter(match=f"{ledger.prefix}:*", count=1000))
             if keys:
                 ledger.client.delete(*keys)
             ledger.close()
