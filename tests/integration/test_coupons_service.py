@@ -146,3 +146,27 @@ def test_a_wave_of_an_unknown_template_changes_nothing(platform: Platform) -> No
     assert refused.value.code is ErrorCode.NOT_FOUND
     with platform.deps.read() as unit:
         assert unit.db.scalar(select(func.count()).select_from(CouponWaveRow)) == 0
+
+
+def test_a_crowd_redeeming_against_a_small_budget_never_overspends_and_the_store_agrees(
+    platform: Platform,
+) -> None:
+    view = open_wave(platform, total=40, budget_cents=10_000)
+    held = [
+        platform.coupons.claim(user_id=f"u{n}", wave_id=view.wave.id, request_id="r").coupon
+        for n in range(40)
+    ]
+
+    def redeem(n: int) -> object:
+        try:
+            return platform.coupons.redeem(
+                user_id=f"u{n}", coupon_id=held[n].coupon_id, order_id=f"o{n}", discount_cents=3_000
+            )
+        except FlashSaleError as exc:
+            return exc.code
+
+    answers = release_together([partial(redeem, n) for n in range(40)])
+    assert Counter(a for a in answers if isinstance(a, ErrorCode)) == {ErrorCode.BUDGET_EXHAUSTED: 37}
+    spent = platform.coupons.budget(view.wave.template_id).spent_cents
+    rows = stored_coupons(platform)
+    assert spent == 9_000 == sum(r.discount_cents for r in rows if r.state == "redeemed")
