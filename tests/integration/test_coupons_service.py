@@ -17,6 +17,7 @@ from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.services.coupons import Claimed
 from flashsale.store.tables import CouponCodeRow, CouponRow, CouponWaveRow
 from tests.conftest import T0
+from tests.engines import SQLITE
 from tests.factories import release_together
 from tests.integration.coupon_support import open_wave, threshold_template
 
@@ -129,6 +130,7 @@ def test_a_single_use_code_is_won_by_one_shopper_however_many_try_at_once(platfo
     assert [c.claimed_by for c in platform.coupons.codes(view.wave.id)].count(None) == 2
 
 
+@pytest.mark.engines(SQLITE, reason="a refusal before any engine decides")
 def test_a_code_wave_is_not_claimed_without_a_code_and_unknown_codes_are_refused(platform: Platform) -> None:
     template = platform.coupons.create_template(threshold_template())
     view, _ = platform.coupons.create_codes(CouponWave(0, template.id, T0, 2, 1))
@@ -140,6 +142,7 @@ def test_a_code_wave_is_not_claimed_without_a_code_and_unknown_codes_are_refused
     assert stored_coupons(platform) == []
 
 
+@pytest.mark.engines(SQLITE, reason="a refusal before any engine decides")
 def test_a_wave_of_an_unknown_template_changes_nothing(platform: Platform) -> None:
     with pytest.raises(FlashSaleError) as refused:
         platform.coupons.create_wave(CouponWave(0, 99, T0, 5, 1))
