@@ -8,6 +8,7 @@ from functools import partial
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
@@ -17,7 +18,7 @@ from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.services.coupons import Claimed
 from flashsale.store.tables import CouponCodeRow, CouponRow, CouponWaveRow
 from tests.conftest import T0
-from tests.engines import SQLITE
+from tests.engines import POSTGRES, POSTGRES_REDIS, SQLITE
 from tests.factories import release_together
 from tests.integration.coupon_support import open_wave, threshold_template
 
@@ -173,3 +174,20 @@ def test_a_crowd_redeeming_against_a_small_budget_never_overspends_and_the_store
     spent = platform.coupons.budget(view.wave.template_id).spent_cents
     rows = stored_coupons(platform)
     assert spent == 9_000 == sum(r.discount_cents for r in rows if r.state == "redeemed")
+
+
+@pytest.mark.engines(POSTGRES, POSTGRES_REDIS, reason="PostgreSQL enforces column widths; SQLite does not")
+def test_a_decision_the_store_refuses_is_undone_in_the_ledger(platform: Platform) -> None:
+    view = open_wave(platform, total=1)
+    too_long = "u" * 65  # coupons.user_id is VARCHAR(64): the ledger grants, the store refuses
+    with pytest.raises(DBAPIError):
+        platform.coupons.claim(user_id=too_long, wave_id=view.wave.id, request_id="r1")
+    assert platform.coupons.wave(view.wave.id).level.issued == 0  # revoked: the place is free again
+    coupon = platform.coupons.claim(user_id="ann", wave_id=view.wave.id, request_id="r1").coupon
+
+    with pytest.raises(DBAPIError):  # coupons.order_id is VARCHAR(40)
+        platform.coupons.redeem(
+            user_id="ann", coupon_id=coupon.coupon_id, order_id="o" * 41, discount_cents=100
+        )
+    assert platform.coupons.budget(view.wave.template_id).spent_cents == 0  # restored: the budget is back
+    assert platform.coupons.ledger.get(coupon.coupon_id) == coupon._replace(state=CouponState.AVAILABLE)
