@@ -55,10 +55,6 @@ class BudgetLevel(NamedTuple):
     budget_cents: int | None
     spent_cents: int
 
-    @property
-    def left_cents(self) -> int | None:
-        return None if self.budget_cents is None else self.budget_cents - self.spent_cents
-
 
 @runtime_checkable
 class CouponLedger(Protocol):
