@@ -24,7 +24,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 def test_coupons_help_lists_its_commands(cli: CliRunner) -> None:
     result = cli.invoke(app, ["coupons", "--help"])
     assert result.exit_code == 0
-    for command in ("template", "templates", "wave", "codes", "export"):
+    for command in ("template", "templates", "wave", "codes", "export", "reload"):
         assert command in result.output
 
 

@@ -15,7 +15,8 @@ from flashsale.clock import ManualClock
 from flashsale.coupons.redis import RedisCouponLedger
 from flashsale.domain.coupons import CouponState, CouponWave
 from flashsale.domain.errors import ErrorCode, FlashSaleError
-from flashsale.services.coupons import Claimed
+from flashsale.services.coupons import Claimed, load_coupon_ledger
+from flashsale.store.coupon_repository import all_wave_terms
 from flashsale.store.tables import CouponCodeRow, CouponRow, CouponWaveRow
 from tests.conftest import T0
 from tests.engines import POSTGRES, POSTGRES_REDIS, SQLITE
@@ -191,3 +192,24 @@ def test_a_decision_the_store_refuses_is_undone_in_the_ledger(platform: Platform
         )
     assert platform.coupons.budget(view.wave.template_id).spent_cents == 0  # restored: the budget is back
     assert platform.coupons.ledger.get(coupon.coupon_id) == coupon._replace(state=CouponState.AVAILABLE)
+
+
+@pytest.mark.engines(POSTGRES_REDIS, reason="only a shared ledger outlives the processes and may fall behind")
+def test_a_shared_ledger_behind_the_store_is_reported_at_start_and_reloaded(
+    platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    view = open_wave(platform, total=3, per_user_limit=3)
+    claims = [
+        platform.coupons.claim(user_id="ann", wave_id=view.wave.id, request_id=f"r{n}") for n in range(3)
+    ]
+    ledger = platform.coupons.ledger
+    with platform.deps.read() as unit:
+        terms = all_wave_terms(unit.db)
+    # Redis comes back from a stale AOF that knew only the first claim.
+    ledger.load(terms, [(view.wave.template_id, 100_000)], [claims[0].coupon])
+
+    assert not load_coupon_ledger(platform.deps, ledger, only_if_empty=True)  # not empty: kept...
+    assert f"fewer claims than the store for waves [{view.wave.id}]" in caplog.text  # ...and reported
+    assert load_coupon_ledger(platform.deps, ledger, only_if_empty=False)  # `flashsale coupons reload`
+    assert platform.coupons.wave(view.wave.id).level.issued == 3
+    assert platform.coupons.claim(user_id="ann", wave_id=view.wave.id, request_id="r2").replayed

@@ -16,7 +16,7 @@ from flashsale.config import Settings
 from flashsale.domain.coupons import CouponKind, CouponTemplate, CouponWave
 from flashsale.domain.errors import FlashSaleError
 from flashsale.domain.promotions import Tier
-from flashsale.services.coupons import codes_csv
+from flashsale.services.coupons import codes_csv, load_coupon_ledger
 from flashsale.store.lease import LeaseTaken
 
 app = typer.Typer(help="Coupons and red packets: templates, waves, single-use codes.", no_args_is_help=True)
@@ -185,3 +185,18 @@ def export(
     finally:
         platform.close()
     typer.echo(f"codes of wave {wave_id} written to {out}")
+
+
+@app.command()
+def reload() -> None:
+    """Replace the coupon ledger's state with the store's (a Redis that lost writes; see the log).
+
+    Run it while no claims are made: a claim decided but not yet stored when the reload runs is
+    forgotten by the ledger. The in-process ledger is rebuilt at every start and needs no reload.
+    """
+    platform = _platform()
+    try:
+        load_coupon_ledger(platform.deps, platform.coupons.ledger, only_if_empty=False)
+    finally:
+        platform.close()
+    typer.echo("coupon ledger reloaded from the store")

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import secrets
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from flashsale.coupons import BudgetLevel, CouponLedger, WaveLevel
-from flashsale.domain.coupons import Coupon, CouponState, CouponTemplate, CouponWave
+from flashsale.domain.coupons import Coupon, CouponState, CouponTemplate, CouponWave, WaveTerms
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.services.deps import Deps
 from flashsale.store import coupon_repository as repo
 from flashsale.store.tables import CouponCodeRow, CouponRow, CouponWaveRow
+
+log = logging.getLogger(__name__)
 
 # Codes are read out over the phone and typed from SMS: no 0/O, 1/I/L. 12 of 31 symbols: 59 bits.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -281,13 +285,29 @@ def codes_csv(codes: list[CodeView]) -> str:
 
 
 def load_coupon_ledger(deps: Deps, ledger: CouponLedger, *, only_if_empty: bool) -> bool:
-    """Load every wave, budget and coupon from the store into the ledger (at start-up).
+    """Load every wave, budget and coupon from the store into the ledger (at start-up); return whether it did.
 
     A shared (Redis) ledger is loaded only when it holds nothing yet: the processes that decided on
-    it are ahead of the store, never behind. Returns whether it loaded.
+    it are ahead of the store. One that holds less than the store (restarted on a stale AOF) is
+    reported in the log; `flashsale coupons reload` replaces it with the store's state.
     """
     with deps.read() as unit:
         waves = repo.all_wave_terms(unit.db)
         budgets = [(t.id, t.budget_cents) for t in repo.all_templates(unit.db)]
         coupons = repo.coupons_where(unit.db)
-    return ledger.load(waves, budgets, coupons, only_if_empty=only_if_empty)
+    loaded = ledger.load(waves, budgets, coupons, only_if_empty=only_if_empty)
+    if not loaded:
+        behind = waves_behind_store(ledger, waves, coupons)
+        if behind:
+            log.error(
+                "the coupon ledger holds fewer claims than the store for waves %s (it lost writes); "
+                "run `flashsale coupons reload` while no claims are being made",
+                behind,
+            )
+    return loaded
+
+
+def waves_behind_store(ledger: CouponLedger, waves: list[WaveTerms], coupons: list[Coupon]) -> list[int]:
+    """The waves whose issued count in the ledger is below the coupons the store holds of them."""
+    stored = Counter(c.wave_id for c in coupons)
+    return [w.wave_id for w in waves if ledger.wave_level(w.wave_id).issued < stored[w.wave_id]]
