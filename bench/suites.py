@@ -8,9 +8,11 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from bench import checkout, draws, embedded, http, postgres, read_flood
+from bench.coupons import bench_claims, redis_coupon_ledger
 from bench.ledgers import bench_batched, bench_single, redis_ledger, redis_script_usec
 from bench.report import Result, Skipped
 from bench.workload import Shape
+from flashsale.coupons import MemoryCouponLedger
 from flashsale.ledger.memory import MemoryLedger
 from flashsale.ledger.redis import RedisLedger
 from flashsale.ledger.redis_batching import BatchingReserver
@@ -44,6 +46,7 @@ class Profile:
     checkout: int  # the crowd of the buy-path row; a third as many shoppers check out a 3-line cart
     draws_memory: int  # draws on one hot pool (and reserves on one hot item beside them), in process
     draws_redis: int  # the same on Redis, one script call each
+    coupons: int  # coupon claims on one hot wave, per engine
 
 
 def shapes(requests: int) -> list[Shape]:
@@ -64,6 +67,7 @@ FULL = Profile(
     checkout=3_000,
     draws_memory=300_000,
     draws_redis=30_000,
+    coupons=30_000,
 )
 QUICK = Profile(
     "quick",
@@ -78,6 +82,7 @@ QUICK = Profile(
     checkout=300,
     draws_memory=10_000,
     draws_redis=1_000,
+    coupons=2_000,
 )
 
 NEEDS: dict[str, set[str]] = {
@@ -90,6 +95,7 @@ NEEDS: dict[str, set[str]] = {
     "embedded": set(),  # the same, at 20, 200 and 400 connections against a one-worker floor
     "checkout": set(),  # a 3-line cart checkout on the embedded default beside its flash buy path
     "draws": {"redis"},  # draws on one hot pool beside the flash ledger; in process always, Redis if there
+    "coupons": set(),  # coupon claims on one hot wave: in process, and on Redis when there is one
 }
 
 
@@ -201,6 +207,33 @@ def _draws(ctx: Context) -> list[Step]:
             (name, _skip(name, "no Redis (set FLASHSALE_BENCH_REDIS_URL or install redis-server)")),
         ]
     return steps + draws.redis_steps(ctx.redis_url, ctx.profile.draws_redis, REDIS_SINGLE_THREADS)
+def _coupons(ctx: Context) -> list[Step]:
+    """Claims on one hot wave: the in-process coupon ledger, and the Redis one when the run has Redis."""
+    shape = Shape(ctx.profile.coupons, 1)
+    memory = partial(
+        bench_claims,
+        MemoryCouponLedger(time.time),
+        shape,
+        engine="coupon ledger, memory",
+        threads=1,
+        sample_every=64,
+    )
+    steps: list[Step] = [(f"coupon ledger, memory / {shape.label}", memory)]
+    if ctx.redis_url is None:
+        return steps
+    redis_url = ctx.redis_url
+
+    def on_redis() -> Result:
+        with redis_coupon_ledger(redis_url) as ledger:
+            before = redis_script_usec(redis_url)
+            result = bench_claims(
+                ledger, shape, engine="coupon ledger, redis", threads=REDIS_SINGLE_THREADS, sample_every=1
+            )
+            spent = redis_script_usec(redis_url) - before
+        per_claim = spent / result.run.decisions if result.run.decisions else 0.0
+        return replace(result, how=f"{result.how}; Redis CPU {per_claim:.1f} µs/decision")
+
+    return [*steps, (f"coupon ledger, redis / {shape.label}", on_redis)]
 
 
 def steps_for(name: str, ctx: Context) -> list[Step]:
@@ -221,4 +254,6 @@ def steps_for(name: str, ctx: Context) -> list[Step]:
         return checkout.steps(requests=ctx.profile.checkout)
     if name == "draws":
         return _draws(ctx)
+    if name == "coupons":
+        return _coupons(ctx)
     return http.steps(ctx.redis_url, ctx.postgres_url, requests=ctx.profile.http, target=HTTP_TARGET)

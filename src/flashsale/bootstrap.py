@@ -15,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 
 from flashsale.clock import Clock
 from flashsale.config import Settings
+from flashsale.coupons import coupon_ledger_from_url
 from flashsale.draws import draw_ledger_from_url
 from flashsale.jobs.draw_scheduler import DrawScheduler
 from flashsale.jobs.expiry import ExpirySweeper
@@ -23,6 +24,7 @@ from flashsale.ledger import Ledger, ledger_from_url
 from flashsale.services.cart import CartService
 from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
+from flashsale.services.coupons import CouponService, load_coupon_ledger
 from flashsale.services.deps import Deps
 from flashsale.services.draw_schedule import DrawSchedule
 from flashsale.services.draws import DrawService
@@ -47,6 +49,7 @@ class Platform:
     orders: OrderService
     showcase: Showcase  # what the public reads (GET /sessions) are answered from
     read_engine: Engine  # reads that must not take SQLite's write lock; `engine` elsewhere
+    coupons: CouponService
     lease: Lease | None = None
     sweeper: ExpirySweeper | None = None
     writer: OrderWriter | None = None
@@ -123,6 +126,7 @@ class Platform:
         if self._draws is not None:
             self._draws.ledger.close()
             self._draws = None
+        self.coupons.ledger.close()
         if self.deps.group is not None:
             self.deps.group.close()
         if self.read_engine is not self.engine:
@@ -182,6 +186,7 @@ def build(
         engine.dispose()
         raise
     ledger = ledger_from_url(settings.redis_url if settings.backend == "redis" else "memory://", clock)
+    coupon_ledger = coupon_ledger_from_url(settings.coupon_ledger_url(), clock)
     sessions = sessionmaker(engine, expire_on_commit=False)
     read_engine = store_db.make_read_engine(url, engine)
     reads = sessionmaker(read_engine, expire_on_commit=False)
@@ -207,9 +212,13 @@ def build(
         orders,
         showcase=showcase,
         read_engine=read_engine,
+        coupons=CouponService(deps, coupon_ledger),
         lease=lease,
     )
     try:
+        if not read_only:
+            # A shared (Redis) coupon ledger other processes decide on is ahead of the store: kept.
+            load_coupon_ledger(deps, coupon_ledger, only_if_empty=shared)
         if not shared:
             rebuild_ledger(deps)
         elif not read_only:

@@ -7,6 +7,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +80,19 @@ class Settings(BaseSettings):
     def ledger_url(self) -> str:
         """Return the URL of the stock ledger engine `backend` names."""
         return self.redis_url if self.backend == "redis" else "memory://"
+
+    def coupon_ledger_url(self) -> str:
+        """Return the coupon ledger's URL: in process, or the stock ledger's Redis under `<prefix>-coupons`.
+
+        A prefix of its own, never under the stock ledger's `<prefix>:`: a rebuild of either deletes
+        every key under its prefix.
+        """
+        if self.backend != "redis":
+            return "memory://"
+        parts = urlsplit(self.redis_url)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        query["prefix"] = f"{query.get('prefix', 'fs')}-coupons"
+        return urlunsplit(parts._replace(query=urlencode(query)))
 
     def with_secrets(self) -> Settings:
         """Fill unset secrets from data_dir/secrets.json, creating it (mode 0600) on first run."""

@@ -75,7 +75,11 @@ def redis_platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]
     try:
         yield plat
     finally:
-        keys = list(ledger.client.scan_iter(match=f"{ledger.prefix}:*", count=1000))
+        keys = [
+            key
+            for prefix in (ledger.prefix, f"{ledger.prefix}-coupons")  # the coupon ledger's, beside it
+            for key in ledger.client.scan_iter(match=f"{prefix}:*", count=1000)
+        ]
         if keys:
             ledger.client.delete(*keys)
         plat.close()

@@ -84,6 +84,13 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.GRANT_LIMIT_REACHED: 409,
     ErrorCode.ALREADY_CHECKED_IN: 409,
     ErrorCode.ALREADY_REDEEMED: 409,
+    ErrorCode.COUPON_NOT_STARTED: 409,
+    ErrorCode.COUPON_CLAIM_CLOSED: 409,
+    ErrorCode.COUPON_LIMIT: 409,
+    ErrorCode.COUPON_ISSUE_EXHAUSTED: 409,
+    ErrorCode.COUPON_USED: 409,
+    ErrorCode.BUDGET_EXHAUSTED: 409,
+    ErrorCode.UNKNOWN_COUPON: 404,
 }
 
 # Refusals that a retry a moment later may turn into a success.

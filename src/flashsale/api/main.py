@@ -57,6 +57,9 @@ TAGS = [
     {"name": "admin: orders", "description": "Refunds."},
     {"name": "draws", "description": "Lucky draws: earn draws (check-in, share, paid order), draw, redeem."},
     {"name": "admin: draws", "description": "Prize pools, prizes and scheduled draws."},
+    {"name": "coupons", "description": "The shopper's coupons: claim from a wave, redeem a code, list."},
+    {"name": "admin: coupons", "description": "Coupon templates, waves and runs of single-use codes."},
+    {"name": "admin: margin", "description": "Product costs; each item's worst-case price and margin."},
     {"name": "board", "description": "The live board: the page at /board, its data, its event stream."},
     {"name": "health", "description": "Liveness and readiness for load balancers; no token needed."},
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flashsale.cli import db, demo, draws, jobs, payments, report, serve, tokens
+from flashsale.cli import coupons, db, demo, draws, jobs, margin, payments, report, serve, tokens
 
 app = typer.Typer(
     name="flashsale",
@@ -12,8 +12,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-for commands in (demo.app, serve.app, tokens.app, jobs.app, report.app):
+for commands in (demo.app, serve.app, tokens.app, jobs.app, report.app, margin.app):
     app.add_typer(commands)
 app.add_typer(db.app, name="db")
 app.add_typer(payments.app, name="payments")
 app.add_typer(draws.app, name="draws")
+app.add_typer(coupons.app, name="coupons")

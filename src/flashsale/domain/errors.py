@@ -50,6 +50,14 @@ class ErrorCode(StrEnum):
     GRANT_LIMIT_REACHED = "GRANT_LIMIT_REACHED"  # today's grants from that source are used up
     ALREADY_CHECKED_IN = "ALREADY_CHECKED_IN"  # the shopper checked in to the pool today already
     ALREADY_REDEEMED = "ALREADY_REDEEMED"  # the award was redeemed before
+    # Coupons (flashsale.coupons): claiming a wave, redeeming a coupon, a template's budget.
+    COUPON_NOT_STARTED = "COUPON_NOT_STARTED"  # the wave hands out nothing before its start time
+    COUPON_CLAIM_CLOSED = "COUPON_CLAIM_CLOSED"  # the wave's end time has passed
+    COUPON_LIMIT = "COUPON_LIMIT"  # the shopper claimed as many coupons of this wave as it allows
+    COUPON_ISSUE_EXHAUSTED = "COUPON_ISSUE_EXHAUSTED"  # every coupon of the wave is claimed
+    COUPON_USED = "COUPON_USED"  # redeemed by another order, or a single-use code already claimed
+    UNKNOWN_COUPON = "UNKNOWN_COUPON"  # no such coupon, wave or code (or not the shopper's)
+    BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"  # the template's budget cannot cover this discount
 
 
 class FlashSaleError(Exception):

@@ -80,6 +80,10 @@ class ProductRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     list_price_cents: Mapped[int] = mapped_column(BigInteger)
     stock: Mapped[int] = mapped_column(Integer)
+    # What one unit costs the shop, for the margin check (flashsale.domain.margin); 0 until set.
+    cost_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    shipping_cost_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    platform_fee_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 1/100 of a %
 
 
 class ItemRow(Base):
@@ -320,3 +324,60 @@ class ScheduledDrawRow(Base):
     entrants: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     winner_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     ran_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+class CouponTemplateRow(Base):
+    """A coupon template (flashsale.domain.coupons.CouponTemplate); never changed once created."""
+
+    __tablename__ = "coupon_templates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    off_cents: Mapped[int] = mapped_column(BigInteger)
+    percent: Mapped[int] = mapped_column(Integer)
+    tiers: Mapped[list[list[int]]] = mapped_column(JSON)  # [[threshold, off], ...]
+    min_spend_cents: Mapped[int] = mapped_column(BigInteger)
+    cap_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    categories: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    product_ids: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    budget_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    stack_group: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class CouponWaveRow(Base):
+    """One hand-out of a template; `codes` marks a run of single-use codes (one coupon per code)."""
+
+    __tablename__ = "coupon_waves"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("coupon_templates.id"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    total: Mapped[int] = mapped_column(Integer)
+    per_user_limit: Mapped[int] = mapped_column(Integer)
+    codes: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CouponRow(Base):
+    """A claimed coupon as the coupon ledger decided it (the record the ledger is rebuilt from)."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (UniqueConstraint("user_id", "request_id", name="uq_coupons_user_request"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("coupon_waves.id"), index=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("coupon_templates.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    request_id: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    discount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CouponCodeRow(Base):
+    """A single-use code of a code wave; `user_id` is set once, by the one claim that wins it."""
+
+    __tablename__ = "coupon_codes"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("coupon_waves.id"), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    coupon_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
