@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flashsale.cli import db, demo, jobs, payments, report, serve, tokens
+from flashsale.cli import db, demo, jobs, payments, rehearse, report, serve, tokens
 
 app = typer.Typer(
     name="flashsale",
@@ -12,7 +12,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-for commands in (demo.app, serve.app, tokens.app, jobs.app, report.app):
+for commands in (demo.app, serve.app, tokens.app, jobs.app, report.app, rehearse.app):
     app.add_typer(commands)
 app.add_typer(db.app, name="db")
 app.add_typer(payments.app, name="payments")

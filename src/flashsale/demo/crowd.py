@@ -90,6 +90,18 @@ def plan_crowd(items: Sequence[DemoItem], *, shoppers: int, seed: int) -> list[S
     )
 
 
+def draw_shoppers(
+    items: Sequence[DemoItem],
+    count: int,
+    *,
+    rng: random.Random,
+    prefix: str,
+    mix: dict[Behaviour, int] = RUSH_MIX,
+) -> list[Shopper]:
+    """Draw `count` shoppers of `mix` for `items` (weighted by quota), named prefix + a number."""
+    return [replace(_draw(rng, items, mix), user_id=f"{prefix}{n:05d}") for n in range(1, count + 1)]
+
+
 def _draw(
     rng: random.Random, items: Sequence[DemoItem], mix: dict[Behaviour, int], *, late: bool = False
 ) -> Shopper:

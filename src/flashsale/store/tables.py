@@ -183,3 +183,35 @@ class LedgerMarkRow(Base):
     item_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[str] = mapped_column(String(40))
+
+
+class SessionForecastRow(Base):
+    """The operator's forecast of one session's traffic: how many shoppers, arriving over how long."""
+
+    __tablename__ = "session_forecasts"
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("flash_sessions.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    shoppers: Mapped[int] = mapped_column(Integer)
+    span_s: Mapped[int] = mapped_column(Integer)
+
+
+class CampaignTargetRow(Base):
+    """A KPI target the operator set for a campaign (value in the KPI's unit; shares in basis points)."""
+
+    __tablename__ = "campaign_targets"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    kpi: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class CampaignChannelRow(Base):
+    """A marketing channel of a campaign: budget, actual spend, and what the operator attributes to it."""
+
+    __tablename__ = "campaign_channels"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    budget_cents: Mapped[int] = mapped_column(BigInteger)
+    spend_cents: Mapped[int] = mapped_column(BigInteger)
+    attributed_orders: Mapped[int] = mapped_column(Integer)
+    attributed_gmv_cents: Mapped[int] = mapped_column(BigInteger)

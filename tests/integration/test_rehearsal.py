@@ -1,0 +1,113 @@
+"""`flashsale rehearse` against a real `flashsale serve`: 2x a small forecast, on a throwaway copy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from flashsale.cli.main import app
+from tests.integration.edge_server import SECRETS, serving
+
+runner = CliRunner()
+FORECAST = {"shoppers": 40, "span_s": 2}
+
+
+@pytest.fixture
+def admin(tmp_path: Path) -> Iterator[httpx.Client]:
+    """A `flashsale serve` on the embedded engine, and an admin client of it."""
+    (tmp_path / "server").mkdir()
+    with (
+        serving(tmp_path / "server") as served,
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{served.port}",
+            headers={"Authorization": f"Bearer {SECRETS['FLASHSALE_ADMIN_TOKEN']}"},
+        ) as client,
+    ):
+        yield client
+
+
+def create_campaign(admin: httpx.Client) -> tuple[int, list[int]]:
+    """A campaign whose one session opens tomorrow: a phone (quota 12, limit 1) and a case (20, limit 2)."""
+    now = datetime.now(UTC)
+
+    def post(path: str, body: dict[str, object]) -> dict[str, object]:
+        response = admin.post(path, json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    campaign = post(
+        "/admin/campaigns",
+        {"name": "Launch", "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=2)).isoformat()},
+    )
+    session = post(
+        f"/admin/campaigns/{campaign['id']}/sessions",
+        {
+            "name": "10:00",
+            "starts_at": (now + timedelta(days=1)).isoformat(),
+            "ends_at": (now + timedelta(days=1, minutes=10)).isoformat(),
+        },
+    )
+    items = []
+    for sku, quota, limit in (("PHONE", 12, 1), ("CASE", 20, 2)):
+        product = post(
+            "/admin/products", {"sku": sku, "name": sku.title(), "list_price_cents": 9_900, "stock": 50}
+        )
+        item = post(
+            "/admin/items",
+            {
+                "session_id": session["id"],
+                "product_id": product["id"],
+                "flash_price_cents": 4_900,
+                "quota": quota,
+                "per_user_limit": limit,
+            },
+        )
+        items.append(int(str(item["id"])))
+    forecast = admin.put(
+        f"/admin/campaigns/{campaign['id']}/forecast",
+        json={"sessions": [{"session_id": session["id"], **FORECAST}]},
+    )
+    assert forecast.status_code == 200, forecast.text
+    return int(str(campaign["id"])), items
+
+
+def test_a_rehearsal_at_twice_the_forecast_reports_p99_and_no_oversell_on_a_copy(
+    admin: httpx.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign, items = create_campaign(admin)
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FLASHSALE_DATA_DIR", str(tmp_path / "operator"))
+    out = tmp_path / "reports"
+
+    done = runner.invoke(
+        app, ["rehearse", str(campaign), "--url", str(admin.base_url), "--load", "2x", "--out", str(out)]
+    )
+
+    assert done.exit_code == 0, done.output
+    assert "p99" in done.output and "the sale held" in done.output
+    (written,) = out.glob("rehearsal-*.json")
+    result = json.loads(written.read_text(encoding="utf-8"))
+    assert result["load"] == 2.0 and result["shoppers"] == 2 * FORECAST["shoppers"]
+    assert result["copy_campaign_id"] != campaign
+    assert result["latency"]["p99_s"] >= result["latency"]["p50_s"] > 0
+    assert result["requests"] == sum(
+        result["latency_by_kind"][k]["requests"] for k in result["latency_by_kind"]
+    )
+    assert result["oversell"] == 0 and result["undersell"] == 0 and result["faults"] == 0
+    assert result["held"] is True
+    assert result["errors"]["SOLD_OUT"] > 0  # 80 shoppers for 32 units: the copy sold out
+    copied = {i["source_item_id"]: i for i in result["items"]}
+    assert set(copied) == set(items)
+    for item in copied.values():
+        assert item["ledger_agrees_with_db"] and item["sold"] + item["held"] <= item["quota"]
+    # The real campaign's stock is untouched: nothing held or sold of its items.
+    for item_id in items:
+        stock = admin.get(f"/admin/items/{item_id}/stats").json()["stock"]
+        assert (stock["held"], stock["sold"], stock["available"]) == (0, 0, stock["quota"])
