@@ -77,13 +77,13 @@ def create_campaign(admin: httpx.Client) -> tuple[int, list[int]]:
     return int(str(campaign["id"])), items
 
 
-def test_a_rehearsal_at_twice_the_forecast_reports_p99_and_no_oversell_on_a_copy(
+def test_a_rehearsal_at_twice_the_forecast_reports_p99_and_no_oversell_on_a_copy_and_in_the_review(
     admin: httpx.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     campaign, items = create_campaign(admin)
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("FLASHSALE_DATA_DIR", str(tmp_path / "operator"))
+    monkeypatch.setenv("FLASHSALE_DATA_DIR", str(tmp_path / "server"))  # `flashsale report` reads it
     out = tmp_path / "reports"
 
     done = runner.invoke(
@@ -111,3 +111,11 @@ def test_a_rehearsal_at_twice_the_forecast_reports_p99_and_no_oversell_on_a_copy
     for item_id in items:
         stock = admin.get(f"/admin/items/{item_id}/stats").json()["stock"]
         assert (stock["held"], stock["sold"], stock["available"]) == (0, 0, stock["quota"])
+
+    # The campaign's review shows the rehearsal as its own section.
+    reviewed = runner.invoke(app, ["report", str(campaign), "--out", str(out)])
+    assert reviewed.exit_code == 0, reviewed.output
+    page = (out / "review.html").read_text(encoding="utf-8")
+    assert "<section id='rehearsals'>" in page
+    assert f"data-copy='{result['copy_campaign_id']}'" in page
+    assert f"{result['latency']['p99_s'] * 1000:,.1f} ms" in page

@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 from flashsale.cli.console import refuse
 from flashsale.config import Settings
 from flashsale.domain.errors import FlashSaleError
+from flashsale.reports.rehearsal import load_rehearsals, rehearsal_section
 from flashsale.reports.review import write_review
 from flashsale.services.review import load_review
 from flashsale.store import db as store_db
@@ -32,7 +33,8 @@ def report(
 
     Reads the database only, so it is safe while a sale runs. KPIs: GMV (paid orders), orders and
     units sold, average order value, participants and buyers, conversion, expired and cancelled
-    shares, refunds; per session and item; GMV per hour; each item's sell-out curve.
+    shares, refunds; per session and item; GMV per hour; each item's sell-out curve; and the
+    load rehearsals (`flashsale rehearse`) whose results are in the same folder.
     """
     settings = Settings()
     url = settings.resolved_database_url()
@@ -47,5 +49,7 @@ def report(
     finally:
         reads.dispose()
         engine.dispose()
-    page = write_review(review, out or settings.data_dir / "reports" / f"campaign-{campaign}", compare=before)
+    folder = out or settings.data_dir / "reports" / f"campaign-{campaign}"
+    sections = [s for s in (rehearsal_section(load_rehearsals(folder)),) if s is not None]
+    page = write_review(review, folder, compare=before, sections=sections)
     typer.echo(f"review written: {page}")
