@@ -15,7 +15,7 @@ from flashsale.cli.main import app
 from tests.integration.edge_server import SECRETS, serving
 
 runner = CliRunner()
-FORECAST = {"shoppers": 40, "span_s": 2}
+FORECAST = {"shoppers": 40, "span_s": 2}  # entered with `flashsale plan forecast`
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def admin(tmp_path: Path) -> Iterator[httpx.Client]:
         yield client
 
 
-def create_campaign(admin: httpx.Client) -> tuple[int, list[int]]:
+def create_campaign(admin: httpx.Client) -> tuple[int, int, list[int]]:
     """A campaign whose one session opens tomorrow: a phone (quota 12, limit 1) and a case (20, limit 2)."""
     now = datetime.now(UTC)
 
@@ -69,22 +69,20 @@ def create_campaign(admin: httpx.Client) -> tuple[int, list[int]]:
             },
         )
         items.append(int(str(item["id"])))
-    forecast = admin.put(
-        f"/admin/campaigns/{campaign['id']}/forecast",
-        json={"sessions": [{"session_id": session["id"], **FORECAST}]},
-    )
-    assert forecast.status_code == 200, forecast.text
-    return int(str(campaign["id"])), items
+    return int(str(campaign["id"])), int(str(session["id"])), items
 
 
 def test_a_rehearsal_at_twice_the_forecast_reports_p99_and_no_oversell_on_a_copy_and_in_the_review(
     admin: httpx.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    campaign, items = create_campaign(admin)
+    campaign, session, items = create_campaign(admin)
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("FLASHSALE_DATA_DIR", str(tmp_path / "server"))  # `flashsale report` reads it
     out = tmp_path / "reports"
+    entry = f"{session}={FORECAST['shoppers']}/{FORECAST['span_s']}"
+    planned = runner.invoke(app, ["plan", "forecast", str(campaign), entry, "--url", str(admin.base_url)])
+    assert planned.exit_code == 0, planned.output
 
     done = runner.invoke(
         app, ["rehearse", str(campaign), "--url", str(admin.base_url), "--load", "2x", "--out", str(out)]

@@ -11,9 +11,7 @@ from sqlalchemy.orm import sessionmaker
 from flashsale.cli.console import refuse
 from flashsale.config import Settings
 from flashsale.domain.errors import FlashSaleError
-from flashsale.reports.rehearsal import load_rehearsals, rehearsal_section
-from flashsale.reports.review import write_review
-from flashsale.services.review import load_review
+from flashsale.reports.campaign import write_campaign_review
 from flashsale.store import db as store_db
 
 app = typer.Typer()
@@ -33,23 +31,22 @@ def report(
 
     Reads the database only, so it is safe while a sale runs. KPIs: GMV (paid orders), orders and
     units sold, average order value, participants and buyers, conversion, expired and cancelled
-    shares, refunds; per session and item; GMV per hour; each item's sell-out curve; and the
-    load rehearsals (`flashsale rehearse`) whose results are in the same folder.
+    shares, refunds; per session and item; GMV per hour; each item's sell-out curve; the KPIs
+    against the targets and each channel's budget, spend and ROI (targets.csv, channels.csv,
+    goals.json), as entered with `flashsale plan`; and the load rehearsals (`flashsale
+    rehearse`) whose results are in the same folder.
     """
     settings = Settings()
     url = settings.resolved_database_url()
     store_db.upgrade(url)
     engine = store_db.make_engine(url)
     reads = store_db.make_read_engine(url, engine)
+    folder = out or settings.data_dir / "reports" / f"campaign-{campaign}"
     try:
-        review = load_review(sessionmaker(reads), campaign)
-        before = load_review(sessionmaker(reads), compare) if compare is not None else None
+        page = write_campaign_review(sessionmaker(reads), campaign, folder, compare=compare)
     except FlashSaleError as exc:
         refuse(exc.message, code=1)
     finally:
         reads.dispose()
         engine.dispose()
-    folder = out or settings.data_dir / "reports" / f"campaign-{campaign}"
-    sections = [s for s in (rehearsal_section(load_rehearsals(folder)),) if s is not None]
-    page = write_review(review, folder, compare=before, sections=sections)
     typer.echo(f"review written: {page}")

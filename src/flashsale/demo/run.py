@@ -16,9 +16,8 @@ from flashsale.demo.campaign import PAYMENT_WINDOW_S, SALE_DAY, DemoCampaign, cr
 from flashsale.demo.crowd import Shopper, plan_crowd
 from flashsale.demo.report import DemoReport, audit_items
 from flashsale.demo.shop import Shop, click_early, shop_for
-from flashsale.reports.review import write_review
+from flashsale.reports.campaign import write_campaign_review
 from flashsale.services.audit import audit_payments
-from flashsale.services.review import load_review
 
 EARLY_LEAD_S = 30.0  # the early clickers click this long before the open
 WAVE_SPAN_S = 60.0  # simulated time a wave of shoppers takes, spread evenly over its shoppers
@@ -59,8 +58,8 @@ def run_demo(
             crowd_seconds = time.perf_counter() - started
         review_path = None
         if review_dir is not None:
-            review = load_review(platform.deps.reads or platform.deps.sessions, campaign.campaign_id)
-            review_path = write_review(review, review_dir)
+            reads = platform.deps.reads or platform.deps.sessions
+            review_path = write_campaign_review(reads, campaign.campaign_id, review_dir)
         return DemoReport(
             seed=options.seed,
             shoppers=options.shoppers,

@@ -165,7 +165,7 @@ def _chart_sales(review: CampaignReview) -> str:
     ax.bar([h.strftime("%m-%d %H:00") for h in hours], [v / 100 for _, v in review.sales_by_hour])
     ax.set_ylabel("GMV (¥)")
     ax.tick_params(axis="x", labelrotation=45)
-    return _figure(fig, "sales")
+    return figure(fig, "sales")
 
 
 def _chart_curves(review: CampaignReview) -> str:
@@ -180,17 +180,18 @@ def _chart_curves(review: CampaignReview) -> str:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
     fig.autofmt_xdate()
-    return _figure(fig, "curves")
+    return figure(fig, "curves")
 
 
 def _chart_statuses(review: CampaignReview) -> str:
     fig, ax = plt.subplots(figsize=(6, 2.5))
     ax.barh(list(review.orders_by_status), list(review.orders_by_status.values()))
     ax.set_xlabel("orders")
-    return _figure(fig, "statuses")
+    return figure(fig, "statuses")
 
 
-def _figure(fig: Any, name: str) -> str:
+def figure(fig: Any, name: str) -> str:
+    """Close a matplotlib figure and return it as inline SVG in a <figure data-chart=name>."""
     buffer = io.StringIO()
     fig.tight_layout()
     fig.savefig(buffer, format="svg")

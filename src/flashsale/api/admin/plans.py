@@ -1,4 +1,5 @@
-"""A campaign's plan: the traffic forecast per session, and throwaway copies for load rehearsals."""
+"""A campaign's plan: the traffic forecast per session, throwaway copies for load rehearsals, KPI
+targets, and marketing channels (budget, spend, attribution) for the review's ROI."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from fastapi import APIRouter, Query
 
 from flashsale.api.deps import PathId, PlatformDep
 from flashsale.api.errors import error_responses
-from flashsale.api.plan_schemas import ForecastIn, RehearsalCopyIn, RehearsalCopyOut, SessionForecastOut
+from flashsale.api.plan_schemas import (
+    ChannelOut,
+    ChannelsIn,
+    ForecastIn,
+    RehearsalCopyIn,
+    RehearsalCopyOut,
+    SessionForecastOut,
+    TargetsIn,
+    TargetsOut,
+)
 from flashsale.api.schemas import MAX_INT32
 from flashsale.services.forecasts import Forecasts
+from flashsale.services.goals import Goals
 from flashsale.services.rehearsal_copy import copy_for_rehearsal
 
 router = APIRouter(prefix="/campaigns/{campaign_id}", tags=["admin: plans"], responses=error_responses(404))
@@ -48,3 +59,29 @@ def copy_for_a_rehearsal(
     items on new products of their own, so a rehearsal never touches the real stock."""
     copy = copy_for_rehearsal(platform.catalog, campaign_id, [w.to_domain() for w in body.sessions])
     return RehearsalCopyOut.of(copy)
+
+
+@router.get("/targets")
+def get_targets(campaign_id: PathId, platform: PlatformDep) -> TargetsOut:
+    """The campaign's KPI targets (money in cents, shares as 0..1)."""
+    return TargetsOut.of(Goals(platform.deps).targets(campaign_id))
+
+
+@router.put("/targets")
+def set_targets(campaign_id: PathId, body: TargetsIn, platform: PlatformDep) -> TargetsOut:
+    """Replace the campaign's KPI targets; the review shows each KPI against its target."""
+    return TargetsOut.of(Goals(platform.deps).set_targets(campaign_id, body.to_domain()))
+
+
+@router.get("/channels")
+def get_channels(campaign_id: PathId, platform: PlatformDep) -> list[ChannelOut]:
+    """The campaign's marketing channels, by name."""
+    return [ChannelOut.model_validate(c) for c in Goals(platform.deps).channels(campaign_id)]
+
+
+@router.put("/channels")
+def set_channels(campaign_id: PathId, body: ChannelsIn, platform: PlatformDep) -> list[ChannelOut]:
+    """Replace the campaign's channels: budget, actual spend, and the paid orders and GMV you
+    attribute to each; the review shows budget against spend and the ROI of each."""
+    channels = Goals(platform.deps).set_channels(campaign_id, [c.to_domain() for c in body.channels])
+    return [ChannelOut.model_validate(c) for c in channels]
