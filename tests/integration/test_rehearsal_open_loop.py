@@ -7,11 +7,11 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import httpx
 import pytest
 
 from flashsale.rehearsal.openloop import LatencySummary, Recorder, run_open_loop
 from flashsale.rehearsal.storefront import Storefront
+from flashsale.rehearsal.wire import ConnectionPool
 
 STALL_S = 0.05  # the server answers one request at a time, each after this long
 ARRIVALS = 10
@@ -50,7 +50,8 @@ async def stalling_server() -> tuple[asyncio.Server, int]:
 async def test_later_arrivals_count_the_time_they_queued_behind_a_stalled_server() -> None:
     server, port = await stalling_server()
     recorder = Recorder()
-    async with server, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+    http = ConnectionPool(f"http://127.0.0.1:{port}", size=ARRIVALS, timeout_s=10)
+    async with server:
         front = Storefront(http, {"u1": "token"}, recorder)
 
         def arrival(n: int) -> Callable[[float], Coroutine[Any, Any, None]]:

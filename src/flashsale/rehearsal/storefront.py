@@ -12,22 +12,21 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from flashsale.demo.crowd import Shopper
 from flashsale.demo.shop import Answer, Tally
 from flashsale.domain.errors import ErrorCode
 from flashsale.domain.orders import Order, OrderStatus
 from flashsale.rehearsal.openloop import OK, Recorder
+from flashsale.rehearsal.wire import ConnectionPool, Reply, WireError
 
-REPLAYED_HEADER = "Idempotent-Replayed"
+REPLAYED_HEADER = "idempotent-replayed"  # as the pool gives names: lower case
 CODES = {code.value: code for code in ErrorCode}
 
 
 class Storefront:
     """What every shopper shares: the HTTP client, their tokens, the tally and the recorder."""
 
-    def __init__(self, http: httpx.AsyncClient, tokens: Mapping[str, str], recorder: Recorder) -> None:
+    def __init__(self, http: ConnectionPool, tokens: Mapping[str, str], recorder: Recorder) -> None:
         self.http = http
         self.tokens = tokens
         self.recorder = recorder
@@ -55,15 +54,15 @@ class Storefront:
         """
         headers = {"Authorization": f"Bearer {self.tokens[user_id]}", "Idempotency-Key": key}
         try:
-            response = await self.http.post(path, json=body, headers=headers)
-        except httpx.HTTPError as exc:
-            self.recorder.record(kind, type(exc).__name__, intended)
+            reply = await self.http.post(path, headers=headers, body=body)
+        except WireError as exc:
+            self.recorder.record(kind, exc.kind, intended)
             return None, ErrorCode.INTERNAL_ERROR, False
-        if response.is_success:
+        if reply.is_success:
             self.recorder.record(kind, OK, intended)
-            return response.json(), None, response.headers.get(REPLAYED_HEADER) == "true"
-        code = _code_of(response)
-        self.recorder.record(kind, code.value if code else f"HTTP_{response.status_code}", intended)
+            return reply.json(), None, reply.headers.get(REPLAYED_HEADER) == "true"
+        code = _code_of(reply)
+        self.recorder.record(kind, code.value if code else f"HTTP_{reply.status}", intended)
         return None, code or ErrorCode.INTERNAL_ERROR, False
 
 
@@ -125,9 +124,9 @@ class ShopperDoor:
         return code is None
 
 
-def _code_of(response: httpx.Response) -> ErrorCode | None:
+def _code_of(reply: Reply) -> ErrorCode | None:
     try:
-        body = response.json()
+        body = reply.json()
     except ValueError:
         return None
     return CODES.get(str(body.get("code"))) if isinstance(body, dict) else None
