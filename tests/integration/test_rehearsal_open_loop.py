@@ -76,3 +76,36 @@ async def test_later_arrivals_count_the_time_they_queued_behind_a_stalled_server
     queued = sum((j + 1) * STALL_S for j in range(ARRIVALS)) - sum(n * GAP_S for n in range(ARRIVALS))
     assert sum(latencies) >= queued - 1e-6
     assert LatencySummary.of(samples).p99_s == pytest.approx(latencies[-1], abs=1e-5)
+
+
+async def test_the_pool_reads_chunked_answers_keeps_connections_and_replaces_one_the_server_closed() -> None:
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        for answered in range(2):  # two answers per connection, then the server closes it idle
+            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0]))
+            chunks = [b'{"code": ', b'"SOLD_OUT", "n": %d}' % answered]
+            body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+            writer.write(b"HTTP/1.1 409 Conflict\r\ntransfer-encoding: chunked\r\n\r\n" + body)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    pool = ConnectionPool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", size=1, timeout_s=10)
+    async with server:
+        replies = []
+        for _ in range(4):
+            replies.append(
+                await pool.post("/purchases", headers={"Idempotency-Key": "k"}, body={"item_id": 1})
+            )
+        await pool.close()
+
+    assert [(r.status, r.json()) for r in replies] == [
+        (409, {"code": "SOLD_OUT", "n": n}) for n in (0, 1, 0, 1)
+    ]
+    # Kept alive for two answers; the third request met the connection the server had closed (EOF
+    # or a reset, whichever came first) and went again, unseen, on a new one.
+    assert connections == 2
