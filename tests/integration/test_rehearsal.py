@@ -110,10 +110,28 @@ def test_a_rehearsal_at_twice_the_forecast_reports_p99_and_no_oversell_on_a_copy
         stock = admin.get(f"/admin/items/{item_id}/stats").json()["stock"]
         assert (stock["held"], stock["sold"], stock["available"]) == (0, 0, stock["quota"])
 
-    # The campaign's review shows the rehearsal as its own section.
+    # The operator enters targets and channels with `flashsale plan`; the campaign's review shows
+    # them, and the rehearsal as its own section.
+    url = ["--url", str(admin.base_url)]
+    targets = runner.invoke(app, ["plan", "targets", str(campaign), "units_sold=32", "conversion=0.8", *url])
+    assert targets.exit_code == 0, targets.output
+    table = tmp_path / "channels.csv"
+    table.write_text(
+        "name,budget_cents,spend_cents,attributed_orders,attributed_gmv_cents\nsearch,10000,9000,0,0\n",
+        encoding="utf-8",
+    )
+    channels = runner.invoke(app, ["plan", "channels", str(campaign), str(table), *url])
+    assert channels.exit_code == 0, channels.output
     reviewed = runner.invoke(app, ["report", str(campaign), "--out", str(out)])
     assert reviewed.exit_code == 0, reviewed.output
     page = (out / "review.html").read_text(encoding="utf-8")
     assert "<section id='rehearsals'>" in page
     assert f"data-copy='{result['copy_campaign_id']}'" in page
     assert f"{result['latency']['p99_s'] * 1000:,.1f} ms" in page
+    assert "<section id='goals'>" in page and "data-kpi='units_sold' data-met='false'" in page
+    assert (
+        (out / "channels.csv")
+        .read_text(encoding="utf-8")
+        .splitlines()[1]
+        .startswith("search,10000,9000,0,0,")
+    )
