@@ -98,6 +98,7 @@ def test_a_rehearsal_at_twice_the_forecast_reports_p99_and_no_oversell_on_a_copy
     assert result["requests"] == sum(
         result["latency_by_kind"][k]["requests"] for k in result["latency_by_kind"]
     )
+    assert sum(second["requests"] for second in result["timeline"]) == result["requests"]
     assert result["oversell"] == 0 and result["undersell"] == 0 and result["faults"] == 0
     assert result["held"] is True
     assert result["errors"]["SOLD_OUT"] > 0  # 80 shoppers for 32 units: the copy sold out
@@ -126,7 +127,7 @@ def test_a_rehearsal_at_twice_the_forecast_reports_p99_and_no_oversell_on_a_copy
     assert reviewed.exit_code == 0, reviewed.output
     page = (out / "review.html").read_text(encoding="utf-8")
     assert "<section id='rehearsals'>" in page
-    assert f"data-copy='{result['copy_campaign_id']}'" in page
+    assert f"data-copy='{result['copy_campaign_id']}'" in page and "data-chart='rehearsal-latency'" in page
     assert f"{result['latency']['p99_s'] * 1000:,.1f} ms" in page
     assert "<section id='goals'>" in page and "data-kpi='units_sold' data-met='false'" in page
     assert (

@@ -100,3 +100,26 @@ class LatencySummary:
 def outcomes(samples: Iterable[Sample]) -> dict[str, int]:
     """Count the samples by outcome, most frequent first."""
     return dict(Counter(s.outcome for s in samples).most_common())
+
+
+def timeline(samples: Sequence[Sample]) -> list[dict[str, float]]:
+    """Per second of intended send time (from the first), how many requests and their p50/p99:
+    latency that grows second after second is a queue the server does not drain."""
+    if not samples:
+        return []
+    first = min(s.intended for s in samples)
+    seconds: dict[int, list[float]] = {}
+    for s in samples:
+        seconds.setdefault(int(s.intended - first), []).append(s.latency)
+    rows = []
+    for second in sorted(seconds):
+        latencies = sorted(seconds[second])
+        rows.append(
+            {
+                "second": second,
+                "requests": len(latencies),
+                "p50_s": round(percentile(latencies, 50), 6),
+                "p99_s": round(percentile(latencies, 99), 6),
+            }
+        )
+    return rows

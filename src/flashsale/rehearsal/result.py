@@ -8,7 +8,7 @@ from typing import Any
 from flashsale.demo.shop import Tally
 from flashsale.domain.errors import ErrorCode
 from flashsale.domain.stock_audit import oversold, undersold
-from flashsale.rehearsal.openloop import OK, LatencySummary, Sample, outcomes
+from flashsale.rehearsal.openloop import OK, LatencySummary, Sample, outcomes, timeline
 from flashsale.rehearsal.operator import ItemBooks
 
 # Answers the platform gives on purpose (sold out, limits, rate limits, a paused sale) are errors
@@ -130,6 +130,7 @@ class RehearsalResult:
             "latency_by_kind": {
                 k: asdict(LatencySummary.of([s for s in self.samples if s.kind == k])) for k in kinds
             },
+            "timeline": timeline(self.samples),
             "errors": self.errors,
             "faults": self.faults,
             "orders": tally.new_orders,

@@ -8,7 +8,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from flashsale.reports.review import Section
+import matplotlib.pyplot as plt
+
+from flashsale.reports.review import Section, figure
 
 PATTERN = "rehearsal-*.json"
 
@@ -64,4 +66,17 @@ def rehearsal_section(results: list[dict[str, Any]]) -> Section | None:
         " open loop; latency is measured from each request's intended send time.</p>"
     )
     table = f"<table id='rehearsals'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    return Section("rehearsals", "Load rehearsals", note + table)
+    return Section("rehearsals", "Load rehearsals", note + table + _chart_timeline(results))
+
+
+def _chart_timeline(results: list[dict[str, Any]]) -> str:
+    """p99 latency per second of each rehearsal: a line that climbs is a queue that grows."""
+    fig, ax = plt.subplots(figsize=(8, 3))
+    for r in results:
+        line = r["timeline"]
+        label = f"{str(r['started_at'])[:16].replace('T', ' ')} at {r['load']:g}x"
+        ax.plot([p["second"] for p in line], [p["p99_s"] * 1000 for p in line], label=label)
+    ax.set_xlabel("second of the rehearsal (intended send time)")
+    ax.set_ylabel("p99 latency (ms)")
+    ax.legend(fontsize="small")
+    return figure(fig, "rehearsal-latency")
