@@ -98,8 +98,13 @@ def draw_shoppers(
     prefix: str,
     mix: dict[Behaviour, int] = RUSH_MIX,
 ) -> list[Shopper]:
-    """Draw `count` shoppers of `mix` for `items` (weighted by quota), named prefix + a number."""
-    return [replace(_draw(rng, items, mix), user_id=f"{prefix}{n:05d}") for n in range(1, count + 1)]
+    """Draw `count` shoppers of `mix` for `items` (weighted by quota), named as `shopper_ids` names them."""
+    return [replace(_draw(rng, items, mix), user_id=user_id) for user_id in shopper_ids(prefix, count)]
+
+
+def shopper_ids(prefix: str, count: int) -> list[str]:
+    """The ids of `count` shoppers: prefix + a number from 1."""
+    return [f"{prefix}{n:05d}" for n in range(1, count + 1)]
 
 
 def _draw(

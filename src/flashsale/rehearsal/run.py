@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import httpx
 
 from flashsale.auth import mint_shopper_token
 from flashsale.demo.campaign import DemoItem, ItemSpec
-from flashsale.demo.crowd import Shopper, draw_shoppers
+from flashsale.demo.crowd import Shopper, draw_shoppers, shopper_ids
 from flashsale.demo.shop import Tally, click_early, shop_for
 from flashsale.rehearsal.openloop import Recorder, run_open_loop
 from flashsale.rehearsal.operator import Operator, RehearsalRefused
@@ -75,6 +76,15 @@ def rehearse(options: RehearsalOptions) -> RehearsalResult:
         plan = _plan(
             operator.forecast(options.campaign_id, from_campaign=options.from_campaign), options.load
         )
+        # Shoppers are named and their tokens minted before the copy is asked for, so a big crowd
+        # costs no time between the copy and its open.
+        prefixes = [f"r{secrets.token_hex(4)}-{n}-" for n in range(len(plan))]
+        ttl = PREP_S + max(s.opens + s.span_s for s in plan) + TAIL_S + 3600
+        tokens = {
+            user_id: mint_shopper_token(options.jwt_secret, user_id, ttl, time.time())
+            for prefix, session in zip(prefixes, plan, strict=True)
+            for user_id in shopper_ids(prefix, session.shoppers)
+        }
         start_wall = time.time() + PREP_S
         copy = operator.copy(
             options.campaign_id,
@@ -89,14 +99,10 @@ def rehearse(options: RehearsalOptions) -> RehearsalResult:
             )
         rng = random.Random(options.seed)
         crowds = [
-            _crowd(session, copied, copy["campaign_id"], rng)
-            for session, copied in zip(plan, copy["sessions"], strict=True)
+            _crowd(session, copied, prefix, rng)
+            for session, copied, prefix in zip(plan, copy["sessions"], prefixes, strict=True)
         ]
         shoppers = [s for crowd in crowds for s in crowd]
-        ttl = PREP_S + max(s.opens + s.span_s for s in plan) + TAIL_S + 3600
-        tokens = {
-            s.user_id: mint_shopper_token(options.jwt_secret, s.user_id, ttl, time.time()) for s in shoppers
-        }
         recorder = Recorder()
         start = recorder.clock() + (start_wall - time.time())
         with asyncio.Runner(loop_factory=_fast_loop()) as runner:
@@ -145,7 +151,7 @@ def _plan(forecast: Sequence[dict[str, Any]], load: float) -> list[_Session]:
     return sessions
 
 
-def _crowd(session: _Session, copied: dict[str, Any], copy_id: int, rng: random.Random) -> list[Shopper]:
+def _crowd(session: _Session, copied: dict[str, Any], prefix: str, rng: random.Random) -> list[Shopper]:
     items = [
         DemoItem(
             c["item"]["id"],
@@ -164,7 +170,6 @@ def _crowd(session: _Session, copied: dict[str, Any], copy_id: int, rng: random.
     ]
     if not items:
         return []
-    prefix = f"r{copy_id}-s{copied['session']['id']}-"
     return draw_shoppers(items, session.shoppers, rng=rng, prefix=prefix)
 
 
