@@ -108,8 +108,8 @@ def test_a_review_shows_its_kpis_and_every_chart(browser: Browser, tmp_path: Pat
     gmv = page.locator("#kpis tr[data-kpi='gmv_cents'] td").nth(1).inner_text()
     assert gmv == f"¥{report.total('revenue_cents') / 100:,.2f}"
     charts = page.locator("figure[data-chart] svg")
-    assert charts.count() == 3
-    for n in range(3):
+    assert charts.count() == 4  # sales per hour, sell-out curves, orders by status, channels
+    for n in range(4):
         box = charts.nth(n).bounding_box()
         assert box is not None and box["width"] > 100 and box["height"] > 50  # drawn, not empty
     page.screenshot(path=str(artifacts / "review.png"), full_page=True)

@@ -60,6 +60,7 @@ TAGS = [
     {"name": "coupons", "description": "The shopper's coupons: claim from a wave, redeem a code, list."},
     {"name": "admin: coupons", "description": "Coupon templates, waves and runs of single-use codes."},
     {"name": "admin: margin", "description": "Product costs; each item's worst-case price and margin."},
+    {"name": "admin: plans", "description": "Traffic forecast, targets, channels, rehearsal copies."},
     {"name": "board", "description": "The live board: the page at /board, its data, its event stream."},
     {"name": "health", "description": "Liveness and readiness for load balancers; no token needed."},
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flashsale.cli.console import errors
+from flashsale.cli.serve import serve
 from flashsale.config import Settings
 from flashsale.demo import DEFINITIONS, CrowdTooSmall, DemoOptions, DemoReport, run_demo
 
@@ -43,10 +45,20 @@ def demo(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON, without progress.")
     ] = False,
+    serve_after: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="Afterwards, serve the demo's data (live board, API) until Ctrl-C, on --port."
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of --serve.")] = 8000,
 ) -> None:
     """Run a flash sale against a concurrent simulated crowd and audit the books.
 
-    Exits with 1 if anything was oversold or undersold, or the ledger and the database disagree.
+    Prints where the campaign's review is, and where to open the live board on the demo's data:
+    with --serve right away, else with the `flashsale serve` command it prints (--data-dir keeps
+    the data for it). Exits with 1 if anything was oversold or undersold, or the ledger and the
+    database disagree.
     """
     if data_dir is not None and (data_dir / "flashsale.db").exists():
         raise typer.BadParameter(
@@ -75,12 +87,41 @@ def demo(
                 )
         except CrowdTooSmall as exc:
             raise typer.BadParameter(str(exc), param_hint="--shoppers") from exc
-    if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        _print_report(Console(), report, data_dir)
+        board = f"http://127.0.0.1:{port}/board"
+        if as_json:
+            typer.echo(json.dumps(report.as_dict(), indent=2))
+        else:
+            console = Console()
+            _print_report(console, report, data_dir)
+            console.print(
+                _where_the_board_is(board, data_dir, serving=serve_after), highlight=False, soft_wrap=True
+            )
+        if serve_after:
+            if as_json:
+                errors.print(f"live board: {board}", highlight=False)
+            _serve_demo_data(where, port)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _where_the_board_is(board: str, kept_in: Path | None, *, serving: bool) -> str:
+    if serving:
+        return f"live board of the demo's sale: [bold]{board}[/] (serving until Ctrl-C)"
+    if kept_in is not None:
+        return f"live board: run [bold]FLASHSALE_DATA_DIR={kept_in} flashsale serve[/], then open {board}"
+    return (
+        "live board: run the demo again with [bold]--serve[/] to open it at"
+        f" {board} (or keep the data with --data-dir DIR, then FLASHSALE_DATA_DIR=DIR flashsale serve)"
+    )
+
+
+def _serve_demo_data(data_dir: Path, port: int) -> None:
+    """Serve the demo's database as `flashsale serve` would, embedded, until Ctrl-C."""
+    # The demo ran on the embedded engine in data_dir: no database or ledger set elsewhere applies.
+    for name in ("FLASHSALE_DATABASE_URL", "FLASHSALE_BACKEND", "FLASHSALE_REDIS_URL"):
+        os.environ.pop(name, None)
+    os.environ["FLASHSALE_DATA_DIR"] = str(data_dir)
+    serve(host="127.0.0.1", port=port, workers=1, access_log=False)
 
 
 def _money(cents: int) -> str:

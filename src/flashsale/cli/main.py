@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from flashsale.cli import coupons, db, demo, draws, jobs, margin, payments, report, serve, tokens
+from flashsale.cli import (
+    coupons,
+    db,
+    demo,
+    draws,
+    jobs,
+    margin,
+    payments,
+    plan,
+    rehearse,
+    report,
+    serve,
+    tokens,
+)
 
 app = typer.Typer(
     name="flashsale",
@@ -12,9 +25,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-for commands in (demo.app, serve.app, tokens.app, jobs.app, report.app, margin.app):
+for commands in (demo.app, serve.app, tokens.app, jobs.app, report.app, margin.app, rehearse.app):
     app.add_typer(commands)
 app.add_typer(db.app, name="db")
 app.add_typer(payments.app, name="payments")
 app.add_typer(draws.app, name="draws")
 app.add_typer(coupons.app, name="coupons")
+app.add_typer(plan.app, name="plan")

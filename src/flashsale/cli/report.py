@@ -11,7 +11,6 @@ from sqlalchemy.orm import sessionmaker
 from flashsale.cli.console import refuse
 from flashsale.config import Settings
 from flashsale.domain.errors import FlashSaleError
-from flashsale.services.review import load_review
 from flashsale.store import db as store_db
 
 app = typer.Typer()
@@ -31,23 +30,25 @@ def report(
 
     Reads the database only, so it is safe while a sale runs. KPIs: GMV (paid orders), orders and
     units sold, average order value, participants and buyers, conversion, expired and cancelled
-    shares, refunds; per session and item; GMV per hour; each item's sell-out curve.
+    shares, refunds; per session and item; GMV per hour; each item's sell-out curve; the KPIs
+    against the targets and each channel's budget, spend and ROI (targets.csv, channels.csv,
+    goals.json), as entered with `flashsale plan`; and the load rehearsals (`flashsale
+    rehearse`) whose results are in the same folder.
     """
     settings = Settings()
     url = settings.resolved_database_url()
     store_db.upgrade(url)
     engine = store_db.make_engine(url)
     reads = store_db.make_read_engine(url, engine)
+    folder = out or settings.data_dir / "reports" / f"campaign-{campaign}"
+    # Imported here: matplotlib takes ~0.6 s to import, which every other command would pay.
+    from flashsale.reports.campaign import write_campaign_review
+
     try:
-        review = load_review(sessionmaker(reads), campaign)
-        before = load_review(sessionmaker(reads), compare) if compare is not None else None
+        page = write_campaign_review(sessionmaker(reads), campaign, folder, compare=compare)
     except FlashSaleError as exc:
         refuse(exc.message, code=1)
     finally:
         reads.dispose()
         engine.dispose()
-    # Imported here: matplotlib takes ~0.6 s to import, which every other command would pay.
-    from flashsale.reports.review import write_review
-
-    page = write_review(review, out or settings.data_dir / "reports" / f"campaign-{campaign}", compare=before)
     typer.echo(f"review written: {page}")

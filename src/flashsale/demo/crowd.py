@@ -90,6 +90,23 @@ def plan_crowd(items: Sequence[DemoItem], *, shoppers: int, seed: int) -> list[S
     )
 
 
+def draw_shoppers(
+    items: Sequence[DemoItem],
+    count: int,
+    *,
+    rng: random.Random,
+    prefix: str,
+    mix: dict[Behaviour, int] = RUSH_MIX,
+) -> list[Shopper]:
+    """Draw `count` shoppers of `mix` for `items` (weighted by quota), named as `shopper_ids` names them."""
+    return [replace(_draw(rng, items, mix), user_id=user_id) for user_id in shopper_ids(prefix, count)]
+
+
+def shopper_ids(prefix: str, count: int) -> list[str]:
+    """The ids of `count` shoppers: prefix + a number from 1."""
+    return [f"{prefix}{n:05d}" for n in range(1, count + 1)]
+
+
 def _draw(
     rng: random.Random, items: Sequence[DemoItem], mix: dict[Behaviour, int], *, late: bool = False
 ) -> Shopper:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from flashsale.demo.campaign import DemoCampaign
 from flashsale.demo.shop import Tally
 from flashsale.domain.orders import OrderStatus
+from flashsale.domain.stock_audit import oversold, undersold
 from flashsale.services.deps import Deps
 from flashsale.store.tables import ItemRow, OrderRow
 
@@ -122,8 +123,6 @@ def audit_items(deps: Deps, campaign: DemoCampaign, tally: Tally) -> tuple[ItemA
             stored.get((item.id, status.value), _Stored())
             for status in (OrderStatus.PAID, OrderStatus.UNPAID, OrderStatus.CANCELLED, OrderStatus.EXPIRED)
         )
-        over_quota = max(stock.sold + stock.held, paid.units + unpaid.units) - stock.quota
-        lost = stock.quota - stock.available - stock.held - stock.sold
         audits.append(
             ItemAudit(
                 item_id=item.id,
@@ -140,8 +139,21 @@ def audit_items(deps: Deps, campaign: DemoCampaign, tally: Tally) -> tuple[ItemA
                 revenue_cents=paid.cents,
                 db_sold=paid.units,
                 db_held=unpaid.units,
-                oversell=max(0, over_quota) + over_limit[item.id],
-                undersell=max(0, lost) + min(max(0, stock.available), tally.unserved(item.id)),
+                oversell=oversold(
+                    quota=stock.quota,
+                    sold=stock.sold,
+                    held=stock.held,
+                    db_sold=paid.units,
+                    db_held=unpaid.units,
+                    over_limit=over_limit[item.id],
+                ),
+                undersell=undersold(
+                    quota=stock.quota,
+                    available=stock.available,
+                    held=stock.held,
+                    sold=stock.sold,
+                    unserved=tally.unserved(item.id),
+                ),
             )
         )
     return tuple(audits)

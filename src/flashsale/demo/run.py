@@ -14,9 +14,11 @@ from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.demo.campaign import PAYMENT_WINDOW_S, SALE_DAY, DemoCampaign, create_campaign
 from flashsale.demo.crowd import Shopper, plan_crowd
+from flashsale.demo.goals import enter_goals
 from flashsale.demo.report import DemoReport, audit_items
 from flashsale.demo.shop import Shop, click_early, shop_for
 from flashsale.services.audit import audit_payments
+from flashsale.services.goals import Goals
 from flashsale.services.review import load_review
 
 EARLY_LEAD_S = 30.0  # the early clickers click this long before the open
@@ -43,8 +45,8 @@ def run_demo(
 
     The platform runs on a manual clock: the demo moves it through both sessions, past the
     payment window so unpaid holds expire, without waiting. `on_progress` is called once per
-    shopper who is done. With `review_dir`, the campaign's review (`flashsale report`) is written
-    there afterwards.
+    shopper who is done. With `review_dir`, the demo's operator enters targets and channels and the
+    campaign's review (`flashsale report`) is written there afterwards.
     """
     clock = ManualClock(SALE_DAY.timestamp())
     platform = build(Settings(data_dir=data_dir, database_url=None, backend="memory"), clock=clock)
@@ -58,10 +60,12 @@ def run_demo(
             crowd_seconds = time.perf_counter() - started
         review_path = None
         if review_dir is not None:
-            from flashsale.reports.review import write_review  # matplotlib: only when charts are drawn
+            reads = platform.deps.reads or platform.deps.sessions
+            kpis = load_review(reads, campaign.campaign_id).kpis
+            enter_goals(Goals(platform.deps), campaign, kpis)
+            from flashsale.reports.campaign import write_campaign_review  # matplotlib: only when drawn
 
-            review = load_review(platform.deps.reads or platform.deps.sessions, campaign.campaign_id)
-            review_path = write_review(review, review_dir)
+            review_path = write_campaign_review(reads, campaign.campaign_id, review_dir)
         return DemoReport(
             seed=options.seed,
             shoppers=options.shoppers,

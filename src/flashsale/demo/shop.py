@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from flashsale.demo.crowd import Behaviour, Shopper
 from flashsale.domain.errors import ErrorCode, FlashSaleError
@@ -42,13 +42,45 @@ class Tally:
     served: set[tuple[int, str]] = field(default_factory=set)  # (item id, user id) that got a hold
     turned_away: set[tuple[int, str]] = field(default_factory=set)  # told SOLD_OUT or INSUFFICIENT_STOCK
 
+    def bought(self, item_id: int, user_id: str, *, replayed: bool) -> None:
+        """Count a purchase answered with an order: a fresh hold, or the replay of one."""
+        if replayed:
+            self.replays += 1
+        else:
+            self.new_orders += 1
+        self.served.add((item_id, user_id))
+
+    def refused(self, item_id: int, user_id: str, code: ErrorCode) -> None:
+        """Count a purchase refused with `code`."""
+        self.refusals[code] += 1
+        if code in TURNED_AWAY:
+            self.turned_away.add((item_id, user_id))
+
     def unserved(self, item_id: int) -> int:
         """Count the shoppers who wanted the item, were turned away, and never got a unit of it."""
         return sum(1 for item, _ in self.turned_away - self.served if item == item_id)
 
 
+class Door(Protocol):
+    """What a shopper's behaviour (`shop_for`) calls: the in-process `Shop`, or HTTP in a rehearsal."""
+
+    tally: Tally
+
+    async def buy(self, shopper: Shopper, qty: int, request_id: str) -> Answer:
+        """Ask for a hold; return the order or the refusal's code."""
+        ...
+
+    async def pay(self, order: Order) -> None:
+        """Pay the order; a refusal is tallied as a failure."""
+        ...
+
+    async def cancel(self, order: Order) -> None:
+        """Cancel the unpaid order; a refusal is tallied as a failure."""
+        ...
+
+
 class Shop:
-    """The crowd's door to the platform."""
+    """The crowd's door to the platform, in process."""
 
     def __init__(self, orders: OrderService, pool: Executor) -> None:
         self._orders = orders
@@ -66,15 +98,9 @@ class Shop:
         try:
             purchase = await self._checkout.buy(cmd)
         except FlashSaleError as exc:
-            self.tally.refusals[exc.code] += 1
-            if exc.code in TURNED_AWAY:
-                self.tally.turned_away.add((cmd.item_id, cmd.user_id))
+            self.tally.refused(cmd.item_id, cmd.user_id, exc.code)
             return exc.code
-        if purchase.replayed:
-            self.tally.replays += 1
-        else:
-            self.tally.new_orders += 1
-        self.tally.served.add((cmd.item_id, cmd.user_id))
+        self.tally.bought(cmd.item_id, cmd.user_id, replayed=purchase.replayed)
         return purchase.order
 
     async def pay(self, order: Order) -> None:
@@ -104,7 +130,7 @@ class Shop:
         return expired
 
 
-async def take(shop: Shop, shopper: Shopper, qty: int, request_id: str, *, clicks: int = 1) -> Order | None:
+async def take(shop: Door, shopper: Shopper, qty: int, request_id: str, *, clicks: int = 1) -> Order | None:
     """Ask for `qty` units with `clicks` identical requests at once; offered fewer, settle for one."""
     answers = await asyncio.gather(*(shop.buy(shopper, qty, request_id) for _ in range(clicks)))
     orders = {a.id: a for a in answers if isinstance(a, Order)}
@@ -117,13 +143,13 @@ async def take(shop: Shop, shopper: Shopper, qty: int, request_id: str, *, click
     return None
 
 
-async def click_early(shop: Shop, shopper: Shopper) -> None:
+async def click_early(shop: Door, shopper: Shopper) -> None:
     """Hammer the buy button before the session opens."""
     for n in range(shopper.early_clicks):
         await shop.buy(shopper, shopper.qty, f"{shopper.user_id}-early-{n}")
 
 
-async def shop_for(shop: Shop, shopper: Shopper) -> None:
+async def shop_for(shop: Door, shopper: Shopper) -> None:
     """Play one shopper's behaviour while the session is open."""
     kind = shopper.behaviour
     request_id = f"{shopper.user_id}-buy"

@@ -4,6 +4,9 @@ column per campaign when compared with another).
 
 Charts are drawn server-side with matplotlib (Agg, no display) to SVG text embedded in the page:
 GMV per hour, each item's sell-out curve against its quota, and the orders by status.
+
+Other modules add their own `Section` (a rehearsal's load results, targets and channels), with
+files of their numbers beside the page.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ import csv
 import html
 import io
 import json
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,9 +50,31 @@ KPI_ROWS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
 )
 
 
-def write_review(review: CampaignReview, out_dir: Path, *, compare: CampaignReview | None = None) -> Path:
-    """Write review.html, review.json and kpis.csv into `out_dir` (created); return the HTML's path."""
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A module's own part of the review: its heading, its HTML, and files of its numbers (name ->
+    text) written beside the page. Each module that adds figures (rehearsals, channels, coupons)
+    brings one, so this file does not grow with them."""
+
+    key: str
+    title: str
+    html: str
+    files: Mapping[str, str] = field(default_factory=dict)
+
+
+def write_review(
+    review: CampaignReview,
+    out_dir: Path,
+    *,
+    compare: CampaignReview | None = None,
+    sections: Sequence[Section] = (),
+) -> Path:
+    """Write review.html, review.json, kpis.csv and each section's files into `out_dir` (created);
+    return the HTML's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    for section in sections:
+        for name, text in section.files.items():
+            (out_dir / name).write_text(text, encoding="utf-8")
     reviews = [review] + ([compare] if compare is not None else [])
     (out_dir / "review.json").write_text(
         json.dumps([_jsonable(asdict(r)) for r in reviews], indent=2, ensure_ascii=False), encoding="utf-8"
@@ -60,12 +85,14 @@ def write_review(review: CampaignReview, out_dir: Path, *, compare: CampaignRevi
         for key, label, _ in KPI_ROWS:
             writer.writerow([label, *(getattr(r.kpis, key) for r in reviews)])
     page = out_dir / "review.html"
-    page.write_text(render_html(review, compare), encoding="utf-8")
+    page.write_text(render_html(review, compare, sections), encoding="utf-8")
     return page
 
 
-def render_html(review: CampaignReview, compare: CampaignReview | None = None) -> str:
-    """The whole report as one HTML document."""
+def render_html(
+    review: CampaignReview, compare: CampaignReview | None = None, sections: Sequence[Section] = ()
+) -> str:
+    """The whole report as one HTML document: the review's own parts, then each section."""
     c = review.campaign
     parts = [
         f"<h1>{_e(c.name)} — campaign review</h1>",
@@ -80,6 +107,7 @@ def render_html(review: CampaignReview, compare: CampaignReview | None = None) -
         _chart_curves(review),
         "<h2>Orders by status</h2>",
         _chart_statuses(review),
+        *(f"<section id='{_e(x.key)}'><h2>{_e(x.title)}</h2>{x.html}</section>" for x in sections),
     ]
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -137,7 +165,7 @@ def _chart_sales(review: CampaignReview) -> str:
     ax.bar([h.strftime("%m-%d %H:00") for h in hours], [v / 100 for _, v in review.sales_by_hour])
     ax.set_ylabel("GMV (¥)")
     ax.tick_params(axis="x", labelrotation=45)
-    return _figure(fig, "sales")
+    return figure(fig, "sales")
 
 
 def _chart_curves(review: CampaignReview) -> str:
@@ -152,17 +180,18 @@ def _chart_curves(review: CampaignReview) -> str:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
     fig.autofmt_xdate()
-    return _figure(fig, "curves")
+    return figure(fig, "curves")
 
 
 def _chart_statuses(review: CampaignReview) -> str:
     fig, ax = plt.subplots(figsize=(6, 2.5))
     ax.barh(list(review.orders_by_status), list(review.orders_by_status.values()))
     ax.set_xlabel("orders")
-    return _figure(fig, "statuses")
+    return figure(fig, "statuses")
 
 
-def _figure(fig: Any, name: str) -> str:
+def figure(fig: Any, name: str) -> str:
+    """Close a matplotlib figure and return it as inline SVG in a <figure data-chart=name>."""
     buffer = io.StringIO()
     fig.tight_layout()
     fig.savefig(buffer, format="svg")

@@ -381,3 +381,33 @@ class CouponCodeRow(Base):
     wave_id: Mapped[int] = mapped_column(ForeignKey("coupon_waves.id"), index=True)
     user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     coupon_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+class SessionForecastRow(Base):
+    """The operator's forecast of one session's traffic: how many shoppers, arriving over how long."""
+
+    __tablename__ = "session_forecasts"
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("flash_sessions.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    shoppers: Mapped[int] = mapped_column(Integer)
+    span_s: Mapped[int] = mapped_column(Integer)
+
+
+class CampaignTargetRow(Base):
+    """A KPI target the operator set for a campaign (value in the KPI's unit; shares in basis points)."""
+
+    __tablename__ = "campaign_targets"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    kpi: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class CampaignChannelRow(Base):
+    """A marketing channel of a campaign: budget, actual spend, and what the operator attributes to it."""
+
+    __tablename__ = "campaign_channels"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    budget_cents: Mapped[int] = mapped_column(BigInteger)
+    spend_cents: Mapped[int] = mapped_column(BigInteger)
+    attributed_orders: Mapped[int] = mapped_column(Integer)
+    attributed_gmv_cents: Mapped[int] = mapped_column(BigInteger)
