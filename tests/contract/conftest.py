@@ -1,8 +1,11 @@
 """One ledger suite, every engine: the `ledger` fixture runs each contract test once per engine.
 
-The Redis engine runs once plain and once with each item's stock split over four buckets (a different
-code path: rebalancing); its params are marked `redis`, so tests/conftest.py skips them when
-FLASHSALE_TEST_REDIS_URL is not set. An engine that fails to build fails the test: it never skips.
+The Redis engine runs once plain, once with each item's stock split over four buckets (a different
+code path: rebalancing), and once on a Redis Cluster (items in slot groups, see
+flashsale.ledger.redis); its params are marked `redis` (`redis_cluster`), so tests/conftest.py
+skips them when FLASHSALE_TEST_REDIS_URL (FLASHSALE_TEST_REDIS_CLUSTER_URL) is not set, and fails
+them instead under FLASHSALE_TEST_REQUIRE_SERVICES=1. An engine that fails to build fails the test:
+it never skips.
 Every ledger it builds gets a fresh key prefix (`?prefix=t-<uuid>`), whose keys are deleted afterwards.
 """
 
@@ -18,12 +21,13 @@ from flashsale.clock import ManualClock
 from flashsale.domain.sale import ItemTerms
 from flashsale.ledger import Ledger, ledger_from_url
 from tests.factories import terms
-from tests.services import REDIS_URL
+from tests.services import REDIS_CLUSTER_URL, REDIS_URL
 
 ENGINES = [
     pytest.param("memory://", id="memory"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
     pytest.param("redis?buckets=4", id="redis-buckets", marks=pytest.mark.redis),
+    pytest.param("redis-cluster", id="redis-cluster", marks=pytest.mark.redis_cluster),
 ]
 
 LedgerFactory = Callable[[ManualClock], Ledger]
@@ -35,16 +39,24 @@ def with_query(url: str, *options: tuple[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode([*parse_qsl(parts.query), *options])))
 
 
-def _delete_keys(prefixes: list[str]) -> None:
-    import redis  # only the Redis engine needs the client
+def server_url(engine: str) -> str:
+    """The test server an engine param runs on (the Cluster's URL for `redis-cluster`)."""
+    url = REDIS_CLUSTER_URL if engine == "redis-cluster" else REDIS_URL
+    assert url is not None
+    return url
 
-    assert REDIS_URL is not None
-    client = redis.Redis.from_url(REDIS_URL)
+
+def delete_keys(url: str, prefixes: list[str]) -> None:
+    """Delete every key under the prefixes, on one server or on every master of a Cluster."""
+    from redis import Redis
+    from redis.cluster import RedisCluster  # only the Redis engine needs the client
+
+    cluster = url.startswith("redis+cluster://")
+    client = RedisCluster.from_url(url.replace("+cluster", "")) if cluster else Redis.from_url(url)
     try:
         for prefix in prefixes:
-            keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-            if keys:
-                client.delete(*keys)
+            for key in list(client.scan_iter(match=f"{prefix}:*", count=1000)):
+                client.delete(key)  # one key a call: a Cluster refuses a DEL across slots
     finally:
         client.close()
 
@@ -60,9 +72,8 @@ def make_ledger(request: pytest.FixtureRequest) -> Iterator[LedgerFactory]:
     def build(clock: ManualClock) -> Ledger:
         url = engine
         if on_redis:
-            assert REDIS_URL is not None
             prefixes.append(f"t-{uuid.uuid4().hex}")
-            url = with_query(REDIS_URL, *parse_qsl(urlsplit(engine).query), ("prefix", prefixes[-1]))
+            url = with_query(server_url(engine), *parse_qsl(urlsplit(engine).query), ("prefix", prefixes[-1]))
         ledger = ledger_from_url(url, clock)  # an engine that cannot be built fails the test
         built.append(ledger)
         return ledger
@@ -75,7 +86,7 @@ def make_ledger(request: pytest.FixtureRequest) -> Iterator[LedgerFactory]:
         if close is not None:
             close()
     if prefixes:
-        _delete_keys(prefixes)
+        delete_keys(server_url(engine), prefixes)
 
 
 @pytest.fixture

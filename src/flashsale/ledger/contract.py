@@ -16,7 +16,9 @@ Guarantees shared by all engines:
 - A granted `(user_id, request_id)` is remembered: repeating it returns the same hold
   (`replayed=True`) and never reserves twice; the same key with another item or quantity is
   refused with IDEMPOTENCY_MISMATCH. Refusals are not remembered: they reserved nothing, so a
-  retry is a fresh decision.
+  retry is a fresh decision. Keys are remembered per `request_scope` of the item: one scope for
+  every item in process and on one Redis; on a Redis Cluster idempotency lives with the item's
+  slot group, so the same key on an item of another group is a new request.
 - Holds past `expires_at` are expired lazily by every reserve/confirm/release/stock call and by
   `expire_due`; expired units go straight back to `available`. Each expired hold is handed out by
   `expire_due` exactly once, so the system of record can follow.
@@ -85,11 +87,19 @@ class PurchaseStream(NamedTuple):
     """Where an engine that does not record orders itself appends each granted hold, for the order writer.
 
     `client` is the engine's connection to the stream's server (a redis-py `Redis` for the Redis
-    engine) and `key` the stream's name; `jobs/order_writer.py` reads the stream through them.
+    engine, a `RedisCluster` on a Cluster) and `key` the stream's name; `jobs/order_writer.py` reads
+    the stream through them. On a Cluster there is one stream per slot group: `keys` names them all
+    (`key` is the first), and the writers read every one.
     """
 
     client: Any
     key: str
+    keys: tuple[str, ...] = ()
+
+    @property
+    def every_key(self) -> tuple[str, ...]:
+        """Every stream the writers must read: `keys`, or `key` alone when there is one."""
+        return self.keys or (self.key,)
 
 
 class Pause(NamedTuple):
@@ -243,6 +253,14 @@ class Ledger(Protocol):
 
     def pauses(self) -> dict[int, Pause]:
         """Return the live pause of every paused item."""
+        ...
+
+    def request_scope(self, item_id: int) -> int:
+        """The scope in which the item's idempotency keys are remembered (see the module docstring).
+
+        A `(user_id, request_id)` granted for one item is answered as a replay or a mismatch on any
+        item of the same scope, and is a new request on an item of another scope.
+        """
         ...
 
     def purchase_stream(self) -> PurchaseStream | None:
