@@ -92,7 +92,7 @@ def order_writer_for(platform: Platform, *, consumer: str | None = None) -> Orde
     stream = platform.ledger.purchase_stream()
     if stream is None:  # the engine's orders are recorded by the buy path itself
         raise ValueError("only the Redis ledger has a purchase stream to write orders from")
-    return OrderWriter(platform.orders, stream.client, stream.key, consumer=consumer)
+    return OrderWriter(platform.orders, stream.client, stream.every_key, consumer=consumer)
 
 
 def repair_hook(platform: Platform) -> Callable[[], object]:

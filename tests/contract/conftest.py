@@ -20,14 +20,16 @@ import pytest
 from flashsale.clock import ManualClock
 from flashsale.domain.sale import ItemTerms
 from flashsale.ledger import Ledger, ledger_from_url
+from flashsale.ledger.redis import RedisLedger
 from tests.factories import terms
+from tests.integration.redis_support import delete_keys_of
 from tests.services import REDIS_CLUSTER_URL, REDIS_URL
 
 ENGINES = [
     pytest.param("memory://", id="memory"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
     pytest.param("redis?buckets=4", id="redis-buckets", marks=pytest.mark.redis),
-    pytest.param("redis-cluster", id="redis-cluster", marks=pytest.mark.redis_cluster),
+    pytest.param("redis-cluster?groups=4", id="redis-cluster", marks=pytest.mark.redis_cluster),
 ]
 
 LedgerFactory = Callable[[ManualClock], Ledger]
@@ -41,24 +43,9 @@ def with_query(url: str, *options: tuple[str, str]) -> str:
 
 def server_url(engine: str) -> str:
     """The test server an engine param runs on (the Cluster's URL for `redis-cluster`)."""
-    url = REDIS_CLUSTER_URL if engine == "redis-cluster" else REDIS_URL
+    url = REDIS_CLUSTER_URL if engine.startswith("redis-cluster") else REDIS_URL
     assert url is not None
     return url
-
-
-def delete_keys(url: str, prefixes: list[str]) -> None:
-    """Delete every key under the prefixes, on one server or on every master of a Cluster."""
-    from redis import Redis
-    from redis.cluster import RedisCluster  # only the Redis engine needs the client
-
-    cluster = url.startswith("redis+cluster://")
-    client = RedisCluster.from_url(url.replace("+cluster", "")) if cluster else Redis.from_url(url)
-    try:
-        for prefix in prefixes:
-            for key in list(client.scan_iter(match=f"{prefix}:*", count=1000)):
-                client.delete(key)  # one key a call: a Cluster refuses a DEL across slots
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=ENGINES)
@@ -66,14 +53,13 @@ def make_ledger(request: pytest.FixtureRequest) -> Iterator[LedgerFactory]:
     """Yield a builder of empty ledgers of one engine; each Redis ledger gets its own key prefix."""
     engine: str = request.param
     on_redis = engine.startswith("redis")
-    prefixes: list[str] = []
     built: list[Ledger] = []
 
     def build(clock: ManualClock) -> Ledger:
         url = engine
         if on_redis:
-            prefixes.append(f"t-{uuid.uuid4().hex}")
-            url = with_query(server_url(engine), *parse_qsl(urlsplit(engine).query), ("prefix", prefixes[-1]))
+            prefix = ("prefix", f"t-{uuid.uuid4().hex}")
+            url = with_query(server_url(engine), *parse_qsl(urlsplit(engine).query), prefix)
         ledger = ledger_from_url(url, clock)  # an engine that cannot be built fails the test
         built.append(ledger)
         return ledger
@@ -81,12 +67,12 @@ def make_ledger(request: pytest.FixtureRequest) -> Iterator[LedgerFactory]:
     build(ManualClock())  # fails here, at set-up, when the engine cannot be built
     yield build
     for ledger in built:
+        if isinstance(ledger, RedisLedger):
+            delete_keys_of(ledger)
         # Network engines hold connection pools; an unclosed pool would warn (warnings are errors).
         close = getattr(ledger, "close", None)
         if close is not None:
             close()
-    if prefixes:
-        delete_keys(server_url(engine), prefixes)
 
 
 @pytest.fixture

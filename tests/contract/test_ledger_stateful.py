@@ -6,7 +6,6 @@ conserved, no counter is negative, and no user holds more than the limit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from hypothesis import HealthCheck, settings
@@ -69,12 +68,11 @@ class ModelHold:
 class Model:
     """What the ledger should say, computed the obvious way."""
 
-    def __init__(self, scope: Callable[[int], int]) -> None:
-        self.scope = scope  # the ledger's request_scope: where idempotency keys are remembered
+    def __init__(self) -> None:
         self.now = OPENS_AT
         self.terms: dict[int, ItemTerms] = {t.item_id: t for t in ITEMS}
         self.holds: dict[str, ModelHold] = {}
-        self.keys: dict[tuple[int, str, str], str] = {}  # (request scope, user, key) -> hold id
+        self.keys: dict[tuple[str, str], str] = {}
         self.unreported: set[str] = set()
 
     def units(self, item_id: int, *states: HoldState, user_id: str | None = None) -> int:
@@ -94,7 +92,7 @@ class Model:
 
     def refusal(self, item_id: int, user_id: str, qty: int, key: str) -> ErrorCode | None:
         """Return the code the ledger must refuse with, or None when it must grant (or replay)."""
-        known = self.keys.get((self.scope(item_id), user_id, key))
+        known = self.keys.get((user_id, key))
         if known is not None:
             hold = self.holds[known]
             return None if (hold.item_id, hold.qty) == (item_id, qty) else ErrorCode.IDEMPOTENCY_MISMATCH
@@ -135,9 +133,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @initialize()
     def open_the_sale(self) -> None:
+        self.model = Model()
         self.clock = ManualClock(OPENS_AT)
         self.ledger: Ledger = type(self).build(self.clock)
-        self.model = Model(self.ledger.request_scope)
         for item in ITEMS:
             self.ledger.configure(item)
 
@@ -157,7 +155,7 @@ class LedgerMachine(RuleBasedStateMachine):
         """Check a decision against the model, apply it there, and return the id of a new hold."""
         item_id, user_id, qty, key = request
         assert decision.code is self.model.refusal(item_id, user_id, qty, key)
-        known = self.model.keys.get((self.model.scope(item_id), user_id, key))
+        known = self.model.keys.get((user_id, key))
         if decision.hold is None:
             return []
         hold = decision.hold
@@ -169,7 +167,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert hold.hold_id not in self.model.holds and hold.state is HoldState.HELD
         assert hold.expires_at == self.model.now + TTL
         self.model.holds[hold.hold_id] = ModelHold(item_id, user_id, qty, hold.expires_at, HoldState.HELD)
-        self.model.keys[(self.model.scope(item_id), user_id, key)] = hold.hold_id
+        self.model.keys[(user_id, key)] = hold.hold_id
         return [hold.hold_id]
 
     def settle(self, hold_id: str, target: HoldState) -> None:

@@ -16,9 +16,7 @@ Guarantees shared by all engines:
 - A granted `(user_id, request_id)` is remembered: repeating it returns the same hold
   (`replayed=True`) and never reserves twice; the same key with another item or quantity is
   refused with IDEMPOTENCY_MISMATCH. Refusals are not remembered: they reserved nothing, so a
-  retry is a fresh decision. Keys are remembered per `request_scope` of the item: one scope for
-  every item in process and on one Redis; on a Redis Cluster idempotency lives with the item's
-  slot group, so the same key on an item of another group is a new request.
+  retry is a fresh decision.
 - Holds past `expires_at` are expired lazily by every reserve/confirm/release/stock call and by
   `expire_due`; expired units go straight back to `available`. Each expired hold is handed out by
   `expire_due` exactly once, so the system of record can follow.
@@ -253,14 +251,6 @@ class Ledger(Protocol):
 
     def pauses(self) -> dict[int, Pause]:
         """Return the live pause of every paused item."""
-        ...
-
-    def request_scope(self, item_id: int) -> int:
-        """The scope in which the item's idempotency keys are remembered (see the module docstring).
-
-        A `(user_id, request_id)` granted for one item is answered as a replay or a mismatch on any
-        item of the same scope, and is a new request on an item of another scope.
-        """
         ...
 
     def purchase_stream(self) -> PurchaseStream | None:

@@ -57,10 +57,6 @@ class MemoryLedger:
         # Drawn under the lock, from a pool, so a lone `reserve` does not pay a system call per id.
         self._new_id = HoldIdPool()
 
-    def request_scope(self, item_id: int) -> int:
-        """0: one process remembers every key for every item."""
-        return 0
-
     def purchase_stream(self) -> PurchaseStream | None:
         """None: the caller of `reserve` records the orders of this engine itself."""
         return None

@@ -44,10 +44,10 @@ request with LEDGER_BEHIND before anything is written: Redis went back in time (
 stale AOF, a failover to a lagging replica) and must be repaired before it sells again. The check
 lives in the script, so it costs one more field of the HMGET the batch does anyway.
 
-On one node idempotency is kept for the user, not the item: the contract refuses a replayed (user,
-request id) that names another item of the same `request_scope` (every item, on one node). The request key names the hold, the hold names its item, and the reserve script compares
-both with the request in the same atomic step. Holds and request keys live in one hash each, so a
-batch writes all of its grants with one command per hash.
+Idempotency is kept for the user, not the item: the contract refuses a replayed (user, request id)
+that names another item. The request key names the hold, the hold names its item, and the reserve
+script compares both with the request in the same atomic step. Holds and request keys live in one
+hash each, so a batch writes all of its grants with one command per hash.
 
 Redis Cluster (`redis+cluster://host:port?groups=N`, default 16 groups): every item belongs to
 the slot group `item id mod N`, and the group's keys all carry its hash tag: the prefix becomes
@@ -56,9 +56,13 @@ the slot group `item id mod N`, and the group's keys all carry its hash tag: the
 hold records, request keys, pauses and purchase stream, and the order writers read every group's
 stream. A batch is split by group (one script call per group, answers in request order); a hold id is
 drawn so that crc32(id) mod N is its item's group, which takes `confirm(hold_id)` to the right slot
-with no lookup. Idempotency lives with the item's group (`request_scope`): the same request id on an
-item of another group is a new request. On one node (`groups=0`) the prefix has no tag and the key
-names are those above; nothing changes there.
+with no lookup. Idempotency lives with the item's group (`P:{g<k>}:reqs`); so that a request id
+reused on an item of another group is still refused (IDEMPOTENCY_MISMATCH, which PostgreSQL's
+unique (user, request id) needs: else both would be granted and one order never stored), each key is
+first claimed in its user's group (`P:{g<crc32(user) mod N>}:claims`, field -> item, claim.lua), and
+the claim of a refused request is dropped again. That costs one more script call per user group of a
+batch. A client that dies between claim and drop leaves the key bound to its item. On one node
+(`groups=0`) the prefix has no tag and the key names are those above; nothing changes there.
 
 Buckets (`?buckets=N`, default 1) split each item's available units over N counters, each under
 its own hash tag; a request goes to bucket crc32(user) mod N. A bucket that cannot cover a
@@ -94,7 +98,18 @@ from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
 from flashsale.ledger.contract import Decision, Pause, PurchaseStream, StockLevel, paused_error
 from flashsale.ledger.ids import new_hold_ids
 
-SCRIPTS = ("reserve", "settle", "look", "holds", "expire", "next_expiry", "configure", "restore", "pause")
+SCRIPTS = (
+    "reserve",
+    "settle",
+    "look",
+    "holds",
+    "expire",
+    "next_expiry",
+    "configure",
+    "restore",
+    "pause",
+    "claim",
+)
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
 DEFAULT_CONNECTIONS = 64  # threads beyond this wait for a connection instead of opening more
 
@@ -114,6 +129,18 @@ def _script_texts() -> dict[str, str]:
     lua = files("flashsale.ledger") / "lua"
     lib = (lua / "lib.lua").read_text()
     return {name: f"#!lua\n{lib}\n{(lua / f'{name}.lua').read_text()}" for name in SCRIPTS}
+
+
+def _pools(client: Redis | RedisCluster) -> list[Any]:
+    """The connection pools of a client: its own, or on a Cluster every node's (which `close` keeps)."""
+    if isinstance(client, Redis):
+        return [client.connection_pool]
+    return [node.redis_connection.connection_pool for node in client.get_nodes() if node.redis_connection]
+
+
+def _reqfield(user_id: str, request_id: str) -> str:
+    """The key of (user, request id), as lib.lua's reqfield makes it: the user's length in bytes first."""
+    return f"{len(user_id.encode())}|{user_id}{request_id}"
 
 
 def _hold(rec: Sequence[str]) -> Hold:
@@ -152,7 +179,15 @@ class RedisLedger:
         self.stream_key = self.stream_keys[0]
         self._clock = clock
         self._shared = [
-            (f"{p}:due", f"{p}:holds", f"{p}:expired", f"{p}:purchases", f"{p}:reqs", f"{p}:pauses")
+            (
+                f"{p}:due",
+                f"{p}:holds",
+                f"{p}:expired",
+                f"{p}:purchases",
+                f"{p}:reqs",
+                f"{p}:pauses",
+                f"{p}:claims",
+            )
             for p in self._prefixes
         ]
         self._scripts = {name: client.register_script(text) for name, text in _script_texts().items()}
@@ -166,19 +201,16 @@ class RedisLedger:
     def close(self) -> None:
         """Close the client and its connections (closing again is harmless)."""
         self.client.close()
-        pool = getattr(
-            self.client, "connection_pool", None
-        )  # a Cluster client closes its nodes' pools itself
-        if pool is not None:
+        for pool in _pools(self.client):
             pool.disconnect()
 
     def group_of_item(self, item_id: int) -> int:
         """The slot group an item's keys live in: item id mod groups on a Cluster, 0 on one node."""
         return item_id % self.groups if self.groups else 0
 
-    def request_scope(self, item_id: int) -> int:
-        """The item's slot group: the request keys live with the item (one scope on one node)."""
-        return self.group_of_item(item_id)
+    def group_of_user(self, user_id: str) -> int:
+        """The slot group of a user's request claims on a Cluster: crc32 of the user id mod groups."""
+        return zlib.crc32(user_id.encode()) % self.groups if self.groups > 1 else 0
 
     def group_of_hold(self, hold_id: str) -> int:
         """The slot group a hold id was drawn for: crc32 of the id mod groups (0 on one node)."""
@@ -275,15 +307,18 @@ class RedisLedger:
         users: list[list[Any]] = [[] for _ in range(n)]
         for (item_id, user_id), units in used.items():
             users[self.group_of_item(item_id)] += (item_id, user_id, units)
+        claims: list[list[Any]] = [[] for _ in range(n)]
         records: list[list[Any]] = [[] for _ in range(n)]
         for h in holds:
+            if self.groups > 1:
+                claims[self.group_of_user(h.user_id)] += (_reqfield(h.user_id, h.request_id), h.item_id)
             row = records[self.group_of_item(h.item_id)]
             row += (h.hold_id, h.item_id, h.user_id, h.qty, h.request_id)
             row += (h.created_at, h.expires_at, h.state.value)
         for g, prefix in enumerate(self._prefixes):
             pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + ":*"
             args: list[Any] = [self._clock(), token or "", pattern, self.buckets, len(items[g]) // 9]
-            args += [*items[g], len(users[g]) // 3, *users[g], *records[g]]
+            args += [*items[g], len(users[g]) // 3, *users[g], len(claims[g]) // 2, *claims[g], *records[g]]
             reply = self._run("restore", *args, group=g)
             if reply[0] == ErrorCode.CONFLICT:
                 raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of item {reply[1]} is not held")
@@ -345,15 +380,48 @@ class RedisLedger:
         items, and an item's decisions depend only on its own earlier requests (idempotency lives
         with the item's group), so deciding group by group answers as deciding in order would.
         """
+        decisions: list[Decision] = []
         if self.groups <= 1:
-            decisions: list[Decision] = []
             for start in range(0, len(requests), MAX_SCRIPT_BATCH):
                 decisions += self._reserve_chunk(requests[start : start + MAX_SCRIPT_BATCH], 0)
             return decisions
+        # Rounds, so that no request key comes twice in one: a claim made and then dropped by a
+        # refused request must be seen dropped by a later request of the same key, as in order.
+        start, seen = 0, set[tuple[str, str]]()
+        for j, (_, user_id, _, request_id) in enumerate(requests):
+            if (user_id, request_id) in seen:
+                decisions += self._reserve_round(requests[start:j])
+                start, seen = j, set()
+            seen.add((user_id, request_id))
+        return decisions + self._reserve_round(requests[start:])
+
+    def _claims(self, mode: str, requests: Sequence[tuple[int, str, int, str]]) -> str:
+        """Run the claim script (see claim.lua) for the requests, per user group; a verdict per request."""
+        positions: dict[int, list[int]] = {}
+        for j, (_, user_id, _, _) in enumerate(requests):
+            positions.setdefault(self.group_of_user(user_id), []).append(j)
+        verdicts = [""] * len(requests)
+        for group, indices in positions.items():
+            pairs: list[Any] = []
+            for j in indices:
+                item_id, user_id, _, request_id = requests[j]
+                pairs += (_reqfield(user_id, request_id), item_id)
+            for j, verdict in zip(indices, self._run("claim", mode, *pairs, group=group) or "", strict=False):
+                verdicts[j] = verdict
+        return "".join(verdicts)
+
+    def _reserve_round(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+        """Claim the request keys in their users' groups, decide the rest per item group, settle claims."""
+        if not requests:
+            return []
+        claimed = self._claims("claim", requests)
         positions: dict[int, list[int]] = {}  # group -> indices into requests, in order
-        for j, request in enumerate(requests):
-            positions.setdefault(self.group_of_item(request[0]), []).append(j)
         answers: list[Decision | None] = [None] * len(requests)
+        for j, request in enumerate(requests):
+            if claimed[j] == "x":  # the key names a hold of another item
+                answers[j] = _REFUSED[ErrorCode.IDEMPOTENCY_MISMATCH]
+            else:
+                positions.setdefault(self.group_of_item(request[0]), []).append(j)
         for group, indices in positions.items():
             for start in range(0, len(indices), MAX_SCRIPT_BATCH):
                 part = indices[start : start + MAX_SCRIPT_BATCH]
@@ -361,7 +429,19 @@ class RedisLedger:
                     part, self._reserve_chunk([requests[j] for j in part], group), strict=True
                 ):
                     answers[j] = decision
-        return [d for d in answers if d is not None]
+        decided = [d for d in answers if d is not None]
+        # A refused request is not remembered: its claim goes. A fresh grant under a claim it found
+        # (a concurrent refusal of the same key may have dropped it meanwhile) claims again.
+        drop = [r for r, v, d in zip(requests, claimed, decided, strict=True) if v == "n" and not d.granted]
+        keep = [
+            r
+            for r, v, d in zip(requests, claimed, decided, strict=True)
+            if v == "o" and d.granted and not d.replayed
+        ]
+        for mode, which in (("drop", drop), ("keep", keep)):
+            if which:
+                self._claims(mode, which)
+        return decided
 
     def _reserve_chunk(self, chunk: Sequence[tuple[int, str, int, str]], group: int) -> list[Decision]:
         now = float(self._clock())

@@ -1,0 +1,100 @@
+"""The Redis ledger on a 3-master Redis Cluster: batches split by slot group, one purchase stream per
+group, every group's orders written, and a sale set up over HTTP on an empty database.
+
+The contract suite runs on the Cluster too (tests/contract, engine `redis-cluster`); these tests
+cover what only a Cluster has: several slot groups, several streams, the Cluster client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+
+import pytest
+from sqlalchemy import func, select
+
+from flashsale.bootstrap import Platform, order_writer_for
+from flashsale.clock import ManualClock
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.ledger.redis import RedisLedger
+from flashsale.services.orders import Buy
+from flashsale.store.tables import OrderRow
+from tests.conftest import Sale
+from tests.engines import POSTGRES_REDIS_CLUSTER
+from tests.factories import release_together, terms
+from tests.integration.redis_support import redis_ledgers, redis_of
+from tests.services import REDIS_CLUSTER_URL
+
+pytestmark = pytest.mark.redis_cluster
+
+
+@pytest.fixture
+def ledger(clock: ManualClock) -> Iterator[RedisLedger]:
+    """A Cluster ledger with the default slot groups, under a fresh prefix."""
+    assert REDIS_CLUSTER_URL is not None
+    with redis_ledgers(REDIS_CLUSTER_URL, clock) as make:
+        yield make()
+
+
+def stream_items(ledger: RedisLedger, group: int) -> list[int]:
+    """The item ids of the entries in one slot group's purchase stream."""
+    return [int(fields["item_id"]) for _, fields in ledger.client.xrange(ledger.stream_keys[group])]
+
+
+def test_a_batch_over_items_of_several_groups_is_decided_per_group_and_answered_in_request_order(
+    ledger: RedisLedger,
+) -> None:
+    items = (1, 2, 3, 17)  # 1 and 17 share a group of 16; 2 and 3 have their own
+    for item_id in items:
+        ledger.configure(terms(item_id, quota=3, per_user_limit=1))
+    batch = [(items[n % 4], f"u{n // 4}", 1, f"k{n % 4}") for n in range(20)]  # 5 users per item, quota 3
+
+    decisions = ledger.reserve_many(batch)
+
+    for (item_id, user_id, _, _), decision in zip(batch, decisions, strict=True):
+        if decision.hold is not None:
+            assert (decision.hold.item_id, decision.hold.user_id) == (item_id, user_id)
+    # per item, the first three users in request order got the units
+    assert [d.granted for d in decisions] == [n < 12 for n in range(20)]
+    assert {ledger.group_of_item(i) for i in items} == {1, 2, 3}
+    assert sorted(stream_items(ledger, 1)) == [1, 1, 1, 17, 17, 17]
+    assert stream_items(ledger, 2) == [2, 2, 2] and stream_items(ledger, 3) == [3, 3, 3]
+    # hold ids are drawn in their item's group, so settling one goes straight to its slot
+    for d in decisions:
+        if d.hold is not None:
+            assert ledger.group_of_hold(d.hold.hold_id) == ledger.group_of_item(d.hold.item_id)
+            assert ledger.confirm(d.hold.hold_id).state.value == "sold"
+    assert [ledger.stock(i).sold for i in items] == [3, 3, 3, 3]
+
+
+@pytest.mark.engines(POSTGRES_REDIS_CLUSTER)
+def test_a_crowd_buying_items_of_two_groups_gets_the_quotas_and_one_writer_stores_every_order(
+    platform: Platform, sale: Sale, clock: ManualClock
+) -> None:
+    ledger = redis_of(platform)
+    phone, buds = sale.phone_id, sale.earbuds_id
+    assert ledger.group_of_item(phone) != ledger.group_of_item(buds)
+    clock.set(clock() + 1)
+
+    def attempt(item_id: int, n: int) -> str:
+        try:
+            return platform.orders.buy(Buy(f"u{n}", item_id, 1, f"k{item_id}")).order.id
+        except FlashSaleError as refused:
+            assert refused.code is ErrorCode.SOLD_OUT
+            return ""
+
+    answers = release_together([partial(attempt, item, n) for n in range(40) for item in (phone, buds)])
+    bought = [order_id for order_id in answers if order_id]
+
+    writer = order_writer_for(platform)
+    assert len(writer.streams) == ledger.groups
+    writer.drain()
+
+    with platform.deps.uow() as uow:
+        stored = set(uow.db.scalars(select(OrderRow.id)))
+        count = uow.db.scalar(select(func.count()).select_from(OrderRow))
+    assert len(bought) == 30 and set(bought) == stored and count == 30  # quotas 10 and 20
+    for item_id, quota in ((phone, 10), (buds, 20)):
+        level = ledger.stock(item_id)
+        assert level.conserved and (level.held, level.available) == (quota, 0)
+        assert stream_items(ledger, ledger.group_of_item(item_id)) == [item_id] * quota
