@@ -7,6 +7,7 @@ cover what only a Cluster has: several slot groups, several streams, the Cluster
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from functools import partial
 
@@ -17,12 +18,13 @@ from flashsale.bootstrap import Platform, order_writer_for
 from flashsale.clock import ManualClock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.ledger.redis import RedisLedger
+from flashsale.services.admission import Admission, RateLimits, admission_storage, parse_limits
 from flashsale.services.orders import Buy
 from flashsale.store.tables import OrderRow
 from tests.conftest import Sale
 from tests.engines import POSTGRES_REDIS_CLUSTER
 from tests.factories import release_together, terms
-from tests.integration.redis_support import redis_ledgers, redis_of
+from tests.integration.redis_support import redis_ledgers, redis_of, with_query
 from tests.services import REDIS_CLUSTER_URL
 
 pytestmark = pytest.mark.redis_cluster
@@ -98,3 +100,20 @@ def test_a_crowd_buying_items_of_two_groups_gets_the_quotas_and_one_writer_store
         level = ledger.stock(item_id)
         assert level.conserved and (level.held, level.available) == (quota, 0)
         assert stream_items(ledger, ledger.group_of_item(item_id)) == [item_id] * quota
+
+
+def test_rate_limits_count_on_the_cluster_shared_by_every_admission_built_from_the_url() -> None:
+    assert REDIS_CLUSTER_URL is not None
+    url = with_query(REDIS_CLUSTER_URL, prefix=f"t-{uuid.uuid4().hex}")
+    limits = RateLimits(purchase_per_shopper=parse_limits("2/minute"))
+    storages = [admission_storage(url) for _ in range(2)]  # two workers
+    workers = [Admission(limits, storage) for storage in storages]
+    try:
+        workers[0].admit_purchase("ann", None)
+        workers[1].admit_purchase("ann", None)
+        with pytest.raises(FlashSaleError) as refused:
+            workers[0].admit_purchase("ann", None)
+        assert refused.value.code is ErrorCode.RATE_LIMITED
+        workers[1].admit_purchase("bob", None)  # another shopper's count is their own
+    finally:
+        storages[0].reset()
