@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from bench import embedded, http, postgres, read_flood
+from bench import cluster, embedded, http, postgres, read_flood
 from bench.ledgers import bench_batched, bench_single, redis_ledger, redis_script_usec
 from bench.report import Result, Skipped
 from bench.workload import Shape
@@ -76,6 +76,7 @@ NEEDS: dict[str, set[str]] = {
     "baseline-b": {"postgres"},
     "memory": set(),
     "redis": {"redis"},
+    "redis-cluster": set(),  # an existing Cluster only (FLASHSALE_BENCH_REDIS_CLUSTER_URL): skipped without
     "http": {"redis", "postgres"},
     "read-flood": set(),  # the embedded default: SQLite file + in-process ledger
     "embedded": set(),  # the same, at 20, 200 and 400 connections against a one-worker floor
@@ -191,6 +192,8 @@ def steps_for(name: str, ctx: Context) -> list[Step]:
         return _memory(ctx)
     if name == "redis":
         return _redis(ctx)
+    if name == "redis-cluster":
+        return cluster.steps(requests=ctx.profile.redis_batched)
     if name == "read-flood":
         return read_flood.steps(requests=ctx.profile.read_flood)
     if name == "embedded":

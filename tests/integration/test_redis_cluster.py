@@ -14,6 +14,7 @@ from functools import partial
 import pytest
 from sqlalchemy import func, select
 
+from flashsale.api.health import WriterBacklog, writer_backlog
 from flashsale.bootstrap import Platform, order_writer_for
 from flashsale.clock import ManualClock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
@@ -88,9 +89,12 @@ def test_a_crowd_buying_items_of_two_groups_gets_the_quotas_and_one_writer_store
     answers = release_together([partial(attempt, item, n) for n in range(40) for item in (phone, buds)])
     bought = [order_id for order_id in answers if order_id]
 
+    stream = ledger.purchase_stream()
+    assert writer_backlog(stream).lag == 30  # /readyz and /metrics add up every group's stream
     writer = order_writer_for(platform)
     assert len(writer.streams) == ledger.groups
     writer.drain()
+    assert writer_backlog(stream) == WriterBacklog(lag=0, pending=0)
 
     with platform.deps.uow() as uow:
         stored = set(uow.db.scalars(select(OrderRow.id)))
