@@ -18,7 +18,7 @@ from flashsale.api.health import WriterBacklog, writer_backlog
 from flashsale.bootstrap import Platform, order_writer_for
 from flashsale.clock import ManualClock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
-from flashsale.ledger.redis import RedisLedger
+from flashsale.ledger.redis import ClusterNeedsClusterURL, RedisLedger
 from flashsale.services.admission import Admission, RateLimits, admission_storage, parse_limits
 from flashsale.services.orders import Buy
 from flashsale.store.tables import OrderRow
@@ -121,3 +121,14 @@ def test_rate_limits_count_on_the_cluster_shared_by_every_admission_built_from_t
         workers[1].admit_purchase("bob", None)  # another shopper's count is their own
     finally:
         storages[0].reset()
+
+
+def test_a_plain_redis_url_naming_a_cluster_node_is_refused_with_what_to_write_instead(
+    clock: ManualClock,
+) -> None:
+    assert REDIS_CLUSTER_URL is not None
+    plain = REDIS_CLUSTER_URL.replace("redis+cluster://", "redis://")
+    with redis_ledgers(plain, clock) as make:
+        ledger = make()
+        with pytest.raises(ClusterNeedsClusterURL, match=r"redis\+cluster://"):
+            ledger.configure(terms(1, quota=3))

@@ -35,4 +35,3 @@ class ReadAdmission:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-

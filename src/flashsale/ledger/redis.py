@@ -90,6 +90,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis import BlockingConnectionPool, Redis
 from redis.cluster import RedisCluster
+from redis.exceptions import AskError, ClusterCrossSlotError, ClusterDownError, MovedError
 
 from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
@@ -113,6 +114,8 @@ SCRIPTS = (
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
 DEFAULT_CONNECTIONS = 64  # threads beyond this wait for a connection instead of opening more
 
+# A one-node ledger pointed at a Cluster node hears one of these for its first script.
+_CLUSTER_REPLIES = (ClusterCrossSlotError, MovedError, AskError, ClusterDownError)
 _AGAIN = ["again"]  # a script expired a bounded share of due holds and must be called again
 _REFUSED = {code.value: Decision(None, code) for code in ErrorCode}
 # Each target state is reachable from exactly one state; the scripts refuse any other.
@@ -148,6 +151,10 @@ def _hold(rec: Sequence[str]) -> Hold:
     return Hold(
         hold_id, int(item_id), user_id, int(qty), request_id, float(created), float(expires), HoldState(state)
     )
+
+
+class ClusterNeedsClusterURL(RuntimeError):
+    """A `redis://` ledger URL names a node of a Redis Cluster: a configuration error, told plainly."""
 
 
 class RedisLedger:
@@ -232,7 +239,15 @@ class RedisLedger:
     def _run(self, name: str, *args: Any, group: int = 0) -> Any:
         script = self._scripts[name]
         while True:
-            reply = script(keys=self._shared[group], args=(self._prefixes[group], *args))
+            try:
+                reply = script(keys=self._shared[group], args=(self._prefixes[group], *args))
+            except _CLUSTER_REPLIES as exc:
+                if self.groups:  # a Cluster client: a real Cluster fault (redis-py follows MOVED/ASK itself)
+                    raise
+                raise ClusterNeedsClusterURL(
+                    "this Redis is a Cluster node, and a redis:// URL runs the one-node layout, "
+                    "whose scripts span hash slots: name it redis+cluster://host:port"
+                ) from exc
             if reply != _AGAIN:
                 return reply
 
