@@ -20,12 +20,13 @@ from flashsale.clock import ManualClock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.ledger.redis import ClusterNeedsClusterURL, RedisLedger
 from flashsale.services.admission import Admission, RateLimits, admission_storage, parse_limits
+from flashsale.services.fence import rebuild_lost_ledger
 from flashsale.services.orders import Buy
 from flashsale.store.tables import OrderRow
 from tests.conftest import Sale
 from tests.engines import POSTGRES_REDIS_CLUSTER
 from tests.factories import release_together, terms
-from tests.integration.redis_support import redis_ledgers, redis_of, with_query
+from tests.integration.redis_support import delete_keys_of, redis_ledgers, redis_of, wait_until, with_query
 from tests.services import REDIS_CLUSTER_URL
 
 pytestmark = pytest.mark.redis_cluster
@@ -132,3 +133,50 @@ def test_a_plain_redis_url_naming_a_cluster_node_is_refused_with_what_to_write_i
         ledger = make()
         with pytest.raises(ClusterNeedsClusterURL, match=r"redis\+cluster://"):
             ledger.configure(terms(1, quota=3))
+
+
+def _stored_orders(platform: Platform) -> int:
+    with platform.deps.uow() as uow:
+        return int(uow.db.scalar(select(func.count()).select_from(OrderRow)) or 0)
+
+
+@pytest.mark.engines(POSTGRES_REDIS_CLUSTER)
+def test_a_running_writer_waiting_on_one_stream_at_a_time_stores_purchases_of_every_group(
+    platform: Platform, sale: Sale, clock: ManualClock
+) -> None:
+    writer = order_writer_for(platform)
+    writer.start()
+    try:
+        clock.set(clock() + 1)
+        for n in range(5):
+            for item_id in (sale.phone_id, sale.earbuds_id):
+                platform.orders.buy(Buy(f"u{n}", item_id, 1, f"k{item_id}"))
+        assert wait_until(lambda: _stored_orders(platform) == 10, timeout_s=30)
+    finally:
+        writer.stop()
+    assert not writer.running
+
+
+@pytest.mark.engines(POSTGRES_REDIS_CLUSTER)
+def test_a_cluster_that_came_back_empty_is_rebuilt_with_its_holds_request_keys_and_claims(
+    platform: Platform, sale: Sale, clock: ManualClock
+) -> None:
+    ledger = redis_of(platform)
+    clock.set(clock() + 1)
+    bought = {
+        (n, item_id): platform.orders.buy(Buy(f"u{n}", item_id, 1, f"k{item_id}")).order.id
+        for n in range(4)
+        for item_id in (sale.phone_id, sale.earbuds_id)
+    }
+    order_writer_for(platform).drain()
+    levels = [ledger.stock(i) for i in (sale.phone_id, sale.earbuds_id)]
+    delete_keys_of(ledger)  # every master lost the ledger (restarted empty)
+
+    assert rebuild_lost_ledger(platform.deps)
+
+    assert [ledger.stock(i) for i in (sale.phone_id, sale.earbuds_id)] == levels
+    replay = platform.orders.buy(Buy("u0", sale.phone_id, 1, f"k{sale.phone_id}"))
+    assert replay.order.id == bought[0, sale.phone_id]
+    with pytest.raises(FlashSaleError) as refused:  # the key's claim came back too: another item's
+        platform.orders.buy(Buy("u0", sale.earbuds_id, 1, f"k{sale.phone_id}"))
+    assert refused.value.code is ErrorCode.IDEMPOTENCY_MISMATCH
