@@ -216,9 +216,11 @@ class OrderWriter:
     def run_once(self, *, block: bool = True) -> int:
         """Claim stale entries, read new ones, write them in one transaction, then ack; return how many.
 
+        Every stream is asked; with nothing anywhere, the pass waits on one of them (see the module doc).
+
         Every `upkeep_every` passes, trim the stream and forget dead consumers afterwards (`upkeep`).
         """
-        recheck, self._recheck_own = self._recheck_own, False
+        recheck, own_left = self._recheck_own, False
         one = len(self.streams) == 1
         taken: dict[str, list[Entry]] = {}
         for stream in self.streams:
@@ -227,13 +229,15 @@ class OrderWriter:
             if recheck:
                 # Entries this consumer read before a failed pass are redelivered only by asking for "0".
                 own = self._from_group(stream, partial(self._read, stream, "0", False))
-                self._recheck_own |= bool(own)
+                own_left |= bool(own)
                 entries += own
             if len(entries) < self.batch:
                 # Block only with empty hands: claimed entries are written now, not after block_ms.
                 wait = block and one and not entries
                 entries += self._from_group(stream, partial(self._read, stream, ">", wait))
             taken[stream] = entries
+        if recheck:  # only once every stream was asked: a failed pass asks them all again
+            self._recheck_own = own_left
         if block and not one and not any(taken.values()):
             stream = self.streams[self._passes % len(self.streams)]  # wait on one stream, in turn
             taken[stream] = self._from_group(stream, partial(self._read, stream, ">", True))
