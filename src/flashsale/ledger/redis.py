@@ -198,6 +198,7 @@ class RedisLedger:
             for p in self._prefixes
         ]
         self._scripts = {name: client.register_script(text) for name, text in _script_texts().items()}
+        self._expire_from = 0  # the slot group `expire_due` asks first (in turn)
         self._floors: dict[int, int] = {}  # item -> the highest sequence this process knows was reached
         self._floors_lock = threading.Lock()  # raised from many threads; a lost race would lower one
 
@@ -537,7 +538,10 @@ class RedisLedger:
     # -- expiry --------------------------------------------------------------------------------
     def expire_due(self, limit: int = 1000) -> list[Hold]:
         expired: list[Hold] = []
-        for group in range(len(self._prefixes)):
+        n = len(self._prefixes)
+        # Each call starts at the next group, so a group with a long backlog cannot starve the others.
+        first, self._expire_from = self._expire_from, (self._expire_from + 1) % n
+        for group in [(first + k) % n for k in range(n)]:
             if len(expired) >= limit:
                 break
             expired += [
