@@ -67,6 +67,7 @@ class EmbeddedSuite:
             how += f", {self.rates[connections] / self.rates[min(CONNECTIONS)]:.0%} of the 20-conn rate"
         return Result(f"{ENGINE}, crowd", SCENARIO, "req/s", run, check, how)
 
+
     def limited_step(self) -> Result:
         """The 200-connection crowd again with per-shopper and per-address rate limits counted."""
         run, check, _ = self.buys._run(None, LIMITED_CONNECTIONS, RATE_LIMITS)

@@ -35,3 +35,4 @@ class ReadAdmission:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+

@@ -168,7 +168,7 @@ def _figure(fig: Any, name: str) -> str:
     fig.savefig(buffer, format="svg")
     plt.close(fig)
     svg = buffer.getvalue()
-    return f"<figure data-chart='{name}'>{svg[svg.index('<svg') :]}</figure>"
+    return f"<figure data-chart='{name}'>{svg[svg.index('<svg'):]}</figure>"
 
 
 def _e(text: str) -> str:
