@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from bench import checkout, draws, embedded, http, postgres, read_flood
+from bench import checkout, cluster, draws, embedded, http, postgres, read_flood
 from bench.coupons import bench_claims, redis_coupon_ledger
 from bench.ledgers import bench_batched, bench_single, redis_ledger, redis_script_usec
 from bench.report import Result, Skipped
@@ -90,6 +90,7 @@ NEEDS: dict[str, set[str]] = {
     "baseline-b": {"postgres"},
     "memory": set(),
     "redis": {"redis"},
+    "redis-cluster": set(),  # an existing Cluster only (FLASHSALE_BENCH_REDIS_CLUSTER_URL): skipped without
     "http": {"redis", "postgres"},
     "read-flood": set(),  # the embedded default: SQLite file + in-process ledger
     "embedded": set(),  # the same, at 20, 200 and 400 connections against a one-worker floor
@@ -246,6 +247,8 @@ def steps_for(name: str, ctx: Context) -> list[Step]:
         return _memory(ctx)
     if name == "redis":
         return _redis(ctx)
+    if name == "redis-cluster":
+        return cluster.steps(requests=ctx.profile.redis_batched)
     if name == "read-flood":
         return read_flood.steps(requests=ctx.profile.read_flood)
     if name == "embedded":

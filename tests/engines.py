@@ -12,6 +12,8 @@ The engines:
   postgres+memory  the in-process ledger on a fresh PostgreSQL database (marked `postgres`).
   postgres+redis   the Redis ledger under a fresh key prefix, orders written behind by the order
                    writer, on a fresh PostgreSQL database (marked `postgres` and `redis`).
+  postgres+redis-cluster  the same on the test Redis Cluster (marked `postgres` and `redis_cluster`);
+                   only for tests that name it.
 Each param carries its service markers, so tests/services.py skips it when the server is absent,
 and under FLASHSALE_TEST_REQUIRE_SERVICES=1 fails it instead.
 
@@ -35,13 +37,17 @@ from flashsale.store import db as store_db
 SQLITE = "sqlite+memory"
 POSTGRES = "postgres+memory"
 POSTGRES_REDIS = "postgres+redis"
+POSTGRES_REDIS_CLUSTER = "postgres+redis-cluster"
 
 # engine -> the service markers its param carries
 ENGINES: dict[str, tuple[pytest.MarkDecorator, ...]] = {
     SQLITE: (),
     POSTGRES: (pytest.mark.postgres,),
     POSTGRES_REDIS: (pytest.mark.postgres, pytest.mark.redis),
+    POSTGRES_REDIS_CLUSTER: (pytest.mark.postgres, pytest.mark.redis_cluster),
 }
+# run only where a test names them: the Cluster engine is for the tests of the Cluster's own paths
+BY_NAME_ONLY = (POSTGRES_REDIS_CLUSTER,)
 # engines with the in-process ledger: a purchase writes its order row before it is answered
 # (the Redis engine answers first and its order writer stores the row behind)
 IN_PROCESS = (SQLITE, POSTGRES)
@@ -52,7 +58,8 @@ def engine_params(names: Sequence[str] = ()) -> list[pytest.ParameterSet]:
     unknown = [n for n in names if n not in ENGINES]
     if unknown:
         raise ValueError(f"unknown engine(s) {unknown}; known: {list(ENGINES)}")
-    return [pytest.param(name, id=name, marks=ENGINES[name]) for name in names or ENGINES]
+    chosen = names or [name for name in ENGINES if name not in BY_NAME_ONLY]
+    return [pytest.param(name, id=name, marks=ENGINES[name]) for name in chosen]
 
 
 def uses_postgres(engine: str) -> bool:
@@ -97,8 +104,10 @@ def platform_on(
             assert databases is not None, "a PostgreSQL engine needs the run's PostgresDatabases"
             url = stack.enter_context(databases.fresh())
             settings = settings.model_copy(update={"database_url": url})
-        if engine == POSTGRES_REDIS:
-            yield stack.enter_context(redis_platform(settings, clock))
+        if engine in (POSTGRES_REDIS, POSTGRES_REDIS_CLUSTER):
+            yield stack.enter_context(
+                redis_platform(settings, clock, cluster=engine == POSTGRES_REDIS_CLUSTER)
+            )
             return
         plat = build(settings, clock=clock)
         stack.callback(plat.close)

@@ -1,8 +1,8 @@
 """The one place that decides whether a test needing Redis, PostgreSQL or a browser runs, skips or fails.
 
-Mark such a test (or a module, or a `pytest.param`) with `pytest.mark.redis`, `pytest.mark.postgres`,
-`pytest.mark.redis_server` and/or `pytest.mark.browser` (Debian's chromium), and nothing else: the
-hooks in tests/conftest.py skip it when what its markers need is absent. Under
+Mark such a test (or a module, or a `pytest.param`) with `pytest.mark.redis`, `pytest.mark.redis_cluster`,
+`pytest.mark.postgres`, `pytest.mark.redis_server` and/or `pytest.mark.browser` (Debian's chromium),
+and nothing else: the hooks in tests/conftest.py skip it when what its markers need is absent. Under
 FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI sets it) a test with one of these markers that is skipped, for
 whatever reason, fails instead.
 """
@@ -15,6 +15,8 @@ import shutil
 import pytest
 
 REDIS_URL = os.environ.get("FLASHSALE_TEST_REDIS_URL") or None
+# a node of a Redis Cluster (redis+cluster://host:port), started by .ci/services.sh
+REDIS_CLUSTER_URL = os.environ.get("FLASHSALE_TEST_REDIS_CLUSTER_URL") or None
 POSTGRES_URL = os.environ.get("FLASHSALE_TEST_POSTGRES_URL") or None
 REDIS_SERVER = shutil.which("redis-server")
 CHROMIUM = shutil.which("chromium")
@@ -29,6 +31,7 @@ REQUIRE_SERVICES = os.environ.get("FLASHSALE_TEST_REQUIRE_SERVICES", "").lower()
 # marker -> (what it needs, whether that is there)
 NEEDS: dict[str, tuple[str, bool]] = {
     "redis": ("FLASHSALE_TEST_REDIS_URL is not set", REDIS_URL is not None),
+    "redis_cluster": ("FLASHSALE_TEST_REDIS_CLUSTER_URL is not set", REDIS_CLUSTER_URL is not None),
     "postgres": ("FLASHSALE_TEST_POSTGRES_URL is not set", POSTGRES_URL is not None),
     "redis_server": ("redis-server is not installed", REDIS_SERVER is not None),
     "browser": (

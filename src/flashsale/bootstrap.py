@@ -76,7 +76,7 @@ class Platform:
         """
         with self._draws_lock:
             if self._draws is None:
-                service = DrawService(self.deps, draw_ledger_from_url(self.settings.ledger_url()))
+                service = DrawService(self.deps, draw_ledger_from_url(self.settings.draw_ledger_url()))
                 # A shared Redis keeps its pools; one that lost them gets them back from the store.
                 service.restore(only_missing=self.settings.backend == "redis")
                 self._draws = service
@@ -139,7 +139,7 @@ def order_writer_for(platform: Platform, *, consumer: str | None = None) -> Orde
     stream = platform.ledger.purchase_stream()
     if stream is None:  # the engine's orders are recorded by the buy path itself
         raise ValueError("only the Redis ledger has a purchase stream to write orders from")
-    return OrderWriter(platform.orders, stream.client, stream.key, consumer=consumer)
+    return OrderWriter(platform.orders, stream.client, stream.every_key, consumer=consumer)
 
 
 def repair_hook(platform: Platform) -> Callable[[], object]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in data_dir")
     backend: Literal["memory", "redis"] = Field("memory", description="Stock ledger engine")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis ledger URL (backend=redis)")
+    promotions_redis_url: str | None = Field(
+        None,
+        description="One Redis node for the coupon and draw ledgers (default: the stock ledger's Redis);"
+        " required when the stock ledger runs on a Redis Cluster (redis+cluster://)",
+    )
     jwt_secret: str | None = Field(None, description="HS256 key for shopper tokens; generated if unset")
     admin_token: str | None = Field(None, description="Bearer token for /admin; generated if unset")
     payment_secret: str | None = Field(None, description="HMAC key of the sandbox payment provider")
@@ -82,17 +87,42 @@ class Settings(BaseSettings):
         return self.redis_url if self.backend == "redis" else "memory://"
 
     def coupon_ledger_url(self) -> str:
-        """Return the coupon ledger's URL: in process, or the stock ledger's Redis under `<prefix>-coupons`.
+        """Return the coupon ledger's URL: in process, or Redis under `<stock prefix>-coupons`."""
+        return self._promotions_url("coupons")
+
+    def draw_ledger_url(self) -> str:
+        """Return the draw ledger's URL: in process, or Redis under `<stock prefix>-draws`."""
+        return self._promotions_url("draws")
+
+    def _promotions_url(self, ledger: str) -> str:
+        """A promotions ledger's URL on `promotions_redis_url` (else the stock ledger's Redis).
 
         A prefix of its own, never under the stock ledger's `<prefix>:`: a rebuild of either deletes
-        every key under its prefix.
+        every key under its prefix. The coupon and draw scripts need one node: a Cluster stock
+        ledger needs `promotions_redis_url` (refused at load without it).
         """
         if self.backend != "redis":
             return "memory://"
-        parts = urlsplit(self.redis_url)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        query["prefix"] = f"{query.get('prefix', 'fs')}-coupons"
+        stock = dict(parse_qsl(urlsplit(self.redis_url).query, keep_blank_values=True))
+        parts = urlsplit(self.promotions_redis_url or self.redis_url)
+        stock_only = ("groups", "buckets")  # the stock ledger's options, none of theirs
+        query = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in stock_only}
+        query["prefix"] = f"{stock.get('prefix', 'fs')}-{ledger}"
         return urlunsplit(parts._replace(query=urlencode(query)))
+
+    @model_validator(mode="after")
+    def _promotions_on_one_node(self) -> Settings:
+        """Refuse a Cluster stock ledger without one Redis node for coupons and draws, saying why."""
+        on_cluster = urlsplit(self.redis_url).scheme.endswith("+cluster")
+        if self.backend == "redis" and on_cluster and self.promotions_redis_url is None:
+            raise ValueError(
+                "the stock ledger runs on a Redis Cluster; the coupon and draw ledgers need one Redis"
+                " node: set FLASHSALE_PROMOTIONS_REDIS_URL=redis://host:port/db"
+            )
+        promotions = urlsplit(self.promotions_redis_url or "")
+        if promotions.scheme.endswith("+cluster"):
+            raise ValueError("FLASHSALE_PROMOTIONS_REDIS_URL must name one Redis node, not a Cluster")
+        return self
 
     def with_secrets(self) -> Settings:
         """Fill unset secrets from data_dir/secrets.json, creating it (mode 0600) on first run."""

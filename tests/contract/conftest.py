@@ -1,8 +1,11 @@
 """One ledger suite, every engine: the `ledger` fixture runs each contract test once per engine.
 
-The Redis engine runs once plain and once with each item's stock split over four buckets (a different
-code path: rebalancing); its params are marked `redis`, so tests/conftest.py skips them when
-FLASHSALE_TEST_REDIS_URL is not set. An engine that fails to build fails the test: it never skips.
+The Redis engine runs once plain, once with each item's stock split over four buckets (a different
+code path: rebalancing), and once on a Redis Cluster (items in slot groups, see
+flashsale.ledger.redis); its params are marked `redis` (`redis_cluster`), so tests/conftest.py
+skips them when FLASHSALE_TEST_REDIS_URL (FLASHSALE_TEST_REDIS_CLUSTER_URL) is not set, and fails
+them instead under FLASHSALE_TEST_REQUIRE_SERVICES=1. An engine that fails to build fails the test:
+it never skips.
 Every ledger it builds gets a fresh key prefix (`?prefix=t-<uuid>`), whose keys are deleted afterwards.
 """
 
@@ -17,13 +20,18 @@ import pytest
 from flashsale.clock import ManualClock
 from flashsale.domain.sale import ItemTerms
 from flashsale.ledger import Ledger, ledger_from_url
+from flashsale.ledger.redis import RedisLedger
 from tests.factories import terms
-from tests.services import REDIS_URL
+from tests.integration.redis_support import delete_keys_of
+from tests.services import REDIS_CLUSTER_URL, REDIS_URL
 
 ENGINES = [
     pytest.param("memory://", id="memory"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
     pytest.param("redis?buckets=4", id="redis-buckets", marks=pytest.mark.redis),
+    # Three slot groups: tags g0, g1, g2 hash to slots 9454, 13519 and 1196, one on each master of a
+    # 3-master Cluster made by `redis-cli --cluster create`; items 1 and 2 are in different groups.
+    pytest.param("redis-cluster?groups=3", id="redis-cluster", marks=pytest.mark.redis_cluster),
 ]
 
 LedgerFactory = Callable[[ManualClock], Ledger]
@@ -35,8 +43,9 @@ def with_query(url: str, *options: tuple[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode([*parse_qsl(parts.query), *options])))
 
 
-def _delete_keys(prefixes: list[str]) -> None:
-    import redis  # only the Redis engine needs the client
+def delete_prefixes(prefixes: list[str]) -> None:
+    """Delete every key under these prefixes on the single-node test Redis (other ledgers' suites)."""
+    import redis  # only the Redis engines need the client
 
     assert REDIS_URL is not None
     client = redis.Redis.from_url(REDIS_URL)
@@ -49,20 +58,25 @@ def _delete_keys(prefixes: list[str]) -> None:
         client.close()
 
 
+def server_url(engine: str) -> str:
+    """The test server an engine param runs on (the Cluster's URL for `redis-cluster`)."""
+    url = REDIS_CLUSTER_URL if engine.startswith("redis-cluster") else REDIS_URL
+    assert url is not None
+    return url
+
+
 @pytest.fixture(params=ENGINES)
 def make_ledger(request: pytest.FixtureRequest) -> Iterator[LedgerFactory]:
     """Yield a builder of empty ledgers of one engine; each Redis ledger gets its own key prefix."""
     engine: str = request.param
     on_redis = engine.startswith("redis")
-    prefixes: list[str] = []
     built: list[Ledger] = []
 
     def build(clock: ManualClock) -> Ledger:
         url = engine
         if on_redis:
-            assert REDIS_URL is not None
-            prefixes.append(f"t-{uuid.uuid4().hex}")
-            url = with_query(REDIS_URL, *parse_qsl(urlsplit(engine).query), ("prefix", prefixes[-1]))
+            prefix = ("prefix", f"t-{uuid.uuid4().hex}")
+            url = with_query(server_url(engine), *parse_qsl(urlsplit(engine).query), prefix)
         ledger = ledger_from_url(url, clock)  # an engine that cannot be built fails the test
         built.append(ledger)
         return ledger
@@ -70,12 +84,12 @@ def make_ledger(request: pytest.FixtureRequest) -> Iterator[LedgerFactory]:
     build(ManualClock())  # fails here, at set-up, when the engine cannot be built
     yield build
     for ledger in built:
+        if isinstance(ledger, RedisLedger):
+            delete_keys_of(ledger)
         # Network engines hold connection pools; an unclosed pool would warn (warnings are errors).
         close = getattr(ledger, "close", None)
         if close is not None:
             close()
-    if prefixes:
-        _delete_keys(prefixes)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
-from tests.services import REDIS_URL
+from tests.services import REDIS_CLUSTER_URL, REDIS_URL
 
 LedgerMaker = Callable[..., RedisLedger]
 
@@ -40,10 +40,16 @@ def redis_ledgers(url: str, clock: ManualClock) -> Iterator[LedgerMaker]:
         yield make
     finally:
         for ledger in made:
-            keys = list(ledger.client.scan_iter(match=f"{ledger.prefix}:*", count=1000))
-            if keys:
-                ledger.client.delete(*keys)
+            delete_keys_of(ledger)
             ledger.close()
+
+
+def delete_keys_of(ledger: RedisLedger) -> None:
+    """Delete every key under the ledger's prefix and the coupon ledger's beside it (on every master
+    of a Cluster, one key a call)."""
+    for prefix in (ledger.prefix, f"{ledger.prefix}-coupons", f"{ledger.prefix}-draws"):
+        for key in list(ledger.client.scan_iter(match=f"{prefix}:*", count=1000)):
+            ledger.client.delete(key)
 
 
 def bucket_units(ledger: RedisLedger, item_id: int) -> list[int]:
@@ -65,23 +71,26 @@ def redis_of(platform: Platform) -> RedisLedger:
 
 
 @contextmanager
-def redis_platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]:
-    """A platform on the Redis ledger under a fresh key prefix, whose keys are deleted afterwards."""
-    assert REDIS_URL is not None
-    url = with_query(REDIS_URL, prefix=f"t-{uuid.uuid4().hex}")
-    plat = build(settings.model_copy(update={"backend": "redis", "redis_url": url}), clock=clock)
+def redis_platform(
+    settings: Settings, clock: ManualClock, *, cluster: bool = False, **options: object
+) -> Iterator[Platform]:
+    """A platform on the Redis ledger under a fresh key prefix, whose keys are deleted afterwards.
+
+    `cluster` puts it on the test Cluster (FLASHSALE_TEST_REDIS_CLUSTER_URL); `options` go to the URL.
+    """
+    server = REDIS_CLUSTER_URL if cluster else REDIS_URL
+    assert server is not None
+    url = with_query(server, prefix=f"t-{uuid.uuid4().hex}", **options)
+    # On the Cluster, coupons and draws need one node: the single-node test Redis.
+    promotions = REDIS_URL if cluster else None
+    update = {"backend": "redis", "redis_url": url, "promotions_redis_url": promotions}
+    plat = build(settings.model_copy(update=update), clock=clock)
     ledger = plat.ledger
     assert isinstance(ledger, RedisLedger)
     try:
         yield plat
     finally:
-        keys = [
-            key
-            for prefix in (ledger.prefix, f"{ledger.prefix}-coupons")  # the coupon ledger's, beside it
-            for key in ledger.client.scan_iter(match=f"{prefix}:*", count=1000)
-        ]
-        if keys:
-            ledger.client.delete(*keys)
+        delete_keys_of(ledger)
         plat.close()
 
 

@@ -22,10 +22,17 @@ from tests.integration.redis_support import redis_of, redis_platform, wait_until
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture
-def platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]:
-    """The shared `platform` fixture, built with the Redis ledger under a fresh key prefix."""
-    with redis_platform(settings, clock) as plat:
+@pytest.fixture(
+    params=[
+        pytest.param({}, id="redis"),
+        # one slot group: the tests below read the one stream `stream_key`; test_redis_cluster.py
+        # covers a writer reading the streams of many groups
+        pytest.param({"cluster": True, "groups": 1}, id="redis-cluster", marks=pytest.mark.redis_cluster),
+    ]
+)
+def platform(settings: Settings, clock: ManualClock, request: pytest.FixtureRequest) -> Iterator[Platform]:
+    """The shared `platform` fixture on the Redis ledger (one node or a Cluster) under a fresh key prefix."""
+    with redis_platform(settings, clock, **request.param) as plat:
         yield plat
 
 
@@ -194,8 +201,8 @@ def test_entries_stored_out_of_order_raise_the_mark_and_are_no_sign_of_lost_writ
     entries = stream.client.xrange(stream.key)
     writer = order_writer_for(platform)
 
-    writer._write(entries[3:])  # another writer stored the later grants first
-    writer._write(entries[:3])
+    writer._write({stream.key: entries[3:]})  # another writer stored the later grants first
+    writer._write({stream.key: entries[:3]})
 
     with platform.deps.read() as r:
         marks = repo.ledger_marks(r.db)

@@ -68,32 +68,35 @@ class WriterBacklog:
 def writer_backlog(stream: PurchaseStream) -> WriterBacklog:
     """Read the order writers' backlog on the purchase stream from Redis (XINFO GROUPS), slowest group first.
 
-    Before any writer created its consumer group, every entry of the stream is waiting.
+    Before any writer created its consumer group, every entry of the stream is waiting. On a Redis
+    Cluster (one stream per slot group) the backlogs of all streams are added up.
     """
-    client = stream.client
+    backlogs = [_stream_backlog(stream.client, key) for key in stream.every_key]
+    return WriterBacklog(lag=sum(b.lag for b in backlogs), pending=sum(b.pending for b in backlogs))
+
+
+def _stream_backlog(client: Any, key: str) -> WriterBacklog:
     try:
-        groups: list[dict[str, Any]] = client.xinfo_groups(stream.key)
+        groups: list[dict[str, Any]] = client.xinfo_groups(key)
     except ResponseError as exc:
         if "no such key" in str(exc).lower():  # nothing was ever bought
             return WriterBacklog(lag=0, pending=0)
         raise
     if not groups:
-        return WriterBacklog(lag=int(client.xlen(stream.key)), pending=0)
+        return WriterBacklog(lag=int(client.xlen(key)), pending=0)
     backlogs = [
-        WriterBacklog(lag=_group_lag(stream, group), pending=int(group["pending"])) for group in groups
+        WriterBacklog(lag=_group_lag(client, key, group), pending=int(group["pending"])) for group in groups
     ]
     return max(backlogs, key=lambda backlog: backlog.total)
 
 
-def _group_lag(stream: PurchaseStream, group: dict[str, Any]) -> int:
+def _group_lag(client: Any, key: str, group: dict[str, Any]) -> int:
     # Redis reports no lag when its counters cannot give it (entries were deleted from the stream,
     # or a Redis before 7.0): the entries after the group's last delivered one are then counted,
     # up to a cap that keeps one probe cheap whatever the backlog.
     if group.get("lag") is not None:
         return int(group["lag"])
-    newer = stream.client.xrange(
-        stream.key, min=f"({group['last-delivered-id']}", max="+", count=LAG_COUNT_CAP
-    )
+    newer = client.xrange(key, min=f"({group['last-delivered-id']}", max="+", count=LAG_COUNT_CAP)
     return len(newer)
 
 

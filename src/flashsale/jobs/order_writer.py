@@ -19,6 +19,12 @@ another order: the writer sees an entry at exactly the mark's sequence whose ord
 mark's, and calls the process's repair hook (`Refusals.lost_writes`). (Below the mark is no
 sign: another writer may have stored later entries first.)
 
+Several streams: on a Redis Cluster the ledger appends to one stream per slot group, and a writer
+reads them all (one group of the same name on each): it claims and reads every stream without
+waiting, writes what it found in one transaction and acknowledges each stream's entries there;
+with nothing anywhere it waits on one stream at a time, in turn (XREADGROUP cannot wait on streams
+of several slots), so an entry of another stream waits at most `block_ms` longer.
+
 Staying small: every `upkeep_every` passes a writer trims the stream to what every consumer group
 has acknowledged and forgets consumers of its group that have been idle `forget_idle_ms` with
 nothing pending (one per writer process that ever ran). Both happen in one script (`_UPKEEP`), so
@@ -33,9 +39,11 @@ import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import cast
 
 from redis import Redis
+from redis.cluster import RedisCluster
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
 from sqlalchemy.orm import Session
@@ -144,8 +152,8 @@ class OrderWriter:
     def __init__(
         self,
         orders: OrderService,
-        redis: Redis,
-        stream: str,
+        redis: Redis | RedisCluster,
+        stream: str | Sequence[str],
         *,
         group: str = "order-writers",
         consumer: str | None = None,
@@ -157,7 +165,8 @@ class OrderWriter:
     ) -> None:
         self.orders = orders
         self.redis = redis
-        self.stream = stream
+        self.streams = (stream,) if isinstance(stream, str) else tuple(stream)
+        self.stream = self.streams[0]
         self.group = group
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.batch = batch
@@ -171,10 +180,12 @@ class OrderWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._recheck_own = True  # a writer of the same name may have died holding entries
-        self._claim_from = "0-0"  # XAUTOCLAIM's cursor: a long pending list is scanned a batch at a time
+        # XAUTOCLAIM's cursor per stream: a long pending list is scanned a batch at a time
+        self._claim_from = dict.fromkeys(self.streams, "0-0")
         self._passes = 0
         self._upkeep = redis.register_script(_UPKEEP)
-        self._ensure_group()
+        for key in self.streams:
+            self._ensure_group(key)
 
     def start(self) -> None:
         """Run in a daemon thread until `stop()`."""
@@ -194,10 +205,10 @@ class OrderWriter:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def _ensure_group(self) -> None:
+    def _ensure_group(self, stream: str) -> None:
         """Create the group (and the stream) unless it exists; from "0": nothing appended is skipped."""
         try:
-            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -205,25 +216,39 @@ class OrderWriter:
     def run_once(self, *, block: bool = True) -> int:
         """Claim stale entries, read new ones, write them in one transaction, then ack; return how many.
 
+        Every stream is asked; with nothing anywhere, the pass waits on one of them (see the module doc).
+
         Every `upkeep_every` passes, trim the stream and forget dead consumers afterwards (`upkeep`).
         """
-        entries = self._from_group(self._claim_stale)
-        self.stats.claimed += len(entries)
-        if self._recheck_own:
-            # Entries this consumer read before a failed pass are redelivered only by asking for "0".
-            own = self._from_group(lambda: self._read("0", block=False))
-            self._recheck_own = bool(own)
-            entries += own
-        if len(entries) < self.batch:
-            # Block only with empty hands: claimed entries are written now, not after block_ms.
-            entries += self._from_group(lambda: self._read(">", block and not entries))
-        if entries:
-            self._write(entries)
+        recheck, own_left = self._recheck_own, False
+        one = len(self.streams) == 1
+        taken: dict[str, list[Entry]] = {}
+        for stream in self.streams:
+            entries = self._from_group(stream, partial(self._claim_stale, stream))
+            self.stats.claimed += len(entries)
+            if recheck:
+                # Entries this consumer read before a failed pass are redelivered only by asking for "0".
+                own = self._from_group(stream, partial(self._read, stream, "0", False))
+                own_left |= bool(own)
+                entries += own
+            if len(entries) < self.batch:
+                # Block only with empty hands: claimed entries are written now, not after block_ms.
+                wait = block and one and not entries
+                entries += self._from_group(stream, partial(self._read, stream, ">", wait))
+            taken[stream] = entries
+        if recheck:  # only once every stream was asked: a failed pass asks them all again
+            self._recheck_own = own_left
+        if block and not one and not any(taken.values()):
+            stream = self.streams[self._passes % len(self.streams)]  # wait on one stream, in turn
+            taken[stream] = self._from_group(stream, partial(self._read, stream, ">", True))
+        if any(taken.values()):
+            self._write(taken)
+        count = sum(len(entries) for entries in taken.values())
         self._passes += 1
         if self._passes % self.upkeep_every == 0:
             self.upkeep()
             self.share_marks()
-        return len(entries)
+        return count
 
     def drain(self) -> int:
         """Write everything currently readable (new and stale-pending), without blocking."""
@@ -262,14 +287,17 @@ class OrderWriter:
         `forget_idle_ms` with nothing pending are removed; one that died holding entries keeps them
         until a live writer claimed them (after `claim_idle_ms`), and is removed on a later upkeep.
         """
-        trimmed, *forgotten = self._upkeep(
-            keys=[self.stream], args=[self.group, self.consumer, self.forget_idle_ms]
-        )
-        if forgotten:
-            log.info("forgot idle consumers of %s/%s: %s", self.stream, self.group, ", ".join(forgotten))
-        self.stats.trimmed += int(trimmed)
-        self.stats.forgotten += len(forgotten)
-        return int(trimmed)
+        total = 0
+        for stream in self.streams:
+            trimmed, *forgotten = self._upkeep(
+                keys=[stream], args=[self.group, self.consumer, self.forget_idle_ms]
+            )
+            if forgotten:
+                log.info("forgot idle consumers of %s/%s: %s", stream, self.group, ", ".join(forgotten))
+            total += int(trimmed)
+            self.stats.forgotten += len(forgotten)
+        self.stats.trimmed += total
+        return total
 
     def share_marks(self) -> dict[int, int]:
         """Hand the database's high-water marks to this process's ledger as floors; return them.
@@ -294,7 +322,7 @@ class OrderWriter:
                 break  # one repair covers every item
         return marks
 
-    def _from_group(self, read: Callable[[], list[Entry]]) -> list[Entry]:
+    def _from_group(self, stream: str, read: Callable[[], list[Entry]]) -> list[Entry]:
         """Run a read or claim; if the stream or group vanished, create the group again and retry once.
 
         From "0", because the ledger may already have appended purchases to a new stream. A second
@@ -308,51 +336,52 @@ class OrderWriter:
             log.warning(
                 "purchase stream %s or its group %s vanished (%s): Redis restarted empty, was flushed or "
                 "failed over; creating the group again from the stream's start",
-                self.stream,
+                stream,
                 self.group,
                 exc,
             )
-        self._ensure_group()
-        self._claim_from = "0-0"
+        self._ensure_group(stream)
+        self._claim_from[stream] = "0-0"
         self.stats.recreated += 1
         return read()
 
-    def _claim_stale(self) -> list[Entry]:
-        self._claim_from, claimed, *_ = self.redis.xautoclaim(
-            self.stream,
+    def _claim_stale(self, stream: str) -> list[Entry]:
+        self._claim_from[stream], claimed, *_ = self.redis.xautoclaim(
+            stream,
             self.group,
             self.consumer,
             min_idle_time=self.claim_idle_ms,
-            start_id=self._claim_from,
+            start_id=self._claim_from[stream],
             count=self.batch,
         )
         return [(entry_id, fields) for entry_id, fields in claimed if fields]
 
-    def _read(self, start: str, block: bool) -> list[Entry]:
+    def _read(self, stream: str, start: str, block: bool) -> list[Entry]:
         """Read new entries (">") or this consumer's own unacknowledged ones ("0")."""
         answer = cast(
             "StreamBatches | None",
             self.redis.xreadgroup(
                 self.group,
                 self.consumer,
-                {self.stream: start},
+                {stream: start},
                 count=self.batch,
                 block=self.block_ms if block else None,
             ),
         )
         return [(entry_id, fields) for _stream, batch in answer or () for entry_id, fields in batch]
 
-    def _write(self, entries: Sequence[Entry]) -> None:
+    def _write(self, taken: Mapping[str, Sequence[Entry]]) -> None:
+        """Store the entries of every stream in one transaction, then dead-letter and ack per stream."""
         orders, bad = [], []
         seqs: dict[str, tuple[int, int]] = {}  # order id -> (item, the ledger's sequence of its grant)
-        for entry_id, fields in entries:
+        for stream, entry_id, fields in ((s, i, f) for s, entries in taken.items() for i, f in entries):
             try:
                 orders.append(self.orders.priced(hold_of_entry(fields)))
                 if "seq" in fields:  # entries appended before sequences existed carry none
                     seqs[fields["hold_id"]] = int(fields["item_id"]), int(fields["seq"])
             except (KeyError, ValueError) as exc:
                 log.error("dead-lettering purchase entry %s: %s", entry_id, exc)
-                bad.append((entry_id, fields))
+                bad.append((stream, entry_id, fields))
         deps = self.orders.deps
         marks: dict[int, tuple[int, str]] = {}  # item -> (the highest sequence here, its order)
         for order_id, (item_id, seq) in seqs.items():
@@ -365,11 +394,13 @@ class OrderWriter:
             deps.commit(uow)  # ack only after this commit: a crash before it means redelivery
         for item_id in sorted({seqs[order_id][0] for order_id in forked}):
             self.orders.refusals.lost_writes(item_id)
-        for entry_id, fields in bad:
+        for stream, entry_id, fields in bad:
             dead: dict[FieldT, EncodableT] = dict(fields.items())
             dead["entry_id"] = entry_id
-            self.redis.xadd(f"{self.stream}:dead", dead)
-        self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])
+            self.redis.xadd(f"{stream}:dead", dead)  # the stream's own slot: its name holds the tag
+        for stream, entries in taken.items():
+            if entries:
+                self.redis.xack(stream, self.group, *[entry_id for entry_id, _ in entries])
         self.stats.written += len(new_ids)
         self.stats.duplicates += len(orders) - len(new_ids)
         self.stats.dead_lettered += len(bad)

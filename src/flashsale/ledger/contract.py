@@ -85,11 +85,19 @@ class PurchaseStream(NamedTuple):
     """Where an engine that does not record orders itself appends each granted hold, for the order writer.
 
     `client` is the engine's connection to the stream's server (a redis-py `Redis` for the Redis
-    engine) and `key` the stream's name; `jobs/order_writer.py` reads the stream through them.
+    engine, a `RedisCluster` on a Cluster) and `key` the stream's name; `jobs/order_writer.py` reads
+    the stream through them. On a Cluster there is one stream per slot group: `keys` names them all
+    (`key` is the first), and the writers read every one.
     """
 
     client: Any
     key: str
+    keys: tuple[str, ...] = ()
+
+    @property
+    def every_key(self) -> tuple[str, ...]:
+        """Every stream the writers must read: `keys`, or `key` alone when there is one."""
+        return self.keys or (self.key,)
 
 
 class Pause(NamedTuple):

@@ -45,25 +45,32 @@ stale AOF, a failover to a lagging replica) and must be repaired before it sells
 lives in the script, so it costs one more field of the HMGET the batch does anyway.
 
 Idempotency is kept for the user, not the item: the contract refuses a replayed (user, request id)
-that names another item, and an index in the item's slot cannot see a key first used on another
-item. The request key names the hold, the hold names its item, and the reserve script compares
-both with the request in the same atomic step. Holds and request keys live in one hash each, so a
-batch writes all of its grants with one command per hash.
+that names another item. The request key names the hold, the hold names its item, and the reserve
+script compares both with the request in the same atomic step. Holds and request keys live in one
+hash each, so a batch writes all of its grants with one command per hash.
 
-One node: besides the item's keys, a reserve touches the request keys, the hold records, the
-deadlines and the purchase stream, so the engine needs a single Redis primary (replicas are fine;
-reconcile after a failover, since Redis may lose acknowledged writes). The per-item hash tags are
-the Cluster layout of the hot path, but running on Cluster would need more, not done: a purchase
-stream, hold records and deadlines per item slot (the item carried in the hold id), and
-idempotency as a claim in the user's slot (SET NX of the request, then the item's script, the claim
-dropped again on a refusal).
+Redis Cluster (`redis+cluster://host:port?groups=N`, default 16 groups): every item belongs to
+the slot group `item id mod N`, and the group's keys all carry its hash tag: the prefix becomes
+`P:{g<k>}`, so the keys above are `P:{g<k>}:due`, `P:{g<k>}:{i:<item>}:book` and so on (the first
+{...} of a key is its tag), and a script touches one slot only. So every group has its own deadlines,
+hold records, request keys, pauses and purchase stream, and the order writers read every group's
+stream. A batch is split by group (one script call per group, answers in request order); a hold id is
+drawn so that crc32(id) mod N is its item's group, which takes `confirm(hold_id)` to the right slot
+with no lookup. Idempotency lives with the item's group (`P:{g<k>}:reqs`); so that a request id
+reused on an item of another group is still refused (IDEMPOTENCY_MISMATCH, which PostgreSQL's
+unique (user, request id) needs: else both would be granted and one order never stored), each key is
+first claimed in its user's group (`P:{g<crc32(user) mod N>}:claims`, field -> item, claim.lua), and
+the claim of a refused request is dropped again. That costs one more script call per user group of a
+batch. A client that dies between claim and drop leaves the key bound to its item. On one node
+(`groups=0`) the prefix has no tag and the key names are those above; nothing changes there.
 
 Buckets (`?buckets=N`, default 1) split each item's available units over N counters, each under
 its own hash tag; a request goes to bucket crc32(user) mod N. A bucket that cannot cover a
 request spreads all buckets' units evenly again and tops itself up, so SOLD_OUT means every bucket
 is dry, and no unit is created or lost. held, sold and the per-user counts stay per item, so the
 limit is exact. On one node all of this is one script and buys no throughput, since Redis runs
-scripts one at a time. On a Cluster with buckets on different nodes, the limit would stay exact
+scripts one at a time. On a Cluster an item's buckets stay in its group's slot (one master): spreading
+a hot item over masters is not done. With buckets on different nodes, the limit would stay exact
 only with each user's count in the bucket their requests are routed to (hence routing by user), and
 the rebalance would become a two-step transfer with the units in transit counted: not done.
 """
@@ -82,6 +89,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis import BlockingConnectionPool, Redis
+from redis.cluster import RedisCluster
+from redis.exceptions import AskError, ClusterCrossSlotError, ClusterDownError, MovedError
 
 from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
@@ -90,10 +99,23 @@ from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
 from flashsale.ledger.contract import Decision, Pause, PurchaseStream, StockLevel, paused_error
 from flashsale.ledger.ids import new_hold_ids
 
-SCRIPTS = ("reserve", "settle", "look", "holds", "expire", "next_expiry", "configure", "restore", "pause")
+SCRIPTS = (
+    "reserve",
+    "settle",
+    "look",
+    "holds",
+    "expire",
+    "next_expiry",
+    "configure",
+    "restore",
+    "pause",
+    "claim",
+)
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
 DEFAULT_CONNECTIONS = 64  # threads beyond this wait for a connection instead of opening more
 
+# A one-node ledger pointed at a Cluster node hears one of these for its first script.
+_CLUSTER_REPLIES = (ClusterCrossSlotError, MovedError, AskError, ClusterDownError)
 _AGAIN = ["again"]  # a script expired a bounded share of due holds and must be called again
 _REFUSED = {code.value: Decision(None, code) for code in ErrorCode}
 # Each target state is reachable from exactly one state; the scripts refuse any other.
@@ -112,6 +134,18 @@ def _script_texts() -> dict[str, str]:
     return {name: f"#!lua\n{lib}\n{(lua / f'{name}.lua').read_text()}" for name in SCRIPTS}
 
 
+def _pools(client: Redis | RedisCluster) -> list[Any]:
+    """The connection pools of a client: its own, or on a Cluster every node's (which `close` keeps)."""
+    if isinstance(client, Redis):
+        return [client.connection_pool]
+    return [node.redis_connection.connection_pool for node in client.get_nodes() if node.redis_connection]
+
+
+def _reqfield(user_id: str, request_id: str) -> str:
+    """The key of (user, request id), as lib.lua's reqfield makes it: the user's length in bytes first."""
+    return f"{len(user_id.encode())}|{user_id}{request_id}"
+
+
 def _hold(rec: Sequence[str]) -> Hold:
     hold_id, item_id, user_id, qty, request_id, created, expires, state = rec
     return Hold(
@@ -119,48 +153,108 @@ def _hold(rec: Sequence[str]) -> Hold:
     )
 
 
+class ClusterNeedsClusterURL(RuntimeError):
+    """A `redis://` ledger URL names a node of a Redis Cluster: a configuration error, told plainly."""
+
+
 class RedisLedger:
     """`flashsale.ledger.contract.Ledger` on one Redis server; safe to share between threads and processes."""
 
     def __init__(
-        self, client: Redis, clock: Clock = time.time, *, prefix: str = "fs", buckets: int = 1
+        self,
+        client: Redis | RedisCluster,
+        clock: Clock = time.time,
+        *,
+        prefix: str = "fs",
+        buckets: int = 1,
+        groups: int = 0,
     ) -> None:
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"key prefix {prefix!r} must be non-empty and free of braces (hash tags)")
         if buckets < 1:
             raise ValueError("an item needs at least one bucket")
+        if groups < 0:
+            raise ValueError("slot groups: 0 (one node) or more (a Cluster)")
         self.client = client
         self.prefix = prefix
         self.buckets = buckets
-        self.stream_key = f"{prefix}:purchases"
+        self.groups = groups
+        # Each slot group's key prefix: the plain prefix on one node; on a Cluster `prefix:{g<k>}`,
+        # whose hash tag (the first {...} of a key) puts every key of the group in one slot.
+        self._prefixes = [prefix] if groups == 0 else [f"{prefix}:{{g{k}}}" for k in range(groups)]
+        self.stream_keys = [f"{p}:purchases" for p in self._prefixes]
+        self.stream_key = self.stream_keys[0]
         self._clock = clock
-        self._shared = (
-            f"{prefix}:due",
-            f"{prefix}:holds",
-            f"{prefix}:expired",
-            self.stream_key,
-            f"{prefix}:reqs",
-            f"{prefix}:pauses",
-        )
+        self._shared = [
+            (
+                f"{p}:due",
+                f"{p}:holds",
+                f"{p}:expired",
+                f"{p}:purchases",
+                f"{p}:reqs",
+                f"{p}:pauses",
+                f"{p}:claims",
+            )
+            for p in self._prefixes
+        ]
         self._scripts = {name: client.register_script(text) for name, text in _script_texts().items()}
+        self._expire_from = 0  # the slot group `expire_due` asks first (in turn)
         self._floors: dict[int, int] = {}  # item -> the highest sequence this process knows was reached
         self._floors_lock = threading.Lock()  # raised from many threads; a lost race would lower one
 
     def purchase_stream(self) -> PurchaseStream:
-        """The stream the reserve script appends every fresh grant to (read by the order writer)."""
-        return PurchaseStream(self.client, self.stream_key)
+        """The streams the reserve script appends every fresh grant to: one per slot group (order writer)."""
+        return PurchaseStream(self.client, self.stream_key, tuple(self.stream_keys))
 
     def close(self) -> None:
         """Close the client and its connections (closing again is harmless)."""
         self.client.close()
-        self.client.connection_pool.disconnect()
+        for pool in _pools(self.client):
+            pool.disconnect()
 
-    def _run(self, name: str, *args: Any) -> Any:
+    def group_of_item(self, item_id: int) -> int:
+        """The slot group an item's keys live in: item id mod groups on a Cluster, 0 on one node."""
+        return item_id % self.groups if self.groups else 0
+
+    def group_of_user(self, user_id: str) -> int:
+        """The slot group of a user's request claims on a Cluster: crc32 of the user id mod groups."""
+        return zlib.crc32(user_id.encode()) % self.groups if self.groups > 1 else 0
+
+    def group_of_hold(self, hold_id: str) -> int:
+        """The slot group a hold id was drawn for: crc32 of the id mod groups (0 on one node)."""
+        return zlib.crc32(hold_id.encode()) % self.groups if self.groups > 1 else 0
+
+    def _hold_ids(self, count: int, group: int) -> list[str]:
+        """`count` fresh hold ids of the group, so `confirm(hold_id)` finds the hold's slot without a lookup.
+
+        Drawn at random and kept when they fall in the group (one in `groups`): every character
+        stays as random as `new_hold_ids` makes it, which a group marker in the id would not.
+        """
+        if self.groups <= 1:
+            return new_hold_ids(count)
+        ids: list[str] = []
+        while len(ids) < count:
+            ids += [i for i in new_hold_ids(count * self.groups) if self.group_of_hold(i) == group]
+        return ids[:count]
+
+    def _run(self, name: str, *args: Any, group: int = 0) -> Any:
         script = self._scripts[name]
         while True:
-            reply = script(keys=self._shared, args=(self.prefix, *args))
+            try:
+                reply = script(keys=self._shared[group], args=(self._prefixes[group], *args))
+            except _CLUSTER_REPLIES as exc:
+                if self.groups:  # a Cluster client: a real Cluster fault (redis-py follows MOVED/ASK itself)
+                    raise
+                raise ClusterNeedsClusterURL(
+                    "this Redis is a Cluster node, and a redis:// URL runs the one-node layout, "
+                    "whose scripts span hash slots: name it redis+cluster://host:port"
+                ) from exc
             if reply != _AGAIN:
                 return reply
+
+    def _each_group(self, name: str, *args: Any) -> list[Any]:
+        """Run a script once per slot group, in group order; its replies."""
+        return [self._run(name, *args, group=g) for g in range(len(self._prefixes))]
 
     # -- configuration -------------------------------------------------------------------------
     def configure(self, terms: ItemTerms) -> StockLevel:
@@ -174,6 +268,7 @@ class RedisLedger:
             terms.closes_at,
             terms.hold_ttl_s,
             self.buckets,
+            group=self.group_of_item(terms.item_id),
         )
         if reply[0] == ErrorCode.SALE_PAUSED:
             raise paused_error(terms.item_id, float(reply[1]), self._clock())
@@ -213,23 +308,36 @@ class RedisLedger:
         broken = [i for i, t in books.items() if committed[i, "held"] + committed[i, "sold"] > t.quota]
         if broken:
             raise FlashSaleError(ErrorCode.CONFLICT, f"stored holds exceed quota for items {broken}")
-        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + ":*"
-        args: list[Any] = [self._clock(), token or "", pattern, self.buckets, len(books)]
         marks = marks or {}
         with self._floors_lock:
             known = {i: max(self._floors.get(i, 0), marks.get(i, 0)) for i in books}
+        # One call per slot group, each with its items, their users' units and their holds; a group
+        # with no item is emptied too. On one node that is one call, the whole rebuild atomic; on a
+        # Cluster each group is rebuilt atomically (an item never spans groups).
+        n = len(self._prefixes)
+        items: list[list[Any]] = [[] for _ in range(n)]
         for t in books.values():
-            args += (t.item_id, t.quota, t.per_user_limit, t.opens_at, t.closes_at, t.hold_ttl_s)
-            args += (committed[t.item_id, "held"], committed[t.item_id, "sold"], known[t.item_id])
-        args.append(len(used))
+            row = items[self.group_of_item(t.item_id)]
+            row += (t.item_id, t.quota, t.per_user_limit, t.opens_at, t.closes_at, t.hold_ttl_s)
+            row += (committed[t.item_id, "held"], committed[t.item_id, "sold"], known[t.item_id])
+        users: list[list[Any]] = [[] for _ in range(n)]
         for (item_id, user_id), units in used.items():
-            args += (item_id, user_id, units)
+            users[self.group_of_item(item_id)] += (item_id, user_id, units)
+        claims: list[list[Any]] = [[] for _ in range(n)]
+        records: list[list[Any]] = [[] for _ in range(n)]
         for h in holds:
-            args += (h.hold_id, h.item_id, h.user_id, h.qty, h.request_id)
-            args += (h.created_at, h.expires_at, h.state.value)
-        reply = self._run("restore", *args)
-        if reply[0] == ErrorCode.CONFLICT:
-            raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of item {reply[1]} is not held")
+            if self.groups > 1:
+                claims[self.group_of_user(h.user_id)] += (_reqfield(h.user_id, h.request_id), h.item_id)
+            row = records[self.group_of_item(h.item_id)]
+            row += (h.hold_id, h.item_id, h.user_id, h.qty, h.request_id)
+            row += (h.created_at, h.expires_at, h.state.value)
+        for g, prefix in enumerate(self._prefixes):
+            pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + ":*"
+            args: list[Any] = [self._clock(), token or "", pattern, self.buckets, len(items[g]) // 9]
+            args += [*items[g], len(users[g]) // 3, *users[g], len(claims[g]) // 2, *claims[g], *records[g]]
+            reply = self._run("restore", *args, group=g)
+            if reply[0] == ErrorCode.CONFLICT:
+                raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of item {reply[1]} is not held")
 
     # -- sequences -----------------------------------------------------------------------------
     def sequence(self, item_id: int) -> int:
@@ -245,36 +353,118 @@ class RedisLedger:
                     self._floors[item_id] = seq
 
     # -- pauses --------------------------------------------------------------------------------
+    def _by_group(self, item_ids: Iterable[int]) -> dict[int, list[int]]:
+        """The items, grouped by slot group (groups in first-seen order)."""
+        grouped: dict[int, list[int]] = {}
+        for item_id in item_ids:
+            grouped.setdefault(self.group_of_item(item_id), []).append(item_id)
+        return grouped
+
     def pause(self, item_ids: Iterable[int], *, until: float, token: str) -> None:
         now = self._clock()
-        reply = self._run("pause", now, "pause", token, until, *item_ids)
-        if reply[0] == ErrorCode.SALE_PAUSED:
-            raise paused_error(int(reply[1]), float(reply[2]), now)
+        done: list[tuple[int, list[int]]] = []
+        for group, items in self._by_group(item_ids).items():
+            reply = self._run("pause", now, "pause", token, until, *items, group=group)
+            if reply[0] == ErrorCode.SALE_PAUSED:
+                # All or nothing across groups too: drop what this call paused in earlier groups.
+                for g, paused in done:
+                    self._run("pause", now, "resume", token, 0, *paused, group=g)
+                raise paused_error(int(reply[1]), float(reply[2]), now)
+            done.append((group, items))
 
     def resume(self, item_ids: Iterable[int], *, token: str | None) -> None:
-        self._run("pause", self._clock(), "resume", token or "", 0, *item_ids)
+        for group, items in self._by_group(item_ids).items():
+            self._run("pause", self._clock(), "resume", token or "", 0, *items, group=group)
 
     def pauses(self) -> dict[int, Pause]:
-        flat = self._run("pause", self._clock(), "list", "", 0)
-        return {int(flat[j]): Pause(float(flat[j + 1]), flat[j + 2]) for j in range(0, len(flat), 3)}
+        leases = {}
+        for flat in self._each_group("pause", self._clock(), "list", "", 0):
+            leases.update(
+                {int(flat[j]): Pause(float(flat[j + 1]), flat[j + 2]) for j in range(0, len(flat), 3)}
+            )
+        return leases
 
     # -- the decision --------------------------------------------------------------------------
     def reserve(self, *, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
         return self.reserve_many(((item_id, user_id, qty, request_id),))[0]
 
     def reserve_many(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
-        """Decide the requests in order, one script call per MAX_SCRIPT_BATCH of them."""
-        decisions: list[Decision] = []
-        for start in range(0, len(requests), MAX_SCRIPT_BATCH):
-            decisions += self._reserve_chunk(requests[start : start + MAX_SCRIPT_BATCH])
-        return decisions
+        """Decide the requests in order, one script call per slot group and MAX_SCRIPT_BATCH of them.
 
-    def _reserve_chunk(self, chunk: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+        On a Cluster the batch is split by its items' slot groups, each part in request order; the
+        answers come back in the order of `requests`. Requests of different groups name different
+        items, and an item's decisions depend only on its own earlier requests (idempotency lives
+        with the item's group), so deciding group by group answers as deciding in order would.
+        """
+        decisions: list[Decision] = []
+        if self.groups <= 1:
+            for start in range(0, len(requests), MAX_SCRIPT_BATCH):
+                decisions += self._reserve_chunk(requests[start : start + MAX_SCRIPT_BATCH], 0)
+            return decisions
+        # Rounds, so that no request key comes twice in one: a claim made and then dropped by a
+        # refused request must be seen dropped by a later request of the same key, as in order.
+        start, seen = 0, set[tuple[str, str]]()
+        for j, (_, user_id, _, request_id) in enumerate(requests):
+            if (user_id, request_id) in seen:
+                decisions += self._reserve_round(requests[start:j])
+                start, seen = j, set()
+            seen.add((user_id, request_id))
+        return decisions + self._reserve_round(requests[start:])
+
+    def _claims(self, mode: str, requests: Sequence[tuple[int, str, int, str]]) -> str:
+        """Run the claim script (see claim.lua) for the requests, per user group; a verdict per request."""
+        positions: dict[int, list[int]] = {}
+        for j, (_, user_id, _, _) in enumerate(requests):
+            positions.setdefault(self.group_of_user(user_id), []).append(j)
+        verdicts = [""] * len(requests)
+        for group, indices in positions.items():
+            pairs: list[Any] = []
+            for j in indices:
+                item_id, user_id, _, request_id = requests[j]
+                pairs += (_reqfield(user_id, request_id), item_id)
+            for j, verdict in zip(indices, self._run("claim", mode, *pairs, group=group) or "", strict=False):
+                verdicts[j] = verdict
+        return "".join(verdicts)
+
+    def _reserve_round(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+        """Claim the request keys in their users' groups, decide the rest per item group, settle claims."""
+        if not requests:
+            return []
+        claimed = self._claims("claim", requests)
+        positions: dict[int, list[int]] = {}  # group -> indices into requests, in order
+        answers: list[Decision | None] = [None] * len(requests)
+        for j, request in enumerate(requests):
+            if claimed[j] == "x":  # the key names a hold of another item
+                answers[j] = _REFUSED[ErrorCode.IDEMPOTENCY_MISMATCH]
+            else:
+                positions.setdefault(self.group_of_item(request[0]), []).append(j)
+        for group, indices in positions.items():
+            for start in range(0, len(indices), MAX_SCRIPT_BATCH):
+                part = indices[start : start + MAX_SCRIPT_BATCH]
+                for j, decision in zip(
+                    part, self._reserve_chunk([requests[j] for j in part], group), strict=True
+                ):
+                    answers[j] = decision
+        decided = [d for d in answers if d is not None]
+        # A refused request is not remembered: its claim goes. A fresh grant under a claim it found
+        # (a concurrent refusal of the same key may have dropped it meanwhile) claims again.
+        drop = [r for r, v, d in zip(requests, claimed, decided, strict=True) if v == "n" and not d.granted]
+        keep = [
+            r
+            for r, v, d in zip(requests, claimed, decided, strict=True)
+            if v == "o" and d.granted and not d.replayed
+        ]
+        for mode, which in (("drop", drop), ("keep", keep)):
+            if which:
+                self._claims(mode, which)
+        return decided
+
+    def _reserve_chunk(self, chunk: Sequence[tuple[int, str, int, str]], group: int) -> list[Decision]:
         now = float(self._clock())
         # Lua has no secure randomness, so every request gets a fresh id from here, drawn for the
         # chunk at once; a refused request's id is simply never used. No buffer survives the call,
         # so workers forked from one parent never share ids.
-        hold_ids = new_hold_ids(len(chunk))
+        hold_ids = self._hold_ids(len(chunk), group)
         routed = self.buckets > 1
         # The whole chunk is one argument (see reserve.lua): redis-py encodes one string, not one per
         # request. The lengths in bytes split user and request id apart again.
@@ -287,7 +477,9 @@ class RedisLedger:
         )
         with self._floors_lock:
             floors = "".join(f"{i}|{self._floors[i]}|" for i in {r[0] for r in chunk} if i in self._floors)
-        verdicts, priors, reached = self._run("reserve", now, MAX_QUANTITY_PER_REQUEST, batch, floors)
+        verdicts, priors, reached = self._run(
+            "reserve", now, MAX_QUANTITY_PER_REQUEST, batch, floors, group=group
+        )
         self.expect({int(reached[j]): int(reached[j + 1]) for j in range(0, len(reached), 2)})
         replays = iter(priors)
         decisions = []
@@ -319,7 +511,7 @@ class RedisLedger:
         return self._settle(hold_id, HoldState.REFUNDED)
 
     def _settle(self, hold_id: str, target: HoldState) -> Hold:
-        reply = self._run("settle", self._clock(), hold_id, target.value, _SOURCE[target].value)
+        reply = self._settle_script(hold_id, target.value, _SOURCE[target].value)
         if reply[0] == ErrorCode.UNKNOWN_HOLD:
             raise FlashSaleError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
         if reply[0] == ErrorCode.SALE_PAUSED:
@@ -330,19 +522,41 @@ class RedisLedger:
             raise FlashSaleError(error, f"hold {hold_id} is {state}, cannot become {target}")
         return _hold(reply[1])
 
+    def _settle_script(self, hold_id: str, target: str, source: str) -> Any:
+        """Run the settle script in the hold's slot group; on a Cluster a hold not found there
+        (restored from a database written on one node, its id of another group) is looked for in the
+        other groups: only on that rare miss."""
+        home = self.group_of_hold(hold_id)
+        reply = self._run("settle", self._clock(), hold_id, target, source, group=home)
+        for group in range(len(self._prefixes)):
+            if reply[0] != ErrorCode.UNKNOWN_HOLD:
+                break
+            if group != home:
+                reply = self._run("settle", self._clock(), hold_id, target, source, group=group)
+        return reply
+
     # -- expiry --------------------------------------------------------------------------------
     def expire_due(self, limit: int = 1000) -> list[Hold]:
-        expired = [_hold(rec) for rec in self._run("expire", self._clock(), limit)]
+        expired: list[Hold] = []
+        n = len(self._prefixes)
+        # Each call starts at the next group, so a group with a long backlog cannot starve the others.
+        first, self._expire_from = self._expire_from, (self._expire_from + 1) % n
+        for group in [(first + k) % n for k in range(n)]:
+            if len(expired) >= limit:
+                break
+            expired += [
+                _hold(rec) for rec in self._run("expire", self._clock(), limit - len(expired), group=group)
+            ]
         # Lazy expiry of one item can hand an expiry to the list before an earlier one of another item.
         return sorted(expired, key=lambda h: (h.expires_at, h.hold_id))
 
     def next_expiry(self) -> float | None:
-        first = self._run("next_expiry")
-        return None if first is None else float(first)
+        firsts = [float(first) for first in self._each_group("next_expiry") if first is not None]
+        return min(firsts, default=None)
 
     # -- reads ---------------------------------------------------------------------------------
     def _look(self, item_id: int, user_id: str) -> list[Any] | None:
-        reply = self._run("look", self._clock(), item_id, user_id)
+        reply = self._run("look", self._clock(), item_id, user_id, group=self.group_of_item(item_id))
         return None if reply[0] == ErrorCode.UNKNOWN_ITEM else reply
 
     def stock(self, item_id: int) -> StockLevel:
@@ -357,29 +571,53 @@ class RedisLedger:
         return 0 if reply is None else int(reply[5])
 
     def holds(self, item_id: int) -> list[Hold]:
-        found = [_hold(rec) for rec in self._run("holds", self._clock(), item_id)]
+        found = [
+            _hold(rec)
+            for rec in self._run("holds", self._clock(), item_id, group=self.group_of_item(item_id))
+        ]
         return sorted(found, key=lambda h: (h.created_at, h.hold_id))
 
     def get_hold(self, hold_id: str) -> Hold | None:
-        reply = self._run("settle", self._clock(), hold_id, "", "")
+        reply = self._settle_script(hold_id, "", "")
         return None if reply[0] == ErrorCode.UNKNOWN_HOLD else _hold(reply[1])
 
 
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+DEFAULT_GROUPS = 16  # slot groups on a Cluster: enough to spread items over a few masters
+
+
 def redis_ledger_from_url(url: str, clock: Clock) -> RedisLedger:
-    """Build a ledger from `redis://host:port/db?prefix=NAME&buckets=N`; other options go to redis-py."""
+    """Build a ledger from `redis://host:port/db?prefix=NAME&buckets=N`; other options go to redis-py.
+
+    `redis+cluster://host:port?groups=N` (or `rediss+cluster://`) runs on a Redis Cluster, any node
+    of which is named: items go to N slot groups (default DEFAULT_GROUPS), see the module docstring.
+    """
     parts = urlsplit(url)
-    ours = {"prefix": "fs", "buckets": "1"}
+    cluster = parts.scheme in CLUSTER_SCHEMES
+    ours = {"prefix": "fs", "buckets": "1", "groups": str(DEFAULT_GROUPS) if cluster else "0"}
     rest = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key in ours:
             ours[key] = value
         else:
             rest.append((key, value))
+    prefix, buckets, groups = ours["prefix"], int(ours["buckets"]), int(ours["groups"])
+    if cluster:
+        if groups < 1:
+            raise ValueError("a Cluster ledger needs at least one slot group (groups=N, N >= 1)")
+        plain = urlunsplit(parts._replace(scheme=CLUSTER_SCHEMES[parts.scheme], query=urlencode(rest)))
+        client = RedisCluster.from_url(
+            plain,
+            decode_responses=True,
+            connection_pool_class=BlockingConnectionPool,  # per node: threads wait, as on one node
+            max_connections=DEFAULT_CONNECTIONS,
+        )
+        return RedisLedger(client, clock, prefix=prefix, buckets=buckets, groups=groups)
+    if groups:
+        raise ValueError("slot groups are for a Cluster: use redis+cluster://host:port")
     pool = BlockingConnectionPool.from_url(
         urlunsplit(parts._replace(query=urlencode(rest))),
         decode_responses=True,
         max_connections=DEFAULT_CONNECTIONS,
     )
-    return RedisLedger(
-        Redis(connection_pool=pool), clock, prefix=ours["prefix"], buckets=int(ours["buckets"])
-    )
+    return RedisLedger(Redis(connection_pool=pool), clock, prefix=prefix, buckets=buckets)

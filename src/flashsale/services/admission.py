@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
@@ -78,12 +78,20 @@ class Admission:
 
 
 def admission_storage(ledger_url: str) -> Storage:
-    """Memory for the in-process ledger; the ledger's Redis (its key prefix + ':limits') otherwise."""
+    """Memory for the in-process ledger; the ledger's Redis (its key prefix + ':limits') otherwise.
+
+    On a Redis Cluster (`redis+cluster://`) the counters go to the same Cluster: each counter is one
+    key, so any slot will do.
+    """
     parts = urlsplit(ledger_url)
-    if parts.scheme not in ("redis", "rediss"):
+    if parts.scheme not in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
         return MemoryStorage()
     query = dict(parse_qsl(parts.query))
     prefix = query.get("prefix", "fs")
     # `limits` takes a plain Redis URL: our own options (the key prefix, bucket count) stay ours.
+    if parts.scheme.endswith("+cluster"):
+        plain = urlunsplit(("redis+cluster", parts.netloc, "", "", ""))
+        tls = parts.scheme == "rediss+cluster"
+        return RedisClusterStorage(plain, key_prefix=f"{prefix}:limits", **({"ssl": True} if tls else {}))
     plain = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     return RedisStorage(plain, key_prefix=f"{prefix}:limits")

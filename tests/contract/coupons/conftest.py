@@ -15,7 +15,7 @@ import pytest
 from flashsale.clock import ManualClock
 from flashsale.coupons import CouponLedger, coupon_ledger_from_url
 from flashsale.domain.coupons import WaveTerms
-from tests.contract.conftest import _delete_keys, with_query
+from tests.contract.conftest import delete_prefixes, with_query
 from tests.factories import OPENS_AT
 from tests.services import REDIS_URL
 
@@ -57,7 +57,7 @@ def make_coupon_ledger(request: pytest.FixtureRequest) -> Iterator[CouponLedgerF
     for ledger in built:
         ledger.close()
     if prefixes:
-        _delete_keys(prefixes)
+        delete_prefixes(prefixes)
 
 
 @pytest.fixture

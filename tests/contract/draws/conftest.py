@@ -15,7 +15,7 @@ import pytest
 
 from flashsale.domain.draws import PoolTerms, PrizeTerms
 from flashsale.draws import DrawLedger, Rng, draw_ledger_from_url
-from tests.contract.conftest import _delete_keys, with_query
+from tests.contract.conftest import delete_prefixes, with_query
 from tests.services import REDIS_URL
 
 ENGINES = [
@@ -50,7 +50,7 @@ def make_draws(request: pytest.FixtureRequest) -> Iterator[DrawsFactory]:
     for ledger in built:
         ledger.close()
     if prefixes:
-        _delete_keys(prefixes)
+        delete_prefixes(prefixes)
 
 
 @pytest.fixture

@@ -1,11 +1,13 @@
 -- Shared by every ledger script (flashsale.ledger.redis prepends it): key names, hold records and
 -- the moves that give units back. KEYS: 1 live holds of every item by deadline, 2 holds (hold id ->
 -- hold), 3 expired list, 4 purchase stream, 5 request keys (reqfield -> hold id), 6 pauses (item ->
--- 'until|token', the item's pause lease; it may name an item not configured yet). ARGV[1] is the key
+-- 'until|token', the item's pause lease; it may name an item not configured yet), 7 request claims
+-- (on a Cluster only: reqfield -> item, for the users of this slot group). ARGV[1] is the key
 -- prefix; the keys of one item share the hash tag {i:<item>}. An item's book is one hash: its terms,
 -- its counters, and 'u:<user>' -> the user's units.
 local P = ARGV[1]
 local DUE, HOLDS, EXPIRED, STREAM, REQS, PAUSES = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local CLAIMS = KEYS[7]
 -- Bounds the lazy expiry one call does; a caller told 'again' calls once more, nothing decided yet.
 local SWEEP_BATCH = 256
 

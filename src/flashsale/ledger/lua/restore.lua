@@ -1,7 +1,8 @@
 -- Replace all ledger state under the prefix in one step (the purchase stream is kept: it feeds the
 -- database). ARGV[2] now, ARGV[3] the pause token ('' for none), ARGV[4] SCAN pattern of the prefix,
 -- ARGV[5] buckets, ARGV[6] item count, then nine per item (item, quota, limit, opens, closes, ttl,
--- held, sold, the highest sequence the caller knows of it), a count of per-user rows and three per row (item, user, units), then eight per hold
+-- held, sold, the highest sequence the caller knows of it), a count of per-user rows and three per row (item, user, units), a count of
+-- request claims and two per claim (reqfield, item; on a Cluster), then eight per hold
 -- (id, item, user, qty, request id, created, expires, state). The caller computed and checked the
 -- counters. With a token, the rebuild is a compare-and-set on the pause: every item must be paused
 -- under that token now, or nothing changes ({'CONFLICT', item}); the pauses are kept. Without one,
@@ -46,6 +47,12 @@ i = i + 1
 for _ = 1, rows do
   redis.call('HSET', ikey(ARGV[i], 'book'), ufield(ARGV[i + 1]), ARGV[i + 2])
   i = i + 3
+end
+local claims = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, claims do
+  redis.call('HSET', CLAIMS, ARGV[i], ARGV[i + 1])
+  i = i + 2
 end
 while i <= #ARGV do
   local hold, item, user, req, expires, state = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4], ARGV[i + 6], ARGV[i + 7]

@@ -1,0 +1,89 @@
+"""The Redis ledger on a Redis Cluster: correctness and Redis CPU per decision on each shard.
+
+On one machine the shards share its cores, so this row shows the cost each shard pays per decision
+(the figure a capacity plan multiplies, see BENCHMARKS.md), not a speed-up. It runs on an existing
+Cluster named by FLASHSALE_BENCH_REDIS_CLUSTER_URL (`redis+cluster://host:port`; `.ci/services.sh`
+starts one) and is skipped without one. The CPU is each master's `INFO commandstats` time in
+scripts (EVALSHA: the reserve script of each slot group and the request claims of each user group).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+
+from bench.ledgers import bench_batched
+from bench.report import Result, Skipped
+from bench.workload import Shape
+from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
+
+CLUSTER_URL_ENV = "FLASHSALE_BENCH_REDIS_CLUSTER_URL"
+THREADS = 4
+BATCH = 64
+
+
+def _script_usec(ledger: RedisLedger) -> dict[str, int]:
+    """Server CPU µs spent in scripts so far, per master (host:port)."""
+    spent = {}
+    for node in ledger.client.get_primaries():
+        stats = ledger.client.info("commandstats", target_nodes=node)
+        spent[node.name] = sum(int(stats.get(f"cmdstat_{c}", {}).get("usec", 0)) for c in ("eval", "evalsha"))
+    return spent
+
+
+def _decided_on(ledger: RedisLedger, shape: Shape) -> Counter[str]:
+    """How many of the crowd's requests each master decides (by the slot of the item's group)."""
+    nodes = {
+        item: ledger.client.get_node_from_key(f"{ledger.prefix}:{{g{ledger.group_of_item(item)}}}:due").name
+        for item in shape.item_ids
+    }
+    return Counter(nodes[r.item_id] for r in shape.crowd())
+
+
+def bench_cluster(url: str, shape: Shape) -> Result:
+    """reserve_many on the Cluster; the row tells the Redis CPU per decision, overall and per shard."""
+    prefix = f"bench-{secrets.token_hex(4)}"
+    ledger = redis_ledger_from_url(f"{url}?prefix={prefix}", time.time)
+    try:
+        before = _script_usec(ledger)
+        result = bench_batched(
+            ledger, shape, engine="redis cluster ledger, reserve_many", threads=THREADS, batch=BATCH
+        )
+        after = _script_usec(ledger)
+        decided = _decided_on(ledger, shape)
+    finally:
+        for key in list(ledger.client.scan_iter(match=f"{prefix}:*", count=1000)):
+            ledger.client.unlink(key)
+        ledger.close()
+    spent = {node: after[node] - before.get(node, 0) for node in after}
+    total = sum(spent.values()) / max(1, result.run.decisions)
+    # A shard's CPU covers the decisions of its items' groups and the request claims of its users'
+    # groups, so a shard with no item of the crowd still works (claims only).
+    shards = ", ".join(
+        f"{node}: {spent[node] / 1000:.0f} ms"
+        + (
+            f" = {spent[node] / decided[node]:.1f} µs × {decided[node]:,} decided"
+            if decided[node]
+            else ", claims only"
+        )
+        for node in sorted(spent)
+    )
+    how = f"{result.how}, {ledger.groups} slot groups; Redis CPU {total:.1f} µs/decision (per shard {shards})"
+    return replace(result, how=how)
+
+
+def steps(requests: int) -> list[tuple[str, Callable[[], Result | Skipped]]]:
+    """One hot item (one shard works) and 100 items (spread over the shards)."""
+    url = os.environ.get(CLUSTER_URL_ENV)
+    if not url:
+        name = "redis cluster ledger"
+        return [(name, lambda: Skipped(name, f"no Redis Cluster (set {CLUSTER_URL_ENV})"))]
+    return [
+        (f"redis cluster ledger, reserve_many / {s.label}", partial(bench_cluster, url, s))
+        for s in (Shape(requests, 1), Shape(requests, 100))
+    ]
