@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -17,6 +18,9 @@ from flashsale.config import Settings
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Ledger, ledger_from_url
+from flashsale.messaging.dispatch import Dispatcher
+from flashsale.messaging.service import MessagingAdmin
+from flashsale.messaging.wiring import dispatcher_for, policy_from
 from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
 from flashsale.services.deps import Deps
@@ -44,6 +48,8 @@ class Platform:
     lease: Lease | None = None
     sweeper: ExpirySweeper | None = None
     writer: OrderWriter | None = None
+    messenger: threading.Thread | None = None  # the message sender, when messaging_in_serve
+    _stop_messenger: threading.Event = field(default_factory=threading.Event)
 
     @property
     def ledger(self) -> Ledger:
@@ -59,6 +65,17 @@ class Platform:
         """Operators' reads of orders and payments, on connections that never take the write lock."""
         return OrderSearch(sessionmaker(self.read_engine))
 
+    @cached_property
+    def messaging(self) -> MessagingAdmin:
+        """Operators' messaging: templates, members and opt-outs, waves and dry-runs, the delivery log."""
+        return MessagingAdmin(
+            sessionmaker(self.engine, expire_on_commit=False), policy_from(self.settings), self.deps.clock
+        )
+
+    def message_dispatcher(self) -> Dispatcher:
+        """Build a message sender on this platform's database and clock."""
+        return dispatcher_for(self.settings, self.engine, self.deps.clock)
+
     def start_jobs(self) -> None:
         if self.sweeper is None:
             self.sweeper = ExpirySweeper(
@@ -70,12 +87,26 @@ class Platform:
             self.orders.refusals.repair = repair_hook(self)
             self.writer = order_writer_for(self)
             self.writer.start()
+        if self.messenger is None and self.settings.messaging_in_serve:
+            run = self.message_dispatcher().run_forever
+            self._stop_messenger.clear()
+            self.messenger = threading.Thread(
+                target=run,
+                args=(self._stop_messenger, self.settings.messaging_poll_s),
+                name="messages",
+                daemon=True,
+            )
+            self.messenger.start()
 
     def close(self) -> None:
         for job in (self.sweeper, self.writer):
             if job is not None:
                 job.stop()
         self.sweeper = self.writer = None
+        if self.messenger is not None:
+            self._stop_messenger.set()
+            self.messenger.join()
+            self.messenger = None
         if self.lease is not None:
             self.lease.release()
             self.lease = None
