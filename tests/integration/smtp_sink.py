@@ -1,0 +1,60 @@
+"""A real SMTP server for tests: aiosmtpd on a free local port, keeping every mail it accepts."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass(frozen=True)
+class Mail:
+    message_id: str
+    to: str
+    subject: str
+    body: str
+
+
+@dataclass
+class Sink:
+    """What the server accepted, in order; `port` is where it listens on 127.0.0.1."""
+
+    port: int
+    mails: list[Mail] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # the name aiosmtpd calls
+        mail = message_from_bytes(envelope.content, policy=policy.default)
+        body = mail.get_body(("plain",))
+        text = body.get_content().strip() if body is not None else ""
+        with self.lock:
+            self.mails.append(Mail(str(mail["Message-ID"]), str(mail["To"]), str(mail["Subject"]), text))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Mail]:
+        with self.lock:
+            return [m for m in self.mails if m.to == address]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def smtp_sink() -> Iterator[Sink]:
+    """Run an SMTP server for the duration of the block."""
+    sink = Sink(free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()

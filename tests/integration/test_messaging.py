@@ -1,0 +1,160 @@
+"""催付 and waves through a real SMTP server: quiet hours, caps, opt-outs, paid orders, the dry-run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from flashsale.bootstrap import Platform
+from flashsale.clock import ManualClock
+from flashsale.config import Settings
+from flashsale.messaging.dispatch import Dispatcher
+from flashsale.messaging.service import Member
+from flashsale.messaging.store import MessageStatus, Segment
+from flashsale.messaging.templates import Template
+from flashsale.services.orders import Buy
+from flashsale.store.tables import MessageRow
+from tests.conftest import T0, Sale
+from tests.integration.smtp_sink import Sink, smtp_sink
+
+SHANGHAI = "Asia/Shanghai"  # T0 is 18:00 there: outside the rest hours
+NEW_YORK = "America/New_York"  # T0 is 05:00 there: inside the 00:00–09:00 rest
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    with smtp_sink() as running:
+        yield running
+
+
+@pytest.fixture
+def settings(tmp_path, sink: Sink) -> Settings:  # type: ignore[no-untyped-def]
+    return Settings(
+        data_dir=tmp_path,
+        jwt_secret="test-jwt-secret-0123456789abcdef",
+        admin_token="test-admin-token",
+        payment_secret="test-payment-secret",
+        messaging_smtp_url=f"smtp://127.0.0.1:{sink.port}",
+        messaging_reminder_channel="email",
+        messaging_reminder_steps="5,10",
+        messaging_cap_per_day=2,
+    )
+
+
+@pytest.fixture
+def sender(platform: Platform) -> Dispatcher:
+    return platform.message_dispatcher()
+
+
+def member(platform: Platform, user_id: str, tz: str = SHANGHAI, locale: str = "zh-CN") -> str:
+    """Register a member reachable by email at <user_id>@example.com; return the address."""
+    email = f"{user_id}@example.com"
+    platform.messaging.put_member(Member(user_id, user_id.title(), email, None, locale, tz))
+    return email
+
+
+def buy(platform: Platform, user_id: str, item_id: int, key: str = "k1") -> str:
+    return platform.orders.buy(Buy(user_id, item_id, 1, f"{user_id}-{key}")).order.id
+
+
+def at_minute(clock: ManualClock, sender: Dispatcher, minutes: float) -> None:
+    """Move the clock to T0 + `minutes` and run one sender pass."""
+    clock.set(T0.timestamp() + minutes * 60)
+    sender.run_once()
+
+
+def statuses(platform: Platform) -> dict[str, tuple[str, str | None]]:
+    with platform.messaging.sessions() as db:
+        return {m.key: (m.status, m.reason) for m in db.scalars(select(MessageRow))}
+
+
+def test_reminders_arrive_at_their_steps_and_stop_once_the_order_is_paid(
+    platform: Platform, sale: Sale, clock: ManualClock, sender: Dispatcher, sink: Sink
+) -> None:
+    address = member(platform, "ann")
+    order_id = buy(platform, "ann", sale.phone_id)
+    at_minute(clock, sender, 4.9)
+    assert sink.mails == []
+    at_minute(clock, sender, 5)
+    [mail] = sink.to(address)
+    assert order_id in mail.subject
+    assert "Phone X" in mail.body and "¥3999.00" in mail.body and "18:15" in mail.body  # deadline, local
+    platform.orders.pay(order_id, "ann")
+    at_minute(clock, sender, 10)
+    assert len(sink.mails) == 1
+    assert statuses(platform)[f"remind:{order_id}:2"] == (MessageStatus.CANCELLED, "OrderPaid")
+
+
+def test_a_reminder_due_in_quiet_hours_that_would_land_after_expiry_is_dropped(
+    platform: Platform, sale: Sale, clock: ManualClock, sender: Dispatcher, sink: Sink
+) -> None:
+    member(platform, "bob", tz=NEW_YORK)
+    order_id = buy(platform, "bob", sale.phone_id)
+    for minute in (5, 10, 20, 600):  # 09:00 in New York is 14:00 UTC, long after the order expired
+        at_minute(clock, sender, minute)
+    assert sink.mails == []
+    assert statuses(platform)[f"remind:{order_id}:1"] == (MessageStatus.SUPPRESSED, "quiet_hours")
+
+
+def test_no_member_gets_more_than_the_cap_across_orders(
+    platform: Platform, sale: Sale, clock: ManualClock, sender: Dispatcher, sink: Sink
+) -> None:
+    address = member(platform, "cat")
+    orders = [buy(platform, "cat", sale.phone_id), *(buy(platform, "cat", sale.earbuds_id, k) for k in "ab")]
+    for minute in (5, 10, 15):
+        at_minute(clock, sender, minute)
+    assert len(sink.to(address)) == 2  # the cap; six reminders were due
+    reasons = [s for k, s in statuses(platform).items() if k.split(":")[1] in orders]
+    assert reasons.count((MessageStatus.SUPPRESSED, "cap")) == 4
+
+
+def test_an_opted_out_member_gets_nothing_from_the_next_message_on(
+    platform: Platform, sale: Sale, clock: ManualClock, sender: Dispatcher, sink: Sink
+) -> None:
+    never, later = member(platform, "dan"), member(platform, "eve")
+    platform.messaging.opt_out("dan", "email")
+    buy(platform, "dan", sale.phone_id)
+    buy(platform, "eve", sale.phone_id)
+    at_minute(clock, sender, 5)
+    assert len(sink.to(later)) == 1
+    platform.messaging.opt_out("eve", "email")
+    at_minute(clock, sender, 10)
+    assert sink.to(never) == [] and len(sink.to(later)) == 1
+    assert sum(1 for s in statuses(platform).values() if s == (MessageStatus.SUPPRESSED, "opted_out")) == 3
+
+
+def test_a_wave_reaches_exactly_its_segment_as_its_dry_run_said(
+    platform: Platform, sale: Sale, clock: ManualClock, sender: Dispatcher, sink: Sink
+) -> None:
+    platform.messaging.put_template(
+        Template("restock", "zh-CN", "{item} 补货", "{name}，您买过的 {item} 又开抢了")
+    )
+    for user_id, tz in (("fay", SHANGHAI), ("gus", NEW_YORK), ("hal", SHANGHAI), ("ivy", SHANGHAI)):
+        member(platform, user_id, tz=tz)
+    for user_id in ("fay", "gus", "hal"):
+        platform.orders.pay(buy(platform, user_id, sale.phone_id), user_id)
+    platform.orders.pay(buy(platform, "ivy", sale.earbuds_id), "ivy")  # bought something else
+    platform.messaging.opt_out("hal", "email")
+    wave = platform.messaging.schedule_wave(
+        name="phone restock",
+        template="restock",
+        channel="email",
+        segment=Segment.ITEM_BUYERS,
+        item_id=sale.phone_id,
+        send_at=T0 + timedelta(hours=1),  # 19:00 in Shanghai; 06:00 in New York: gus waits until 09:00
+    )
+    plan = {p.user_id: p for p in platform.messaging.dry_run(wave.id)}
+    assert set(plan) == {"fay", "gus", "hal"}
+    assert plan["hal"].outcome == "drop" and plan["hal"].reason == "opted_out"
+    assert plan["gus"].at == T0 + timedelta(hours=4)
+    clock.set((T0 + timedelta(hours=1)).timestamp())
+    while sender.run_once().sent or clock() < (T0 + timedelta(hours=5)).timestamp():
+        clock.advance(15 * 60)
+    sent = {(m.to, m.subject, m.body) for m in sink.mails if "补货" in m.subject}
+    assert sent == {(p.address, p.subject, p.body) for p in plan.values() if p.outcome == "send"}
+    log = platform.messaging.deliveries(wave_id=wave.id)
+    started = {d.user_id: d.at for d in log if d.outcome == "started"}
+    assert started == {u: p.at for u, p in plan.items() if p.outcome == "send"}
