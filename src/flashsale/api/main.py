@@ -55,6 +55,7 @@ TAGS = [
     {"name": "admin: products", "description": "Products (SKUs)."},
     {"name": "admin: items", "description": "Flash items: price, quota, per-user limit, stats."},
     {"name": "admin: orders", "description": "Refunds."},
+    {"name": "admin: messages", "description": "催付 and waves: templates, opt-outs, dry-runs, the log."},
     {"name": "board", "description": "The live board: the page at /board, its data, its event stream."},
     {"name": "health", "description": "Liveness and readiness for load balancers; no token needed."},
 ]
