@@ -123,11 +123,11 @@ def put_template(name: TemplateName, locale: Locale, body: TemplateIn, platform:
     return TemplateOut.model_validate(stored)
 
 
-@router.get("/templates/{name}/preview", responses=error_responses(404))
+@router.get("/templates/{name}/{locale}/preview", responses=error_responses(404))
 def preview_template(
     name: TemplateName,
+    locale: Locale,
     platform: PlatformDep,
-    locale: Annotated[Locale, Query()] = "zh-CN",
     tz: Annotated[ZoneName | None, Query()] = None,
 ) -> PreviewOut:
     """Render a template with sample facts as a shopper in `locale` and `tz` would read it."""
