@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -18,7 +20,10 @@ from flashsale.messaging.templates import Template
 from flashsale.services.orders import Buy
 from flashsale.store.tables import MessageRow
 from tests.conftest import T0, Sale
+from tests.engines import POSTGRES, SQLITE
 from tests.integration.smtp_sink import Sink, smtp_sink
+
+pytestmark = pytest.mark.engines(SQLITE, POSTGRES)
 
 SHANGHAI = "Asia/Shanghai"  # T0 is 18:00 there: outside the rest hours
 NEW_YORK = "America/New_York"  # T0 is 05:00 there: inside the 00:00–09:00 rest
@@ -158,3 +163,38 @@ def test_a_wave_reaches_exactly_its_segment_as_its_dry_run_said(
     log = platform.messaging.deliveries(wave_id=wave.id)
     started = {d.user_id: d.at for d in log if d.outcome == "started"}
     assert started == {u: p.at for u, p in plan.items() if p.outcome == "send"}
+
+
+WAVES, MEMBERS, SENDERS = 6, 10, 8
+
+
+def test_senders_racing_on_one_queue_send_each_message_once_and_never_pass_the_cap(
+    platform: Platform, clock: ManualClock, sink: Sink
+) -> None:
+    for n in range(WAVES):
+        platform.messaging.put_template(Template(f"news{n}", "zh-CN", f"news {n}", "{name}，上新了"))
+        platform.messaging.schedule_wave(
+            name=f"news {n}",
+            template=f"news{n}",
+            channel="email",
+            segment=Segment.ALL,
+            send_at=T0 + timedelta(minutes=1),
+        )
+    addresses = [member(platform, f"m{n}") for n in range(MEMBERS)]
+    clock.set((T0 + timedelta(minutes=1)).timestamp())
+
+    def send_until_idle(_: int) -> None:
+        sender = platform.message_dispatcher()
+        while sender.run_once().sent:
+            pass
+
+    with ThreadPoolExecutor(SENDERS) as pool:
+        list(pool.map(send_until_idle, range(SENDERS)))
+    per_address = Counter(m.to for m in sink.mails)
+    assert per_address == {address: 2 for address in addresses}  # the cap, for every member
+    assert len({m.message_id for m in sink.mails}) == len(sink.mails)  # no message twice
+    final = Counter(status for status in statuses(platform).values())
+    assert final == {
+        (MessageStatus.SENT, None): 2 * MEMBERS,
+        (MessageStatus.SUPPRESSED, "cap"): (WAVES - 2) * MEMBERS,
+    }
