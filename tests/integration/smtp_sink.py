@@ -28,8 +28,12 @@ class Sink:
     port: int
     mails: list[Mail] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    answers: list[str] = field(default_factory=list)  # replies to give instead of accepting, in turn
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # the name aiosmtpd calls
+        with self.lock:
+            if self.answers:
+                return self.answers.pop(0)
         mail = message_from_bytes(envelope.content, policy=policy.default)
         body = mail.get_body(("plain",))
         text = body.get_content().strip() if body is not None else ""

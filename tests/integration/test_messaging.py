@@ -198,3 +198,23 @@ def test_senders_racing_on_one_queue_send_each_message_once_and_never_pass_the_c
         (MessageStatus.SENT, None): 2 * MEMBERS,
         (MessageStatus.SUPPRESSED, "cap"): (WAVES - 2) * MEMBERS,
     }
+
+
+def test_a_mail_the_server_defers_is_retried_after_its_backoff_and_every_step_is_logged(
+    platform: Platform, sale: Sale, clock: ManualClock, sender: Dispatcher, sink: Sink
+) -> None:
+    address = member(platform, "joe")
+    order_id = buy(platform, "joe", sale.phone_id)
+    sink.answers.append("451 4.3.0 busy, try later")
+    at_minute(clock, sender, 5)
+    at_minute(clock, sender, 5.4)  # the retry waits 30 s
+    assert sink.mails == []
+    at_minute(clock, sender, 5.5)
+    assert len(sink.to(address)) == 1
+    log = platform.messaging.deliveries(order_id=order_id)
+    assert [(d.attempt, d.outcome) for d in reversed(log)] == [
+        (1, "started"),
+        (1, "retry"),
+        (2, "started"),
+        (2, "sent"),
+    ]

@@ -43,7 +43,8 @@ CURSOR = "messaging"
 # and re-reading is harmless (a reminder's key exists once; closing an order's reminders twice is a no-op).
 REREAD_IDS = 256
 CLOSING_EVENTS = frozenset({"OrderPaid", "OrderExpired", "OrderCancelled", "OrderRefunded"})
-RETRY_BASE_S = 30.0  # a message the channel refused for now waits 30 s, 60 s, 120 s … (at most 1 h)
+RETRY_BASE_S = 30.0  # a message the channel refused for now waits 30 s, 60 s, 120 s …
+RETRY_MAX_S = 3600.0
 
 
 @dataclass
@@ -57,7 +58,7 @@ class PassStats:
 
 def retry_delay_s(attempt: int) -> float:
     """The wait before retry `attempt` (>= 1): 30 s doubling, at most an hour."""
-    return min(3600.0, RETRY_BASE_S * backoff_s(attempt) / backoff_s(1))
+    return min(RETRY_MAX_S, RETRY_BASE_S * 2.0 ** min(attempt - 1, 16))
 
 
 class Dispatcher:

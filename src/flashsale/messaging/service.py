@@ -28,7 +28,6 @@ from flashsale.messaging.templates import (
 from flashsale.store.tables import DeliveryRow, MemberContactRow, MessageRow, OptOutRow, TemplateRow, WaveRow
 
 
-
 @dataclass(frozen=True)
 class Member:
     user_id: str

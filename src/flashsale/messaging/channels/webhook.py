@@ -31,6 +31,7 @@ class WebhookChannel:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
                 return f"HTTP {answer.status} from {self.url}"
         except urllib.error.HTTPError as exc:
+            exc.close()  # the error holds the answer's connection open
             transient = exc.code == 429 or exc.code >= 500
             raise SendFailed(f"HTTP {exc.code} from {self.url}", transient=transient) from None
         except OSError as exc:
