@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -80,11 +81,12 @@ class Dispatcher:
                     select(EventRow).where(EventRow.id > last - REREAD_IDS).order_by(EventRow.id).limit(batch)
                 )
             )
-            for event in events:
-                if event.kind == "HoldPlaced":
-                    self._plan_reminders(db, event.payload)
-                elif event.kind in CLOSING_EVENTS:
-                    self._close_reminders(db, event.order_id, event.kind)
+            # An order paid (or closed) within the batch needs no reminders at all.
+            closing = {e.order_id: e.kind for e in events if e.kind in CLOSING_EVENTS}
+            self._plan_reminders(
+                db, [e.payload for e in events if e.kind == "HoldPlaced" and e.order_id not in closing]
+            )
+            self._close_reminders(db, closing)
             newest = max((e.id for e in events), default=last)
             if cursor is None:
                 db.add(EventCursorRow(name=CURSOR, last_id=newest))
@@ -92,13 +94,22 @@ class Dispatcher:
                 cursor.last_id = max(last, newest)
         return sum(1 for e in events if e.id > last)
 
-    def _plan_reminders(self, db: Session, event: Mapping[str, object]) -> None:
-        order_id, user_id = str(event["order_id"]), str(event["user_id"])
-        placed, expires = float(str(event["at"])), float(str(event["expires_at"]))
-        steps = reminder_times(placed, expires, self.policy.reminder_steps_min)
-        keys = {f"remind:{order_id}:{step}": due for step, due in steps}
-        existing = set(db.scalars(select(MessageRow.key).where(MessageRow.key.in_(keys))))
-        if keys.keys() - existing and store.member(db, user_id) is None:
+    def _plan_reminders(self, db: Session, placed: list[dict[str, Any]]) -> None:
+        """Queue the 催付 steps of each newly placed order not planned before (one query for all)."""
+        planned = {
+            f"remind:{event['order_id']}:{step}": (event, due)
+            for event in placed
+            for step, due in reminder_times(
+                float(event["at"]), float(event["expires_at"]), self.policy.reminder_steps_min
+            )
+        }
+        if not planned:
+            return
+        existing = set(db.scalars(select(MessageRow.key).where(MessageRow.key.in_(planned))))
+        new = {key: planned[key] for key in planned.keys() - existing}
+        users = {str(event["user_id"]) for event, _ in new.values()}
+        known = set(db.scalars(select(MemberContactRow.user_id).where(MemberContactRow.user_id.in_(users))))
+        for user_id in sorted(users - known):
             # A shopper reached for the first time: a contact with the shop's defaults (IM needs no address).
             db.add(
                 MemberContactRow(
@@ -108,33 +119,40 @@ class Dispatcher:
                     tz=self.policy.default_tz,
                 )
             )
-        params = {"item_id": event["item_id"], "amount_cents": event["total_cents"], "qty": event["qty"]}
-        for key, due in keys.items():
-            if key not in existing:
-                db.add(
-                    MessageRow(
-                        key=key,
-                        user_id=user_id,
-                        channel=self.policy.reminder_channel,
-                        template=REMINDER,
-                        order_id=order_id,
-                        params=params,
-                        due_at=at(due),
-                        expires_at=at(expires),
-                        status=MessageStatus.SCHEDULED,
-                        attempts=0,
-                    )
+        for key, (event, due) in sorted(new.items()):
+            db.add(
+                MessageRow(
+                    key=key,
+                    user_id=str(event["user_id"]),
+                    channel=self.policy.reminder_channel,
+                    template=REMINDER,
+                    order_id=str(event["order_id"]),
+                    params={
+                        "item_id": event["item_id"],
+                        "amount_cents": event["total_cents"],
+                        "qty": event["qty"],
+                    },
+                    due_at=at(due),
+                    expires_at=at(float(event["expires_at"])),
+                    status=MessageStatus.SCHEDULED,
+                    attempts=0,
                 )
+            )
 
-    def _close_reminders(self, db: Session, order_id: str, kind: str) -> None:
+    def _close_reminders(self, db: Session, closing: Mapping[str, str]) -> None:
+        """Cancel the pending reminders of orders that closed (`closing`: order id -> event kind)."""
+        if not closing:
+            return
+        now = self.clock()
         pending = db.scalars(
             select(MessageRow).where(
-                MessageRow.order_id == order_id, MessageRow.status == MessageStatus.SCHEDULED
+                MessageRow.order_id.in_(closing), MessageRow.status == MessageStatus.SCHEDULED
             )
         )
         for message in pending:
-            message.status, message.reason = MessageStatus.CANCELLED, kind
-            store.log(db, message.id, message.attempts, self.clock(), "cancelled", kind)
+            assert message.order_id is not None
+            message.status, message.reason = MessageStatus.CANCELLED, closing[message.order_id]
+            store.log(db, message.id, message.attempts, now, "cancelled", message.reason)
 
     # -- waves ------------------------------------------------------------------------------------
     def release_waves(self) -> int:

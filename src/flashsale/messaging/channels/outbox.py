@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 from pathlib import Path
 
 from flashsale.messaging.channels.contract import Envelope, SendFailed
@@ -15,24 +16,34 @@ class FileOutbox:
 
     So, unlike SMTP, this channel is exactly-once even when the dispatcher resends after a crash:
     the file itself is the record of what went out. An exclusive lock on the file makes the check
-    and the append one step across threads and processes.
+    and the append one step across threads and processes; the keys already read are kept, so each
+    send reads only what other writers appended since.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._keys: set[str] = set()
+        self._read_to = 0  # bytes of the file whose keys are in _keys
+        self._lock = threading.Lock()  # flock is per open file, not per thread
 
     def send(self, envelope: Envelope) -> str:
         """Append the message unless its key is already in the outbox; return where it is."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a+", encoding="utf-8") as fh:
+            with self._lock, open(self.path, "a+b") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
-                fh.seek(0)
-                if any(json.loads(line).get("key") == envelope.key for line in fh if line.strip()):
+                fh.seek(self._read_to)
+                appended = fh.read()
+                self._keys.update(json.loads(line)["key"] for line in appended.splitlines() if line.strip())
+                self._read_to += len(appended)
+                if envelope.key in self._keys:
                     return f"already in {self.path}"
-                fh.write(json.dumps(_line(envelope), ensure_ascii=False) + "\n")
+                line = (json.dumps(_line(envelope), ensure_ascii=False) + "\n").encode()
+                fh.write(line)
                 fh.flush()
                 os.fsync(fh.fileno())
+                self._keys.add(envelope.key)
+                self._read_to += len(line)
         except OSError as exc:
             raise SendFailed(f"outbox not writable: {exc}", transient=True) from None
         return f"written to {self.path}"
