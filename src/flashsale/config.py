@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         "sms", description="The channel 催付 reminders go out on"
     )
     messaging_default_tz: str = Field("Asia/Shanghai", description="Time zone of members who gave none")
+    messaging_claim_batch: int = Field(
+        1,
+        ge=1,
+        le=500,
+        description="Messages claimed per transaction: more is faster, and more may repeat after a crash",
+    )
     messaging_poll_s: float = Field(1.0, gt=0, description="Longest the sender sleeps between passes")
 
     @field_validator(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -183,8 +184,9 @@ def test_senders_racing_on_one_queue_send_each_message_once_and_never_pass_the_c
     addresses = [member(platform, f"m{n}") for n in range(MEMBERS)]
     clock.set((T0 + timedelta(minutes=1)).timestamp())
 
-    def send_until_idle(_: int) -> None:
+    def send_until_idle(n: int) -> None:
         sender = platform.message_dispatcher()
+        sender.policy = replace(sender.policy, claim_batch=1 + n % 4)  # batches of 1 to 4 messages
         while sender.run_once().sent:
             pass
 

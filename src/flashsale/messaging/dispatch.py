@@ -1,17 +1,19 @@
 """The scheduler: turns order events into 催付, releases waves, and sends due messages exactly as the
 delivery log says.
 
-The protocol, per message, which is what survives a kill -9:
-1. claim — in one transaction: the rules are applied (member row locked for the cap), and the
-   message goes `scheduled -> sending` with `attempts + 1`, a lease, and a `started` log row;
-2. send — outside any transaction, the channel is given the envelope with the message's key;
+The protocol, per batch of `Policy.claim_batch` messages (default 1), which survives a kill -9:
+1. claim — in one transaction: the rules are applied (member row locked for the cap), and each
+   message that may go goes `scheduled -> sending` with `attempts + 1`, a lease, and a `started`
+   log row;
+2. send — outside any transaction, each channel is given its envelope with the message's key;
 3. record — in one transaction: `sent` (or a retry with backoff, or `failed`) and its log row.
 A sender killed between 1 and 3 leaves the message `sending`; once its lease runs out, `recover`
 puts it back to `scheduled` with an `unknown` log row and it is sent again under the same key.
 So: nothing is lost (every claimed message ends sent, failed or suppressed), and a message goes
-out twice only if its sender died after the far side took it and before step 3 committed — at most
-once per crash per message in flight, always with the same key (SMTP Message-ID, webhook
-Idempotency-Key), and never for the file outbox, which drops a key it already holds.
+out twice only if its sender died after the far side took it and before step 3 committed — at
+most once per crash per message in flight (at most `claim_batch` per sender), always with the same
+key (SMTP Message-ID, webhook Idempotency-Key), and never for the file outbox, which drops a key
+it already holds.
 """
 
 from __future__ import annotations
@@ -204,86 +206,102 @@ class Dispatcher:
                     .limit(limit)
                 )
             )
-        for message_id in ids:
-            claimed = self._claim(message_id, stats)
-            if claimed is not None:
-                self._deliver(message_id, *claimed, stats)
+        batch = self.policy.claim_batch
+        for first in range(0, len(ids), batch):
+            claimed = self._claim(ids[first : first + batch], stats)
+            self._record(
+                [(message_id, attempt, self._send(envelope)) for message_id, attempt, envelope in claimed],
+                stats,
+            )
         return stats
 
-    def _claim(self, message_id: int, stats: PassStats) -> tuple[int, Envelope] | None:
+    def _claim(self, ids: list[int], stats: PassStats) -> list[tuple[int, int, Envelope]]:
+        """Step 1, for a batch in one transaction: apply the rules; claim those that may go now."""
         now = self.clock()
+        claimed = []
         with self.sessions() as db, db.begin():
-            message = db.get(MessageRow, message_id, with_for_update=True)
-            if message is None or message.status != MessageStatus.SCHEDULED:
-                return None  # another sender took it, or it closed meanwhile
-            try:
-                verdict, envelope = evaluate(db, draft_of(message), now, self.policy, lock=True)
-            except FlashSaleError as exc:  # no template, or one needing what the message lacks
-                message.status, message.reason = MessageStatus.FAILED, exc.code.value
-                store.log(db, message.id, message.attempts, now, "failed", exc.message)
-                stats.failed += 1
-                return None
-            if verdict.outcome is Outcome.DEFER:
-                assert verdict.at is not None
-                message.due_at = at(verdict.at)
-                store.log(
-                    db,
-                    message.id,
-                    message.attempts,
-                    now,
-                    "deferred",
-                    f"{verdict.reason} until {at(verdict.at)}",
-                )
-                stats.deferred += 1
-                return None
-            if verdict.outcome is Outcome.DROP:
-                reason = str(verdict.reason)
-                message.status, message.reason = MessageStatus.SUPPRESSED, reason
-                store.log(db, message.id, message.attempts, now, "suppressed", reason)
-                stats.suppressed[reason] = stats.suppressed.get(reason, 0) + 1
-                return None
-            assert envelope is not None
-            message.status, message.attempts = MessageStatus.SENDING, message.attempts + 1
-            message.sent_at, message.lease_until = at(now), at(now + self.policy.lease_s)
-            store.log(db, message.id, message.attempts, now, "started", envelope.address)
-            return message.attempts, envelope
+            for message_id in ids:
+                message = db.get(MessageRow, message_id, with_for_update=True)
+                if message is None or message.status != MessageStatus.SCHEDULED:
+                    continue  # another sender took it, or it closed meanwhile
+                envelope = self._judge(db, message, now, stats)
+                if envelope is not None:
+                    message.status, message.attempts = MessageStatus.SENDING, message.attempts + 1
+                    message.sent_at, message.lease_until = at(now), at(now + self.policy.lease_s)
+                    store.log(db, message.id, message.attempts, now, "started", envelope.address)
+                    claimed.append((message.id, message.attempts, envelope))
+        return claimed
 
-    def _deliver(self, message_id: int, attempt: int, envelope: Envelope, stats: PassStats) -> None:
+    def _judge(self, db: Session, message: MessageRow, now: float, stats: PassStats) -> Envelope | None:
+        """Return the envelope if the message may go now; else defer or drop it, with its log row."""
+        try:
+            verdict, envelope = evaluate(db, draft_of(message), now, self.policy, lock=True)
+        except FlashSaleError as exc:  # no template, or one needing what the message lacks
+            message.status, message.reason = MessageStatus.FAILED, exc.code.value
+            store.log(db, message.id, message.attempts, now, "failed", exc.message)
+            stats.failed += 1
+            return None
+        if verdict.outcome is Outcome.DEFER:
+            assert verdict.at is not None
+            message.due_at = at(verdict.at)
+            detail = f"{verdict.reason} until {at(verdict.at)}"
+            store.log(db, message.id, message.attempts, now, "deferred", detail)
+            stats.deferred += 1
+        elif verdict.outcome is Outcome.DROP:
+            reason = str(verdict.reason)
+            message.status, message.reason = MessageStatus.SUPPRESSED, reason
+            store.log(db, message.id, message.attempts, now, "suppressed", reason)
+            stats.suppressed[reason] = stats.suppressed.get(reason, 0) + 1
+        return envelope
+
+    def _send(self, envelope: Envelope) -> tuple[str, SendFailed | None]:
+        """Step 2, outside any transaction: give the envelope to its channel; return receipt or failure."""
         channel = self.channels.get(envelope.channel)
         try:
             if channel is None:
                 raise SendFailed(f"no {envelope.channel} channel is configured", transient=False)
-            receipt, failure = channel.send(envelope), None
+            return channel.send(envelope), None
         except SendFailed as exc:
-            receipt, failure = str(exc), exc
+            return str(exc), exc
+
+    def _record(
+        self, results: list[tuple[int, int, tuple[str, SendFailed | None]]], stats: PassStats
+    ) -> None:
+        """Step 3, for a batch in one transaction: sent, retry with backoff, or failed, with log rows."""
+        if not results:
+            return
         now = self.clock()
         with self.sessions() as db, db.begin():
-            # Only the claim this process holds: if the lease ran out and another sender took the
-            # message over, that sender records it.
-            values: dict[str, object] = {"lease_until": None}
-            if failure is None:
-                values.update(status=MessageStatus.SENT, reason=None)
-                outcome = "sent"
-                stats.sent += 1
-            elif failure.transient and attempt < self.policy.max_attempts:
-                values.update(status=MessageStatus.SCHEDULED, due_at=at(now + retry_delay_s(attempt)))
-                outcome = "retry"
-                stats.retried += 1
-            else:
-                values.update(status=MessageStatus.FAILED, reason="channel")
-                outcome = "failed"
-                stats.failed += 1
-            mine = db.execute(
-                update(MessageRow)
-                .where(
-                    MessageRow.id == message_id,
-                    MessageRow.status == MessageStatus.SENDING,
-                    MessageRow.attempts == attempt,
+            for message_id, attempt, (receipt, failure) in results:
+                values: dict[str, object] = {"lease_until": None}
+                if failure is None:
+                    values.update(status=MessageStatus.SENT, reason=None)
+                    outcome = "sent"
+                elif failure.transient and attempt < self.policy.max_attempts:
+                    values.update(status=MessageStatus.SCHEDULED, due_at=at(now + retry_delay_s(attempt)))
+                    outcome = "retry"
+                else:
+                    values.update(status=MessageStatus.FAILED, reason="channel")
+                    outcome = "failed"
+                # Only the claim this process holds: if the lease ran out and another sender took
+                # the message over, that sender records it.
+                mine = db.execute(
+                    update(MessageRow)
+                    .where(
+                        MessageRow.id == message_id,
+                        MessageRow.status == MessageStatus.SENDING,
+                        MessageRow.attempts == attempt,
+                    )
+                    .values(**values)
                 )
-                .values(**values)
-            )
-            if mine.rowcount:  # type: ignore[attr-defined]
-                store.log(db, message_id, attempt, now, outcome, receipt)
+                if mine.rowcount:  # type: ignore[attr-defined]
+                    store.log(db, message_id, attempt, now, outcome, receipt)
+                    if outcome == "sent":
+                        stats.sent += 1
+                    elif outcome == "retry":
+                        stats.retried += 1
+                    else:
+                        stats.failed += 1
 
     # -- the loop ---------------------------------------------------------------------------------
     def run_once(self) -> PassStats:

@@ -42,6 +42,7 @@ class Policy:
     webhook_url: str | None = None
     lease_s: float = 60.0  # a claim older than this is taken as its sender's death
     max_attempts: int = 5
+    claim_batch: int = 1  # messages claimed (and recorded) per transaction: in flight at once
     wave_ttl_s: float = 24 * 3600.0  # a wave message still held back this long after send_at is dropped
 
     def quiet_for(self, channel: str) -> QuietHours:

@@ -32,6 +32,7 @@ def policy_from(settings: Settings) -> Policy:
         reminder_channel=settings.messaging_reminder_channel,
         default_tz=settings.messaging_default_tz,
         webhook_url=settings.messaging_webhook_url,
+        claim_batch=settings.messaging_claim_batch,
     )
 
 
