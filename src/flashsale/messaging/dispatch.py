@@ -220,10 +220,14 @@ class Dispatcher:
         now = self.clock()
         claimed = []
         with self.sessions() as db, db.begin():
-            for message_id in ids:
-                message = db.get(MessageRow, message_id, with_for_update=True)
-                if message is None or message.status != MessageStatus.SCHEDULED:
-                    continue  # another sender took it, or it closed meanwhile
+            batch = db.scalars(
+                select(MessageRow)
+                .where(MessageRow.id.in_(ids), MessageRow.status == MessageStatus.SCHEDULED)
+                .order_by(MessageRow.id)
+                .with_for_update()
+            )
+            # Those not scheduled any more were taken by another sender or closed meanwhile.
+            for message in batch.all():
                 envelope = self._judge(db, message, now, stats)
                 if envelope is not None:
                     message.status, message.attempts = MessageStatus.SENDING, message.attempts + 1
