@@ -108,5 +108,15 @@ def test_a_wave_is_scheduled_dry_run_cancelled_and_the_log_is_read(api: Api, sal
     api.clock.advance(3600)
     api.platform.message_dispatcher().run_once()
     assert count(api.platform, MessageRow) == 0  # a cancelled wave sends nothing
-    log = api.client.get("/admin/messages/log", headers=admin).json()
-    assert log == {"counts": {}, "entries": []}
+    again = api.client.post(
+        "/admin/messages/waves", json={**body, "send_at": "2026-11-11T19:30+08:00"}, headers=admin
+    )
+    api.clock.advance(3600)
+    api.platform.message_dispatcher().run_once()
+    log = api.client.get("/admin/messages/log", params={"wave_id": again.json()["id"]}, headers=admin).json()
+    assert log["counts"] == {"sent": 1, "suppressed:opted_out": 1}
+    assert sorted((e["user_id"], e["outcome"]) for e in log["entries"]) == [
+        ("u1", "sent"),
+        ("u1", "started"),
+        ("u2", "suppressed"),
+    ]
