@@ -6,9 +6,12 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_of_hypothesis
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from flashsale.bootstrap import Platform
@@ -220,3 +223,48 @@ def test_a_mail_the_server_defers_is_retried_after_its_backoff_and_every_step_is
         (2, "started"),
         (2, "sent"),
     ]
+
+
+ZONES = ["Asia/Shanghai", "America/New_York", "Europe/London", "Asia/Kolkata", "Pacific/Auckland"]
+PEOPLE = st.lists(st.tuples(st.sampled_from(ZONES), st.booleans(), st.booleans()), min_size=1, max_size=4)
+
+
+@pytest.mark.engines(SQLITE)
+@settings_of_hypothesis(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(people=PEOPLE, minute_of_day=st.integers(0, 24 * 60 - 1))
+def test_whoever_a_wave_reaches_and_when_is_what_its_dry_run_said(
+    platform: Platform,
+    clock: ManualClock,
+    sink: Sink,
+    people: list[tuple[str, bool, bool]],
+    minute_of_day: int,
+) -> None:
+    # Each example a day later than the last: the cap of one day never carries over.
+    day = clock() - clock() % 86400 + 2 * 86400
+    clock.set(day)
+    tag = int(day // 86400)
+    platform.messaging.put_template(Template(f"day{tag}", "zh-CN", f"day {tag}", "{name}，早上好"))
+    for n, (tz, opted_out, has_email) in enumerate(people):
+        user_id = f"d{tag}p{n}"
+        email = f"{user_id}@example.com" if has_email else None
+        platform.messaging.put_member(Member(user_id, user_id, email, None, "zh-CN", tz))
+        if opted_out:
+            platform.messaging.opt_out(user_id, "email")
+    send_at = datetime.fromtimestamp(day + 60 + minute_of_day * 60, UTC)
+    wave = platform.messaging.schedule_wave(
+        name="morning", template=f"day{tag}", channel="email", segment=Segment.ALL, send_at=send_at
+    )
+    plan = platform.messaging.dry_run(wave.id)
+    sender = platform.message_dispatcher()
+    # Passes at the wave's time and at every time the plan names: the sender runs no later than due.
+    for moment in sorted({send_at, *(p.at for p in plan if p.at is not None)}):
+        clock.set(moment.timestamp())
+        sender.run_once()
+    sent = {(m.to, m.body) for m in sink.mails if m.subject == f"day {tag}"}
+    assert sent == {(p.address, p.body) for p in plan if p.outcome == "send"}
+    started = {
+        d.user_id: d.at for d in platform.messaging.deliveries(wave_id=wave.id) if d.outcome == "started"
+    }
+    assert started == {p.user_id: p.at for p in plan if p.outcome == "send"}
