@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -100,6 +100,32 @@ class Settings(BaseSettings):
         from flashsale.services.admission import parse_limits
 
         parse_limits(value)  # raises ValueError naming the bad part
+        return value
+
+    @field_validator("messaging_quiet_hours", "messaging_reminder_steps", "messaging_default_tz")
+    @classmethod
+    def _messaging_setting(cls, value: str, info: ValidationInfo) -> str:
+        """Refuse to start on rest hours, reminder steps or a time zone the sender cannot read."""
+        from flashsale.domain.errors import FlashSaleError
+        from flashsale.messaging.rules import QuietHours, parse_steps, zone
+
+        checks = {"messaging_quiet_hours": QuietHours.parse, "messaging_reminder_steps": parse_steps}
+        try:
+            checks.get(info.field_name or "", zone)(value)
+        except FlashSaleError as exc:  # an unknown zone
+            raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("messaging_quiet_hours_by_channel")
+    @classmethod
+    def _quiet_by_channel(cls, value: dict[str, str]) -> dict[str, str]:
+        """Refuse a channel we do not deliver on, or rest hours that cannot be read."""
+        from flashsale.messaging.rules import CHANNELS, QuietHours
+
+        for channel, spec in value.items():
+            if channel not in CHANNELS:
+                raise ValueError(f"{channel!r} is not a channel: {', '.join(CHANNELS)}")
+            QuietHours.parse(spec)
         return value
 
     def resolved_database_url(self) -> str:

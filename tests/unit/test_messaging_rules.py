@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from flashsale.config import Settings
 from flashsale.domain.errors import FlashSaleError
 from flashsale.messaging.rules import (
     DEFAULT_QUIET,
@@ -153,3 +155,18 @@ def test_a_template_with_an_unknown_or_formatted_placeholder_is_refused(body: st
 def test_a_template_needing_an_order_cannot_render_without_one() -> None:
     with pytest.raises(FlashSaleError):
         render(BUILT_IN[0], Facts("Ann", SHANGHAI))
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"messaging_quiet_hours": "21:00-09:00"},
+        {"messaging_reminder_steps": "10,5"},
+        {"messaging_default_tz": "Mars/Base"},
+        {"messaging_quiet_hours_by_channel": {"fax": ""}},
+        {"messaging_quiet_hours_by_channel": {"sms": "noon"}},
+    ],
+)
+def test_settings_the_sender_cannot_read_refuse_to_load(setting: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**setting)  # type: ignore[arg-type]
