@@ -268,3 +268,26 @@ def test_whoever_a_wave_reaches_and_when_is_what_its_dry_run_said(
         d.user_id: d.at for d in platform.messaging.deliveries(wave_id=wave.id) if d.outcome == "started"
     }
     assert started == {p.user_id: p.at for p in plan if p.outcome == "send"}
+
+
+def test_segments_are_every_member_or_the_members_who_paid(platform: Platform, sale: Sale) -> None:
+    for user_id in ("kim", "lee", "max"):
+        member(platform, user_id)
+    platform.orders.pay(buy(platform, "kim", sale.phone_id), "kim")
+    buy(platform, "lee", sale.earbuds_id)  # holds, never pays: not a buyer
+    platform.messaging.put_template(Template("thanks", "zh-CN", "谢谢", "{name}，谢谢"))
+
+    def reached(segment: Segment, item_id: int | None = None) -> set[str]:
+        wave = platform.messaging.schedule_wave(
+            name="w",
+            template="thanks",
+            channel="email",
+            segment=segment,
+            item_id=item_id,
+            send_at=T0 + timedelta(hours=1),
+        )
+        return {p.user_id for p in platform.messaging.dry_run(wave.id)}
+
+    assert reached(Segment.ALL) == {"kim", "lee", "max"}
+    assert reached(Segment.BUYERS) == {"kim"}
+    assert reached(Segment.ITEM_BUYERS, sale.earbuds_id) == set()
