@@ -25,7 +25,7 @@ from flashsale.services.orders import Buy
 from flashsale.store.tables import MessageRow
 from tests.conftest import T0, Sale
 from tests.engines import POSTGRES, SQLITE
-from tests.integration.smtp_sink import Sink, smtp_sink
+from tests.far_sides import Sink, smtp_sink
 
 pytestmark = pytest.mark.engines(SQLITE, POSTGRES)
 

@@ -3,12 +3,8 @@ a webhook carries the key and is retried on 503, the file outbox writes a key on
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
@@ -17,7 +13,7 @@ from flashsale.messaging.channels.outbox import FileOutbox, read_outbox
 from flashsale.messaging.channels.smtp import SmtpChannel
 from flashsale.messaging.channels.webhook import WebhookChannel
 from flashsale.messaging.dispatch import retry_delay_s
-from tests.integration.smtp_sink import Sink, free_port, smtp_sink
+from tests.far_sides import Receiver, Sink, free_port, smtp_sink, webhook_receiver
 
 LETTER = Envelope("wave:1:ann", "email", "ann@example.com", "开售", "今晚八点")
 
@@ -54,41 +50,22 @@ def test_retries_back_off_from_thirty_seconds_to_an_hour() -> None:
     assert delays == sorted(delays) and delays[-1] == 3600.0
 
 
-class Hook(BaseHTTPRequestHandler):
-    seen: ClassVar[list[tuple[str, dict[str, str]]]] = []
-    statuses: ClassVar[list[int]] = []
-
-    def do_POST(self) -> None:  # the name http.server calls
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Hook.seen.append((self.headers["Idempotency-Key"], body))
-        self.send_response(Hook.statuses.pop(0) if Hook.statuses else 204)
-        self.end_headers()
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
-def hook() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    Hook.seen, Hook.statuses = [], []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-    server.server_close()
+def hook() -> Iterator[Receiver]:
+    with webhook_receiver() as receiver:
+        yield receiver
 
 
-def test_a_webhook_carries_the_key_and_only_503_and_429_are_worth_a_retry(hook: str) -> None:
-    channel = WebhookChannel(hook)
-    Hook.statuses.extend([503, 429, 400])
+def test_a_webhook_carries_the_key_and_only_503_and_429_are_worth_a_retry(hook: Receiver) -> None:
+    channel = WebhookChannel(hook.url)
+    hook.statuses.extend([503, 429, 400])
     for transient in (True, True, False):
         with pytest.raises(SendFailed) as failed:
             channel.send(LETTER)
         assert failed.value.transient is transient
     assert channel.send(LETTER).startswith("HTTP 204")
-    assert [key for key, _ in Hook.seen] == [LETTER.key] * 4
-    assert Hook.seen[-1][1] == {
+    assert [key for key, _ in hook.seen] == [LETTER.key] * 4
+    assert hook.seen[-1][1] == {
         "key": LETTER.key,
         "to": LETTER.address,
         "subject": "开售",

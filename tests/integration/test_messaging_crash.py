@@ -22,8 +22,8 @@ from flashsale.messaging.store import MessageStatus, Segment
 from flashsale.messaging.templates import Template
 from flashsale.store.tables import DeliveryRow, MessageRow
 from tests.conftest import T0
+from tests.far_sides import smtp_sink
 from tests.integration import crash_messenger
-from tests.integration.smtp_sink import smtp_sink
 
 MEMBERS = 60
 TOLD_BEFORE_KILL = 10

@@ -1,13 +1,16 @@
-"""A real SMTP server for tests: aiosmtpd on a free local port, keeping every mail it accepts."""
+"""Real far sides for the messaging channels: an SMTP server (aiosmtpd) and a webhook receiver
+(http.server), each on a free local port, keeping what they accepted."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -62,3 +65,38 @@ def smtp_sink() -> Iterator[Sink]:
         yield sink
     finally:
         controller.stop()
+
+
+@dataclass
+class Receiver:
+    """What the webhook receiver took: (Idempotency-Key, JSON body) per POST, in order."""
+
+    url: str
+    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answers to give instead of 204, in turn
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[Receiver]:
+    """Run a webhook receiver for the duration of the block."""
+    receiver = Receiver("")
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # the name http.server calls
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            receiver.seen.append((self.headers["Idempotency-Key"], body))
+            self.send_response(receiver.statuses.pop(0) if receiver.statuses else 204)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
