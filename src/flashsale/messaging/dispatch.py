@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,7 +38,14 @@ from flashsale.messaging.policy import Draft, Policy, evaluate
 from flashsale.messaging.rules import Outcome, reminder_times
 from flashsale.messaging.store import MessageStatus, at
 from flashsale.messaging.templates import REMINDER
-from flashsale.store.tables import EventCursorRow, EventRow, MemberContactRow, MessageRow, WaveRow
+from flashsale.store.tables import (
+    DeliveryRow,
+    EventCursorRow,
+    EventRow,
+    MemberContactRow,
+    MessageRow,
+    WaveRow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -275,37 +283,53 @@ class Dispatcher:
         if not results:
             return
         now = self.clock()
+        outcomes: dict[tuple[str, float | None], list[int]] = defaultdict(list)  # (outcome, retry at) -> ids
+        logs = []
         with self.sessions() as db, db.begin():
+            # Only the claims this process still holds: if a lease ran out and another sender took
+            # the message over, that sender records it.
+            rows = db.execute(
+                select(MessageRow.id, MessageRow.attempts)
+                .where(
+                    MessageRow.id.in_([r[0] for r in results]),
+                    MessageRow.status == MessageStatus.SENDING,
+                )
+                .with_for_update()
+            )
+            held = {(message_id, attempts) for message_id, attempts in rows}
             for message_id, attempt, (receipt, failure) in results:
-                values: dict[str, object] = {"lease_until": None}
+                if (message_id, attempt) not in held:
+                    continue
                 if failure is None:
-                    values.update(status=MessageStatus.SENT, reason=None)
-                    outcome = "sent"
+                    outcome, retry_at = "sent", None
                 elif failure.transient and attempt < self.policy.max_attempts:
-                    values.update(status=MessageStatus.SCHEDULED, due_at=at(now + retry_delay_s(attempt)))
-                    outcome = "retry"
+                    outcome, retry_at = "retry", now + retry_delay_s(attempt)
+                else:
+                    outcome, retry_at = "failed", None
+                outcomes[(outcome, retry_at)].append(message_id)
+                logs.append(
+                    {
+                        "message_id": message_id,
+                        "attempt": attempt,
+                        "at": at(now),
+                        "outcome": outcome,
+                        "detail": receipt[:500],
+                    }
+                )
+            for (outcome, retry_at), ids in outcomes.items():
+                values: dict[str, object] = {"lease_until": None}
+                if outcome == "sent":
+                    values.update(status=MessageStatus.SENT, reason=None)
+                    stats.sent += len(ids)
+                elif retry_at is not None:
+                    values.update(status=MessageStatus.SCHEDULED, due_at=at(retry_at))
+                    stats.retried += len(ids)
                 else:
                     values.update(status=MessageStatus.FAILED, reason="channel")
-                    outcome = "failed"
-                # Only the claim this process holds: if the lease ran out and another sender took
-                # the message over, that sender records it.
-                mine = db.execute(
-                    update(MessageRow)
-                    .where(
-                        MessageRow.id == message_id,
-                        MessageRow.status == MessageStatus.SENDING,
-                        MessageRow.attempts == attempt,
-                    )
-                    .values(**values)
-                )
-                if mine.rowcount:  # type: ignore[attr-defined]
-                    store.log(db, message_id, attempt, now, outcome, receipt)
-                    if outcome == "sent":
-                        stats.sent += 1
-                    elif outcome == "retry":
-                        stats.retried += 1
-                    else:
-                        stats.failed += 1
+                    stats.failed += len(ids)
+                db.execute(update(MessageRow).where(MessageRow.id.in_(ids)).values(**values))
+            if logs:
+                db.execute(insert(DeliveryRow), logs)
 
     # -- the loop ---------------------------------------------------------------------------------
     def run_once(self) -> PassStats:
