@@ -21,6 +21,9 @@ from flashsale.jobs.draw_scheduler import DrawScheduler
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Ledger, ledger_from_url
+from flashsale.messaging.dispatch import Dispatcher
+from flashsale.messaging.service import MessagingAdmin
+from flashsale.messaging.wiring import dispatcher_for, policy_from
 from flashsale.services.cart import CartService
 from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
@@ -56,6 +59,8 @@ class Platform:
     draw_scheduler: DrawScheduler | None = None
     _draws: DrawService | None = field(default=None, repr=False)
     _draws_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    messenger: threading.Thread | None = None  # the message sender, when messaging_in_serve
+    _stop_messenger: threading.Event = field(default_factory=threading.Event)
 
     @property
     def ledger(self) -> Ledger:
@@ -97,6 +102,17 @@ class Platform:
         """Operators' reads of orders and payments, on connections that never take the write lock."""
         return OrderSearch(sessionmaker(self.read_engine))
 
+    @cached_property
+    def messaging(self) -> MessagingAdmin:
+        """Operators' messaging: templates, members and opt-outs, waves and dry-runs, the delivery log."""
+        return MessagingAdmin(
+            sessionmaker(self.engine, expire_on_commit=False), policy_from(self.settings), self.deps.clock
+        )
+
+    def message_dispatcher(self) -> Dispatcher:
+        """Build a message sender on this platform's database and clock."""
+        return dispatcher_for(self.settings, self.engine, self.deps.clock)
+
     def start_jobs(self) -> None:
         if self.draw_scheduler is None:
             self.draw_scheduler = DrawScheduler(
@@ -113,12 +129,26 @@ class Platform:
             self.orders.refusals.repair = repair_hook(self)
             self.writer = order_writer_for(self)
             self.writer.start()
+        if self.messenger is None and self.settings.messaging_in_serve:
+            run = self.message_dispatcher().run_forever
+            self._stop_messenger.clear()
+            self.messenger = threading.Thread(
+                target=run,
+                args=(self._stop_messenger, self.settings.messaging_poll_s),
+                name="messages",
+                daemon=True,
+            )
+            self.messenger.start()
 
     def close(self) -> None:
         for job in (self.sweeper, self.writer, self.draw_scheduler):
             if job is not None:
                 job.stop()
         self.sweeper = self.writer = self.draw_scheduler = None
+        if self.messenger is not None:
+            self._stop_messenger.set()
+            self.messenger.join()
+            self.messenger = None
         if self.lease is not None:
             self.lease.release()
             self.lease = None

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -68,6 +68,38 @@ class Settings(BaseSettings):
         None, description="Anonymous reads (GET /sessions…) from one client address; beyond: 429"
     )
 
+    # Messaging (flashsale.messaging, docs/messaging.md): channels, rest hours, caps, 催付 steps.
+    messaging_in_serve: bool = Field(False, description="Run the message sender inside `flashsale serve`")
+    messaging_smtp_url: str | None = Field(
+        None, description="smtp://host:port of the mail relay; unset: no email"
+    )
+    messaging_smtp_sender: str = Field("flashsale@localhost", description="From address of emails")
+    messaging_outbox_path: Path | None = Field(
+        None, description="JSON-lines file SMS and IM go to in development; default data_dir/outbox.jsonl"
+    )
+    messaging_webhook_url: str | None = Field(None, description="URL the webhook channel POSTs messages to")
+    messaging_quiet_hours: str = Field(
+        "00:00-09:00,11:30-14:00,21:00-24:00", description="Rest hours in the shopper's zone, every channel"
+    )
+    messaging_quiet_hours_by_channel: dict[str, str] = Field(
+        default_factory=lambda: {"webhook": ""}, description="Rest hours per channel (JSON), over the default"
+    )
+    messaging_cap_per_day: int = Field(
+        3, ge=0, description="Messages a member gets per rolling 24 h, at most"
+    )
+    messaging_reminder_steps: str = Field("5,10,14", description="催付 steps: minutes after an unpaid order")
+    messaging_reminder_channel: Literal["email", "sms", "im", "webhook"] = Field(
+        "sms", description="The channel 催付 reminders go out on"
+    )
+    messaging_default_tz: str = Field("Asia/Shanghai", description="Time zone of members who gave none")
+    messaging_claim_batch: int = Field(
+        1,
+        ge=1,
+        le=500,
+        description="Messages claimed per transaction: more is faster, and more may repeat after a crash",
+    )
+    messaging_poll_s: float = Field(1.0, gt=0, description="Longest the sender sleeps between passes")
+
     @field_validator(
         "rate_limit_purchase_per_shopper", "rate_limit_purchase_per_client", "rate_limit_read_per_client"
     )
@@ -77,6 +109,32 @@ class Settings(BaseSettings):
         from flashsale.services.admission import parse_limits
 
         parse_limits(value)  # raises ValueError naming the bad part
+        return value
+
+    @field_validator("messaging_quiet_hours", "messaging_reminder_steps", "messaging_default_tz")
+    @classmethod
+    def _messaging_setting(cls, value: str, info: ValidationInfo) -> str:
+        """Refuse to start on rest hours, reminder steps or a time zone the sender cannot read."""
+        from flashsale.domain.errors import FlashSaleError
+        from flashsale.messaging.rules import QuietHours, parse_steps, zone
+
+        checks = {"messaging_quiet_hours": QuietHours.parse, "messaging_reminder_steps": parse_steps}
+        try:
+            checks.get(info.field_name or "", zone)(value)
+        except FlashSaleError as exc:  # an unknown zone
+            raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("messaging_quiet_hours_by_channel")
+    @classmethod
+    def _quiet_by_channel(cls, value: dict[str, str]) -> dict[str, str]:
+        """Refuse a channel we do not deliver on, or rest hours that cannot be read."""
+        from flashsale.messaging.rules import CHANNELS, QuietHours
+
+        for channel, spec in value.items():
+            if channel not in CHANNELS:
+                raise ValueError(f"{channel!r} is not a channel: {', '.join(CHANNELS)}")
+            QuietHours.parse(spec)
         return value
 
     def resolved_database_url(self) -> str:

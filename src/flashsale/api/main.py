@@ -61,6 +61,7 @@ TAGS = [
     {"name": "admin: coupons", "description": "Coupon templates, waves and runs of single-use codes."},
     {"name": "admin: margin", "description": "Product costs; each item's worst-case price and margin."},
     {"name": "admin: plans", "description": "Traffic forecast, targets, channels, rehearsal copies."},
+    {"name": "admin: messages", "description": "催付 and waves: templates, opt-outs, dry-runs, the log."},
     {"name": "board", "description": "The live board: the page at /board, its data, its event stream."},
     {"name": "health", "description": "Liveness and readiness for load balancers; no token needed."},
 ]

@@ -171,6 +171,7 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
             f" {tally.duplicate_orders} of them made two orders)",
         ),
         ("released", f"{tally.cancellations:,} orders cancelled, {tally.expired:,} unpaid holds expired"),
+        ("催付", f"{_reminders(report.messages)} ({report.messages_seconds:.1f} s wall)"),
         ("oversell¹", _verdict(report.oversell)),
         ("undersell²", _verdict(report.undersell)),
         ("ledger = DB³", "[green]yes[/]" if report.ledger_agrees_with_db else "[red]NO[/]"),
@@ -193,6 +194,17 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
         console.print(f"campaign review (KPIs, charts): [bold]{report.review_path}[/]", highlight=False)
     if kept_in is not None:
         console.print(f"[dim]database kept in {kept_in}[/]", highlight=False)
+
+
+def _reminders(counts: dict[str, int]) -> str:
+    """Say what became of the payment reminders: sent, held back (and why), cancelled by a payment."""
+    held = {k.split(":", 1)[1]: n for k, n in counts.items() if k.startswith("suppressed:")}
+    cancelled = sum(n for k, n in counts.items() if k.startswith("cancelled:"))
+    why = ", ".join(f"{reason} {n:,}" for reason, n in sorted(held.items())) or "none"
+    return (
+        f"{counts.get('sent', 0):,} sent to the outbox, suppressed: {why};"
+        f" {cancelled:,} cancelled (paid or closed meanwhile)"
+    )
 
 
 def _verdict(units: int) -> str:

@@ -11,6 +11,7 @@ from flashsale.cli import (
     draws,
     jobs,
     margin,
+    messages,
     payments,
     plan,
     rehearse,
@@ -32,3 +33,4 @@ app.add_typer(payments.app, name="payments")
 app.add_typer(draws.app, name="draws")
 app.add_typer(coupons.app, name="coupons")
 app.add_typer(plan.app, name="plan")
+app.add_typer(messages.app, name="messages")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,8 @@ class DemoReport:
     crowd_seconds: float  # wall time from the first click to the last answer
     money_nets: bool  # the payments audit found nothing
     review_path: Path | None = None  # the campaign review written after the sale (review.html)
+    messages: dict[str, int] = field(default_factory=dict)  # 催付 by outcome: sent, suppressed:<reason> …
+    messages_seconds: float = 0.0  # wall time the message sender took, outside crowd_seconds
 
     def total(self, name: str) -> int:
         """Sum one field of `ItemAudit` over the items."""
@@ -233,6 +235,8 @@ class DemoReport:
             "ledger_agrees_with_db": self.ledger_agrees_with_db,
             "money_nets": self.money_nets,
             "review": None if self.review_path is None else str(self.review_path),
+            "messages": self.messages,
+            "messages_seconds": round(self.messages_seconds, 3),
             "ok": self.ok,
             "reserve_calls": tally.reserve_calls,
             "orders": tally.new_orders,

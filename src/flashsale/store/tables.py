@@ -411,3 +411,93 @@ class CampaignChannelRow(Base):
     spend_cents: Mapped[int] = mapped_column(BigInteger)
     attributed_orders: Mapped[int] = mapped_column(Integer)
     attributed_gmv_cents: Mapped[int] = mapped_column(BigInteger)
+# -- messaging (flashsale.messaging): contacts, opt-outs, templates, waves, the queue and its log ----
+class MemberContactRow(Base):
+    """How to reach a member and when: name, addresses, locale and time zone (quiet hours are local)."""
+
+    __tablename__ = "message_members"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    locale: Mapped[str] = mapped_column(String(16))
+    tz: Mapped[str] = mapped_column(String(64))
+
+
+class OptOutRow(Base):
+    """A member said no to a channel; checked at every send, so it holds from the next message on."""
+
+    __tablename__ = "message_optouts"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TemplateRow(Base):
+    __tablename__ = "message_templates"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    locale: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(String(4000))
+
+
+class WaveRow(Base):
+    """A campaign wave: one template to one segment on one channel, released at `send_at`."""
+
+    __tablename__ = "message_waves"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    template: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    segment: Mapped[str] = mapped_column(String(20))
+    item_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    send_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # not sent by then (quiet hours): dropped
+    status: Mapped[str] = mapped_column(String(16))  # scheduled | released | cancelled
+
+
+class MessageRow(Base):
+    """One message to one member on one channel: the persisted queue the dispatcher claims from.
+
+    `key` is unique (de-duplication: a reminder step or a wave reaches a member once) and is sent
+    with the message. status: scheduled -> sending -> sent | scheduled (retry) | failed;
+    scheduled -> suppressed | cancelled. `sent_at` is set when sending starts (the cap counts it).
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_status_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    template: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    wave_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DeliveryRow(Base):
+    """The delivery log: every step of every message (started, sent, retry, unknown, suppressed …)."""
+
+    __tablename__ = "message_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(500))
+
+
+class EventCursorRow(Base):
+    """How far a consumer of the order_events outbox has read."""
+
+    __tablename__ = "event_cursors"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger)

@@ -2,10 +2,21 @@
 
 from fastapi import APIRouter
 
-from flashsale.api.admin import campaigns, coupons, draws, items, margin, orders, plans, products, sessions
+from flashsale.api.admin import (
+    campaigns,
+    coupons,
+    draws,
+    items,
+    margin,
+    messages,
+    orders,
+    plans,
+    products,
+    sessions,
+)
 from flashsale.api.deps import AdminDep
 from flashsale.api.errors import error_responses
 
 router = APIRouter(prefix="/admin", dependencies=[AdminDep], responses=error_responses(401, 403, 422))
-for _module in (campaigns, sessions, products, items, orders, draws, coupons, margin, plans):
+for _module in (campaigns, sessions, products, items, orders, draws, coupons, margin, plans, messages):
     router.include_router(_module.router)
