@@ -17,6 +17,7 @@ from flashsale.config import Settings
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Ledger, ledger_from_url
+from flashsale.services.admission_gate import AdmissionState, admission_state
 from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
 from flashsale.services.deps import Deps
@@ -26,6 +27,7 @@ from flashsale.services.orders import OrderService
 from flashsale.services.payments import SandboxProvider
 from flashsale.services.pricebook import PriceBook
 from flashsale.services.reconcile import repair_lost_writes
+from flashsale.services.sale_tokens import sale_token_key
 from flashsale.services.showcase import Showcase
 from flashsale.store import db as store_db
 from flashsale.store import repositories as repo
@@ -41,6 +43,7 @@ class Platform:
     orders: OrderService
     showcase: Showcase  # what the public reads (GET /sessions) are answered from
     read_engine: Engine  # reads that must not take SQLite's write lock; `engine` elsewhere
+    admission: AdmissionState  # terms, sale tokens, waiting rooms, hoarders (services/admission_gate.py)
     lease: Lease | None = None
     sweeper: ExpirySweeper | None = None
     writer: OrderWriter | None = None
@@ -76,6 +79,7 @@ class Platform:
             if job is not None:
                 job.stop()
         self.sweeper = self.writer = None
+        self.admission.close()
         if self.lease is not None:
             self.lease.release()
             self.lease = None
@@ -156,6 +160,17 @@ def build(
     orders = OrderService(deps, {"sandbox": SandboxProvider(settings.payment_secret)}, write_behind=shared)
     showcase = Showcase(reads, ledger, clock)
     deps.catalog_listeners.append(showcase.invalidate)
+    assert settings.jwt_secret is not None
+    admission = admission_state(
+        reads,
+        ledger,
+        clock,
+        orders,
+        ledger_url=settings.ledger_url(),
+        key=sale_token_key(settings.admission_secret, settings.jwt_secret),
+        token_ttl_s=settings.sale_token_ttl_s,
+    )
+    deps.catalog_listeners.append(admission.policies.invalidate)
     platform = Platform(
         settings,
         engine,
@@ -164,6 +179,7 @@ def build(
         orders,
         showcase=showcase,
         read_engine=read_engine,
+        admission=admission,
         lease=lease,
     )
     try:

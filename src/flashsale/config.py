@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         None, description="Anonymous reads (GET /sessions…) from one client address; beyond: 429"
     )
 
+    # Sale tokens and waiting-room tickets (services/sale_tokens.py, services/waiting_room.py).
+    admission_secret: str | None = Field(
+        None, description="HMAC key of sale tokens and queue tickets; derived from jwt_secret if unset"
+    )
+    sale_token_ttl_s: float = Field(60.0, gt=0, le=3600, description="Lifetime of a sale token")
+
     @field_validator(
         "rate_limit_purchase_per_shopper", "rate_limit_purchase_per_client", "rate_limit_read_per_client"
     )

@@ -76,6 +76,12 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.SALE_PAUSED: 503,
     ErrorCode.LEDGER_BEHIND: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.SALE_TOKEN_REQUIRED: 403,
+    ErrorCode.SALE_TOKEN_INVALID: 403,
+    ErrorCode.IN_QUEUE: 409,
+    ErrorCode.QUEUE_TICKET_INVALID: 403,
+    ErrorCode.HOARDER_BLOCKED: 403,
+    ErrorCode.HOARDER_THROTTLED: 409,
 }
 
 # Refusals that a retry a moment later may turn into a success.

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from limits.storage import MemoryStorage
 
 from flashsale import __version__
 from flashsale.api import admin, board, health, metrics, shop
@@ -27,6 +26,7 @@ from flashsale.bootstrap import Platform, build
 from flashsale.config import Settings
 from flashsale.logs import fields
 from flashsale.services.admission import Admission, RateLimits, admission_storage, parse_limits
+from flashsale.services.admission_gate import AdmissionGate
 from flashsale.services.board import BoardFeed
 from flashsale.services.checkout import Checkout
 
@@ -55,6 +55,14 @@ TAGS = [
     {"name": "admin: products", "description": "Products (SKUs)."},
     {"name": "admin: items", "description": "Flash items: price, quota, per-user limit, stats."},
     {"name": "admin: orders", "description": "Refunds."},
+    {
+        "name": "admission",
+        "description": "Sale tokens (the hidden path) and waiting rooms, for items whose terms ask for them.",
+    },
+    {
+        "name": "admin: admission",
+        "description": "Per campaign and item: rate limits, sale token, waiting room, hoarders.",
+    },
     {"name": "board", "description": "The live board: the page at /board, its data, its event stream."},
     {"name": "health", "description": "Liveness and readiness for load balancers; no token needed."},
 ]
@@ -99,9 +107,9 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
         purchase_per_client=parse_limits(settings.rate_limit_purchase_per_client),
         read_per_client=parse_limits(settings.rate_limit_read_per_client),
     )
-    # No limit set: nothing is counted, so no storage is opened (a Redis one costs a connection pool).
-    storage = admission_storage(settings.ledger_url()) if limits.any else MemoryStorage()
-    app.state.admission = Admission(limits, storage)
+    # Campaigns may set limits of their own at any time, so the storage is always the shared one.
+    app.state.admission = Admission(limits, admission_storage(settings.ledger_url()))
+    app.state.gate = AdmissionGate(app.state.admission, platform.admission, platform.deps.clock)
     app.state.metrics = metrics.Metrics(platform)
     app.state.readiness = health.Readiness.of(platform)
     app.state.log_requests = platform.settings.access_log

@@ -41,6 +41,13 @@ class ErrorCode(StrEnum):
     # it lost writes (Redis restarted on a stale AOF, or failed over to a lagging replica). Shoppers
     # hear SALE_PAUSED while it is repaired; the code itself reaches only the ledger's callers.
     LEDGER_BEHIND = "LEDGER_BEHIND"
+    # Admission (services/admission_gate.py): the hidden path, the waiting room, hoarder control.
+    SALE_TOKEN_REQUIRED = "SALE_TOKEN_REQUIRED"  # the item is bought only with a sale token
+    SALE_TOKEN_INVALID = "SALE_TOKEN_INVALID"  # forged, expired, spent, or for another item or shopper
+    IN_QUEUE = "IN_QUEUE"  # the item's waiting room has not admitted this shopper (or the window ended)
+    QUEUE_TICKET_INVALID = "QUEUE_TICKET_INVALID"  # a waiting-room ticket that is not ours
+    HOARDER_BLOCKED = "HOARDER_BLOCKED"  # too many expired holds in this campaign: no more holds
+    HOARDER_THROTTLED = "HOARDER_THROTTLED"  # expired holds: fewer units of an item than others may hold
 
 
 class FlashSaleError(Exception):

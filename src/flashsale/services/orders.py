@@ -6,7 +6,7 @@ no unit is lost. The ledger is the arbiter between a late payment and the expiry
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 
@@ -53,6 +53,8 @@ class OrderService:
         self.write_behind = write_behind
         self.payments = PaymentDesk(deps, self, providers)
         self.refusals = Refusals(deps, shared=write_behind)
+        # Told of the orders each sweep wrote EXPIRED, once durable (hoarder control counts them).
+        self.expiry_listeners: list[Callable[[list[Order]], None]] = []
 
     # -- buy -----------------------------------------------------------------------------------
     def buy(self, cmd: Buy) -> Purchase:
@@ -285,7 +287,7 @@ class OrderService:
         now = self.deps.clock()
         handed = {h.hold_id: h for h in self.deps.ledger.expire_due(batch)}
         priced = [self.priced(h) for h in handed.values()]  # before the transaction: prices read the store
-        written = 0
+        written: list[Order] = []
         with self.deps.uow() as uow:
             for unpaid in uow.orders.unpaid_due(repo.from_epoch(now), batch):
                 hold = handed.get(unpaid.id) or self.deps.ledger.get_hold(unpaid.id)
@@ -294,15 +296,18 @@ class OrderService:
                 expired = unpaid.expired(hold.expires_at)
                 if uow.orders.save_transition(unpaid, expired):  # another sweep may have written it
                     uow.record(expired.event(hold.expires_at))
-                    written += 1
+                    written.append(expired)
             stored = uow.orders.stored_ids(handed)
             unseen = [o for o in priced if o.id not in stored]
             new_ids = store_placed(uow, unseen)
             for order in (o for o in unseen if o.id in new_ids):
                 uow.record(order.event(order.expires_at.timestamp()))  # stored EXPIRED: its OrderExpired
-                written += 1
+                written.append(order)
             self.deps.commit(uow)
-        return written
+        if written:
+            for listener in self.expiry_listeners:
+                listener(written)
+        return len(written)
 
 
 def store_placed(uow: UnitOfWork, orders: list[Order]) -> set[str]:

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from flashsale.api.shop import orders, payments, purchases, sessions
+from flashsale.api.shop import admission, orders, payments, purchases, sessions
 
 router = APIRouter()
-for _module in (sessions, purchases, orders, payments):
+for _module in (sessions, purchases, orders, payments, admission):
     router.include_router(_module.router)
