@@ -72,8 +72,8 @@ class Line(Protocol):
         """Put the early arrivals in line shuffled by `seed`, once; later calls change nothing."""
         ...
 
-    def advance(self, item_id: int, now: float, capacity: int, window_s: float) -> int:
-        """Admit from the head while fewer than `capacity` windows are live; return how many."""
+    def advance(self, item_id: int, now: float, capacity: int, window_s: float) -> list[str]:
+        """Admit from the head while fewer than `capacity` windows are live; return who, in order."""
         ...
 
     def spot(self, item_id: int, shopper: str, now: float) -> Spot:
@@ -137,21 +137,22 @@ class MemoryLine:
             room.early_count, room.early = len(room.early), set()
             room.seed, room.opened_at = seed, now
 
-    def advance(self, item_id: int, now: float, capacity: int, window_s: float) -> int:
+    def advance(self, item_id: int, now: float, capacity: int, window_s: float) -> list[str]:
         with self._lock:
             room = self._room(item_id)
             if room.opened_at is None or room.closed:
-                return 0
+                return []
             room.windows = {s: ends for s, ends in room.windows.items() if ends > now}
             admit = min(capacity - len(room.windows), len(room.line) - room.head)
             if admit <= 0:
-                return 0
-            for shopper in room.line[room.head : room.head + admit]:
+                return []
+            admitted = room.line[room.head : room.head + admit]
+            for shopper in admitted:
                 room.windows[shopper] = now + window_s
             if room.head == 0:
                 room.first_admit_at = now
             room.head += admit
-            return admit
+            return admitted
 
     def spot(self, item_id: int, shopper: str, now: float) -> Spot:
         with self._lock:
@@ -204,20 +205,21 @@ return 1
 """
 _ADVANCE = """
 if redis.call('HEXISTS', KEYS[3], 'opened_at') == 0 or redis.call('HEXISTS', KEYS[3], 'closed') == 1 then
-  return 0
+  return {}
 end
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local head = tonumber(redis.call('HGET', KEYS[3], 'head'))
 local admit = math.min(tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[2]), redis.call('LLEN', KEYS[1]) - head)
-if admit <= 0 then return 0 end
+if admit <= 0 then return {} end
 local ends = now + tonumber(ARGV[3])
-for _, shopper in ipairs(redis.call('LRANGE', KEYS[1], head, head + admit - 1)) do
+local admitted = redis.call('LRANGE', KEYS[1], head, head + admit - 1)
+for _, shopper in ipairs(admitted) do
   redis.call('ZADD', KEYS[2], ends, shopper)
 end
 if head == 0 then redis.call('HSET', KEYS[3], 'first_admit_at', ARGV[1]) end
 redis.call('HSET', KEYS[3], 'head', head + admit)
-return admit
+return admitted
 """
 
 
@@ -249,9 +251,9 @@ class RedisLine:
             if self._open(keys=[early, line, places, meta], args=[repr(now), seed, len(crowd), *order]):
                 return
 
-    def advance(self, item_id: int, now: float, capacity: int, window_s: float) -> int:
+    def advance(self, item_id: int, now: float, capacity: int, window_s: float) -> list[str]:
         _, line, _, meta, windows = self._keys(item_id)
-        return int(self._advance(keys=[line, windows, meta], args=[repr(now), capacity, repr(window_s)]))
+        return list(self._advance(keys=[line, windows, meta], args=[repr(now), capacity, repr(window_s)]))
 
     def spot(self, item_id: int, shopper: str, now: float) -> Spot:
         early, _, places, meta, windows = self._keys(item_id)
