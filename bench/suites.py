@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from bench import embedded, http, postgres, read_flood
+from bench import embedded, http, postgres, read_flood, waiting_room
 from bench.ledgers import bench_batched, bench_single, redis_ledger, redis_script_usec
 from bench.report import Result, Skipped
 from bench.workload import Shape
@@ -41,6 +41,7 @@ class Profile:
     http: int
     read_flood: int  # purchases replayed once alone and once under the GET /sessions flood
     embedded: int  # purchases per crowd size on the embedded default
+    room_shoppers: int  # shoppers waiting in a room beside the buy path (read_flood's purchases)
 
 
 def shapes(requests: int) -> list[Shape]:
@@ -58,6 +59,7 @@ FULL = Profile(
     http=10_000,
     read_flood=4_000,
     embedded=8_000,
+    room_shoppers=10_000,
 )
 QUICK = Profile(
     "quick",
@@ -69,6 +71,7 @@ QUICK = Profile(
     http=600,
     read_flood=300,
     embedded=400,
+    room_shoppers=300,
 )
 
 NEEDS: dict[str, set[str]] = {
@@ -79,6 +82,7 @@ NEEDS: dict[str, set[str]] = {
     "http": {"redis", "postgres"},
     "read-flood": set(),  # the embedded default: SQLite file + in-process ledger
     "embedded": set(),  # the same, at 20, 200 and 400 connections against a one-worker floor
+    "waiting-room": set(),  # the embedded buy path beside a waiting room's crowd
 }
 
 
@@ -195,4 +199,6 @@ def steps_for(name: str, ctx: Context) -> list[Step]:
         return read_flood.steps(requests=ctx.profile.read_flood)
     if name == "embedded":
         return embedded.steps(requests=ctx.profile.embedded)
+    if name == "waiting-room":
+        return waiting_room.steps(requests=ctx.profile.read_flood, shoppers=ctx.profile.room_shoppers)
     return http.steps(ctx.redis_url, ctx.postgres_url, requests=ctx.profile.http, target=HTTP_TARGET)

@@ -11,7 +11,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from flashsale.api.main import create_app
+from flashsale.api.shop.admission import RoomPollFastPath
 from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
 from flashsale.domain.admission import arrival_order
@@ -128,3 +131,25 @@ def test_the_room_closes_for_everyone_once_the_item_is_sold_out(
         assert paid.status_code == 200, paid.text
     assert {poll(api, item, t)["state"] for t in tickets.values()} == {"closed"}
     assert join(api, item, "latecomer")["state"] == "closed"
+
+
+def test_the_poll_fast_path_answers_as_the_route_does(
+    api: Api, platform: Platform, clock: ManualClock, item: int
+) -> None:
+    clock.set(OPENS_AT.timestamp())
+    tickets = [join(api, item, f"s{n}")["ticket"] for n in range(5)]
+    slow_app = create_app(platform, start_jobs=False)
+    slow_app.user_middleware = [m for m in slow_app.user_middleware if m.cls is not RoomPollFastPath]
+    cases = [
+        (f"/items/{item}/queue", {"Queue-Ticket": tickets[0]}),  # admitted
+        (f"/items/{item}/queue", {"Queue-Ticket": tickets[4]}),  # waiting
+        (f"/items/{item}/queue", {"Queue-Ticket": tickets[4] + "x"}),  # forged
+        (f"/items/{item + 1}/queue", {"Queue-Ticket": tickets[0]}),  # no such item
+        (f"/items/{item}/queue", {}),  # no ticket: the route's 422
+        ("/items/99999999999/queue", {"Queue-Ticket": tickets[0]}),  # beyond an id: the route's 422
+    ]
+    with TestClient(slow_app) as slow:
+        for path, headers in cases:
+            fast_answer, slow_answer = api.client.get(path, headers=headers), slow.get(path, headers=headers)
+            assert fast_answer.status_code == slow_answer.status_code, (path, fast_answer.text)
+            assert fast_answer.json() == slow_answer.json(), path

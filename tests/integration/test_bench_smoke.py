@@ -89,3 +89,13 @@ def test_quick_embedded_crowd_bench_reports_every_crowd_size_against_the_floor()
     assert all("of floor" in row for row in crowds)
     assert "of the 20-conn rate" in crowds[-1]
     assert "rate limits on" in limited and "of the same crowd without" in limited
+
+
+def test_quick_waiting_room_bench_answers_every_waiting_shopper_and_compares_in_one_run() -> None:
+    done = run_bench("waiting-room")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| HTTP buy path, embedded")]
+    assert len(rows) == 2 and all(row.endswith("| OK |") for row in rows), done.stdout
+    assert "beside a waiting room" in rows[1] and "of its throughput" in rows[1]
+    assert "FAILED" not in done.stdout

@@ -19,6 +19,7 @@ from flashsale.api.admission import ReadAdmission
 from flashsale.api.errors import install_error_handlers
 from flashsale.api.limits import BodySizeLimit
 from flashsale.api.observe import RequestObserver
+from flashsale.api.shop.admission import RoomPollFastPath
 from flashsale.api.shop.purchase_fast_path import PurchaseFastPath
 from flashsale.api.shop.sessions import PublicReadFastPath
 from flashsale.auth import ShopperTokens
@@ -120,6 +121,8 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_body_bytes=platform.settings.max_body_bytes)
     # A flood of public reads is answered from memory before the framework runs at all.
     app.add_middleware(PublicReadFastPath, platform=platform)
+    # So is a waiting room's crowd polling its place.
+    app.add_middleware(RoomPollFastPath)
     if limits.read_per_client:  # before the fast path: a flood is refused before it is answered
         app.add_middleware(ReadAdmission, admission=app.state.admission)
     # Outermost, so every answer is timed, the fast path's and the body guard's included.

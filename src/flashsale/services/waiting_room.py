@@ -302,6 +302,16 @@ class RoomStatus:
     ticket: str
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def room_ticket(key: bytes, item_id: int, shopper: str) -> str:
+    """A signed ticket: it names the item and the shopper, and only the holder of `key` can make it."""
+    mac = hmac.new(key, f"room\n{item_id}\n{shopper}".encode(), hashlib.sha256).digest()
+    return f"{item_id}.{_b64(shopper.encode())}.{_b64(mac)}"
+
+
 class WaitingRoom:
     """Join, poll and check admission of items' waiting rooms; see the module doc."""
 
@@ -318,14 +328,9 @@ class WaitingRoom:
         self._key = key
         self._seeds = seeds  # tests pass a fixed seed; the one used is recorded either way
 
-    def _sign(self, item_id: int, shopper: str) -> str:
-        mac = hmac.new(self._key, f"room\n{item_id}\n{shopper}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-
     def ticket(self, item_id: int, shopper: str) -> str:
-        """The shopper's signed ticket: it names the item and the shopper and proves the room issued it."""
-        who = base64.urlsafe_b64encode(shopper.encode()).rstrip(b"=").decode()
-        return f"{item_id}.{who}.{self._sign(item_id, shopper)}"
+        """The shopper's signed ticket for the item's room."""
+        return room_ticket(self._key, item_id, shopper)
 
     def holder(self, ticket: str, item_id: int) -> str:
         """The shopper a ticket was issued to for this item, or QUEUE_TICKET_INVALID."""
@@ -336,7 +341,7 @@ class WaitingRoom:
             shopper = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)).decode()
         except ValueError as exc:  # bad base64 or UTF-8 too
             raise FlashSaleError(ErrorCode.QUEUE_TICKET_INVALID, "the queue ticket is not valid") from exc
-        if not hmac.compare_digest(parts[2], self._sign(item_id, shopper)):
+        if not hmac.compare_digest(ticket, room_ticket(self._key, item_id, shopper)):
             raise FlashSaleError(ErrorCode.QUEUE_TICKET_INVALID, "the queue ticket is not valid")
         return shopper
 

@@ -1,14 +1,25 @@
-"""Admission at the shop's edge: sale tokens (the hidden path) and waiting rooms."""
+"""Admission at the shop's edge: sale tokens (the hidden path) and waiting rooms.
+
+A waiting room's crowd polls its place all the time (10,000 shoppers every 10 s is 1,000 polls a
+second), on the same event loop as the buyers. `RoomPollFastPath` answers a well-formed poll
+without the framework (routing, dependencies, response validation cost far more than the answer),
+through the same `AdmissionGate.room_status` and serialisation as the route; anything else goes on
+to the route, so the OpenAPI document and every error answer stay the route's.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flashsale.api.admission_schemas import RoomOut, SaleTokenOut
 from flashsale.api.deps import CurrentShopper, PathId
-from flashsale.api.errors import error_responses
+from flashsale.api.errors import error_response, error_responses
 from flashsale.services.admission_gate import AdmissionGate
 from flashsale.services.waiting_room import MAX_TICKET_LENGTH, RoomStatus
 from flashsale.store.repositories import from_epoch
@@ -64,3 +75,32 @@ def queue_status(
     403 QUEUE_TICKET_INVALID for a ticket the room did not issue for this item.
     """
     return _room_out(_gate(request).room_status(ticket, item_id))
+
+
+_POLL_PATH = re.compile(r"/items/([1-9][0-9]{0,9})/queue")
+_POLL_ROUTE = next(r for r in router.routes if getattr(r, "endpoint", None) is queue_status)
+
+
+class RoomPollFastPath:
+    """Pure ASGI middleware: answer `GET /items/{id}/queue` with a `Queue-Ticket`; see the module doc."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a plain poll, or pass the request on unchanged."""
+        found = _POLL_PATH.fullmatch(scope["path"]) if scope["type"] == "http" else None
+        ticket = Headers(scope=scope).get("queue-ticket") if found and scope["method"] == "GET" else None
+        if found is None or not ticket or len(ticket) > MAX_TICKET_LENGTH or int(found[1]) > 2**31 - 1:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = _POLL_ROUTE  # metrics and logs see the route it stands for
+        gate: AdmissionGate = scope["app"].state.gate
+        try:
+            answer: Response = Response(
+                _room_out(gate.room_status(ticket, int(found[1]))).model_dump_json(),
+                media_type="application/json",
+            )
+        except Exception as exc:  # answered as the route's handlers would answer it
+            answer = await error_response(Request(scope, receive), exc)
+        await answer(scope, receive, send)
