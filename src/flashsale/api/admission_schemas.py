@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from flashsale.api.schemas import Out, PatchIn
-from flashsale.domain.admission import MAX_BUY_WINDOW_S, MAX_WAITING_ROOM_K
+from flashsale.api.schemas import AdminIn, In, Out, PatchIn, domain_value
+from flashsale.domain.admission import MAX_BUY_WINDOW_S, MAX_QUIZ_PENALTY_S, MAX_WAITING_ROOM_K, QuizQuestion
 from flashsale.services.waiting_room import RoomState
 
 LimitText = Annotated[
@@ -20,6 +20,38 @@ LimitText = Annotated[
     ),
 ]
 Expiries = Annotated[int, Field(ge=1, le=1000, description="Expired holds in the campaign")]
+
+
+MAX_QUIZ_QUESTIONS = 200
+MAX_CHOICES = 10
+
+
+class SaleTokenIn(In):
+    answer: Annotated[int, Field(strict=True, ge=0, lt=MAX_CHOICES)] | None = Field(
+        None, description="For an item with a quiz: the index of your choice (GET /items/{id}/quiz)"
+    )
+
+
+class QuizOut(Out):
+    question: str
+    choices: list[str] = Field(description="Answer with the index of one of them")
+
+
+class QuizQuestionIn(AdminIn):
+    question: Annotated[str, Field(min_length=1, max_length=500)]
+    choices: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=200)]], Field(min_length=2, max_length=MAX_CHOICES)
+    ]
+    answer: Annotated[int, Field(ge=0, lt=MAX_CHOICES, description="The index of the right choice")]
+
+    def to_domain(self) -> QuizQuestion:
+        return domain_value(lambda: QuizQuestion(self.question, tuple(self.choices), self.answer))
+
+
+class QuizQuestionOut(Out):
+    question: str
+    choices: list[str]
+    answer: int
 
 
 class SaleTokenOut(Out):
@@ -69,6 +101,20 @@ class ItemAdmissionPatch(PatchIn):
         | None
     ) = None
     buy_window_s: Annotated[int, Field(ge=1, le=MAX_BUY_WINDOW_S)] | None = None
+    quiz: (
+        Annotated[
+            list[QuizQuestionIn],
+            Field(max_length=MAX_QUIZ_QUESTIONS, description="The question bank; [] removes the quiz"),
+        ]
+        | None
+    ) = None
+    quiz_penalty_s: Annotated[int, Field(ge=1, le=MAX_QUIZ_PENALTY_S)] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        changes = super().changes()
+        if "quiz" in changes:
+            changes["quiz"] = [q.to_domain() for q in changes["quiz"]]
+        return changes
 
 
 class ItemAdmissionOut(Out):
@@ -77,6 +123,8 @@ class ItemAdmissionOut(Out):
     requires_sale_token: bool
     waiting_room_k: int | None
     buy_window_s: int
+    quiz: list[QuizQuestionOut]
+    quiz_penalty_s: int
     purchase_per_shopper: str | None
     purchase_per_client: str | None
     hoarder: HoarderOut

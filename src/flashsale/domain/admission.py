@@ -6,6 +6,7 @@ waiting room's queue, hoarders' expiry counts) and call these rules to decide.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,6 +16,29 @@ from flashsale.domain.errors import ErrorCode
 MAX_WAITING_ROOM_K = 1000  # K× the remaining stock may be admitted at once; beyond this it gates nothing
 MAX_BUY_WINDOW_S = 3600
 DEFAULT_BUY_WINDOW_S = 120
+DEFAULT_QUIZ_PENALTY_S = 10
+MAX_QUIZ_PENALTY_S = 600
+
+
+@dataclass(frozen=True, slots=True)
+class QuizQuestion:
+    """One question of an item's quiz (答题): the index of the right choice stays on the server."""
+
+    question: str
+    choices: tuple[str, ...]
+    answer: int
+
+    def __post_init__(self) -> None:
+        if not self.question or len(self.choices) < 2:
+            raise ValueError("a quiz question needs its text and at least two choices")
+        if not 0 <= self.answer < len(self.choices):
+            raise ValueError(f"the answer must index a choice (0..{len(self.choices) - 1})")
+
+
+def question_for(quiz: tuple[QuizQuestion, ...], shopper: str, item_id: int) -> QuizQuestion:
+    """The shopper's question for the item: fixed per (shopper, item), so asking again draws no easier one."""
+    digest = hashlib.sha256(f"{item_id}\n{shopper}".encode()).digest()
+    return quiz[int.from_bytes(digest[:8], "big") % len(quiz)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +97,12 @@ class ItemAdmission:
     purchase_per_shopper: str | None = None  # `limits` strings, counted per campaign
     purchase_per_client: str | None = None
     hoarder: HoarderPolicy = field(default_factory=HoarderPolicy)
+    quiz: tuple[QuizQuestion, ...] = ()  # answered right before a sale token is issued; () none
+    quiz_penalty_s: int = DEFAULT_QUIZ_PENALTY_S  # a wrong answer: no new try for this long
 
     def __post_init__(self) -> None:
+        if not 1 <= self.quiz_penalty_s <= MAX_QUIZ_PENALTY_S:
+            raise ValueError(f"quiz_penalty_s must be 1..{MAX_QUIZ_PENALTY_S}, not {self.quiz_penalty_s}")
         if self.waiting_room_k is not None and not 1 <= self.waiting_room_k <= MAX_WAITING_ROOM_K:
             raise ValueError(f"waiting_room_k must be 1..{MAX_WAITING_ROOM_K}, not {self.waiting_room_k}")
         if not 1 <= self.buy_window_s <= MAX_BUY_WINDOW_S:

@@ -48,6 +48,7 @@ class ErrorCode(StrEnum):
     QUEUE_TICKET_INVALID = "QUEUE_TICKET_INVALID"  # a waiting-room ticket that is not ours
     HOARDER_BLOCKED = "HOARDER_BLOCKED"  # too many expired holds in this campaign: no more holds
     HOARDER_THROTTLED = "HOARDER_THROTTLED"  # expired holds: fewer units of an item than others may hold
+    QUIZ_FAILED = "QUIZ_FAILED"  # no answer, a wrong one, or still waiting out a wrong one's delay
 
 
 class FlashSaleError(Exception):

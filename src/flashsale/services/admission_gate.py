@@ -1,6 +1,7 @@
 """The admission gate: everything a purchase must pass before the ledger decides, in one place.
 
-In order, cheapest and least final first: the rate limits (settings', then the campaign's), hoarder
+Sale tokens are issued after the item's quiz, if it has one (services/quiz.py). Purchases are
+checked in order, cheapest and least final first: the rate limits (settings', then the campaign's), hoarder
 control, the waiting room (a live buy window), then the sale token, which is spent last so that a
 refusal by an earlier check does not burn it. Every term comes from memory (`AdmissionPolicies`);
 the state the checks share across workers (counters, the line, spent tokens) is in the ledger's
@@ -20,7 +21,7 @@ from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.clock import Clock
-from flashsale.domain.admission import ItemAdmission
+from flashsale.domain.admission import ItemAdmission, QuizQuestion
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.ledger.contract import Ledger
 from flashsale.services.admission import Admission, shared_redis
@@ -33,6 +34,7 @@ from flashsale.services.hoarders import (
     stored_expiries,
 )
 from flashsale.services.orders import Buy, OrderService
+from flashsale.services.quiz import MemoryPenalties, Penalties, QuizDesk, RedisPenalties
 from flashsale.services.sale_tokens import MemorySpentTokens, RedisSpentTokens, SaleTokens, SpentTokens
 from flashsale.services.waiting_room import Line, MemoryLine, RedisLine, RoomStatus, WaitingRoom
 
@@ -45,6 +47,7 @@ class AdmissionState:
     tokens: SaleTokens
     room: WaitingRoom
     hoarders: HoarderControl
+    quiz: QuizDesk
     redis: Redis | None = None  # the client of the ledger's Redis, in scale-out
 
     def close(self) -> None:
@@ -73,15 +76,17 @@ def admission_state(
     spent: SpentTokens
     line: Line
     counts: ExpiryCounts
+    penalties: Penalties
     if shared is None:
         spent, line, counts = MemorySpentTokens(clock), MemoryLine(), MemoryExpiryCounts()
+        penalties = MemoryPenalties(clock)
         with reads() as db:
             counts.add(stored_expiries(db))
         client = None
     else:
         client, prefix = shared
         spent, line = RedisSpentTokens(client, prefix), RedisLine(client, prefix)
-        counts = RedisExpiryCounts(client, prefix)
+        counts, penalties = RedisExpiryCounts(client, prefix), RedisPenalties(client, prefix, clock)
     hoarders = HoarderControl(counts, policies, ledger)
     orders.expiry_listeners.append(hoarders.expired)
     return AdmissionState(
@@ -89,6 +94,7 @@ def admission_state(
         SaleTokens(key, spent, ttl_s=token_ttl_s),
         WaitingRoom(line, ledger, key),
         hoarders,
+        QuizDesk(penalties),
         client,
     )
 
@@ -123,15 +129,28 @@ class AdmissionGate:
                 sale_token, shopper=cmd.user_id, item_id=cmd.item_id, request_id=cmd.request_id, now=now
             )
 
-    def issue_sale_token(self, shopper: str, item_id: int) -> tuple[str, int]:
-        """A sale token for the shopper and item, once its session is open (and the room admitted them)."""
-        policy = self._policy(item_id)
-        now = self._clock()
-        if not policy.is_open(now):
-            raise FlashSaleError(ErrorCode.SESSION_NOT_OPEN, "sale tokens are issued once the session opens")
+    def issue_sale_token(self, shopper: str, item_id: int, answer: int | None = None) -> tuple[str, int]:
+        """A sale token for the shopper and item, once its session is open, the room admitted them and
+        they answered the item's quiz right (`answer`: the index of their choice)."""
+        policy, now = self._open_policy(item_id)
         if policy.waiting_room_k is not None:
             self.state.room.check_admitted(policy, shopper, now)
+        self.state.quiz.check(policy, shopper, answer)
         return self.state.tokens.issue(shopper, item_id, now)
+
+    def quiz_question(self, shopper: str, item_id: int) -> QuizQuestion:
+        """The shopper's quiz question for the item, once its session is open; NOT_FOUND without a quiz."""
+        policy, _ = self._open_policy(item_id)
+        question = self.state.quiz.question(policy, shopper)
+        if question is None:
+            raise FlashSaleError(ErrorCode.NOT_FOUND, f"item {item_id} has no quiz")
+        return question
+
+    def _open_policy(self, item_id: int) -> tuple[ItemAdmission, float]:
+        policy, now = self._policy(item_id), self._clock()
+        if not policy.is_open(now):
+            raise FlashSaleError(ErrorCode.SESSION_NOT_OPEN, "asked only once the session is open")
+        return policy, now
 
     def join_room(self, shopper: str, item_id: int) -> RoomStatus:
         """Join the item's waiting room (again: one keeps one's place) and say where one stands."""

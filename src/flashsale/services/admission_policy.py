@@ -17,7 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.clock import Clock
-from flashsale.domain.admission import DEFAULT_BUY_WINDOW_S, HoarderPolicy, ItemAdmission
+from flashsale.domain.admission import (
+    DEFAULT_BUY_WINDOW_S,
+    DEFAULT_QUIZ_PENALTY_S,
+    HoarderPolicy,
+    ItemAdmission,
+    QuizQuestion,
+)
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.services.admission import parse_limits
 from flashsale.services.deps import Deps
@@ -62,6 +68,10 @@ def _campaign_of(row: CampaignAdmissionRow | None, campaign_id: int) -> Campaign
     )
 
 
+def _quiz_of(stored: list[dict[str, Any]] | None) -> tuple[QuizQuestion, ...]:
+    return tuple(QuizQuestion(q["question"], tuple(q["choices"]), q["answer"]) for q in stored or ())
+
+
 def load_policies(db: Session) -> dict[int, ItemAdmission]:
     """Every item's admission terms with its campaign's, in two queries."""
     campaigns = {row.campaign_id: row for row in db.scalars(select(CampaignAdmissionRow))}
@@ -81,6 +91,8 @@ def load_policies(db: Session) -> dict[int, ItemAdmission]:
             requires_sale_token=bool(item_row and item_row.requires_sale_token),
             waiting_room_k=item_row.waiting_room_k if item_row else None,
             buy_window_s=item_row.buy_window_s if item_row else DEFAULT_BUY_WINDOW_S,
+            quiz=_quiz_of(item_row.quiz) if item_row else (),
+            quiz_penalty_s=item_row.quiz_penalty_s if item_row else DEFAULT_QUIZ_PENALTY_S,
             purchase_per_shopper=campaign.purchase_per_shopper,
             purchase_per_client=campaign.purchase_per_client,
             hoarder=campaign.hoarder,
@@ -174,14 +186,17 @@ class AdmissionTerms:
             return load_policies(r.db)[item_id]
 
     def set_item(self, item_id: int, **changes: Any) -> ItemAdmission:
-        """Change an item's sale-token requirement or waiting room; unnamed fields keep their value.
+        """Change an item's sale token, waiting room or quiz; unnamed fields keep their value.
 
-        `waiting_room_k` 0 switches the room off (None in a PATCH means "leave as is").
+        `waiting_room_k` 0 switches the room off and an empty `quiz` the quiz (None in a PATCH
+        means "leave as is"); `quiz` is a sequence of `QuizQuestion`.
         """
         with self.deps.uow() as uow:
             repo.get_row(uow.db, ItemRow, item_id, "item")
             current = load_policies(uow.db)[item_id]
             fields = {k: v for k, v in changes.items() if v is not None}
+            if "quiz" in fields:
+                fields["quiz"] = tuple(fields["quiz"])
             if fields.get("waiting_room_k") == 0:
                 fields["waiting_room_k"] = None  # 0 switches the room off
             updated: ItemAdmission = _checked(lambda: replace(current, **fields))
@@ -192,6 +207,10 @@ class AdmissionTerms:
             row.requires_sale_token = updated.requires_sale_token
             row.waiting_room_k = updated.waiting_room_k
             row.buy_window_s = updated.buy_window_s
+            row.quiz = [
+                {"question": q.question, "choices": list(q.choices), "answer": q.answer} for q in updated.quiz
+            ] or None
+            row.quiz_penalty_s = updated.quiz_penalty_s
             self.deps.catalog_changed(uow.db)
             uow.commit()
             return updated

@@ -209,3 +209,6 @@ class ItemAdmissionRow(Base):
     requires_sale_token: Mapped[bool] = mapped_column(Boolean, default=False)
     waiting_room_k: Mapped[int | None] = mapped_column(Integer, nullable=True)
     buy_window_s: Mapped[int] = mapped_column(Integer, default=120)
+    # [{"question": str, "choices": [str, ...], "answer": int}, ...]; NULL: no quiz
+    quiz: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    quiz_penalty_s: Mapped[int] = mapped_column(Integer, default=10)

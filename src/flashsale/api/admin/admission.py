@@ -49,7 +49,8 @@ def get_item_admission(item_id: PathId, platform: PlatformDep) -> ItemAdmissionO
 
 @router.patch("/items/{item_id}/admission")
 def set_item_admission(item_id: PathId, body: ItemAdmissionPatch, platform: PlatformDep) -> ItemAdmissionOut:
-    """Require a sale token, or open a waiting room admitting K× the remaining stock (K 0: no room)."""
+    """Require a sale token, open a waiting room admitting K× the remaining stock (K 0: no room), or set
+    a quiz answered before the token (a wrong answer costs `quiz_penalty_s`; [] removes it)."""
     return ItemAdmissionOut.model_validate(_terms(platform).set_item(item_id, **body.changes()))
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from flashsale.api.admission_schemas import RoomOut, SaleTokenOut
+from flashsale.api.admission_schemas import QuizOut, RoomOut, SaleTokenIn, SaleTokenOut
 from flashsale.api.deps import CurrentShopper, PathId
 from flashsale.api.errors import error_response, error_responses
 from flashsale.services.admission_gate import AdmissionGate
@@ -44,14 +44,26 @@ def _room_out(status: RoomStatus) -> RoomOut:
     )
 
 
-@router.post("/{item_id}/sale-token", status_code=201, responses=error_responses(401, 409))
-def sale_token(item_id: PathId, shopper: CurrentShopper, request: Request) -> SaleTokenOut:
+@router.post("/{item_id}/sale-token", status_code=201, responses=error_responses(401, 403, 409))
+def sale_token(
+    item_id: PathId, shopper: CurrentShopper, request: Request, body: SaleTokenIn | None = None
+) -> SaleTokenOut:
     """A single-use token to buy this item, for you only, valid briefly; issued once the session is open.
 
-    409 SESSION_NOT_OPEN before the open; 409 IN_QUEUE if the item's waiting room has not admitted you.
+    409 SESSION_NOT_OPEN before the open; 409 IN_QUEUE if the item's waiting room has not admitted
+    you; for an item with a quiz, 403 QUIZ_FAILED without the right `answer` (a wrong one costs a
+    wait, said in Retry-After).
     """
-    token, expires = _gate(request).issue_sale_token(shopper, item_id)
+    answer = body.answer if body is not None else None
+    token, expires = _gate(request).issue_sale_token(shopper, item_id, answer)
     return SaleTokenOut(token=token, expires_at=from_epoch(expires))
+
+
+@router.get("/{item_id}/quiz", responses=error_responses(401, 409))
+def quiz(item_id: PathId, shopper: CurrentShopper, request: Request) -> QuizOut:
+    """Your question for this item (the same one every time), once the session is open; 404 without a quiz."""
+    asked = _gate(request).quiz_question(shopper, item_id)
+    return QuizOut(question=asked.question, choices=list(asked.choices))
 
 
 @router.post("/{item_id}/queue", responses=error_responses(401))

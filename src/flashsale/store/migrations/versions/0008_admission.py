@@ -1,4 +1,4 @@
-"""admission terms per campaign (rate limits, hoarder control) and per item (sale token, waiting room)
+"""admission terms per campaign (rate limits, hoarders) and per item (sale token, waiting room, quiz)
 
 Revision ID: 0008
 Revises: 0003
@@ -34,6 +34,8 @@ def upgrade() -> None:
         sa.Column("requires_sale_token", sa.Boolean(), nullable=False),
         sa.Column("waiting_room_k", sa.Integer(), nullable=True),
         sa.Column("buy_window_s", sa.Integer(), nullable=False),
+        sa.Column("quiz", sa.JSON(), nullable=True),
+        sa.Column("quiz_penalty_s", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["item_id"], ["flash_items.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("item_id"),
     )
