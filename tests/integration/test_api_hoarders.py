@@ -11,7 +11,7 @@ import pytest
 
 from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
-from flashsale.services.hoarders import stored_expiries
+from flashsale.services.hoarders import stored_closings
 from tests.conftest import T0
 from tests.engines import POSTGRES_REDIS, SQLITE
 from tests.factories import open_sale
@@ -90,7 +90,7 @@ def test_hoarders_are_throttled_then_blocked_in_their_campaign_only(
     for item in (a, b):
         assert_refused(api.buy("hoarder", item, 1), 403, "HOARDER_BLOCKED")
     assert api.buy("hoarder", elsewhere, 3).status_code == 201  # another campaign is not theirs to lose
-    assert platform.admission.hoarders.counts.count(campaign, "hoarder") == 2
+    assert platform.admission.hoarders.counts.count(campaign, "hoarder") == (2, 0)
     assert stored_expiries_of(platform, campaign) == {"hoarder": 2, "honest": 1}  # honest's lapsed once
 
 
@@ -101,14 +101,38 @@ def test_without_a_policy_expiries_cost_nothing(api: Api, platform: Platform, cl
     assert api.buy("forgetful", a, 3).status_code == 201
 
 
+def test_cancel_and_rebuy_is_capped(api: Api, platform: Platform) -> None:
+    campaign, a, b = two_items(platform)
+    answer = api.client.patch(
+        f"/admin/campaigns/{campaign}/admission", json={"cancel_limit": 2}, headers=api.admin
+    )
+    assert answer.status_code == 200 and answer.json()["hoarder"]["cancel_limit"] == 2
+    for _ in range(2):  # hold, cancel, hold again: the unit stays locked without ever being paid
+        order = api.buy("cycler", a, 1).json()
+        cancelled = api.client.post(f"/orders/{order['id']}/cancel", headers=api.shopper("cycler"))
+        assert cancelled.status_code == 200, cancelled.text
+        again = api.client.post(f"/orders/{order['id']}/cancel", headers=api.shopper("cycler"))
+        assert again.status_code == 200  # cancelling twice counts once
+    for item in (a, b):
+        assert_refused(api.buy("cycler", item, 1), 403, "HOARDER_BLOCKED")
+    assert api.buy("once", a, 1).status_code == 201
+
+
 @pytest.mark.engines(SQLITE, reason="in process the counts are rebuilt from the store at start-up")
 def test_counts_survive_a_restart(api: Api, platform: Platform, clock: ManualClock) -> None:
     campaign, a, _ = two_items(platform)
     let_expire(api, platform, clock, "hoarder", a)
-    assert platform.admission.hoarders.counts.count(campaign, "hoarder") == 1
-    assert stored_expiries_of(platform, campaign) == {"hoarder": 1}  # what a restart loads
+    held = api.buy("canceller", a, 1).json()
+    cancelled = api.client.post(f"/orders/{held['id']}/cancel", headers=api.shopper("canceller"))
+    assert cancelled.status_code == 200, cancelled.text
+    assert platform.admission.hoarders.counts.count(campaign, "hoarder") == (1, 0)
+    assert platform.admission.hoarders.counts.count(campaign, "canceller") == (0, 1)
+    with platform.deps.read() as r:  # what a restart loads
+        stored = {k: n for k, n in stored_closings(r.db).items() if k[0] == campaign}
+    assert stored == {(campaign, "hoarder", "EXPIRED"): 1, (campaign, "canceller", "CANCELLED"): 1}
 
 
 def stored_expiries_of(platform: Platform, campaign: int) -> dict[str, int]:
     with platform.deps.read() as r:
-        return {user: n for (c, user), n in stored_expiries(r.db).items() if c == campaign}
+        closings = stored_closings(r.db).items()
+        return {user: n for (c, user, status), n in closings if c == campaign and status == "EXPIRED"}

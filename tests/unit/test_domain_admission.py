@@ -10,14 +10,18 @@ from flashsale.domain.admission import HoarderPolicy, ItemAdmission, admission_e
 from flashsale.domain.errors import ErrorCode
 
 steps = st.none() | st.integers(1, 20)
-policies = st.builds(HoarderPolicy, steps, st.integers(1, 10), steps)
+policies = st.builds(HoarderPolicy, steps, st.integers(1, 10), steps, steps)
 counts = st.integers(0, 30)
 
 
-@given(policies, counts, counts, st.integers(1, 10))
-def test_the_verdict_follows_the_policy(policy: HoarderPolicy, expiries: int, used: int, qty: int) -> None:
-    verdict = policy.verdict(expiries=expiries, used=used, qty=qty)
-    blocked = policy.block_after is not None and expiries >= policy.block_after
+@given(policies, counts, counts, counts, st.integers(1, 10))
+def test_the_verdict_follows_the_policy(
+    policy: HoarderPolicy, expiries: int, cancels: int, used: int, qty: int
+) -> None:
+    verdict = policy.verdict(expiries=expiries, cancels=cancels, used=used, qty=qty)
+    blocked = (policy.block_after is not None and expiries >= policy.block_after) or (
+        policy.cancel_limit is not None and cancels >= policy.cancel_limit
+    )
     throttled = policy.throttle_after is not None and expiries >= policy.throttle_after
     if blocked:
         assert verdict is ErrorCode.HOARDER_BLOCKED
@@ -27,17 +31,22 @@ def test_the_verdict_follows_the_policy(policy: HoarderPolicy, expiries: int, us
         assert verdict is None
 
 
-@given(policies, counts, counts, st.integers(1, 10))
-def test_more_expiries_are_never_treated_more_kindly(
-    policy: HoarderPolicy, expiries: int, used: int, qty: int
+@given(policies, counts, counts, counts, st.integers(1, 10))
+def test_more_expiries_or_cancels_are_never_treated_more_kindly(
+    policy: HoarderPolicy, expiries: int, cancels: int, used: int, qty: int
 ) -> None:
     severity = {None: 0, ErrorCode.HOARDER_THROTTLED: 1, ErrorCode.HOARDER_BLOCKED: 2}
-    now = severity[policy.verdict(expiries=expiries, used=used, qty=qty)]
-    later = severity[policy.verdict(expiries=expiries + 1, used=used, qty=qty)]
-    assert later >= now
+
+    def judged(e: int, c: int) -> int:
+        return severity[policy.verdict(expiries=e, cancels=c, used=used, qty=qty)]
+
+    now = judged(expiries, cancels)
+    assert judged(expiries + 1, cancels) >= now and judged(expiries, cancels + 1) >= now
 
 
-@pytest.mark.parametrize("bad", [{"throttle_after": 0}, {"block_after": -1}, {"throttled_limit": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"throttle_after": 0}, {"block_after": -1}, {"throttled_limit": 0}, {"cancel_limit": 0}]
+)
 def test_a_policy_that_means_nothing_is_refused(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         HoarderPolicy(**bad)

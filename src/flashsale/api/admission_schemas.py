@@ -74,12 +74,19 @@ class CampaignAdmissionPatch(PatchIn):
     throttle_after: Expiries | None = None
     throttled_limit: Annotated[int, Field(ge=1, le=1000)] | None = None
     block_after: Expiries | None = None
+    cancel_limit: (
+        Annotated[
+            int, Field(ge=1, le=1000, description="Cancelled holds in the campaign after which no more holds")
+        ]
+        | None
+    ) = None
 
 
 class HoarderOut(Out):
     throttle_after: int | None
     throttled_limit: int
     block_after: int | None
+    cancel_limit: int | None
 
 
 class CampaignAdmissionOut(Out):

@@ -43,19 +43,21 @@ def question_for(quiz: tuple[QuizQuestion, ...], shopper: str, item_id: int) -> 
 
 @dataclass(frozen=True, slots=True)
 class HoarderPolicy:
-    """What happens to a shopper who let `n` holds of the campaign expire.
+    """What happens to a shopper who let holds of the campaign expire, or cancelled them.
 
     From `throttle_after` expiries on, the shopper may hold and buy at most `throttled_limit` units
-    of an item (fewer than its per-user limit); from `block_after` on, no more holds in the
-    campaign. None switches a step off.
+    of an item (fewer than its per-user limit); from `block_after` expiries on, no more holds in the
+    campaign. `cancel_limit` caps cancel-and-rebuy cycles: from that many cancellations on, no more
+    holds either. None switches a step off.
     """
 
     throttle_after: int | None = None
     throttled_limit: int = 1
     block_after: int | None = None
+    cancel_limit: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("throttle_after", "block_after"):
+        for name in ("throttle_after", "block_after", "cancel_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1 expiry, not {value}")
@@ -64,14 +66,17 @@ class HoarderPolicy:
 
     @property
     def active(self) -> bool:
-        return self.throttle_after is not None or self.block_after is not None
+        return any(s is not None for s in (self.throttle_after, self.block_after, self.cancel_limit))
 
-    def verdict(self, *, expiries: int, used: int, qty: int) -> ErrorCode | None:
-        """Why a shopper with `expiries` expired holds who holds+bought `used` units may not take `qty` more.
+    def verdict(self, *, expiries: int, cancels: int, used: int, qty: int) -> ErrorCode | None:
+        """Why a shopper with `expiries` expired and `cancels` cancelled holds, who holds+bought `used`
+        units, may not take `qty` more.
 
         Blocked first (nothing helps), then throttled (fewer units); None when the hold may go on.
         """
         if self.block_after is not None and expiries >= self.block_after:
+            return ErrorCode.HOARDER_BLOCKED
+        if self.cancel_limit is not None and cancels >= self.cancel_limit:
             return ErrorCode.HOARDER_BLOCKED
         throttled = self.throttle_after is not None and expiries >= self.throttle_after
         if throttled and used + qty > self.throttled_limit:

@@ -27,11 +27,11 @@ from flashsale.ledger.contract import Ledger
 from flashsale.services.admission import Admission, shared_redis
 from flashsale.services.admission_policy import AdmissionPolicies
 from flashsale.services.hoarders import (
-    ExpiryCounts,
+    HoardCounts,
     HoarderControl,
-    MemoryExpiryCounts,
-    RedisExpiryCounts,
-    stored_expiries,
+    MemoryHoardCounts,
+    RedisHoardCounts,
+    stored_closings,
 )
 from flashsale.services.orders import Buy, OrderService
 from flashsale.services.quiz import MemoryPenalties, Penalties, QuizDesk, RedisPenalties
@@ -66,29 +66,29 @@ def admission_state(
     key: bytes,
     token_ttl_s: float,
 ) -> AdmissionState:
-    """Wire admission's state on the ledger's Redis (scale-out) or in process; count expiries from now.
+    """Wire admission's state on the ledger's Redis (scale-out) or in process; count closings from now.
 
-    In process, the hoarders' counts start from the stored EXPIRED orders (the database is the
+    In process, the hoarders' counts start from the stored EXPIRED and CANCELLED orders (the database is the
     truth after a restart); in Redis they persist with the ledger.
     """
     policies = AdmissionPolicies(reads, clock)
     shared = shared_redis(ledger_url)
     spent: SpentTokens
     line: Line
-    counts: ExpiryCounts
+    counts: HoardCounts
     penalties: Penalties
     if shared is None:
-        spent, line, counts = MemorySpentTokens(clock), MemoryLine(), MemoryExpiryCounts()
+        spent, line, counts = MemorySpentTokens(clock), MemoryLine(), MemoryHoardCounts()
         penalties = MemoryPenalties(clock)
         with reads() as db:
-            counts.add(stored_expiries(db))
+            counts.add(stored_closings(db))
         client = None
     else:
         client, prefix = shared
         spent, line = RedisSpentTokens(client, prefix), RedisLine(client, prefix)
-        counts, penalties = RedisExpiryCounts(client, prefix), RedisPenalties(client, prefix, clock)
+        counts, penalties = RedisHoardCounts(client, prefix), RedisPenalties(client, prefix, clock)
     hoarders = HoarderControl(counts, policies, ledger)
-    orders.expiry_listeners.append(hoarders.expired)
+    orders.closed_listeners.append(hoarders.closed)
     return AdmissionState(
         policies,
         SaleTokens(key, spent, ttl_s=token_ttl_s),

@@ -37,7 +37,7 @@ from flashsale.store.tables import (
 )
 
 POLICY_TTL_S = 1.0
-HOARDER_FIELDS = ("throttle_after", "throttled_limit", "block_after")
+HOARDER_FIELDS = ("throttle_after", "throttled_limit", "block_after", "cancel_limit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,12 @@ def _campaign_of(row: CampaignAdmissionRow | None, campaign_id: int) -> Campaign
         campaign_id,
         row.purchase_per_shopper,
         row.purchase_per_client,
-        HoarderPolicy(row.hoarder_throttle_after, row.hoarder_throttled_limit, row.hoarder_block_after),
+        HoarderPolicy(
+            row.hoarder_throttle_after,
+            row.hoarder_throttled_limit,
+            row.hoarder_block_after,
+            row.hoarder_cancel_limit,
+        ),
     )
 
 
@@ -175,6 +180,7 @@ class AdmissionTerms:
             row.hoarder_throttle_after = updated.hoarder.throttle_after
             row.hoarder_throttled_limit = updated.hoarder.throttled_limit
             row.hoarder_block_after = updated.hoarder.block_after
+            row.hoarder_cancel_limit = updated.hoarder.cancel_limit
             self.deps.catalog_changed(uow.db)
             uow.commit()
             return updated

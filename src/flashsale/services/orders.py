@@ -53,8 +53,9 @@ class OrderService:
         self.write_behind = write_behind
         self.payments = PaymentDesk(deps, self, providers)
         self.refusals = Refusals(deps, shared=write_behind)
-        # Told of the orders each sweep wrote EXPIRED, once durable (hoarder control counts them).
-        self.expiry_listeners: list[Callable[[list[Order]], None]] = []
+        # Told of the orders written EXPIRED (by a sweep) or CANCELLED, once durable and once each
+        # (hoarder control counts them).
+        self.closed_listeners: list[Callable[[list[Order]], None]] = []
 
     # -- buy -----------------------------------------------------------------------------------
     def buy(self, cmd: Buy) -> Purchase:
@@ -269,12 +270,19 @@ class OrderService:
     def _close(self, before: Order, after: Order, at: float) -> Order:
         """Store a move the ledger already made; only the request that changed the row records it."""
         with self.deps.uow() as uow:
-            if uow.orders.save_transition(before, after):
+            changed = uow.orders.save_transition(before, after)
+            if changed:
                 uow.record(after.event(at))
             closed = uow.orders.get(before.id)
             assert closed is not None
             self.deps.commit(uow)
-            return closed
+        if changed:
+            self._closed([after])
+        return closed
+
+    def _closed(self, orders: list[Order]) -> None:
+        for listener in self.closed_listeners:
+            listener(orders)
 
     # -- expiry --------------------------------------------------------------------------------
     def expire_due(self, batch: int = 1000) -> int:
@@ -305,8 +313,7 @@ class OrderService:
                 written.append(order)
             self.deps.commit(uow)
         if written:
-            for listener in self.expiry_listeners:
-                listener(written)
+            self._closed(written)
         return len(written)
 
 

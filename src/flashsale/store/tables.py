@@ -197,6 +197,7 @@ class CampaignAdmissionRow(Base):
     hoarder_throttle_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
     hoarder_throttled_limit: Mapped[int] = mapped_column(Integer, default=1)
     hoarder_block_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hoarder_cancel_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ItemAdmissionRow(Base):

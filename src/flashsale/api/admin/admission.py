@@ -35,7 +35,8 @@ def set_campaign_admission(
     """Change a campaign's rate limits (an empty string removes one) or its hoarder policy.
 
     Hoarders: from `throttle_after` expired holds in the campaign a shopper may hold and buy at
-    most `throttled_limit` units of an item; from `block_after` none. Every worker applies the new
+    most `throttled_limit` units of an item; from `block_after` none; from `cancel_limit` cancelled
+    holds none either (cancel-and-rebuy capped). Every worker applies the new
     terms within a second.
     """
     return CampaignAdmissionOut.model_validate(_terms(platform).set_campaign(campaign_id, **body.changes()))

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("hoarder_throttle_after", sa.Integer(), nullable=True),
         sa.Column("hoarder_throttled_limit", sa.Integer(), nullable=False),
         sa.Column("hoarder_block_after", sa.Integer(), nullable=True),
+        sa.Column("hoarder_cancel_limit", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("campaign_id"),
     )
