@@ -67,7 +67,9 @@ def test_early_shoppers_are_admitted_in_the_recorded_order_then_later_ones_in_tu
 ) -> None:
     early = [f"early{n}" for n in range(8)]
     tickets = {s: join(api, item, s)["ticket"] for s in early}
-    assert {poll(api, item, t)["state"] for t in tickets.values()} == {"before_open"}
+    early_polls = [poll(api, item, t) for t in tickets.values()]
+    assert {p["state"] for p in early_polls} == {"before_open"}
+    assert {p["poll_after_s"] for p in early_polls} == {60.0}  # ask again when the session opens
     clock.set(OPENS_AT.timestamp() + 1)
     later = ["late0", "late1"]
     tickets |= {s: join(api, item, s)["ticket"] for s in later}
@@ -80,9 +82,13 @@ def test_early_shoppers_are_admitted_in_the_recorded_order_then_later_ones_in_tu
     assert [states[s]["state"] for s in line] == ["admitted"] * QUOTA + ["waiting"] * (len(line) - QUOTA)
     assert [states[s]["ahead"] for s in line[QUOTA:]] == list(range(len(line) - QUOTA))
     assert states[line[QUOTA]]["eta_s"] is None  # all three were admitted this instant: no rate yet
+    assert states[line[QUOTA]]["poll_after_s"] == 5.0
+    assert states[line[0]]["poll_after_s"] is None  # admitted: nothing to wait for
 
     clock.advance(10)  # three admitted in ten seconds: the next in line is ~3.3 s away
-    assert poll(api, item, tickets[line[QUOTA]])["eta_s"] == pytest.approx(10 / 3)
+    next_in_line = poll(api, item, tickets[line[QUOTA]])
+    assert next_in_line["eta_s"] == pytest.approx(10 / 3)
+    assert next_in_line["poll_after_s"] == 1.0  # a quarter of the ETA, at least a second
     waiting = line[QUOTA]
     before = api.snapshot(item)
     assert_refused(api.buy(waiting, item), 409, "IN_QUEUE")

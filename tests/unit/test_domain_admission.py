@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flashsale.domain.admission import HoarderPolicy, ItemAdmission, admission_eta_s, arrival_order
+from flashsale.domain.admission import (
+    HoarderPolicy,
+    ItemAdmission,
+    admission_eta_s,
+    arrival_order,
+    poll_after_s,
+)
 from flashsale.domain.errors import ErrorCode
 
 steps = st.none() | st.integers(1, 20)
@@ -69,3 +75,10 @@ def test_item_terms_refuse_a_k_or_window_out_of_range() -> None:
     for bad in ({"waiting_room_k": 0}, {"waiting_room_k": 1001}, {"buy_window_s": 0}):
         with pytest.raises(ValueError):
             ItemAdmission(1, 1, 0.0, 10.0, **bad)  # type: ignore[arg-type]
+
+
+def test_pages_far_back_poll_less_often() -> None:
+    assert poll_after_s(None) == 5.0  # nothing measured yet
+    assert poll_after_s(2.0) == 1.0  # near the front: every second
+    assert poll_after_s(40.0) == 10.0
+    assert poll_after_s(10_000.0) == 60.0  # far back: once a minute

@@ -66,6 +66,9 @@ class RoomOut(Out):
     eta_s: float | None = Field(description="Seconds until your turn at the measured admission rate")
     window_ends_at: datetime | None = Field(description="While admitted: buy before this")
     ticket: str = Field(description="Poll GET /items/{id}/queue with it in the `Queue-Ticket` header")
+    poll_after_s: float | None = Field(
+        None, description="While waiting: poll again in this many seconds (sooner learns nothing new)"
+    )
 
 
 class CampaignAdmissionPatch(PatchIn):

@@ -129,6 +129,20 @@ def arrival_order(early: Iterable[str], seed: int) -> list[str]:
     return order
 
 
+MIN_POLL_S, MAX_POLL_S, UNMEASURED_POLL_S = 1.0, 60.0, 5.0
+
+
+def poll_after_s(eta_s: float | None) -> float:
+    """When a waiting shopper's page should ask again: a quarter of the ETA, within 1..60 s.
+
+    Far back, a poll every few seconds would learn nothing new and cost the buyers' event loop; near
+    the front, polls come often enough to catch the admission soon after it happens.
+    """
+    if eta_s is None:
+        return UNMEASURED_POLL_S
+    return min(MAX_POLL_S, max(MIN_POLL_S, eta_s / 4))
+
+
 def admission_eta_s(position: int, admitted: int, elapsed_s: float) -> float | None:
     """Seconds until `position` is admitted at the measured rate (`admitted` over `elapsed_s`).
 

@@ -34,7 +34,14 @@ from typing import NamedTuple, Protocol, cast
 
 from redis import Redis
 
-from flashsale.domain.admission import ItemAdmission, admission_eta_s, arrival_order
+from flashsale.domain.admission import (
+    MAX_POLL_S,
+    MIN_POLL_S,
+    ItemAdmission,
+    admission_eta_s,
+    arrival_order,
+    poll_after_s,
+)
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.ledger.contract import Ledger
 
@@ -300,6 +307,7 @@ class RoomStatus:
     eta_s: float | None  # at the measured admission rate; None before anyone was admitted
     window_ends_at: float | None
     ticket: str
+    poll_after_s: float | None = None  # while waiting: when to ask again (domain.admission.poll_after_s)
 
 
 def _b64(raw: bytes) -> str:
@@ -360,18 +368,19 @@ class WaitingRoom:
         ticket = self.ticket(item_id, shopper)
         if spot.closed:
             return RoomStatus(item_id, RoomState.CLOSED, None, None, None, ticket)
+        if spot.early:  # before the open: ask again when it comes, at most a minute from now
+            wait = min(MAX_POLL_S, max(MIN_POLL_S, policy.opens_at - now))
+            return RoomStatus(item_id, RoomState.BEFORE_OPEN, None, None, None, ticket, wait)
         if spot.window_ends_at is not None:
             return RoomStatus(item_id, RoomState.ADMITTED, 0, 0.0, spot.window_ends_at, ticket)
         if spot.place is None:
-            if not spot.early:
-                raise FlashSaleError(ErrorCode.IN_QUEUE, "join the waiting room first")
-            return RoomStatus(item_id, RoomState.BEFORE_OPEN, None, None, None, ticket)
+            raise FlashSaleError(ErrorCode.IN_QUEUE, "join the waiting room first")
         if spot.place < spot.head:
             return RoomStatus(item_id, RoomState.WINDOW_ENDED, None, None, None, ticket)
         ahead = spot.place - spot.head
         elapsed = now - spot.first_admit_at if spot.first_admit_at is not None else 0.0
         eta = admission_eta_s(ahead + 1, spot.head, elapsed)
-        return RoomStatus(item_id, RoomState.WAITING, ahead, eta, None, ticket)
+        return RoomStatus(item_id, RoomState.WAITING, ahead, eta, None, ticket, poll_after_s(eta))
 
     def check_admitted(self, policy: ItemAdmission, shopper: str, now: float) -> None:
         """Refuse with IN_QUEUE unless the shopper holds a live buy window for the item."""

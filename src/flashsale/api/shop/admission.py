@@ -41,6 +41,7 @@ def _room_out(status: RoomStatus) -> RoomOut:
         eta_s=status.eta_s,
         window_ends_at=None if ends is None else from_epoch(ends),
         ticket=status.ticket,
+        poll_after_s=status.poll_after_s,
     )
 
 
