@@ -8,16 +8,16 @@ prints `ready` once every connection has had its first answer (or event), so the
 measuring with the flood already running, then writes how many requests (or events) it saw and
 their statuses as JSON.
 
-With `--room ITEM --shoppers N --rate R` it is a waiting room's crowd instead: N shoppers join the
-item's room (`POST /items/ITEM/queue`, before `ready`), then poll it with their tickets
-(`GET /items/ITEM/queue`) at R polls a second in all, spread over the connections, as their pages
-would every N/R seconds.
+With `--room ITEM --shoppers N` it is a waiting room's crowd instead: N shoppers join the item's
+room (`POST /items/ITEM/queue`, before `ready`), then poll it with their tickets
+(`GET /items/ITEM/queue`) whenever the last answer's `poll_after_s` says, as their pages would.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
 import os
 import signal
@@ -102,11 +102,11 @@ async def watch(port: int, path: str, connections: int) -> tuple[float, Counter[
     return time.perf_counter() - started, statuses, events[0]
 
 
-async def waiting(
-    port: int, item: int, shoppers: int, connections: int, rate: float
-) -> tuple[float, Counter[int], int]:
-    """Join `shoppers` to the item's room, print `ready`, then poll at `rate` until told to stop.
+async def waiting(port: int, item: int, shoppers: int, connections: int) -> tuple[float, Counter[int], int]:
+    """Join `shoppers` to the item's room, print `ready`, then poll as the answers say until told to stop.
 
+    Each shopper asks again `poll_after_s` after each answer (the join's included), as its page
+    would, and stops once it has no more to wait for (admitted, its window over, the room closed).
     Return the seconds polled, the statuses of joins and polls, and the number of polls.
     """
     stop = asyncio.Event()
@@ -129,21 +129,30 @@ async def waiting(
         for s in who
     ]
     statuses: Counter[int] = Counter()
+    due: list[tuple[float, int]] = []  # (when, shopper): each shopper's next poll
     joined = asyncio.Barrier(connections + 1)
-    interval = connections / rate  # each connection's share of the polls
     polled = [0]
+
+    async def ask(conn: KeepAlive, request: bytes, shopper: int) -> None:
+        status, body = await conn.exchange_body(request)
+        statuses[status] += 1
+        wait = json.loads(body).get("poll_after_s") if status == 200 else None
+        if wait is not None:
+            heapq.heappush(due, (loop.time() + wait, shopper))
 
     async def connection(n: int) -> None:
         async with KeepAlive(port) as conn:
-            for request in joins[n::connections]:
-                statuses[await conn.exchange(request)] += 1
+            for shopper in range(n, shoppers, connections):
+                await ask(conn, joins[shopper], shopper)
             await joined.wait()
-            mine, k, due = polls[n::connections] or polls[:1], 0, loop.time()
             while not stop.is_set():
-                statuses[await conn.exchange(mine[k % len(mine)])] += 1
+                if not due:
+                    await asyncio.sleep(0.1)
+                    continue
+                when, shopper = heapq.heappop(due)  # claimed: no other connection polls it meanwhile
+                await asyncio.sleep(max(0.0, when - loop.time()))
+                await ask(conn, polls[shopper], shopper)
                 polled[0] += 1
-                k, due = k + 1, due + interval
-                await asyncio.sleep(max(0.0, due - loop.time()))
 
     tasks = [asyncio.ensure_future(connection(n)) for n in range(connections)]
     await joined.wait()
@@ -163,7 +172,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--result", type=Path, required=True, help="where to write the JSON result")
     parser.add_argument("--room", type=int, help="a waiting room's crowd on this item instead")
     parser.add_argument("--shoppers", type=int, default=10_000, help="waiting shoppers (with --room)")
-    parser.add_argument("--rate", type=float, default=1_000.0, help="their polls a second (with --room)")
     return parser.parse_args(argv)
 
 
@@ -171,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     """Flood until told to stop, then write seconds, requests and statuses."""
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.room is not None:
-        crowd = waiting(args.port, args.room, args.shoppers, args.connections, args.rate)
+        crowd = waiting(args.port, args.room, args.shoppers, args.connections)
         seconds, statuses, seen = _run(crowd)
     elif args.stream:
         seconds, statuses, seen = _run(watch(args.port, args.path, args.connections))
