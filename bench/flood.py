@@ -7,20 +7,29 @@ SIGINT. With `--stream` each connection instead opens one Server-Sent Events str
 prints `ready` once every connection has had its first answer (or event), so the caller can start
 measuring with the flood already running, then writes how many requests (or events) it saw and
 their statuses as JSON.
+
+With `--room ITEM --shoppers N` it is a waiting room's crowd instead: N shoppers join the item's
+room (`POST /items/ITEM/queue`, before `ready`), then poll it with their tickets
+(`GET /items/ITEM/queue`) whenever the last answer's `poll_after_s` says, as their pages would.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
+import os
 import signal
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from bench.loadgen import KeepAlive, _run
+from bench.loadgen import SECRET_ENV, KeepAlive, _run
+from flashsale.auth import mint_shopper_token
+from flashsale.services.sale_tokens import sale_token_key
+from flashsale.services.waiting_room import room_ticket
 
 
 def encode(path: str) -> bytes:
@@ -93,6 +102,66 @@ async def watch(port: int, path: str, connections: int) -> tuple[float, Counter[
     return time.perf_counter() - started, statuses, events[0]
 
 
+async def waiting(port: int, item: int, shoppers: int, connections: int) -> tuple[float, Counter[int], int]:
+    """Join `shoppers` to the item's room, print `ready`, then poll as the answers say until told to stop.
+
+    Each shopper asks again `poll_after_s` after each answer (the join's included), as its page
+    would, and stops once it has no more to wait for (admitted, its window over, the room closed).
+    Return the seconds polled, the statuses of joins and polls, and the number of polls.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    secret = os.environ[SECRET_ENV]
+    now = time.time()
+    who = [f"waiting{n}" for n in range(shoppers)]
+    # The server's tickets are HMACs under a key derived from its JWT secret, which the bench holds.
+    key = sale_token_key(None, secret)
+    joins = [
+        f"POST /items/{item}/queue HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
+        f"Authorization: Bearer {mint_shopper_token(secret, s, 3600, now)}\r\n\r\n".encode()
+        for s in who
+    ]
+    polls = [
+        f"GET /items/{item}/queue HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Queue-Ticket: {room_ticket(key, item, s)}\r\n\r\n".encode()
+        for s in who
+    ]
+    statuses: Counter[int] = Counter()
+    due: list[tuple[float, int]] = []  # (when, shopper): each shopper's next poll
+    joined = asyncio.Barrier(connections + 1)
+    polled = [0]
+
+    async def ask(conn: KeepAlive, request: bytes, shopper: int) -> None:
+        status, body = await conn.exchange_body(request)
+        statuses[status] += 1
+        wait = json.loads(body).get("poll_after_s") if status == 200 else None
+        if wait is not None:
+            heapq.heappush(due, (loop.time() + wait, shopper))
+
+    async def connection(n: int) -> None:
+        async with KeepAlive(port) as conn:
+            for shopper in range(n, shoppers, connections):
+                await ask(conn, joins[shopper], shopper)
+            await joined.wait()
+            while not stop.is_set():
+                if not due:
+                    await asyncio.sleep(0.1)
+                    continue
+                when, shopper = heapq.heappop(due)  # claimed: no other connection polls it meanwhile
+                await asyncio.sleep(max(0.0, when - loop.time()))
+                await ask(conn, polls[shopper], shopper)
+                polled[0] += 1
+
+    tasks = [asyncio.ensure_future(connection(n)) for n in range(connections)]
+    await joined.wait()
+    print("ready", flush=True)
+    started = time.perf_counter()
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - started, statuses, polled[0]
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(prog="python -m bench.flood", description=__doc__)
@@ -101,13 +170,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--stream", action="store_true", help="hold event streams open instead of GETs")
     parser.add_argument("--result", type=Path, required=True, help="where to write the JSON result")
+    parser.add_argument("--room", type=int, help="a waiting room's crowd on this item instead")
+    parser.add_argument("--shoppers", type=int, default=10_000, help="waiting shoppers (with --room)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Flood until told to stop, then write seconds, requests and statuses."""
     args = parse(sys.argv[1:] if argv is None else argv)
-    if args.stream:
+    if args.room is not None:
+        crowd = waiting(args.port, args.room, args.shoppers, args.connections)
+        seconds, statuses, seen = _run(crowd)
+    elif args.stream:
         seconds, statuses, seen = _run(watch(args.port, args.path, args.connections))
     else:
         seconds, statuses = _run(flood(args.port, args.path, args.connections))

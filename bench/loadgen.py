@@ -52,15 +52,19 @@ class KeepAlive:
 
     async def exchange(self, payload: bytes) -> int:
         """Send one request and return the status of its answer."""
+        return (await self.exchange_body(payload))[0]
+
+    async def exchange_body(self, payload: bytes) -> tuple[int, bytes]:
+        """Send one request and return the status and the body of its answer."""
         self.writer.write(payload)
-        status, close = await _read_response(self.reader)
+        status, close, body = await _read_response(self.reader)
         if close:
             self.writer.close()
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        return status
+        return status, body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split(b" ", 2)[1])
@@ -72,8 +76,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
             length = int(value)
         elif name == b"connection" and value.strip().lower() == b"close":
             close = True
-    await reader.readexactly(length)
-    return status, close
+    return status, close, await reader.readexactly(length)
 
 
 def encode_request(method: str, path: str, token: str, body: object | None, key: str | None = None) -> bytes:

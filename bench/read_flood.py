@@ -34,6 +34,7 @@ from functools import partial
 from pathlib import Path
 
 from bench.http import ROOT, _load, _statuses, rebuilt_levels, seed_items, uvicorn
+from bench.loadgen import SECRET_ENV
 from bench.report import Result, Skipped
 from bench.workload import Check, Run, Shape, check_sale
 from flashsale.bootstrap import build
@@ -70,6 +71,9 @@ class FloodKind:
     label: str
     connections: int = 32  # 32 flooders keep one worker's event loop busy
     stream: bool = False
+    # Called with the server's settings once the store is seeded; returns more `bench.flood` arguments
+    # (the waiting room's bench seeds its room item here and names it).
+    prepare: Callable[[dict[str, str]], list[str]] | None = None
 
     @property
     def unit(self) -> str:
@@ -87,13 +91,16 @@ BOARD_VIEWERS = FloodKind(
 
 
 @contextlib.contextmanager
-def flooding(port: int, workdir: Path, kind: FloodKind) -> Iterator[Callable[[], Flood]]:
+def flooding(
+    port: int, workdir: Path, kind: FloodKind, extra: list[str], env: dict[str, str]
+) -> Iterator[Callable[[], Flood]]:
     """Run `bench.flood` against `port` until the block ends; yield a getter for what it saw."""
     result = workdir / f"flood-{secrets.token_hex(4)}.json"
     cmd = [sys.executable, "-m", "bench.flood", "--port", str(port), "--path", kind.path]
     cmd += ["--connections", str(kind.connections), "--result", str(result)]
     cmd += ["--stream"] if kind.stream else []
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd += extra
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     # The clock must start with the flood already running on every connection.
     if proc.stdout.readline().strip() != "ready":
@@ -146,6 +153,7 @@ class ReadFloodSuite:
             workdir = Path(tmp)
             settings = self._settings(workdir) | (extra_settings or {})
             item_ids = _seed(settings, self.shape)
+            extra = kind.prepare(settings) if kind is not None and kind.prepare is not None else []
             # Only our settings: a FLASHSALE_DATABASE_URL or FLASHSALE_BACKEND from the caller would
             # point the server at another store.
             env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_")}
@@ -154,7 +162,8 @@ class ReadFloodSuite:
             flood: Flood | None = None
             with uvicorn(SERVING_APP, env, log, factory=True, workers=1) as port:
                 if kind is not None:
-                    with flooding(port, workdir, kind) as seen:
+                    flood_env = {**os.environ, SECRET_ENV: self.secret}
+                    with flooding(port, workdir, kind, extra, flood_env) as seen:
                         run, statuses = self._buy(port, item_ids, workdir, log, connections)
                     flood = seen()
                 else:

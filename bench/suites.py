@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from bench import checkout, cluster, draws, embedded, http, postgres, read_flood
+from bench import checkout, cluster, draws, embedded, http, postgres, read_flood, waiting_room
 from bench.coupons import bench_claims, redis_coupon_ledger
 from bench.ledgers import bench_batched, bench_single, redis_ledger, redis_script_usec
 from bench.report import Result, Skipped
@@ -47,6 +47,7 @@ class Profile:
     draws_memory: int  # draws on one hot pool (and reserves on one hot item beside them), in process
     draws_redis: int  # the same on Redis, one script call each
     coupons: int  # coupon claims on one hot wave, per engine
+    room_shoppers: int  # shoppers waiting in a room beside the buy path (read_flood's purchases)
 
 
 def shapes(requests: int) -> list[Shape]:
@@ -68,6 +69,7 @@ FULL = Profile(
     draws_memory=300_000,
     draws_redis=30_000,
     coupons=30_000,
+    room_shoppers=10_000,
 )
 QUICK = Profile(
     "quick",
@@ -83,6 +85,7 @@ QUICK = Profile(
     draws_memory=10_000,
     draws_redis=1_000,
     coupons=2_000,
+    room_shoppers=300,
 )
 
 NEEDS: dict[str, set[str]] = {
@@ -97,6 +100,7 @@ NEEDS: dict[str, set[str]] = {
     "checkout": set(),  # a 3-line cart checkout on the embedded default beside its flash buy path
     "draws": {"redis"},  # draws on one hot pool beside the flash ledger; in process always, Redis if there
     "coupons": set(),  # coupon claims on one hot wave: in process, and on Redis when there is one
+    "waiting-room": set(),  # the embedded buy path beside a waiting room's crowd
 }
 
 
@@ -259,4 +263,6 @@ def steps_for(name: str, ctx: Context) -> list[Step]:
         return _draws(ctx)
     if name == "coupons":
         return _coupons(ctx)
+    if name == "waiting-room":
+        return waiting_room.steps(requests=ctx.profile.read_flood, shoppers=ctx.profile.room_shoppers)
     return http.steps(ctx.redis_url, ctx.postgres_url, requests=ctx.profile.http, target=HTTP_TARGET)

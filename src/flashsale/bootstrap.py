@@ -24,6 +24,7 @@ from flashsale.ledger import Ledger, ledger_from_url
 from flashsale.messaging.dispatch import Dispatcher
 from flashsale.messaging.service import MessagingAdmin
 from flashsale.messaging.wiring import dispatcher_for, policy_from
+from flashsale.services.admission_gate import AdmissionState, admission_state
 from flashsale.services.cart import CartService
 from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
@@ -37,6 +38,7 @@ from flashsale.services.orders import OrderService
 from flashsale.services.payments import SandboxProvider
 from flashsale.services.pricebook import PriceBook
 from flashsale.services.reconcile import repair_lost_writes
+from flashsale.services.sale_tokens import sale_token_key
 from flashsale.services.showcase import Showcase
 from flashsale.store import db as store_db
 from flashsale.store import repositories as repo
@@ -53,6 +55,7 @@ class Platform:
     showcase: Showcase  # what the public reads (GET /sessions) are answered from
     read_engine: Engine  # reads that must not take SQLite's write lock; `engine` elsewhere
     coupons: CouponService
+    admission: AdmissionState  # terms, sale tokens, waiting rooms, hoarders (services/admission_gate.py)
     lease: Lease | None = None
     sweeper: ExpirySweeper | None = None
     writer: OrderWriter | None = None
@@ -149,6 +152,7 @@ class Platform:
             self._stop_messenger.set()
             self.messenger.join()
             self.messenger = None
+        self.admission.close()
         if self.lease is not None:
             self.lease.release()
             self.lease = None
@@ -234,6 +238,17 @@ def build(
     orders = OrderService(deps, {"sandbox": SandboxProvider(settings.payment_secret)}, write_behind=shared)
     showcase = Showcase(reads, ledger, clock)
     deps.catalog_listeners.append(showcase.invalidate)
+    assert settings.jwt_secret is not None
+    admission = admission_state(
+        reads,
+        ledger,
+        clock,
+        orders,
+        ledger_url=settings.ledger_url(),
+        key=sale_token_key(settings.admission_secret, settings.jwt_secret),
+        token_ttl_s=settings.sale_token_ttl_s,
+    )
+    deps.catalog_listeners.append(admission.policies.invalidate)
     platform = Platform(
         settings,
         engine,
@@ -243,6 +258,7 @@ def build(
         showcase=showcase,
         read_engine=read_engine,
         coupons=CouponService(deps, coupon_ledger),
+        admission=admission,
         lease=lease,
     )
     try:

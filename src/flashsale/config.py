@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         description="Messages claimed per transaction: more is faster, and more may repeat after a crash",
     )
     messaging_poll_s: float = Field(1.0, gt=0, description="Longest the sender sleeps between passes")
+    # Sale tokens and waiting-room tickets (services/sale_tokens.py, services/waiting_room.py).
+    admission_secret: str | None = Field(
+        None, description="HMAC key of sale tokens and queue tickets; derived from jwt_secret if unset"
+    )
+    sale_token_ttl_s: float = Field(60.0, gt=0, le=3600, description="Lifetime of a sale token")
 
     @field_validator(
         "rate_limit_purchase_per_shopper", "rate_limit_purchase_per_client", "rate_limit_read_per_client"

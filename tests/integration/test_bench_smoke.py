@@ -106,3 +106,11 @@ def test_quick_coupon_bench_hands_out_the_whole_wave_and_no_more() -> None:
     lines = [line for line in verdict_lines(done.stdout) if line.startswith("coupon ledger")]
     assert lines and all("conservation OK" in line for line in lines), done.stdout
     assert "| coupon ledger, memory | 1 hot item |" in done.stdout
+def test_quick_waiting_room_bench_answers_every_waiting_shopper_and_compares_in_one_run() -> None:
+    done = run_bench("waiting-room")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| HTTP buy path, embedded")]
+    assert len(rows) == 2 and all(row.endswith("| OK |") for row in rows), done.stdout
+    assert "beside a waiting room" in rows[1] and "of its throughput" in rows[1]
+    assert "FAILED" not in done.stdout

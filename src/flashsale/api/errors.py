@@ -91,6 +91,13 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.COUPON_USED: 409,
     ErrorCode.BUDGET_EXHAUSTED: 409,
     ErrorCode.UNKNOWN_COUPON: 404,
+    ErrorCode.SALE_TOKEN_REQUIRED: 403,
+    ErrorCode.SALE_TOKEN_INVALID: 403,
+    ErrorCode.IN_QUEUE: 409,
+    ErrorCode.QUEUE_TICKET_INVALID: 403,
+    ErrorCode.HOARDER_BLOCKED: 403,
+    ErrorCode.HOARDER_THROTTLED: 409,
+    ErrorCode.QUIZ_FAILED: 403,
 }
 
 # Refusals that a retry a moment later may turn into a success.
@@ -98,6 +105,8 @@ _RETRYABLE = frozenset({ErrorCode.PAYMENT_IN_PROGRESS})
 _RETRY_SOON = {"Retry-After": "1"}
 MAX_RETRY_AFTER_S = 5
 MAX_RATE_LIMIT_WAIT_S = 3600
+# Refusals whose wait is exact (a rate limit's window, a quiz's penalty), so Retry-After says all of it.
+_EXACT_WAITS = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.QUIZ_FAILED})
 
 # Starlette raises HTTPException itself for unknown routes, wrong methods and undecodable bodies.
 _CODE_OF_STATUS: dict[int, ErrorCode] = {
@@ -208,7 +217,7 @@ async def _on_flash_sale_error(request: Request, exc: Exception) -> JSONResponse
     headers = _RETRY_SOON if exc.code in _RETRYABLE else None
     if exc.retry_after_s is not None:
         # A pause's lease is an upper bound (a repair usually ends sooner); a rate limit's window is exact.
-        most = MAX_RATE_LIMIT_WAIT_S if exc.code is ErrorCode.RATE_LIMITED else MAX_RETRY_AFTER_S
+        most = MAX_RATE_LIMIT_WAIT_S if exc.code in _EXACT_WAITS else MAX_RETRY_AFTER_S
         headers = {"Retry-After": str(min(max(math.ceil(exc.retry_after_s), 1), most))}
     return render(exc.code, exc.message, headers=headers)
 

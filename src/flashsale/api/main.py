@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from limits.storage import MemoryStorage
 
 from flashsale import __version__
 from flashsale.api import admin, board, health, metrics, shop
@@ -20,6 +19,7 @@ from flashsale.api.admission import ReadAdmission
 from flashsale.api.errors import install_error_handlers
 from flashsale.api.limits import BodySizeLimit
 from flashsale.api.observe import RequestObserver
+from flashsale.api.shop.admission import RoomPollFastPath
 from flashsale.api.shop.purchase_fast_path import PurchaseFastPath
 from flashsale.api.shop.sessions import PublicReadFastPath
 from flashsale.auth import ShopperTokens
@@ -27,6 +27,7 @@ from flashsale.bootstrap import Platform, build
 from flashsale.config import Settings
 from flashsale.logs import fields
 from flashsale.services.admission import Admission, RateLimits, admission_storage, parse_limits
+from flashsale.services.admission_gate import AdmissionGate
 from flashsale.services.board import BoardFeed
 from flashsale.services.checkout import Checkout
 
@@ -62,6 +63,14 @@ TAGS = [
     {"name": "admin: margin", "description": "Product costs; each item's worst-case price and margin."},
     {"name": "admin: plans", "description": "Traffic forecast, targets, channels, rehearsal copies."},
     {"name": "admin: messages", "description": "催付 and waves: templates, opt-outs, dry-runs, the log."},
+    {
+        "name": "admission",
+        "description": "Sale tokens (the hidden path) and waiting rooms, for items whose terms ask for them.",
+    },
+    {
+        "name": "admin: admission",
+        "description": "Per campaign and item: rate limits, sale token, waiting room, hoarders.",
+    },
     {"name": "board", "description": "The live board: the page at /board, its data, its event stream."},
     {"name": "health", "description": "Liveness and readiness for load balancers; no token needed."},
 ]
@@ -106,9 +115,9 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
         purchase_per_client=parse_limits(settings.rate_limit_purchase_per_client),
         read_per_client=parse_limits(settings.rate_limit_read_per_client),
     )
-    # No limit set: nothing is counted, so no storage is opened (a Redis one costs a connection pool).
-    storage = admission_storage(settings.ledger_url()) if limits.any else MemoryStorage()
-    app.state.admission = Admission(limits, storage)
+    # Campaigns may set limits of their own at any time, so the storage is always the shared one.
+    app.state.admission = Admission(limits, admission_storage(settings.ledger_url()))
+    app.state.gate = AdmissionGate(app.state.admission, platform.admission, platform.deps.clock)
     app.state.metrics = metrics.Metrics(platform)
     app.state.readiness = health.Readiness.of(platform)
     app.state.log_requests = platform.settings.access_log
@@ -119,6 +128,8 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_body_bytes=platform.settings.max_body_bytes)
     # A flood of public reads is answered from memory before the framework runs at all.
     app.add_middleware(PublicReadFastPath, platform=platform)
+    # So is a waiting room's crowd polling its place.
+    app.add_middleware(RoomPollFastPath)
     if limits.read_per_client:  # before the fast path: a flood is refused before it is answered
         app.add_middleware(ReadAdmission, admission=app.state.admission)
     # Outermost, so every answer is timed, the fast path's and the body guard's included.

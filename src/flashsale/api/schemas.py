@@ -157,6 +157,14 @@ class PurchaseIn(In):
             "outside that range: 422 INVALID_QUANTITY",
         ),
     ]
+    sale_token: Annotated[
+        str | None,
+        Field(
+            max_length=200,
+            description="For an item bought on the hidden path: the token of POST /items/{id}/sale-token; "
+            "without one 403 SALE_TOKEN_REQUIRED, a bad or spent one 403 SALE_TOKEN_INVALID",
+        ),
+    ] = None
 
     @model_validator(mode="before")
     @classmethod

@@ -58,6 +58,14 @@ class ErrorCode(StrEnum):
     COUPON_USED = "COUPON_USED"  # redeemed by another order, or a single-use code already claimed
     UNKNOWN_COUPON = "UNKNOWN_COUPON"  # no such coupon, wave or code (or not the shopper's)
     BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"  # the template's budget cannot cover this discount
+    # Admission (services/admission_gate.py): the hidden path, the waiting room, hoarder control.
+    SALE_TOKEN_REQUIRED = "SALE_TOKEN_REQUIRED"  # the item is bought only with a sale token
+    SALE_TOKEN_INVALID = "SALE_TOKEN_INVALID"  # forged, expired, spent, or for another item or shopper
+    IN_QUEUE = "IN_QUEUE"  # the item's waiting room has not admitted this shopper (or the window ended)
+    QUEUE_TICKET_INVALID = "QUEUE_TICKET_INVALID"  # a waiting-room ticket that is not ours
+    HOARDER_BLOCKED = "HOARDER_BLOCKED"  # too many expired holds in this campaign: no more holds
+    HOARDER_THROTTLED = "HOARDER_THROTTLED"  # expired holds: fewer units of an item than others may hold
+    QUIZ_FAILED = "QUIZ_FAILED"  # no answer, a wrong one, or still waiting out a wrong one's delay
 
 
 class FlashSaleError(Exception):

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.strategies import SlidingWindowCounterRateLimiter
+from redis import Redis
 
+from flashsale.domain.admission import ItemAdmission
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 
 
@@ -28,6 +31,12 @@ def parse_limits(text: str | None) -> tuple[RateLimitItem, ...]:
     if text is None or not text.strip():
         return ()
     return tuple(parse_many(text))
+
+
+@lru_cache(maxsize=256)
+def _cached_limits(text: str | None) -> tuple[RateLimitItem, ...]:
+    """Campaign limits are parsed once per distinct string, not per request (they were checked when set)."""
+    return parse_limits(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,13 @@ class Admission:
         self._hit("purchase:shopper", shopper, self.limits.purchase_per_shopper)
         if client is not None:
             self._hit("purchase:client", client, self.limits.purchase_per_client)
+
+    def admit_campaign_purchase(self, policy: ItemAdmission, shopper: str, client: str | None) -> None:
+        """Count a purchase attempt against its campaign's own limits (set by operators, per campaign)."""
+        campaign = policy.campaign_id
+        self._hit(f"purchase:shopper:c{campaign}", shopper, _cached_limits(policy.purchase_per_shopper))
+        if client is not None:
+            self._hit(f"purchase:client:c{campaign}", client, _cached_limits(policy.purchase_per_client))
 
     def admit_read(self, client: str | None) -> None:
         """Count an anonymous read against the client address's limit."""
@@ -95,3 +111,17 @@ def admission_storage(ledger_url: str) -> Storage:
         return RedisClusterStorage(plain, key_prefix=f"{prefix}:limits", **({"ssl": True} if tls else {}))
     plain = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     return RedisStorage(plain, key_prefix=f"{prefix}:limits")
+
+
+def shared_redis(ledger_url: str) -> tuple[Redis, str] | None:
+    """The ledger's Redis and key prefix, for admission state every worker must share; None in process.
+
+    Sale tokens spent, the waiting room and hoarders' counts live beside the ledger's keys (same
+    prefix), so one Redis holds all of a sale and a test's prefix cleanup takes them too.
+    """
+    parts = urlsplit(ledger_url)
+    if parts.scheme not in ("redis", "rediss"):
+        return None
+    query = dict(parse_qsl(parts.query))
+    plain = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return Redis.from_url(plain, decode_responses=True), query.get("prefix", "fs")

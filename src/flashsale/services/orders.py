@@ -6,7 +6,7 @@ no unit is lost. The ledger is the arbiter between a late payment and the expiry
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 
@@ -54,6 +54,9 @@ class OrderService:
         self.write_behind = write_behind
         self.payments = PaymentDesk(deps, self, providers)
         self.refusals = Refusals(deps, shared=write_behind)
+        # Told of the orders written EXPIRED (by a sweep) or CANCELLED, once durable and once each
+        # (hoarder control counts them).
+        self.closed_listeners: list[Callable[[list[Order]], None]] = []
 
     # -- buy -----------------------------------------------------------------------------------
     def buy(self, cmd: Buy) -> Purchase:
@@ -273,12 +276,19 @@ class OrderService:
     def _close(self, before: Order, after: Order, at: float) -> Order:
         """Store a move the ledger already made; only the request that changed the row records it."""
         with self.deps.uow() as uow:
-            if uow.orders.save_transition(before, after):
+            changed = uow.orders.save_transition(before, after)
+            if changed:
                 uow.record(after.event(at))
             closed = uow.orders.get(before.id)
             assert closed is not None
             self.deps.commit(uow)
-            return closed
+        if changed:
+            self._closed([after])
+        return closed
+
+    def _closed(self, orders: list[Order]) -> None:
+        for listener in self.closed_listeners:
+            listener(orders)
 
     # -- expiry --------------------------------------------------------------------------------
     def expire_due(self, batch: int = 1000) -> int:
@@ -291,7 +301,7 @@ class OrderService:
         now = self.deps.clock()
         handed = {h.hold_id: h for h in self.deps.ledger.expire_due(batch)}
         priced = [self.priced(h) for h in handed.values()]  # before the transaction: prices read the store
-        written = 0
+        written: list[Order] = []
         with self.deps.uow() as uow:
             for unpaid in uow.orders.unpaid_due(repo.from_epoch(now), batch):
                 hold = handed.get(unpaid.id) or self.deps.ledger.get_hold(unpaid.id)
@@ -300,15 +310,17 @@ class OrderService:
                 expired = unpaid.expired(hold.expires_at)
                 if uow.orders.save_transition(unpaid, expired):  # another sweep may have written it
                     uow.record(expired.event(hold.expires_at))
-                    written += 1
+                    written.append(expired)
             stored = uow.orders.stored_ids(handed)
             unseen = [o for o in priced if o.id not in stored]
             new_ids = store_placed(uow, unseen)
             for order in (o for o in unseen if o.id in new_ids):
                 uow.record(order.event(order.expires_at.timestamp()))  # stored EXPIRED: its OrderExpired
-                written += 1
+                written.append(order)
             self.deps.commit(uow)
-        return written
+        if written:
+            self._closed(written)
+        return len(written)
 
 
 def store_placed(uow: UnitOfWork, orders: list[Order]) -> set[str]:

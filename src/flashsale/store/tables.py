@@ -501,3 +501,31 @@ class EventCursorRow(Base):
     __tablename__ = "event_cursors"
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger)
+class CampaignAdmissionRow(Base):
+    """A campaign's admission terms (services/admission_policy.py); no row: the settings' defaults."""
+
+    __tablename__ = "campaign_admission"
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    purchase_per_shopper: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    purchase_per_client: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    hoarder_throttle_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hoarder_throttled_limit: Mapped[int] = mapped_column(Integer, default=1)
+    hoarder_block_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hoarder_cancel_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ItemAdmissionRow(Base):
+    """An item's admission terms: the sale token (hidden path) and the waiting room; no row: neither."""
+
+    __tablename__ = "item_admission"
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("flash_items.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    requires_sale_token: Mapped[bool] = mapped_column(Boolean, default=False)
+    waiting_room_k: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    buy_window_s: Mapped[int] = mapped_column(Integer, default=120)
+    # [{"question": str, "choices": [str, ...], "answer": int}, ...]; NULL: no quiz
+    quiz: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    quiz_penalty_s: Mapped[int] = mapped_column(Integer, default=10)

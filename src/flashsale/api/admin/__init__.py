@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from flashsale.api.admin import (
+    admission,
     campaigns,
     coupons,
     draws,
@@ -18,5 +19,6 @@ from flashsale.api.deps import AdminDep
 from flashsale.api.errors import error_responses
 
 router = APIRouter(prefix="/admin", dependencies=[AdminDep], responses=error_responses(401, 403, 422))
-for _module in (campaigns, sessions, products, items, orders, draws, coupons, margin, plans, messages):
+_MODULES = (campaigns, sessions, products, items, orders, draws, coupons, margin, plans, messages, admission)
+for _module in _MODULES:
     router.include_router(_module.router)

@@ -15,7 +15,7 @@ from flashsale.api.metrics import Metrics
 from flashsale.api.schemas import OrderOut, PurchaseIn
 from flashsale.domain.errors import FlashSaleError
 from flashsale.logs import fields
-from flashsale.services.admission import Admission
+from flashsale.services.admission_gate import AdmissionGate
 from flashsale.services.checkout import Checkout
 from flashsale.services.orders import Buy, Purchase
 
@@ -34,7 +34,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "that order as it is now, in whatever status it reached (UNPAID, PAID, REFUNDED, CANCELLED, "
         "EXPIRED). Nothing new is held.",
     },
-    **error_responses(400, 401, 409, 422, 429, 503),
+    **error_responses(400, 401, 403, 409, 422, 429, 503),
 }
 
 
@@ -52,7 +52,7 @@ async def purchase(
     """
     cmd = Buy(user_id=shopper, item_id=body.item_id, qty=body.quantity, request_id=key)
     client = request.client.host if request.client else None
-    return purchase_response(await decide(request.app.state, cmd, client))
+    return purchase_response(await decide(request.app.state, cmd, client, body.sale_token))
 
 
 def purchase_response(result: Purchase) -> Response:
@@ -66,18 +66,19 @@ def purchase_response(result: Purchase) -> Response:
     )
 
 
-async def decide(state: State, cmd: Buy, client: str | None) -> Purchase:
+async def decide(state: State, cmd: Buy, client: str | None, sale_token: str | None = None) -> Purchase:
     """Admit, then buy through the app's checkout; count the outcome and the wait, and log it if asked.
 
-    `client` is the caller's address, for the per-client rate limit (services/admission.py).
+    `client` is the caller's address, for the per-client rate limits; `sale_token` the body's, for
+    an item bought on the hidden path (services/admission_gate.py decides both).
     """
     checkout: Checkout = state.checkout
     metrics: Metrics = state.metrics
-    admission: Admission = state.admission
+    gate: AdmissionGate = state.gate
     started = time.perf_counter()
     outcome, order_id = "cancelled", None  # unless the decision arrives, or fails, below
     try:
-        admission.admit_purchase(cmd.user_id, client)
+        gate.admit_purchase(cmd, client, sale_token)
         result = await checkout.buy(cmd)
     except FlashSaleError as exc:
         outcome = exc.code.value

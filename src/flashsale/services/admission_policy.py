@@ -1,0 +1,222 @@
+"""Admission terms per campaign and per item: stored by operators, read by the buy path from memory.
+
+Operators set them through the admin API (`AdmissionTerms`); every edit is a unit of work that, once
+durable, tells the in-memory `AdmissionPolicies` (a catalogue listener, like the shop window), so
+this process decides with the new terms at its next request. Other processes (uvicorn workers on the
+Redis ledger) reload at most every `ttl_s`, as the shop window does. The buy path never reads the
+database for them: `policy(item_id)` is a dict lookup, except for the one reload per interval.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from flashsale.clock import Clock
+from flashsale.domain.admission import (
+    DEFAULT_BUY_WINDOW_S,
+    DEFAULT_QUIZ_PENALTY_S,
+    HoarderPolicy,
+    ItemAdmission,
+    QuizQuestion,
+)
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.services.admission import parse_limits
+from flashsale.services.deps import Deps
+from flashsale.store import repositories as repo
+from flashsale.store.tables import (
+    CampaignAdmissionRow,
+    CampaignRow,
+    ItemAdmissionRow,
+    ItemRow,
+    SessionRow,
+)
+
+POLICY_TTL_S = 1.0
+HOARDER_FIELDS = ("throttle_after", "throttled_limit", "block_after", "cancel_limit")
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignAdmission:
+    """What a campaign asks of every purchase of its items: rate limits and the hoarder policy."""
+
+    campaign_id: int
+    purchase_per_shopper: str | None = None
+    purchase_per_client: str | None = None
+    hoarder: HoarderPolicy = field(default_factory=HoarderPolicy)
+
+
+def _checked(build: Any) -> Any:
+    try:
+        return build()
+    except ValueError as exc:
+        raise FlashSaleError(ErrorCode.VALIDATION_ERROR, str(exc)) from exc
+
+
+def _campaign_of(row: CampaignAdmissionRow | None, campaign_id: int) -> CampaignAdmission:
+    if row is None:
+        return CampaignAdmission(campaign_id)
+    return CampaignAdmission(
+        campaign_id,
+        row.purchase_per_shopper,
+        row.purchase_per_client,
+        HoarderPolicy(
+            row.hoarder_throttle_after,
+            row.hoarder_throttled_limit,
+            row.hoarder_block_after,
+            row.hoarder_cancel_limit,
+        ),
+    )
+
+
+def _quiz_of(stored: list[dict[str, Any]] | None) -> tuple[QuizQuestion, ...]:
+    return tuple(QuizQuestion(q["question"], tuple(q["choices"]), q["answer"]) for q in stored or ())
+
+
+def load_policies(db: Session) -> dict[int, ItemAdmission]:
+    """Every item's admission terms with its campaign's, in two queries."""
+    campaigns = {row.campaign_id: row for row in db.scalars(select(CampaignAdmissionRow))}
+    rows = db.execute(
+        select(ItemRow.id, SessionRow.campaign_id, SessionRow.starts_at, SessionRow.ends_at, ItemAdmissionRow)
+        .join(SessionRow, ItemRow.session_id == SessionRow.id)
+        .outerjoin(ItemAdmissionRow, ItemAdmissionRow.item_id == ItemRow.id)
+    )
+    policies = {}
+    for item_id, campaign_id, starts_at, ends_at, item_row in rows:
+        campaign = _campaign_of(campaigns.get(campaign_id), campaign_id)
+        policies[item_id] = ItemAdmission(
+            item_id=item_id,
+            campaign_id=campaign_id,
+            opens_at=repo.to_epoch(starts_at),
+            closes_at=repo.to_epoch(ends_at),
+            requires_sale_token=bool(item_row and item_row.requires_sale_token),
+            waiting_room_k=item_row.waiting_room_k if item_row else None,
+            buy_window_s=item_row.buy_window_s if item_row else DEFAULT_BUY_WINDOW_S,
+            quiz=_quiz_of(item_row.quiz) if item_row else (),
+            quiz_penalty_s=item_row.quiz_penalty_s if item_row else DEFAULT_QUIZ_PENALTY_S,
+            purchase_per_shopper=campaign.purchase_per_shopper,
+            purchase_per_client=campaign.purchase_per_client,
+            hoarder=campaign.hoarder,
+        )
+    return policies
+
+
+class AdmissionPolicies:
+    """The admission terms of every item, in memory; see the module doc for how they stay fresh."""
+
+    def __init__(self, reads: sessionmaker[Session], clock: Clock, *, ttl_s: float = POLICY_TTL_S) -> None:
+        self._reads = reads
+        self._clock = clock
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._policies: dict[int, ItemAdmission] = {}
+        self._loaded_at: float | None = None
+        self._generation = 0  # bumped by every edit; a load that started before one is stale
+        self._loaded_generation = -1
+
+    def invalidate(self) -> None:
+        """Forget the terms (after an edit is durable): the next request reloads them."""
+        self._generation += 1
+
+    def policy(self, item_id: int) -> ItemAdmission | None:
+        """The item's terms, or None for an item unknown here (the ledger then refuses it)."""
+        return self._fresh().get(item_id)
+
+    def _fresh(self) -> dict[int, ItemAdmission]:
+        now = self._clock()
+        loaded_at = self._loaded_at
+        if (
+            loaded_at is not None
+            and self._loaded_generation == self._generation
+            and 0 <= now - loaded_at < self.ttl_s
+        ):
+            return self._policies
+        with self._lock:  # one reload; callers behind it find the terms fresh
+            if self._loaded_at != loaded_at and self._loaded_generation == self._generation:
+                return self._policies
+            generation = self._generation
+            with self._reads() as db:
+                self._policies = load_policies(db)
+            self._loaded_at, self._loaded_generation = now, generation
+            return self._policies
+
+
+class AdmissionTerms:
+    """Operators' commands and reads on admission terms (the admin API's)."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def campaign(self, campaign_id: int) -> CampaignAdmission:
+        """A campaign's admission terms (the defaults if none were set)."""
+        with self.deps.read() as r:
+            repo.get_row(r.db, CampaignRow, campaign_id, "campaign")
+            return _campaign_of(r.db.get(CampaignAdmissionRow, campaign_id), campaign_id)
+
+    def set_campaign(self, campaign_id: int, **changes: Any) -> CampaignAdmission:
+        """Change a campaign's rate limits or hoarder policy; unnamed fields keep their value."""
+        for name in ("purchase_per_shopper", "purchase_per_client"):
+            if changes.get(name) is not None:
+                _checked(lambda n=name: parse_limits(changes[n]))
+        with self.deps.uow() as uow:
+            repo.get_row(uow.db, CampaignRow, campaign_id, "campaign")
+            row = uow.db.get(CampaignAdmissionRow, campaign_id)
+            current = _campaign_of(row, campaign_id)
+            hoarder = {k: changes.pop(k) for k in HOARDER_FIELDS if k in changes}
+            updated = replace(
+                current,
+                **changes,
+                hoarder=_checked(lambda: replace(current.hoarder, **hoarder)),
+            )
+            if row is None:
+                row = CampaignAdmissionRow(campaign_id=campaign_id)
+                uow.db.add(row)
+            row.purchase_per_shopper = updated.purchase_per_shopper or None
+            row.purchase_per_client = updated.purchase_per_client or None
+            row.hoarder_throttle_after = updated.hoarder.throttle_after
+            row.hoarder_throttled_limit = updated.hoarder.throttled_limit
+            row.hoarder_block_after = updated.hoarder.block_after
+            row.hoarder_cancel_limit = updated.hoarder.cancel_limit
+            self.deps.catalog_changed(uow.db)
+            uow.commit()
+            return updated
+
+    def item(self, item_id: int) -> ItemAdmission:
+        """An item's admission terms with its campaign's."""
+        with self.deps.read() as r:
+            repo.get_row(r.db, ItemRow, item_id, "item")
+            return load_policies(r.db)[item_id]
+
+    def set_item(self, item_id: int, **changes: Any) -> ItemAdmission:
+        """Change an item's sale token, waiting room or quiz; unnamed fields keep their value.
+
+        `waiting_room_k` 0 switches the room off and an empty `quiz` the quiz (None in a PATCH
+        means "leave as is"); `quiz` is a sequence of `QuizQuestion`.
+        """
+        with self.deps.uow() as uow:
+            repo.get_row(uow.db, ItemRow, item_id, "item")
+            current = load_policies(uow.db)[item_id]
+            fields = {k: v for k, v in changes.items() if v is not None}
+            if "quiz" in fields:
+                fields["quiz"] = tuple(fields["quiz"])
+            if fields.get("waiting_room_k") == 0:
+                fields["waiting_room_k"] = None  # 0 switches the room off
+            updated: ItemAdmission = _checked(lambda: replace(current, **fields))
+            row = uow.db.get(ItemAdmissionRow, item_id)
+            if row is None:
+                row = ItemAdmissionRow(item_id=item_id)
+                uow.db.add(row)
+            row.requires_sale_token = updated.requires_sale_token
+            row.waiting_room_k = updated.waiting_room_k
+            row.buy_window_s = updated.buy_window_s
+            row.quiz = [
+                {"question": q.question, "choices": list(q.choices), "answer": q.answer} for q in updated.quiz
+            ] or None
+            row.quiz_penalty_s = updated.quiz_penalty_s
+            self.deps.catalog_changed(uow.db)
+            uow.commit()
+            return updated
