@@ -22,6 +22,7 @@ from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
 from flashsale.services.deps import Deps
 from flashsale.services.fence import sync_shared_ledger
+from flashsale.services.group_buy import GroupBuyService
 from flashsale.services.order_search import OrderSearch
 from flashsale.services.orders import OrderService
 from flashsale.services.payments import SandboxProvider
@@ -61,6 +62,11 @@ class Platform:
         return CartService(self.deps, self.orders)
 
     @cached_property
+    def groups(self) -> GroupBuyService:
+        """Group buys: deals, groups and their seats, settled by the expiry sweeper."""
+        return GroupBuyService(self.deps, self.orders, self.carts)
+
+    @cached_property
     def order_search(self) -> OrderSearch:
         """Operators' reads of orders and payments, on connections that never take the write lock."""
         return OrderSearch(sessionmaker(self.read_engine))
@@ -68,7 +74,11 @@ class Platform:
     def start_jobs(self) -> None:
         if self.sweeper is None:
             self.sweeper = ExpirySweeper(
-                self.orders, self.ledger, self.deps.clock, max_sleep_s=self.settings.expiry_sweep_max_s
+                self.orders,
+                self.ledger,
+                self.deps.clock,
+                max_sleep_s=self.settings.expiry_sweep_max_s,
+                also=(self.groups.settle_due,),
             )
             self.sweeper.start()
         if self.writer is None and self.orders.write_behind:

@@ -231,3 +231,46 @@ class CheckoutLineRow(Base):
     unit_price_cents: Mapped[int] = mapped_column(BigInteger)
     total_cents: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # set once placed
+
+
+class GroupDealRow(Base):
+    """An operator's group-buy offer on a flash item (see domain/group_buy.py)."""
+
+    __tablename__ = "group_deals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("flash_items.id"), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    fill_window_s: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GroupRow(Base):
+    """A group opened on a deal. `members` counts its taken seats; a join takes a seat only by raising
+    it with a conditional UPDATE (status OPEN, before the deadline, below the size), so the row is the
+    point where joins of one group take turns, in one process or many."""
+
+    __tablename__ = "groups"
+    __table_args__ = (Index("ix_groups_status_deadline", "status", "deadline"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("group_deals.id"), index=True)
+    leader_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    members: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class GroupSeatRow(Base):
+    """A taken seat, numbered 1..size: the primary key (group, seat) is what makes a seat taken once,
+    and (group, user) one seat per member. Deleted when its order ends unpaid while the group is open."""
+
+    __tablename__ = "group_seats"
+    __table_args__ = (UniqueConstraint("group_id", "user_id", name="uq_group_seats_member"),)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    seat: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    user_id: Mapped[str] = mapped_column(String(64))
+    claim: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # set once placed
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
