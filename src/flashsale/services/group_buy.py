@@ -253,8 +253,8 @@ class GroupBuyService:
                     .values(members=GroupRow.members + 1)
                 ).rowcount
                 if took:
-                    mine = GroupSeatRow.group_id == group.id
-                    seats = db.execute(select(GroupSeatRow.seat, GroupSeatRow.user_id).where(mine)).all()
+                    of_group = GroupSeatRow.group_id == group.id
+                    seats = db.execute(select(GroupSeatRow.seat, GroupSeatRow.user_id).where(of_group)).all()
                     number = free_seat([n for n, _ in seats], group.size)
                     if number is not None and user_id not in {u for _, u in seats}:
                         row = {"group_id": group.id, "seat": number, "user_id": user_id, "claim": claim}

@@ -1,9 +1,9 @@
-"""Shopper routes: browse sessions, buy, a cart and its checkouts, pay, cancel; the provider's callback."""
+"""Shopper routes: sessions, buy, a cart and checkouts, pay, cancel, group buys; the provider's callback."""
 
 from fastapi import APIRouter
 
-from flashsale.api.shop import cart, orders, payments, purchases, sessions
+from flashsale.api.shop import cart, groups, orders, payments, purchases, sessions
 
 router = APIRouter()
-for _module in (sessions, purchases, cart, orders, payments):
+for _module in (sessions, purchases, cart, orders, payments, groups):
     router.include_router(_module.router)
