@@ -14,6 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from flashsale.clock import Clock
 from flashsale.config import Settings
+from flashsale.domain.referral import RewardTerms
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
 from flashsale.ledger import Ledger, ledger_from_url
@@ -28,6 +29,7 @@ from flashsale.services.orders import OrderService
 from flashsale.services.payments import SandboxProvider
 from flashsale.services.pricebook import PriceBook
 from flashsale.services.reconcile import repair_lost_writes
+from flashsale.services.referral import ReferralService
 from flashsale.services.showcase import Showcase
 from flashsale.store import db as store_db
 from flashsale.store import repositories as repo
@@ -67,6 +69,18 @@ class Platform:
         return GroupBuyService(self.deps, self.orders, self.carts)
 
     @cached_property
+    def referrals(self) -> ReferralService:
+        """Invite codes and referral rewards, settled by the expiry sweeper."""
+        s = self.settings
+        terms = RewardTerms(
+            s.referral_inviter_points,
+            s.referral_invitee_points,
+            s.referral_coupon_template,
+            s.referral_settle_s,
+        )
+        return ReferralService(self.deps, terms)
+
+    @cached_property
     def order_search(self) -> OrderSearch:
         """Operators' reads of orders and payments, on connections that never take the write lock."""
         return OrderSearch(sessionmaker(self.read_engine))
@@ -78,7 +92,7 @@ class Platform:
                 self.ledger,
                 self.deps.clock,
                 max_sleep_s=self.settings.expiry_sweep_max_s,
-                also=(self.groups.settle_due,),
+                also=(self.groups.settle_due, self.referrals.settle),
             )
             self.sweeper.start()
         if self.writer is None and self.orders.write_behind:

@@ -66,7 +66,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.CART_FULL: 422,
     ErrorCode.GROUP_FULL: 409,
     ErrorCode.GROUP_CLOSED: 409,
-    ErrorCode.ALREADY_REWARDED: 409,
+    ErrorCode.ALREADY_BOUND: 409,
     ErrorCode.SELF_REFERRAL: 422,
     ErrorCode.REFERRAL_LOOP: 422,
     ErrorCode.NOT_FIRST_ORDER: 409,

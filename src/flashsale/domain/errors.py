@@ -45,7 +45,7 @@ class ErrorCode(StrEnum):
     CART_FULL = "CART_FULL"  # a cart already holds its most lines
     GROUP_FULL = "GROUP_FULL"  # every seat of the group is taken
     GROUP_CLOSED = "GROUP_CLOSED"  # the group filled, failed or is past its deadline
-    ALREADY_REWARDED = "ALREADY_REWARDED"  # a second binding of an invitee: the reward is given once
+    ALREADY_BOUND = "ALREADY_BOUND"  # an invitee binds one invite code, once
     SELF_REFERRAL = "SELF_REFERRAL"  # a shopper's own invite code
     REFERRAL_LOOP = "REFERRAL_LOOP"  # binding would make the inviter an invitee of their invitee
     NOT_FIRST_ORDER = "NOT_FIRST_ORDER"  # an invite code bound after the shopper's first order

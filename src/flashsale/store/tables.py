@@ -274,3 +274,43 @@ class GroupSeatRow(Base):
     claim: Mapped[str] = mapped_column(String(40))
     order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # set once placed
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InviteCodeRow(Base):
+    """A shopper's invite code (one per shopper)."""
+
+    __tablename__ = "invite_codes"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReferralBindingRow(Base):
+    """An invitee bound to an inviter's code: one per invitee (the key), one per pair either way (`pair`)."""
+
+    __tablename__ = "referral_bindings"
+    invitee_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    inviter_id: Mapped[str] = mapped_column(String(64), index=True)
+    pair: Mapped[str] = mapped_column(String(140), unique=True)
+    code: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the first paid order
+    qualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RewardEntryRow(Base):
+    """The points ledger: one row per reward given (or points spent, as a negative entry).
+
+    `source` names what the entry is for and is UNIQUE: the guard that a reward is given once.
+    A coupon reward is a reference to a coupon template, issued by whoever owns coupons.
+    """
+
+    __tablename__ = "reward_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(160), unique=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    coupon_template: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
