@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flashsale.cli import db, demo, groups, jobs, payments, report, serve, tokens
+from flashsale.cli import db, demo, engagement, jobs, payments, report, serve, tokens
 
 app = typer.Typer(
     name="flashsale",
@@ -16,4 +16,5 @@ for commands in (demo.app, serve.app, tokens.app, jobs.app, report.app):
     app.add_typer(commands)
 app.add_typer(db.app, name="db")
 app.add_typer(payments.app, name="payments")
-app.add_typer(groups.app, name="groups")
+app.add_typer(engagement.groups, name="groups")
+app.add_typer(engagement.referral, name="referral")

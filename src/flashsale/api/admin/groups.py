@@ -1,4 +1,4 @@
-"""Operator routes for group buys: offer a deal, see deals and groups, settle due groups now."""
+"""Operator routes for engagement: group-buy deals and groups, settling groups and referrals now."""
 
 from __future__ import annotations
 
@@ -56,3 +56,9 @@ def get_group(group_id: GroupId, platform: PlatformDep) -> GroupOut:
 def settle_groups(platform: PlatformDep) -> SettledOut:
     """Settle due groups now (the expiry sweeper does so every pass): fill, fail, refund; idempotent."""
     return SettledOut(settled=platform.groups.settle_due())
+
+
+@router.post("/referral-settlements", tags=["admin: referral"])
+def settle_referrals(platform: PlatformDep) -> SettledOut:
+    """Settle referrals now (the expiry sweeper does so every pass): qualify, reward once, or void."""
+    return SettledOut(settled=platform.referrals.settle())

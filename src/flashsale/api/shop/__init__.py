@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from flashsale.api.shop import cart, groups, orders, payments, purchases, sessions
+from flashsale.api.shop import cart, groups, orders, payments, purchases, referral, sessions
 
 router = APIRouter()
-for _module in (sessions, purchases, cart, orders, payments, groups):
+for _module in (sessions, purchases, cart, orders, payments, groups, referral):
     router.include_router(_module.router)
