@@ -6,8 +6,11 @@ Every test ends with the ledger's counters checked against the order rows and th
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -20,11 +23,13 @@ from flashsale.services.audit import audit_payments
 from flashsale.services.group_buy import GroupBuyService, Membership
 from flashsale.services.orders import Buy
 from tests.conftest import T0, Sale
-from tests.engines import drain_orders
+from tests.engines import POSTGRES_REDIS, drain_orders
+from tests.integration import group_joiner
 from tests.integration.ledger_store_checks import assert_store_matches_ledger
 
 pytestmark = pytest.mark.engines()  # every engine: see tests/engines.py
 
+JOINER = Path(group_joiner.__file__)
 GROUP_PRICE = 29_900  # earbuds at the group price (flash price 49_900)
 HOUR = 3600
 
@@ -205,4 +210,35 @@ def test_bad_group_input_is_refused_and_changes_nothing(
     assert over.value.code is ErrorCode.LIMIT_EXCEEDED
     failed = groups.get(group_id_of("lea", "k"))
     assert failed.group.status is GroupStatus.FAILED and failed.seats == ()
+    settled_stock(platform, item)
+
+
+@pytest.mark.engines(POSTGRES_REDIS, reason="several processes share a ledger only on Redis")
+def test_crowds_in_several_processes_joining_one_group_take_exactly_its_seats(
+    platform: Platform, groups: GroupBuyService, item: int, clock: ManualClock
+) -> None:
+    deal = deal_on(groups, item, size=8)
+    group_id = groups.open("lead", deal.id, "k").group.id
+    settings = platform.settings.model_dump_json()
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(JOINER), settings, group_id, str(clock()), f"p{n}-", "8"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(2)
+    ]
+    answers: list[str] = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        answers += out.splitlines()
+    joined = sorted(int(a.split()[1]) for a in answers if a.startswith("joined "))
+    assert joined == list(range(2, 9))  # seat 1 is the leader's; each other seat went to one child's shopper
+    assert answers.count(ErrorCode.GROUP_FULL.value) == len(answers) - 7 == 2 * 8 - 7
+    seats = groups.get(group_id).seats
+    assert sorted(s.seat for s in seats) == list(range(1, 9)) and groups.get(group_id).group.members == 8
+    drain_orders(platform)
+    assert platform.ledger.stock(item).held == 8
     settled_stock(platform, item)

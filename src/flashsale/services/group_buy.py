@@ -24,6 +24,7 @@ orders are cancelled or refunded through the payment desk, each step a no-op whe
 
 from __future__ import annotations
 
+import logging
 import secrets
 from contextlib import suppress
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from flashsale.services.deps import Deps
 from flashsale.services.orders import OrderService
 from flashsale.store.repositories import insert_ignoring_duplicates
 from flashsale.store.tables import GroupDealRow, GroupRow, GroupSeatRow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +206,8 @@ class GroupBuyService:
     def settle_due(self, batch: int = 100) -> int:
         """Settle the groups that may have moved: past their deadline, failing, or with every seat taken.
 
-        Run by the expiry sweeper and by `flashsale groups settle`; returns how many were looked at.
+        Run by the expiry sweeper and by `flashsale groups settle`; returns how many were settled (a
+        group whose settle failed is logged and retried on the next pass).
         """
         now = self.deps.now()
         with self.deps.read() as r:
@@ -218,9 +222,17 @@ class GroupBuyService:
                 .order_by(GroupRow.deadline)
                 .limit(batch)
             ).all()
+        settled = 0
         for group_id in due:
-            self.settle(group_id)
-        return len(due)
+            try:
+                self.settle(group_id)
+            except (
+                Exception
+            ):  # one group's failure (a provider down for its refund) must not hold up the rest
+                log.exception("settling group %s failed; the next pass retries it", group_id)
+                continue
+            settled += 1
+        return settled
 
     def _unwind(self, view: GroupView) -> None:
         """Cancel every unpaid order of a failing group, then refund every paid one, through the desk."""
