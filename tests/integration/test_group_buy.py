@@ -71,6 +71,10 @@ def test_a_group_fills_when_every_member_paid_at_the_group_price(
     leader = groups.open("lea", deal.id, "k1")
     assert leader.seat == 1 and leader.order.total_cents == GROUP_PRICE
     assert groups.open("lea", deal.id, "k1").order.id == leader.order.id  # the same key: the same group
+    other = deal_on(groups, item, size=5)
+    with pytest.raises(FlashSaleError) as mismatch:
+        groups.open("lea", other.id, "k1")
+    assert mismatch.value.code is ErrorCode.IDEMPOTENCY_MISMATCH
     members = [groups.join(leader.group.id, user) for user in ("ben", "cat")]
     assert [m.seat for m in members] == [2, 3]
     assert groups.join(leader.group.id, "ben").order.id == members[0].order.id  # a rejoin is the same seat

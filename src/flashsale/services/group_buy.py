@@ -104,7 +104,7 @@ class GroupBuyService:
         """Open a group on the deal with the leader in seat 1; the same key answers the same group.
 
         If the leader's unit cannot be held (sold out, over the limit) the empty group is FAILED and
-        the refusal raised.
+        the refusal raised. The key reused on another deal is IDEMPOTENCY_MISMATCH.
         """
         deal = self.deal(deal_id)
         group_id = group_id_of(leader_id, idempotency_key)
@@ -121,6 +121,8 @@ class GroupBuyService:
             }
             uow.db.connection().execute(insert_ignoring_duplicates(uow.db, GroupRow), [row])
             uow.commit()
+        if self.get(group_id).group.deal_id != deal.id:
+            raise FlashSaleError(ErrorCode.IDEMPOTENCY_MISMATCH, "this key opened a group on another deal")
         try:
             return self.join(group_id, leader_id)
         except FlashSaleError:
