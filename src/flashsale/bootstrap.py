@@ -16,6 +16,7 @@ from sqlalchemy.orm import sessionmaker
 from flashsale.clock import Clock
 from flashsale.config import Settings
 from flashsale.coupons import coupon_ledger_from_url
+from flashsale.domain.referral import RewardTerms
 from flashsale.draws import draw_ledger_from_url
 from flashsale.jobs.draw_scheduler import DrawScheduler
 from flashsale.jobs.expiry import ExpirySweeper
@@ -33,11 +34,13 @@ from flashsale.services.deps import Deps
 from flashsale.services.draw_schedule import DrawSchedule
 from flashsale.services.draws import DrawService
 from flashsale.services.fence import sync_shared_ledger
+from flashsale.services.group_buy import GroupBuyService
 from flashsale.services.order_search import OrderSearch
 from flashsale.services.orders import OrderService
 from flashsale.services.payments import SandboxProvider
 from flashsale.services.pricebook import PriceBook
 from flashsale.services.reconcile import repair_lost_writes
+from flashsale.services.referral import ReferralService
 from flashsale.services.sale_tokens import sale_token_key
 from flashsale.services.showcase import Showcase
 from flashsale.store import db as store_db
@@ -101,6 +104,23 @@ class Platform:
         return CartService(self.deps, self.orders)
 
     @cached_property
+    def groups(self) -> GroupBuyService:
+        """Group buys: deals, groups and their seats, settled by the expiry sweeper."""
+        return GroupBuyService(self.deps, self.orders, self.carts)
+
+    @cached_property
+    def referrals(self) -> ReferralService:
+        """Invite codes and referral rewards, settled by the expiry sweeper."""
+        s = self.settings
+        terms = RewardTerms(
+            s.referral_inviter_points,
+            s.referral_invitee_points,
+            s.referral_coupon_template,
+            s.referral_settle_s,
+        )
+        return ReferralService(self.deps, terms)
+
+    @cached_property
     def order_search(self) -> OrderSearch:
         """Operators' reads of orders and payments, on connections that never take the write lock."""
         return OrderSearch(sessionmaker(self.read_engine))
@@ -124,7 +144,11 @@ class Platform:
             self.draw_scheduler.start()
         if self.sweeper is None:
             self.sweeper = ExpirySweeper(
-                self.orders, self.ledger, self.deps.clock, max_sleep_s=self.settings.expiry_sweep_max_s
+                self.orders,
+                self.ledger,
+                self.deps.clock,
+                max_sleep_s=self.settings.expiry_sweep_max_s,
+                also=(self.groups.settle_due, self.referrals.settle),
             )
             self.sweeper.start()
         if self.writer is None and self.orders.write_behind:

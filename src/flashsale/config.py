@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     draw_schedule_interval_s: float = Field(
         5.0, gt=0, description="How often serving processes run due draws"
     )
+    # Referral rewards (services/referral.py): given once the invitee's first paid order is past this.
+    referral_settle_s: int = Field(7 * 24 * 3600, ge=0, description="Refund window before a referral pays")
+    referral_inviter_points: int = Field(100, ge=0, description="Points for the inviter of a referral")
+    referral_invitee_points: int = Field(50, ge=0, description="Points for the invitee of a referral")
+    referral_coupon_template: str | None = Field(
+        None, max_length=64, description="Coupon template id each side's reward also names (a reference)"
+    )
     # The HTTP edge: what one client may cost the server before it is refused or dropped.
     max_body_bytes: int = Field(64 * 1024, ge=1, description="Largest request body accepted; larger: 413")
     header_timeout_s: float = Field(

@@ -9,6 +9,7 @@ from flashsale.cli import (
     db,
     demo,
     draws,
+    engagement,
     jobs,
     margin,
     messages,
@@ -34,3 +35,5 @@ app.add_typer(draws.app, name="draws")
 app.add_typer(coupons.app, name="coupons")
 app.add_typer(plan.app, name="plan")
 app.add_typer(messages.app, name="messages")
+app.add_typer(engagement.groups, name="groups")
+app.add_typer(engagement.referral, name="referral")

@@ -58,6 +58,16 @@ class Cart:
         return self.with_qty(item_id, self.qty_of(item_id) + qty)
 
 
+@dataclass(frozen=True, slots=True)
+class PricedItem:
+    """A line to check out at a price already decided: the price engine's for a cart, a deal's for a group."""
+
+    item_id: int
+    qty: int
+    unit_price_cents: int
+    total_cents: int
+
+
 class CheckoutStatus(StrEnum):
     PLACED = "PLACED"  # every line is an order
     REFUSED = "REFUSED"  # a line was refused: nothing was held; a replay answers the same refusal

@@ -66,6 +66,12 @@ class ErrorCode(StrEnum):
     HOARDER_BLOCKED = "HOARDER_BLOCKED"  # too many expired holds in this campaign: no more holds
     HOARDER_THROTTLED = "HOARDER_THROTTLED"  # expired holds: fewer units of an item than others may hold
     QUIZ_FAILED = "QUIZ_FAILED"  # no answer, a wrong one, or still waiting out a wrong one's delay
+    GROUP_FULL = "GROUP_FULL"  # every seat of the group is taken
+    GROUP_CLOSED = "GROUP_CLOSED"  # the group filled, failed or is past its deadline
+    ALREADY_BOUND = "ALREADY_BOUND"  # an invitee binds one invite code, once
+    SELF_REFERRAL = "SELF_REFERRAL"  # a shopper's own invite code
+    REFERRAL_LOOP = "REFERRAL_LOOP"  # binding would make the inviter an invitee of their invitee
+    NOT_FIRST_ORDER = "NOT_FIRST_ORDER"  # an invite code bound after the shopper's first order
 
 
 class FlashSaleError(Exception):

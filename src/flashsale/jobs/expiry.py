@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 
 from flashsale.clock import Clock
 from flashsale.ledger.contract import Ledger
@@ -17,12 +18,20 @@ class ExpirySweeper:
 
     What is due follows the platform clock (the one the ledger decides with), so a `ManualClock`
     moves the sweeper's deadlines too. The thread itself waits on real time, at most `max_sleep_s`
-    between passes: a clock that jumps ahead is noticed within that.
+    between passes: a clock that jumps ahead is noticed within that. Each pass also runs the
+    `also` steps (settling group buys): work that follows expiries and deadlines on the same clock.
     """
 
     def __init__(
-        self, orders: OrderService, ledger: Ledger, clock: Clock, *, max_sleep_s: float = 1.0
+        self,
+        orders: OrderService,
+        ledger: Ledger,
+        clock: Clock,
+        *,
+        max_sleep_s: float = 1.0,
+        also: Sequence[Callable[[], object]] = (),
     ) -> None:
+        self._also = tuple(also)
         self._orders = orders
         self._ledger = ledger
         self._clock = clock
@@ -50,6 +59,8 @@ class ExpirySweeper:
             delay = self._max_sleep_s
             try:
                 self.expired += self._orders.expire_due()
+                for step in self._also:
+                    step()
                 delay = self.delay()
             except Exception:  # a database or Redis blip must not kill the sweeper; the next pass retries
                 log.exception("expiry sweep failed")

@@ -27,6 +27,7 @@ from flashsale.domain.cart import (
     Cart,
     CartLine,
     CheckoutStatus,
+    PricedItem,
     checkout_id_of,
     line_request_id,
 )
@@ -150,15 +151,37 @@ class CartService:
 
         A repeat of the key answers the same checkout (or raises the same refusal) without a new one.
         """
+        return self._check_out(user_id, idempotency_key, None)
+
+    def check_out_priced(
+        self, user_id: str, idempotency_key: str, lines: Sequence[PricedItem]
+    ) -> tuple[Checkout, bool]:
+        """Check out `lines` at the prices given (a group deal's price), as `checkout` does the cart.
+
+        The lines' prices are stored before they are held, like a cart's, so every path that stores
+        their orders prices them from here. The cart is neither read nor changed.
+        """
+        if not lines:
+            raise FlashSaleError(ErrorCode.CART_EMPTY, "a checkout needs a line")
+        return self._check_out(user_id, idempotency_key, tuple(lines))
+
+    def _check_out(
+        self, user_id: str, idempotency_key: str, lines: tuple[PricedItem, ...] | None
+    ) -> tuple[Checkout, bool]:
+        """Open (once) and decide (once) the checkout the key names: of `lines`, or of the cart when None."""
         checkout_id = checkout_id_of(user_id, idempotency_key)
         known = self._find(checkout_id)
         replayed = known is not None
         if known is None:
-            self._open(user_id, idempotency_key, checkout_id)
+            if lines is None:
+                self._open(user_id, idempotency_key, checkout_id, *self._cart_lines(user_id))
+            else:
+                subtotal = sum(ln.total_cents for ln in lines)
+                self._open(user_id, idempotency_key, checkout_id, lines, subtotal)
             known = self._find(checkout_id)
             assert known is not None
         if known.status == PENDING:
-            self._decide(known)
+            self._decide(known, from_cart=lines is None)
             known = self._find(checkout_id)
             assert known is not None
         return self._answer(known), replayed
@@ -187,13 +210,30 @@ class CartService:
             raise FlashSaleError(checkout.error_code, f"checkout {checkout.id} was refused")
         return checkout
 
-    def _open(self, user_id: str, idempotency_key: str, checkout_id: str) -> None:
-        """Price the cart and write the checkout with its lines, PENDING (a racing twin wrote it: no-op)."""
+    def _cart_lines(self, user_id: str) -> tuple[list[PricedItem], int, int]:
+        """The cart's lines as the price engine prices them now: lines, subtotal, shipping."""
         cart = self._load(user_id)
         if not cart.lines:
             raise FlashSaleError(ErrorCode.CART_EMPTY, "the cart is empty")
         price = self._price(cart.lines)
         lines = [
+            PricedItem(line.item_id, line.qty, priced.unit_price_cents, priced.total_cents)
+            for line, priced in zip(cart.lines, price.lines, strict=True)
+        ]
+        return lines, price.subtotal_cents, price.shipping_cents
+
+    def _open(
+        self,
+        user_id: str,
+        idempotency_key: str,
+        checkout_id: str,
+        lines: Sequence[PricedItem],
+        subtotal_cents: int,
+        shipping_cents: int = 0,
+    ) -> None:
+        """Write the checkout with its priced lines, PENDING (a racing twin wrote it: no-op)."""
+        goods = sum(ln.total_cents for ln in lines)
+        rows = [
             {
                 "checkout_id": checkout_id,
                 "line_no": n,
@@ -201,10 +241,10 @@ class CartService:
                 "request_id": line_request_id(checkout_id, n),
                 "item_id": line.item_id,
                 "qty": line.qty,
-                "unit_price_cents": priced.unit_price_cents,
-                "total_cents": priced.total_cents,
+                "unit_price_cents": line.unit_price_cents,
+                "total_cents": line.total_cents,
             }
-            for n, (line, priced) in enumerate(zip(cart.lines, price.lines, strict=True))
+            for n, line in enumerate(lines)
         ]
         with self.deps.uow() as uow:
             db = uow.db.connection()
@@ -213,23 +253,24 @@ class CartService:
                 "user_id": user_id,
                 "idempotency_key": idempotency_key,
                 "status": PENDING,
-                "subtotal_cents": price.subtotal_cents,
-                "discount_cents": price.subtotal_cents - price.goods_cents,
-                "shipping_cents": price.shipping_cents,
-                "total_cents": price.total_cents,
+                "subtotal_cents": subtotal_cents,
+                "discount_cents": subtotal_cents - goods,
+                "shipping_cents": shipping_cents,
+                "total_cents": goods + shipping_cents,
                 "created_at": self.deps.now(),
             }
             new = db.execute(insert_ignoring_duplicates(uow.db, CheckoutRow), [row]).rowcount
             if new:
-                db.execute(insert_ignoring_duplicates(uow.db, CheckoutLineRow), lines)
+                db.execute(insert_ignoring_duplicates(uow.db, CheckoutLineRow), rows)
             uow.commit()
 
-    def _decide(self, checkout: Checkout) -> None:
+    def _decide(self, checkout: Checkout, *, from_cart: bool) -> None:
         """Hold every line in one ledger call; place them all, or give back what this call held.
 
-        Twins of one checkout (a double click) share its request ids, hence its holds, and race
-        to decide it: the first decision stored wins. Holds go back only once REFUSED is what was
-        stored, so a twin's refusal never releases a hold that the other twin placed.
+        Placing a checkout `from_cart` takes its items out of the cart. Twins of one checkout (a
+        double click) share its request ids, hence its holds, and race to decide it: the first
+        decision stored wins. Holds go back only once REFUSED is what was stored, so a twin's
+        refusal never releases a hold that the other twin placed.
         """
         requests = [Reservation(ln.item_id, checkout.user_id, ln.qty, ln.request_id) for ln in checkout.lines]
         decisions = self.deps.ledger.reserve_many(requests)
@@ -249,7 +290,7 @@ class CartService:
         orders = [] if self.orders.write_behind else [order for _, order in placed]
         status = CheckoutStatus.PLACED if refused is None else CheckoutStatus.REFUSED
         try:
-            self._close(checkout.id, status, refused, store=orders, placed=placed)
+            self._close(checkout.id, status, refused, store=orders, placed=placed, from_cart=from_cart)
         except BaseException:
             try:
                 placed_by_twin = self._status(checkout.id) == CheckoutStatus.PLACED
@@ -289,9 +330,10 @@ class CartService:
         *,
         store: Sequence[Order] = (),
         placed: Sequence[tuple[CheckoutLine, Order]] = (),
+        from_cart: bool = False,
     ) -> None:
         """Decide a PENDING checkout with the orders to `store`; when placed, link its lines to their
-        orders and take those items out of the cart, all in one transaction."""
+        orders and (`from_cart`) take those items out of the cart, all in one transaction."""
         with self.deps.uow() as uow:
             db = uow.db.connection()
             decided = db.execute(
@@ -310,7 +352,7 @@ class CartService:
                         )
                         .values(order_id=order.id)
                     )
-                if placed:
+                if placed and from_cart:
                     db.execute(
                         delete(CartLineRow).where(
                             CartLineRow.user_id == placed[0][1].user_id,

@@ -529,3 +529,86 @@ class ItemAdmissionRow(Base):
     # [{"question": str, "choices": [str, ...], "answer": int}, ...]; NULL: no quiz
     quiz: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     quiz_penalty_s: Mapped[int] = mapped_column(Integer, default=10)
+
+
+class GroupDealRow(Base):
+    """An operator's group-buy offer on a flash item (see domain/group_buy.py)."""
+
+    __tablename__ = "group_deals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("flash_items.id"), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    fill_window_s: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GroupRow(Base):
+    """A group opened on a deal. `members` counts its taken seats; a join takes a seat only by raising
+    it with a conditional UPDATE (status OPEN, before the deadline, below the size), so the row is the
+    point where joins of one group take turns, in one process or many."""
+
+    __tablename__ = "groups"
+    __table_args__ = (Index("ix_groups_status_deadline", "status", "deadline"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("group_deals.id"), index=True)
+    leader_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    members: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class GroupSeatRow(Base):
+    """A taken seat, numbered 1..size: the primary key (group, seat) is what makes a seat taken once,
+    and (group, user) one seat per member. Deleted when its order ends unpaid while the group is open."""
+
+    __tablename__ = "group_seats"
+    __table_args__ = (UniqueConstraint("group_id", "user_id", name="uq_group_seats_member"),)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    seat: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    user_id: Mapped[str] = mapped_column(String(64))
+    claim: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # set once placed
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InviteCodeRow(Base):
+    """A shopper's invite code (one per shopper)."""
+
+    __tablename__ = "invite_codes"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReferralBindingRow(Base):
+    """An invitee bound to an inviter's code: one per invitee (the key), one per pair either way (`pair`)."""
+
+    __tablename__ = "referral_bindings"
+    invitee_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    inviter_id: Mapped[str] = mapped_column(String(64), index=True)
+    pair: Mapped[str] = mapped_column(String(140), unique=True)
+    code: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the first paid order
+    qualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RewardEntryRow(Base):
+    """The points ledger: one row per reward given (or points spent, as a negative entry).
+
+    `source` names what the entry is for and is UNIQUE: the guard that a reward is given once.
+    A coupon reward is a reference to a coupon template, issued by whoever owns coupons.
+    """
+
+    __tablename__ = "reward_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(160), unique=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    coupon_template: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,6 +7,7 @@ from flashsale.api.admin import (
     campaigns,
     coupons,
     draws,
+    groups,
     items,
     margin,
     messages,
@@ -19,6 +20,19 @@ from flashsale.api.deps import AdminDep
 from flashsale.api.errors import error_responses
 
 router = APIRouter(prefix="/admin", dependencies=[AdminDep], responses=error_responses(401, 403, 422))
-_MODULES = (campaigns, sessions, products, items, orders, draws, coupons, margin, plans, messages, admission)
+_MODULES = (
+    campaigns,
+    sessions,
+    products,
+    items,
+    orders,
+    draws,
+    coupons,
+    margin,
+    plans,
+    messages,
+    admission,
+    groups,
+)
 for _module in _MODULES:
     router.include_router(_module.router)
