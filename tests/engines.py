@@ -7,6 +7,11 @@ of them when none is named.
     pytestmark = pytest.mark.engines()  # a module on every engine
     @pytest.mark.engines(SQLITE, reason="opens the file with sqlite3")  # one test on fewer
 
+The order path's modules run on all three. Modules of the features around it (cart, coupons,
+draws, group buy, referral, plans) run on the two ends, `sqlite+memory` and `postgres+redis`, to
+keep the suite's time in check: PostgreSQL with the in-process ledger writes through the same
+order path the order path's modules already run on it.
+
 The engines:
   sqlite+memory    the embedded default: a SQLite file in tmp_path, the in-process ledger.
   postgres+memory  the in-process ledger on a fresh PostgreSQL database (marked `postgres`).

@@ -15,11 +15,11 @@ from flashsale.domain.orders import OrderStatus
 from flashsale.services.audit import audit_payments
 from flashsale.services.cart import Checkout
 from tests.conftest import Sale
-from tests.engines import drain_orders
+from tests.engines import POSTGRES_REDIS, SQLITE, drain_orders
 from tests.integration.api_support import Api, assert_refused, open_api
 from tests.integration.ledger_store_checks import assert_store_matches_ledger
 
-pytestmark = pytest.mark.engines()  # every engine: see tests/engines.py
+pytestmark = pytest.mark.engines(SQLITE, POSTGRES_REDIS)  # the two ends (see tests/engines.py)
 
 PHONE, BUDS = 399_900, 49_900  # flash prices of the `sale` fixture's items
 

@@ -23,7 +23,7 @@ from tests.engines import POSTGRES, POSTGRES_REDIS, SQLITE
 from tests.factories import release_together
 from tests.integration.coupon_support import open_wave, threshold_template
 
-pytestmark = pytest.mark.engines()
+pytestmark = pytest.mark.engines(SQLITE, POSTGRES_REDIS)  # the two ends (see tests/engines.py)
 
 
 def stored_coupons(platform: Platform) -> list[CouponRow]:

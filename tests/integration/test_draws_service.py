@@ -15,12 +15,12 @@ from flashsale.domain.draws import AwardStatus, PrizeKind
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.store.tables import DrawAwardRow, DrawGrantRow, DrawPrizeRow
 from tests.conftest import Sale
-from tests.engines import SQLITE
+from tests.engines import POSTGRES_REDIS, SQLITE
 from tests.factories import release_together
 from tests.integration.draw_support import CHECKIN_BONUS_EVERY, Wheel, make_wheel, paid_order
 
 # The races (double clicks, concurrent redemptions) run on every engine; the rules on the default one.
-ALL_ENGINES = pytest.mark.engines()
+ALL_ENGINES = pytest.mark.engines(SQLITE, POSTGRES_REDIS)  # the two ends
 
 DAY_S = 86_400
 

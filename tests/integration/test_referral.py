@@ -17,9 +17,9 @@ from flashsale.services.orders import Buy
 from flashsale.services.referral import Referral, ReferralService
 from flashsale.store.tables import ReferralBindingRow, RewardEntryRow
 from tests.conftest import Sale
-from tests.engines import drain_orders
+from tests.engines import POSTGRES_REDIS, SQLITE, drain_orders
 
-pytestmark = pytest.mark.engines()  # every engine: see tests/engines.py
+pytestmark = pytest.mark.engines(SQLITE, POSTGRES_REDIS)  # the two ends (see tests/engines.py)
 
 
 @pytest.fixture
