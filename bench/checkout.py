@@ -13,22 +13,17 @@ held units equal the placed checkouts (201s): no checkout holds some of its line
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
-import subprocess
-import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.http import ROOT, rebuilt_levels, uvicorn
-from bench.loadgen import SECRET_ENV
+from bench.http import rebuilt_levels, run_loadgen, uvicorn
 from bench.read_flood import SERVING_APP, ReadFloodSuite
 from bench.report import Result, Skipped
-from bench.workload import TRIES_PER_USER, Check, Request, Run
+from bench.workload import TRIES_PER_USER, Check, Request, Run, Shape
 from flashsale.bootstrap import build
 from flashsale.config import Settings
 
@@ -63,7 +58,10 @@ class CheckoutSuite:
             env |= {f"FLASHSALE_{k.upper()}": v for k, v in settings.items()}
             log = workdir / "api.log"
             with uvicorn(SERVING_APP, env, log, factory=True, workers=1) as port:
-                seen = _journeys(port, item_ids, self.requests, settings["jwt_secret"], workdir, log)
+                shape, secret = Shape(self.requests, 1), settings["jwt_secret"]
+                seen = run_loadgen(
+                    port, shape, item_ids, secret, workdir, log, connections=CONNECTIONS, checkout=True
+                )
             statuses = Counter(seen["statuses"])
             placed = statuses.get("201", 0)
             run = Run(
@@ -109,36 +107,6 @@ def _seed(settings: dict[str, str], *, quota: int) -> list[int]:
         return ids
     finally:
         platform.close()
-
-
-def _journeys(
-    port: int, item_ids: list[int], requests: int, secret: str, workdir: Path, log: Path
-) -> dict[str, object]:
-    result = workdir / "loadgen.json"
-    args = {
-        "--port": port,
-        "--requests": requests,
-        "--items": 1,
-        "--item-ids": ",".join(map(str, item_ids)),
-        "--connections": CONNECTIONS,
-        "--key-prefix": f"{secrets.token_hex(4)}-",
-        "--result": result,
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.loadgen",
-        "--checkout",
-        *(str(x) for pair in args.items() for x in pair),
-    ]
-    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, SECRET_ENV: secret}, stderr=subprocess.PIPE)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"load generator failed ({done.returncode}): {done.stderr.decode(errors='replace')[-1500:]}\n"
-            f"server log: {log.read_text(errors='replace')[-3000:]}"
-        )
-    seen: dict[str, object] = json.loads(result.read_text())
-    return seen
 
 
 def _check(

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -84,7 +84,25 @@ def _load(
     *,
     connections: int = CONNECTIONS,
 ) -> tuple[Run, Counter[str]]:
-    """Replay the shape's crowd from a separate load-generator process; return the run and the statuses.
+    """Replay the shape's crowd from a separate load-generator process; return the run and the statuses."""
+    seen = run_loadgen(port, shape, item_ids, secret, workdir, server_log, connections=connections)
+    crowd = shape.crowd()
+    run = Run(seen["seconds"], seen["latencies_ns"], [crowd[i] for i in seen["granted"]], shape.requests)
+    return run, Counter(seen["statuses"])
+
+
+def run_loadgen(
+    port: int,
+    shape: Shape,
+    item_ids: list[int],
+    secret: str,
+    workdir: Path,
+    server_log: Path,
+    *,
+    connections: int = CONNECTIONS,
+    checkout: bool = False,
+) -> dict[str, Any]:
+    """Run `bench.loadgen` in its own process (`checkout`: cart journeys) and return what it wrote.
 
     If the load generator fails (e.g. the server dropped connections), the error carries the end of
     the server's log, which is deleted with the run's directory.
@@ -99,17 +117,16 @@ def _load(
         "--key-prefix": f"{secrets.token_hex(4)}-",
         "--result": result,
     }
-    cmd = [sys.executable, "-m", "bench.loadgen", *(str(x) for pair in args.items() for x in pair)]
+    flags = ["--checkout"] if checkout else []
+    cmd = [sys.executable, "-m", "bench.loadgen", *flags, *(str(x) for pair in args.items() for x in pair)]
     done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, SECRET_ENV: secret}, stderr=subprocess.PIPE)
     if done.returncode != 0:
         raise RuntimeError(
             f"load generator failed ({done.returncode}): {done.stderr.decode(errors='replace')[-1500:]}\n"
             f"server log: {server_log.read_text(errors='replace')[-3000:]}"
         )
-    seen = json.loads(result.read_text())
-    crowd = shape.crowd()
-    run = Run(seen["seconds"], seen["latencies_ns"], [crowd[i] for i in seen["granted"]], shape.requests)
-    return run, Counter(seen["statuses"])
+    seen: dict[str, Any] = json.loads(result.read_text())
+    return seen
 
 
 def _statuses(statuses: Counter[str], expected: set[str]) -> str | None:
