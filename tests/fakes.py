@@ -32,6 +32,9 @@ class FakeOrderRepository:
     def get(self, order_id: str) -> Order | None:
         return self.rows.get(order_id)
 
+    def get_many(self, order_ids: Iterable[str]) -> dict[str, Order]:
+        return {i: self.rows[i] for i in order_ids if i in self.rows}
+
     def by_key(self, user_id: str, request_id: str) -> Order | None:
         key = (user_id, request_id)
         return next((o for o in self.rows.values() if (o.user_id, o.request_id) == key), None)
@@ -57,6 +60,10 @@ class FakeOrderRepository:
             payment_ref=after.payment_ref,
         )
         return True
+
+    def mark_paid(self, paid: Sequence[Order]) -> set[str]:
+        unpaid = (o for o in paid if o.id in self.rows and self.rows[o.id].status is OrderStatus.UNPAID)
+        return {o.id for o in unpaid if self.save_transition(self.rows[o.id], o)}
 
     def for_user(self, user_id: str, *, limit: int, offset: int) -> list[Order]:
         mine = sorted((o for o in self.rows.values() if o.user_id == user_id), key=lambda o: o.id)

@@ -155,14 +155,18 @@ def test_a_kill_during_large_group_commits_loses_no_acknowledged_order(tmp_path:
             platform.close()
 
 
-def test_a_kill_during_group_committed_payments_keeps_every_acknowledged_payment(tmp_path: Path) -> None:
-    """Pays from many threads share commits; after kill -9 each pay a shopper was told of is on disk,
-    its money nets (one charge, no refund), and the rebuilt ledger agrees with the store."""
+@pytest.mark.parametrize(("orders", "batch"), [(400, 1), (3000, 32)], ids=["one-by-one", "pay_many"])
+def test_a_kill_during_group_committed_payments_keeps_every_acknowledged_payment(
+    tmp_path: Path, orders: int, batch: int
+) -> None:
+    """Pays from many threads share commits (one by one, or batched by `pay_many`); after kill -9 each
+    pay a shopper was told of is on disk, its money nets (one charge, no refund), and the rebuilt
+    ledger agrees with the store."""
     item_id = open_long_sale(tmp_path)
     rng = random.Random(11)
     acknowledged: set[str] = set()
     for _ in range(PAY_KILLS):
-        args = [str(PAYER), str(tmp_path), str(item_id), "400", "8"]
+        args = [str(PAYER), str(tmp_path), str(item_id), str(orders), "8", str(batch)]
         acknowledged |= told_before_kill(args, rng.uniform(0.2, 0.8))
         platform = build(crash_shopper.settings_for(tmp_path), clock=ManualClock(time.time()), migrate=False)
         try:

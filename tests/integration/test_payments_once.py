@@ -21,6 +21,7 @@ from flashsale.domain.orders import Order, OrderStatus
 from flashsale.services.audit import audit_payments
 from flashsale.services.orders import Buy
 from flashsale.services.payments import SandboxProvider
+from flashsale.services.settlement import Paid, PayRequest
 from flashsale.store.tables import PaymentRow
 from tests.conftest import T0
 from tests.engines import drain_orders
@@ -187,3 +188,83 @@ def test_the_audit_finds_a_seeded_discrepancy(platform: Platform, clock: ManualC
     assert not report.clean
     assert [d.order_id for d in report.discrepancies] == [unpaid.id]
     assert report.discrepancies[0].net_cents == 500 and report.discrepancies[0].expected_cents == 0
+
+
+def _answer(outcome: Paid | Exception) -> OrderStatus | ErrorCode:
+    if isinstance(outcome, FlashSaleError):
+        return outcome.code
+    assert isinstance(outcome, Paid), outcome
+    return outcome.order.status
+
+
+def test_batched_pays_racing_single_pays_charge_each_order_exactly_once(
+    platform: Platform, clock: ManualClock
+) -> None:
+    """`pay_many` (the crowd's batches) and `pay` race over the same orders: one charge each."""
+    orders = _unpaid_orders(platform, clock, ORDERS)
+    batches = [orders[n : n + 16] for n in range(0, len(orders), 16)]
+    shifted = [orders[n : n + 16] for n in range(8, len(orders), 16)] + [orders[:8]]  # each order twice more
+    desk = platform.orders.payments
+
+    def pay_batch(batch: list[Order]) -> list[OrderStatus | ErrorCode]:
+        return [_answer(a) for a in desk.pay_many([PayRequest(o.id, o.user_id) for o in batch])]
+
+    def pay_one(order: Order) -> list[OrderStatus | ErrorCode]:
+        return [_answer(a) for a in desk.pay_many([PayRequest(order.id, order.user_id)])]
+
+    calls = [lambda b=b: pay_batch(b) for b in batches + shifted] + [lambda o=o: pay_one(o) for o in orders]
+    answers = Counter(a for batch in release_together(calls) for a in batch)
+    assert set(answers) <= {OrderStatus.PAID, ErrorCode.PAYMENT_IN_PROGRESS}, answers
+    journal = _journal(platform)
+    for order in orders:
+        stored = platform.orders.get(order.id)
+        rows = journal[order.id]
+        assert stored.status is OrderStatus.PAID
+        assert [r.kind for r in rows] == ["charge"], (order.id, [(r.kind, r.provider_ref) for r in rows])
+        assert stored.payment_ref == rows[0].provider_ref and _net(rows) == stored.total_cents
+    assert audit_payments(platform.deps.sessions).clean
+
+
+def test_pay_many_answers_each_request_as_pay_alone_would(platform: Platform, clock: ManualClock) -> None:
+    """Fresh, repeated, paid, cancelled, expired, other shoppers' and unknown orders, and keys, in a batch."""
+    fresh, twice, paid, cancelled, late, keyed = _unpaid_orders(platform, clock, 6)
+    platform.orders.pay(paid.id, paid.user_id)
+    platform.orders.cancel(cancelled.id, cancelled.user_id)
+    desk = platform.orders.payments
+    batch = [
+        PayRequest(fresh.id, fresh.user_id),
+        PayRequest(twice.id, twice.user_id),
+        PayRequest(twice.id, twice.user_id),
+        PayRequest(paid.id, paid.user_id),
+        PayRequest(cancelled.id, cancelled.user_id),
+        PayRequest(fresh.id, "someone-else"),
+        PayRequest("no-such-order", fresh.user_id),
+        PayRequest(keyed.id, keyed.user_id, idempotency_key="pay-1"),
+    ]
+    answers = desk.pay_many(batch)
+    assert [_answer(a) for a in answers] == [
+        OrderStatus.PAID,
+        OrderStatus.PAID,
+        OrderStatus.PAID,
+        OrderStatus.PAID,
+        ErrorCode.INVALID_TRANSITION,
+        ErrorCode.ORDER_NOT_FOUND,
+        ErrorCode.ORDER_NOT_FOUND,
+        OrderStatus.PAID,
+    ]
+    assert [a.replayed for a in answers if isinstance(a, Paid)] == [False] * 5
+    # The key replays; a key used for another order is refused; a hold past its window is not paid.
+    clock.advance(15 * 60 + 1)
+    again = desk.pay_many(
+        [
+            PayRequest(keyed.id, keyed.user_id, idempotency_key="pay-1"),
+            PayRequest(late.id, keyed.user_id, idempotency_key="pay-1"),
+            PayRequest(late.id, late.user_id),
+        ]
+    )
+    assert isinstance(again[0], Paid) and again[0].replayed and again[0].order.status is OrderStatus.PAID
+    assert [_answer(a) for a in again[1:]] == [ErrorCode.IDEMPOTENCY_MISMATCH, ErrorCode.ORDER_EXPIRED]
+    journal = _journal(platform)
+    assert all([r.kind for r in journal[o.id]] == ["charge"] for o in (fresh, twice, paid, keyed))
+    assert not journal[cancelled.id] and not journal[late.id]
+    assert audit_payments(platform.deps.sessions).clean

@@ -29,7 +29,7 @@ from flashsale.logs import fields
 from flashsale.services.admission import Admission, RateLimits, admission_storage, parse_limits
 from flashsale.services.admission_gate import AdmissionGate
 from flashsale.services.board import BoardFeed
-from flashsale.services.checkout import Checkout
+from flashsale.services.checkout import Checkout, Till
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.state.platform = platform
     app.state.shopper_tokens = ShopperTokens(jwt_secret)
     app.state.checkout = Checkout(platform.orders)
+    app.state.till = Till(platform.orders)  # pays arriving together share transactions
     app.state.board = BoardFeed(platform.deps, platform.showcase)
     settings = platform.settings
     limits = RateLimits(

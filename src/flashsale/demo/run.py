@@ -24,7 +24,7 @@ from flashsale.services.review import load_review
 
 EARLY_LEAD_S = 30.0  # the early clickers click this long before the open
 WAVE_SPAN_S = 60.0  # simulated time a wave of shoppers takes, spread evenly over its shoppers
-SHOPPERS_PER_WORKER = 8  # shoppers inside the shop at once, per worker thread
+SHOPPERS_PER_WORKER = 128  # shoppers inside the shop at once, per worker thread: batches fill up
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The shoppers' side: real calls to the order service, and what they saw.
 
-Every call goes through `Shop`: purchases through the same batching `Checkout` as the HTTP route,
-pays and cancels on a thread pool (so shoppers really race each other in the ledger and the
+Every call goes through `Shop`: purchases and pays through the same batchers as the HTTP routes
+(`Checkout`, `Till`), cancels on a thread pool (so shoppers really race each other in the ledger and the
 database); answers are tallied on the event loop thread (so the tally needs no lock).
 """
 
@@ -17,8 +17,9 @@ from typing import Protocol, TypeVar
 from flashsale.demo.crowd import Behaviour, Shopper
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.orders import Order
-from flashsale.services.checkout import Checkout
+from flashsale.services.checkout import Checkout, Till
 from flashsale.services.orders import Buy, OrderService
+from flashsale.services.settlement import PayRequest
 
 T = TypeVar("T")
 Answer = Order | ErrorCode
@@ -85,7 +86,8 @@ class Shop:
     def __init__(self, orders: OrderService, pool: Executor) -> None:
         self._orders = orders
         self._pool = pool
-        self._checkout = Checkout(orders)  # purchases go in batches, as over HTTP
+        self._checkout = Checkout(orders)  # purchases and pays go in batches, as over HTTP
+        self._till = Till(orders)
         self.tally = Tally()
 
     async def _run(self, call: Callable[..., T], *args: object) -> T:
@@ -106,7 +108,7 @@ class Shop:
     async def pay(self, order: Order) -> None:
         """Pay through the sandbox provider; a refusal is a failure of the platform, tallied as such."""
         try:
-            await self._run(self._orders.pay, order.id, order.user_id)
+            await self._till.pay(PayRequest(order.id, order.user_id))
         except FlashSaleError as exc:
             self.tally.failures[f"pay: {exc.code}"] += 1
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,8 @@ class Event:
         return type(self).__name__
 
     def payload(self) -> dict[str, object]:
-        return asdict(self)
+        """The event's fields by name. Every field is a plain value, so no deep copy (`asdict`) is needed."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True, slots=True)

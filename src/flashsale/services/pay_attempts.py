@@ -8,6 +8,7 @@ died mid-charge) is abandoned, freeing the slot.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
@@ -78,6 +79,52 @@ class PaymentAttempts:
                 return None
         return None
 
+    def seen_keys(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (user, key) pairs an attempt was made with already."""
+        if not keys:
+            return set()
+        users = {user for user, _ in keys}
+        with self.deps.read() as r:
+            rows = r.db.execute(
+                select(PaymentAttemptRow.user_id, PaymentAttemptRow.idempotency_key).where(
+                    PaymentAttemptRow.user_id.in_(users),
+                    PaymentAttemptRow.idempotency_key.in_({key for _, key in keys}),
+                )
+            )
+            return {(user, key) for user, key in rows} & set(keys)
+
+    def open_many(self, slots: Sequence[tuple[str, str, str, str]]) -> dict[str, int]:
+        """Take the charge slots of many orders in one transaction: (order, user, key, provider) each.
+
+        Return order id -> new attempt id for the slots taken; an order whose slot (or key) was
+        taken already is left out, for `open` to wait on one by one. Each order appears once.
+        """
+        if not slots:
+            return {}
+        now = self.deps.now()
+        values = [
+            {
+                "order_id": order_id,
+                "user_id": user_id,
+                "idempotency_key": key,
+                "provider": provider,
+                "status": AttemptStatus.PENDING.value,
+                "open_order_id": order_id,
+                "created_at": now,
+            }
+            for order_id, user_id, key, provider in slots
+        ]
+        with self.deps.uow() as uow:
+            statement = repo.insert_ignoring_duplicates(uow.db, PaymentAttemptRow).returning(
+                PaymentAttemptRow.order_id, PaymentAttemptRow.id
+            )
+            opened = {
+                order_id: attempt_id
+                for order_id, attempt_id in uow.db.connection().execute(statement, values)
+            }
+            uow.commit()
+        return opened
+
     def reopen(self, attempt_id: int, order_id: str) -> bool:
         """Retry an abandoned attempt under its own key; True if this caller won the slot."""
         with self.deps.uow() as uow:
@@ -119,11 +166,11 @@ class PaymentAttempts:
             )
             uow.commit()
 
-    def settle_open(self, db: Session, order_id: str) -> None:
-        """Inside the transaction that marks the order paid: its pending attempt is done."""
+    def settle_open(self, db: Session, *order_ids: str) -> None:
+        """Inside the transaction that marks the orders paid: their pending attempts are done."""
         db.connection().execute(
             update(PaymentAttemptRow)
-            .where(PaymentAttemptRow.open_order_id == order_id)
+            .where(PaymentAttemptRow.open_order_id.in_(order_ids))
             .values(status=AttemptStatus.DONE.value, open_order_id=None, finished_at=self.deps.now())
         )
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from flashsale.domain.orders import Order, OrderStatus
@@ -22,6 +22,13 @@ from flashsale.store.tables import OrderRow
 # query (identity map, instance state) and nothing here needs the ORM's objects.
 _ORDERS = OrderRow.__table__
 _BY_ID = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"))
+_BY_IDS = select(_ORDERS).where(_ORDERS.c.id.in_(bindparam("order_ids", expanding=True)))
+# The CAS of a payment, run as one executemany for a batch; who won is read back (see `mark_paid`).
+_PAY = (
+    update(OrderRow)
+    .where(OrderRow.id == bindparam("order_id"), OrderRow.status == OrderStatus.UNPAID.value)
+    .values(status=OrderStatus.PAID.value, paid_at=bindparam("at"), payment_ref=bindparam("ref"))
+)
 _BY_KEY = select(_ORDERS).where(
     _ORDERS.c.user_id == bindparam("user_id"), _ORDERS.c.request_id == bindparam("request_id")
 )
@@ -34,6 +41,10 @@ class OrderRepository(Protocol):
         """The stored order, or None."""
         ...
 
+    def get_many(self, order_ids: Iterable[str]) -> dict[str, Order]:
+        """The stored orders among these ids, by id (ids not stored are left out)."""
+        ...
+
     def by_key(self, user_id: str, request_id: str) -> Order | None:
         """The order the shopper placed with this idempotency key, or None."""
         ...
@@ -44,6 +55,14 @@ class OrderRepository(Protocol):
 
     def save_transition(self, before: Order, after: Order) -> bool:
         """Store a move if the stored order still has `before`'s status (compare-and-set)."""
+        ...
+
+    def mark_paid(self, paid: Sequence[Order]) -> dict[str, Order]:
+        """Store each order as paid (as `paid` holds it) if it is still UNPAID; return them as they now are.
+
+        The compare-and-set of `save_transition` for a batch of payments. The orders this call
+        paid are those that now carry their charge's reference: each charge has its own.
+        """
         ...
 
     def for_user(self, user_id: str, *, limit: int, offset: int) -> list[Order]:
@@ -69,6 +88,13 @@ class SqlOrderRepository:
         row = self.db.connection().execute(_BY_ID, {"order_id": order_id}).first()
         return None if row is None else repo.order_of(row)
 
+    def get_many(self, order_ids: Iterable[str]) -> dict[str, Order]:
+        ids = list(order_ids)
+        if not ids:
+            return {}
+        rows = self.db.connection().execute(_BY_IDS, {"order_ids": ids})
+        return {row.id: repo.order_of(row) for row in rows}
+
     def by_key(self, user_id: str, request_id: str) -> Order | None:
         params = {"user_id": user_id, "request_id": request_id}
         row = self.db.connection().execute(_BY_KEY, params).first()
@@ -79,6 +105,14 @@ class SqlOrderRepository:
 
     def save_transition(self, before: Order, after: Order) -> bool:
         return repo.save_transition(self.db, before, after)
+
+    def mark_paid(self, paid: Sequence[Order]) -> dict[str, Order]:
+        if not paid:
+            return {}
+        self.db.connection().execute(
+            _PAY, [{"order_id": o.id, "at": o.paid_at, "ref": o.payment_ref} for o in paid]
+        )
+        return self.get_many(o.id for o in paid)
 
     def for_user(self, user_id: str, *, limit: int, offset: int) -> list[Order]:
         rows = self.db.connection().execute(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from flashsale.api.deps import CurrentShopper, OptionalIdempotencyKey, OrderId, PlatformDep
 from flashsale.api.errors import error_responses
 from flashsale.api.schemas import OrderOut, PayIn
 from flashsale.api.shop.purchases import REPLAYED_HEADER
+from flashsale.services.checkout import Till
+from flashsale.services.settlement import PayRequest
 
 router = APIRouter(prefix="/orders", tags=["orders"], responses=error_responses(401, 422))
 
@@ -33,10 +35,10 @@ def get_order(order_id: OrderId, shopper: CurrentShopper, platform: PlatformDep)
 
 
 @router.post("/{order_id}/pay", response_model=OrderOut, responses=error_responses(404, 409, 503))
-def pay_order(
+async def pay_order(
+    request: Request,
     order_id: OrderId,
     shopper: CurrentShopper,
-    platform: PlatformDep,
     key: OptionalIdempotencyKey = None,
     body: Annotated[PayIn | None, Body()] = None,
 ) -> Response:
@@ -44,10 +46,12 @@ def pay_order(
 
     The order is charged at most once, however many pay requests arrive together: a second one
     waits for the first and answers the paid order, or 409 PAYMENT_IN_PROGRESS (with Retry-After)
-    if the first is still running. Paying a paid order answers it unchanged.
+    if the first is still running. Paying a paid order answers it unchanged. Pays that arrive
+    together are settled in one batch (services/checkout.py `Till`).
     """
     provider = (body or PayIn()).provider
-    paid = platform.orders.pay_once(order_id, shopper, provider, idempotency_key=key)
+    till: Till = request.app.state.till
+    paid = await till.pay(PayRequest(order_id, shopper, provider, key))
     return Response(
         OrderOut.model_validate(paid.order).model_dump_json(),
         headers={REPLAYED_HEADER: "true"} if paid.replayed else None,
