@@ -34,6 +34,7 @@ from flashsale.services.deps import Deps
 from flashsale.services.draw_schedule import DrawSchedule
 from flashsale.services.draws import DrawService
 from flashsale.services.fence import sync_shared_ledger
+from flashsale.services.free_orders import FreeOrders
 from flashsale.services.group_buy import GroupBuyService
 from flashsale.services.order_search import OrderSearch
 from flashsale.services.orders import OrderService
@@ -107,6 +108,11 @@ class Platform:
     def groups(self) -> GroupBuyService:
         """Group buys: deals, groups and their seats, settled by the expiry sweeper."""
         return GroupBuyService(self.deps, self.orders, self.carts)
+
+    @cached_property
+    def free_orders(self) -> FreeOrders:
+        """Countdown free-order rules and their winners (decided in the pay transaction)."""
+        return FreeOrders(self.deps)
 
     @cached_property
     def referrals(self) -> ReferralService:
