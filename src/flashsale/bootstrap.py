@@ -31,6 +31,7 @@ from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
 from flashsale.services.coupons import CouponService, load_coupon_ledger
 from flashsale.services.deps import Deps
+from flashsale.services.draw_grants import PaidOrderGrants
 from flashsale.services.draw_schedule import DrawSchedule
 from flashsale.services.draws import DrawService
 from flashsale.services.fence import sync_shared_ledger
@@ -95,6 +96,11 @@ class Platform:
             return self._draws
 
     @cached_property
+    def draw_grants(self) -> PaidOrderGrants:
+        """Draws granted for paid orders from the order outbox, run by the expiry sweeper."""
+        return PaidOrderGrants(self.deps, lambda: self.draws)
+
+    @cached_property
     def draw_schedule(self) -> DrawSchedule:
         """Scheduled draws (N winners among the day's qualifying buyers)."""
         return DrawSchedule(self.deps)
@@ -154,7 +160,7 @@ class Platform:
                 self.ledger,
                 self.deps.clock,
                 max_sleep_s=self.settings.expiry_sweep_max_s,
-                also=(self.groups.settle_due, self.referrals.settle),
+                also=(self.groups.settle_due, self.referrals.settle, self.draw_grants.run),
             )
             self.sweeper.start()
         if self.writer is None and self.orders.write_behind:
