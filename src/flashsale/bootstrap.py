@@ -31,9 +31,11 @@ from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
 from flashsale.services.coupons import CouponService, load_coupon_ledger
 from flashsale.services.deps import Deps
+from flashsale.services.draw_grants import PaidOrderGrants
 from flashsale.services.draw_schedule import DrawSchedule
 from flashsale.services.draws import DrawService
 from flashsale.services.fence import sync_shared_ledger
+from flashsale.services.free_orders import FreeOrders
 from flashsale.services.group_buy import GroupBuyService
 from flashsale.services.order_search import OrderSearch
 from flashsale.services.orders import OrderService
@@ -94,6 +96,11 @@ class Platform:
             return self._draws
 
     @cached_property
+    def draw_grants(self) -> PaidOrderGrants:
+        """Draws granted for paid orders from the order outbox, run by the expiry sweeper."""
+        return PaidOrderGrants(self.deps, lambda: self.draws)
+
+    @cached_property
     def draw_schedule(self) -> DrawSchedule:
         """Scheduled draws (N winners among the day's qualifying buyers)."""
         return DrawSchedule(self.deps)
@@ -107,6 +114,11 @@ class Platform:
     def groups(self) -> GroupBuyService:
         """Group buys: deals, groups and their seats, settled by the expiry sweeper."""
         return GroupBuyService(self.deps, self.orders, self.carts)
+
+    @cached_property
+    def free_orders(self) -> FreeOrders:
+        """Countdown free-order rules and their winners (decided in the pay transaction)."""
+        return FreeOrders(self.deps)
 
     @cached_property
     def referrals(self) -> ReferralService:
@@ -148,7 +160,7 @@ class Platform:
                 self.ledger,
                 self.deps.clock,
                 max_sleep_s=self.settings.expiry_sweep_max_s,
-                also=(self.groups.settle_due, self.referrals.settle),
+                also=(self.groups.settle_due, self.referrals.settle, self.draw_grants.run),
             )
             self.sweeper.start()
         if self.writer is None and self.orders.write_behind:

@@ -21,9 +21,10 @@ from sqlalchemy import func, select, update
 from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
 from flashsale.domain.campaign import MIN_PAYMENT_WINDOW_S
+from flashsale.domain.free_orders import WinStatus
 from flashsale.domain.orders import OrderStatus
 from flashsale.services.audit import audit_payments
-from flashsale.store.tables import CampaignRow, OrderRow
+from flashsale.store.tables import CampaignRow, EventRow, ItemRow, OrderRow, PaymentRow
 from tests.factories import open_sale, stress_size
 from tests.integration import crash_shopper
 from tests.integration.ledger_store_checks import assert_store_matches_ledger
@@ -182,3 +183,53 @@ def _paid_ids(platform: Platform, item_id: int) -> set[str]:
     paid = OrderRow.status == OrderStatus.PAID.value
     with platform.deps.read() as r:
         return set(r.db.scalars(select(OrderRow.id).where(OrderRow.item_id == item_id, paid)))
+
+
+REBATER = CHILD.with_name("crash_rebater.py")
+
+
+def test_a_kill_while_a_free_order_is_rebated_is_finished_by_recovery_once(tmp_path: Path) -> None:
+    """The payment and its pending rebate commit together; kill -9 before the rebate is written done
+    leaves it pending, and the next start sends it, once, however often the platform starts again."""
+    item_id = open_long_sale(tmp_path)
+    settings = crash_shopper.settings_for(tmp_path)
+    setup = build(settings, clock=ManualClock(time.time()), migrate=False)
+    try:
+        with setup.deps.read() as r:
+            session_id = r.db.scalar(select(ItemRow.session_id).where(ItemRow.id == item_id))
+        assert session_id is not None
+        rule = setup.free_orders.create_rule(name="first free", session_id=session_id, first_n=1)
+    finally:
+        setup.close()
+    child = subprocess.Popen(
+        [sys.executable, str(REBATER), str(tmp_path), str(item_id)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    try:
+        lines = [child.stdout.readline(), child.stdout.readline()]
+    finally:
+        child.kill()
+        _, err = child.communicate(timeout=30)
+    assert lines == ["ready\n", "rebating\n"], err[-2000:]
+    assert child.returncode == -signal.SIGKILL, err
+
+    for _start in range(2):  # the first start finishes the rebate; the second finds nothing to do
+        platform = build(settings, clock=ManualClock(time.time()), migrate=False)  # runs recover()
+        try:
+            (win,) = platform.free_orders.winners(rule.id)
+            assert win.status is WinStatus.REBATED
+            with platform.deps.read() as r:
+                rebates = r.db.execute(
+                    select(PaymentRow.status, PaymentRow.amount_cents).where(PaymentRow.kind == "rebate")
+                ).all()
+                rebated_events = r.db.scalar(
+                    select(func.count()).select_from(EventRow).where(EventRow.kind == "OrderRebated")
+                )
+            assert [tuple(row) for row in rebates] == [("done", win.rebate_cents)]
+            assert rebated_events == 1
+            assert audit_payments(platform.deps.sessions).clean
+        finally:
+            platform.close()

@@ -201,3 +201,30 @@ def test_the_in_process_ledger_is_rebuilt_from_the_store_after_a_restart(
         assert again.draws.share(wheel.pool_id, "ann", "s0").replayed
     finally:
         again.close()
+
+
+@ALL_ENGINES
+def test_paid_orders_get_their_draws_from_the_outbox_once_and_a_claim_after_is_a_replay(
+    platform: Platform, wheel: Wheel, sale: Sale
+) -> None:
+    draws = platform.draws
+    big = paid_order(platform, "ann", sale.phone_id)  # qualifies: 2 draws
+    small = paid_order(platform, "bob", sale.earbuds_id)  # under the threshold
+    claimed = paid_order(platform, "cid", sale.phone_id)
+    assert draws.claim_order(wheel.pool_id, "cid", claimed.id).granted == 2  # claimed by hand first
+    refunded = paid_order(platform, "dan", sale.phone_id)
+    platform.orders.refund(refunded.id)  # refunded before the grants ran: nothing to grant
+
+    # Passes racing each other (several serving processes' sweepers) grant each order once.
+    given = release_together([platform.draw_grants.run for _ in range(4)])
+    assert sum(given) == 1  # ann's order; cid's was claimed already
+    assert platform.draw_grants.run() == 0  # a later pass re-reads the events and grants nothing
+    assert draws.claim_order(wheel.pool_id, "ann", big.id).replayed  # the shopper's claim is a replay
+    assert {u: draws.balance(wheel.pool_id, u) for u in ("ann", "bob", "cid", "dan")} == {
+        "ann": 2,
+        "bob": 0,
+        "cid": 2,
+        "dan": 0,
+    }
+    assert stored(platform, DrawGrantRow, grant_key=f"order:{big.id}") == 1
+    assert stored(platform, DrawGrantRow, grant_key=f"order:{small.id}") == 0

@@ -492,6 +492,9 @@ class OrderMoneyOut(Out):
     charged_cents: int
     refunded_cents: int
     pending_refund_cents: int
+    rebated_cents: int = 0
+    pending_rebate_cents: int = 0
+    won_rebate_cents: int = 0
     net_cents: int
     expected_cents: int
 
@@ -501,6 +504,7 @@ class AuditOut(BaseModel):
     orders_checked: int
     charged_cents: int
     refunded_cents: int
+    rebated_cents: int = 0
     net_cents: int
     expected_cents: int
     discrepancies: list[OrderMoneyOut]

@@ -47,3 +47,21 @@ class OrderExpired(Event):
 @dataclass(frozen=True, slots=True)
 class OrderRefunded(Event):
     amount_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class FreeOrderWon(Event):
+    """The paid order took a winning rank of a free-order rule (domain/free_orders.py): rebate decided."""
+
+    rule_id: int
+    slot: int
+    rebate_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRebated(Event):
+    """A free order's rebate reached the provider."""
+
+    rule_id: int
+    slot: int
+    amount_cents: int

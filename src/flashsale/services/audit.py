@@ -1,4 +1,8 @@
-"""The payments audit: per order and in total, charges − refunds must equal what the order says."""
+"""The payments audit: per order and in total, charges − refunds − rebates must equal what the order says.
+
+A paid order must keep its total less the rebate it won as a free order (`free_order_wins`), so a
+rebate with no win, or a win whose rebate is missing or still unsent, is a discrepancy.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.domain.orders import OrderStatus
 from flashsale.domain.payments import OrderMoney
-from flashsale.store.tables import OrderRow, PaymentRow
+from flashsale.store.tables import FreeOrderWinRow, OrderRow, PaymentRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +23,11 @@ class AuditReport:
     refunded_cents: int
     expected_cents: int
     discrepancies: list[OrderMoney] = field(default_factory=list)
+    rebated_cents: int = 0
 
     @property
     def net_cents(self) -> int:
-        return self.charged_cents - self.refunded_cents
+        return self.charged_cents - self.refunded_cents - self.rebated_cents
 
     @property
     def clean(self) -> bool:
@@ -43,6 +48,13 @@ def audit_payments(sessions: sessionmaker[Session]) -> AuditReport:
     done_charge = (PaymentRow.kind == "charge") & (PaymentRow.status == "done")
     done_refund = (PaymentRow.kind == "refund") & (PaymentRow.status == "done")
     pending_refund = (PaymentRow.kind == "refund") & (PaymentRow.status != "done")
+    done_rebate = (PaymentRow.kind == "rebate") & (PaymentRow.status == "done")
+    pending_rebate = (PaymentRow.kind == "rebate") & (PaymentRow.status != "done")
+    won = (
+        select(func.coalesce(func.sum(FreeOrderWinRow.rebate_cents), 0))
+        .where(FreeOrderWinRow.order_id == OrderRow.id)
+        .scalar_subquery()
+    )
     query = (
         select(
             OrderRow.id,
@@ -51,23 +63,30 @@ def audit_payments(sessions: sessionmaker[Session]) -> AuditReport:
             _sum_where(done_charge),
             _sum_where(done_refund),
             _sum_where(pending_refund),
+            _sum_where(done_rebate),
+            _sum_where(pending_rebate),
+            won,
         )
         .outerjoin(PaymentRow, PaymentRow.order_id == OrderRow.id)
         .where((PaymentRow.id.is_not(None)) | (OrderRow.status == OrderStatus.PAID.value))
         .group_by(OrderRow.id, OrderRow.status, OrderRow.total_cents)
         .order_by(OrderRow.id)
     )
-    checked = charged = refunded = expected = 0
+    checked = charged = refunded = rebated = expected = 0
     problems: list[OrderMoney] = []
     with sessions() as db:
-        for order_id, status, total, charge, refund, pending in db.execute(query):
+        for order_id, status, total, charge, refund, pending, rebate, pending_rebate, won_cents in db.execute(
+            query
+        ):
             money = OrderMoney(
-                order_id, OrderStatus(status), int(total), int(charge), int(refund), int(pending)
-            )
+                order_id, OrderStatus(status), int(total), int(charge), int(refund), int(pending),
+                int(rebate), int(pending_rebate), int(won_cents),
+            )  # fmt: skip
             checked += 1
             charged += money.charged_cents
             refunded += money.refunded_cents
+            rebated += money.rebated_cents
             expected += money.expected_cents
             if money.problem() is not None:
                 problems.append(money)
-    return AuditReport(checked, charged, refunded, expected, problems)
+    return AuditReport(checked, charged, refunded, expected, problems, rebated)

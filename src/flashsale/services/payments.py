@@ -42,8 +42,12 @@ class PaymentProvider(Protocol):
         """Check the signature of a callback body and parse it, or raise INVALID_SIGNATURE."""
         ...
 
-    def refund(self, *, order_id: str, charge_ref: str, amount_cents: int) -> str:
-        """Refund a charge and return the refund's reference; `charge_ref` makes a repeat a no-op."""
+    def refund(self, *, order_id: str, charge_ref: str, amount_cents: int, key: str | None = None) -> str:
+        """Refund (part of) a charge and return the refund's reference.
+
+        `key` (default: `charge_ref`) makes a repeat a no-op; a charge refunded in two parts (a free
+        order's rebate, then the rest) gives each part its own key.
+        """
         ...
 
 
@@ -83,5 +87,5 @@ class SandboxProvider:
         except (ValueError, KeyError, TypeError) as exc:
             raise FlashSaleError(ErrorCode.VALIDATION_ERROR, "malformed callback body") from exc
 
-    def refund(self, *, order_id: str, charge_ref: str, amount_cents: int) -> str:
-        return f"sbx_rf_{charge_ref}"
+    def refund(self, *, order_id: str, charge_ref: str, amount_cents: int, key: str | None = None) -> str:
+        return f"sbx_rf_{key or charge_ref}"

@@ -4,6 +4,10 @@ Every movement of money is written to the `payments` journal *before* the order 
 So a process killed at any instant leaves a journal row that `recover()` completes on the next
 start or sweep: a charge that never reached its order is applied (or refunded when the hold is
 gone), and a refund that was decided is carried through. Nothing paid is lost or counted twice.
+
+A free order (services/free_orders.py) is decided in the transaction that marks the order paid,
+which also journals its rebate as pending; the rebate is then sent like a refund (and by
+`recover()` after a crash), and a later refund of the order gives back only what the rebate left.
 """
 
 from __future__ import annotations
@@ -19,15 +23,19 @@ from sqlalchemy import Select, and_, select, tuple_
 from sqlalchemy.orm import Session
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.domain.free_orders import refundable_cents
 from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.payments import AttemptStatus
+from flashsale.services import free_orders
 from flashsale.services.deps import Deps
 from flashsale.services.pay_attempts import PaymentAttempts
 from flashsale.services.payments import Callback, PaymentProvider
 from flashsale.store import repositories as repo
 from flashsale.store.tables import OrderRow, PaymentRow
+from flashsale.store.uow import UnitOfWork
 
-CHARGE, REFUND = "charge", "refund"
+CHARGE, REFUND, REBATE = "charge", "refund", "rebate"
+MONEY_BACK = (REFUND, REBATE)  # the journal kinds sent to the provider as (partial) refunds
 PENDING, DONE = "pending", "done"
 # A confirm refused with one of these leaves the charge without its order: it is refunded at once.
 REFUND_ON = frozenset(
@@ -344,10 +352,13 @@ class PaymentDesk:
         try:
             with self.deps.uow() as uow:
                 settled = uow.orders.mark_paid(paid)
-                won = [o for o in paid if settled[o.id].payment_ref == o.payment_ref]
-                self.attempts.settle_open(uow.db, *(o.id for o in won))
-                for order in won:
-                    uow.record(order.event(now))
+                mine = [
+                    (c, o)
+                    for c, o in zip(confirmed, paid, strict=True)
+                    if settled[o.id].payment_ref == o.payment_ref
+                ]
+                self.attempts.settle_open(uow.db, *(o.id for _, o in mine))
+                free = [o.id for c, o in mine if self._record_paid(uow, o, c.provider, now)]
                 self.deps.commit(uow)
         except Exception as exc:
             # Journaled and confirmed, not settled: `recover()` applies these charges (the journal says so).
@@ -364,6 +375,8 @@ class PaymentDesk:
                     charge.provider, order, charge.callback.provider_ref, charge.callback.amount_cents
                 )
             answers[charge.index] = Paid(order, replayed=False)
+        for order_id in free:
+            self._send_pending_refunds(order_id)  # the rebates; recovery sends them if we die first
         return answers
 
     def handle_callback(self, provider: str, body: bytes, signature: str) -> Order:
@@ -467,31 +480,61 @@ class PaymentDesk:
                 ) from exc
             raise
         now = self.deps.clock()
+        won = False
         with self.deps.uow() as uow:
             # `order` is as stored (not as reported): the compare-and-set starts from its status.
             if order.can_become(OrderStatus.PAID):
                 paid = order.paid(charge_ref, now)
                 if uow.orders.save_transition(order, paid):
                     self.attempts.settle_open(uow.db, order_id)
-                    uow.record(paid.event(now))
+                    won = self._record_paid(uow, paid, provider, now)
             settled = uow.orders.get(order_id)  # as this transaction leaves it: no second read
             assert settled is not None
             self.deps.commit(uow)
         if settled.payment_ref != charge_ref:
             # Another charge paid the order between our read and our update: give this one back now.
             self._refund_charge(provider, settled, charge_ref, amount)
+        if won:
+            self._send_pending_refunds(order_id)  # the rebate; recovery sends it if we die first
         return settled
+
+    def _record_paid(self, uow: UnitOfWork, paid: Order, provider: str, now: float) -> bool:
+        """In the transaction that paid the order: its event, and a free order's rank; True if it won one.
+
+        Counted only by the one transaction that paid it: a free order's rank is taken and its
+        rebate journaled together with the payment, or not at all.
+        """
+        uow.record(paid.event(now))
+        won = free_orders.count(uow.db, paid, now)
+        if won is None:
+            return False
+        assert paid.payment_ref is not None
+        self._journal(uow.db, paid.id, provider, paid.payment_ref, won.rebate_cents, REBATE, PENDING)
+        uow.record(won.event())
+        return True
 
     # -- refunds -------------------------------------------------------------------------------
     def refund(self, order_id: str) -> Order:
-        """Refund a paid order (operator action): money back, unit and quota back to the sale."""
+        """Refund a paid order (operator action): money back, unit and quota back to the sale.
+
+        A free order gives back only what its rebate left: the charge less the rebate.
+        """
         order = self.orders.get(order_id)
         if not order.needs_transition(OrderStatus.REFUNDED):
             return order
         assert order.payment_ref is not None
         provider = self._charge_provider(order)
         with self.deps.uow() as uow:
-            self._journal(uow.db, order.id, provider, order.payment_ref, order.total_cents, REFUND, PENDING)
+            # The rebate is journaled with the payment, so a refund of a PAID order always sees it.
+            rebated = uow.db.scalar(
+                select(PaymentRow.amount_cents).where(
+                    PaymentRow.provider == provider,
+                    PaymentRow.provider_ref == order.payment_ref,
+                    PaymentRow.kind == REBATE,
+                )
+            )
+            rest = refundable_cents(order.total_cents, rebated or 0)
+            self._journal(uow.db, order.id, provider, order.payment_ref, rest, REFUND, PENDING)
             uow.commit()
         return self._carry_out_refund(order)
 
@@ -516,17 +559,29 @@ class PaymentDesk:
         self._send_pending_refunds(order.id)
 
     def _send_pending_refunds(self, order_id: str | None = None) -> int:
+        """Send every refund and rebate decided but not sent (of one order, or all); return how many."""
         with self.deps.uow() as uow:
-            query = select(PaymentRow).where(PaymentRow.kind == REFUND, PaymentRow.status == PENDING)
+            query = select(PaymentRow).where(PaymentRow.kind.in_(MONEY_BACK), PaymentRow.status == PENDING)
             if order_id is not None:
                 query = query.where(PaymentRow.order_id == order_id)
-            pending = uow.db.scalars(query).all()
+            pending = uow.db.scalars(query.order_by(PaymentRow.id)).all()
+            now = self.deps.clock()
             for row in pending:
-                # The charge reference doubles as the provider's idempotency key: a repeat is a no-op.
-                refund_ref = self.provider(row.provider).refund(
-                    order_id=row.order_id, charge_ref=row.provider_ref, amount_cents=row.amount_cents
-                )
+                refund_ref = None
+                if row.amount_cents > 0:  # a free order's refund may have nothing left to give
+                    # The charge reference (the rebate: its own key) is the provider's idempotency key,
+                    # so a repeat after a crash, or by a racing sender, is a no-op.
+                    refund_ref = self.provider(row.provider).refund(
+                        order_id=row.order_id,
+                        charge_ref=row.provider_ref,
+                        amount_cents=row.amount_cents,
+                        key=f"rebate:{row.provider_ref}" if row.kind == REBATE else None,
+                    )
                 repo.finish_payment(uow.db, row.id, status=DONE, refund_ref=refund_ref)
+                if row.kind == REBATE:
+                    rebated = free_orders.rebate_sent(uow.db, row.order_id, now)
+                    if rebated is not None:  # only the sender that moved the win tells of it
+                        uow.record(rebated.event())
             uow.commit()
             return len(pending)
 

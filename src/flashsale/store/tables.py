@@ -612,3 +612,47 @@ class RewardEntryRow(Base):
     coupon_template: Mapped[str | None] = mapped_column(String(64), nullable=True)
     order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FreeOrderRuleRow(Base):
+    """A countdown free-order rule (domain/free_orders.py); `paid_count` is the last rank handed out.
+
+    The pay transaction raises `paid_count` by a conditional UPDATE … RETURNING, so the row lock
+    orders concurrent payments and each gets its own rank.
+    """
+
+    __tablename__ = "free_order_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    session_id: Mapped[int] = mapped_column(ForeignKey("flash_sessions.id"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("flash_items.id"), nullable=True)
+    ranks: Mapped[list[int]] = mapped_column(JSON)
+    first_n: Mapped[int] = mapped_column(Integer)
+    cap_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    paid_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FreeOrderEntryRow(Base):
+    """One paid order counted by one rule, once: the key keeps a replayed payment from taking two ranks."""
+
+    __tablename__ = "free_order_entries"
+    rule_id: Mapped[int] = mapped_column(ForeignKey("free_order_rules.id"), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+
+
+class FreeOrderWinRow(Base):
+    """The winner of one slot: the key (rule, slot) admits exactly one order per winning rank."""
+
+    __tablename__ = "free_order_wins"
+    rule_id: Mapped[int] = mapped_column(ForeignKey("free_order_rules.id"), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[int] = mapped_column(Integer)
+    qty: Mapped[int] = mapped_column(Integer)
+    rebate_cents: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # pending | rebated
+    won_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rebated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -7,6 +7,7 @@ from flashsale.api.admin import (
     campaigns,
     coupons,
     draws,
+    free_orders,
     groups,
     items,
     margin,
@@ -33,6 +34,7 @@ _MODULES = (
     messages,
     admission,
     groups,
+    free_orders,
 )
 for _module in _MODULES:
     router.include_router(_module.router)

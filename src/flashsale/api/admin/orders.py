@@ -46,7 +46,7 @@ def list_payments(
     user_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     item_id: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
     status: Annotated[OrderStatus | None, Query(description="Only entries of orders in this status")] = None,
-    kind: Annotated[Literal["charge", "refund"] | None, Query()] = None,
+    kind: Annotated[Literal["charge", "refund", "rebate"] | None, Query()] = None,
     since: Annotated[Moment | None, Query(description="Recorded at or after (ISO 8601 with zone)")] = None,
     until: Annotated[Moment | None, Query(description="Recorded before (ISO 8601 with zone)")] = None,
     limit: Limit = 50,
@@ -62,7 +62,10 @@ def list_payments(
 
 @router.get("/payments/audit")
 def audit(platform: PlatformDep) -> AuditOut:
-    """Check that every order's charges − refunds equal what its status says (PAID: its total; else 0)."""
+    """Check every order's charges − refunds − rebates equal what its status says.
+
+    PAID: its total less the rebate it won as a free order; any other status: 0.
+    """
     return AuditOut.model_validate(audit_payments(platform.order_search.sessions), from_attributes=True)
 
 
