@@ -99,6 +99,8 @@ def test_quick_checkout_bench_places_whole_carts_only_and_compares_with_the_buy_
     assert len(rows) == 2 and all(row.endswith("| OK |") for row in rows), done.stdout
     assert "POST /purchases" in rows[0]
     assert "checkouts/s" in rows[1] and "of the purchases/s above" in rows[1]
+
+
 def test_quick_coupon_bench_hands_out_the_whole_wave_and_no_more() -> None:
     done = run_bench("coupons")
 
@@ -106,6 +108,8 @@ def test_quick_coupon_bench_hands_out_the_whole_wave_and_no_more() -> None:
     lines = [line for line in verdict_lines(done.stdout) if line.startswith("coupon ledger")]
     assert lines and all("conservation OK" in line for line in lines), done.stdout
     assert "| coupon ledger, memory | 1 hot item |" in done.stdout
+
+
 def test_quick_waiting_room_bench_answers_every_waiting_shopper_and_compares_in_one_run() -> None:
     done = run_bench("waiting-room")
 

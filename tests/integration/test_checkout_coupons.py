@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,6 +23,7 @@ from tests.conftest import T0, Sale
 from tests.engines import POSTGRES_REDIS, SQLITE, drain_orders
 from tests.integration.api_support import Api, open_api
 from tests.integration.coupon_support import threshold_template
+from tests.integration.ledger_store_checks import assert_store_matches_ledger
 
 pytestmark = pytest.mark.engines(SQLITE, POSTGRES_REDIS)  # the two ends (see tests/engines.py)
 
@@ -247,3 +250,74 @@ def test_coupons_and_promotions_over_http(api: Api, shop: Shop, sale: Sale) -> N
     out = placed.json()
     assert out["total_cents"] == 27_000 and [c["discount_cents"] for c in out["coupons"]] == [3_000]
     assert [ln["order"]["total_cents"] for ln in out["lines"]] == [27_000]
+
+
+def test_a_crowd_checking_out_with_coupons_never_redeems_one_twice_nor_overspends_the_budget(
+    platform: Platform, shop: Shop, clock: ManualClock
+) -> None:
+    shoppers = [f"s{n:02d}" for n in range(20)]
+    # 满300减30 with room for 8 redemptions: 20 shoppers each hold one coupon of it.
+    template = platform.coupons.create_template(threshold_template(budget_cents=8 * 3_000))
+    wave = platform.coupons.create_wave(CouponWave(0, template.id, T0, len(shoppers), 1))
+    coupons = {
+        user: platform.coupons.claim(user_id=user, wave_id=wave.wave.id, request_id="c").coupon.coupon_id
+        for user in shoppers
+    }
+    for user in shoppers:
+        platform.carts.add(user, shop.kettle_id, 2)
+
+    def go(attempt: tuple[str, str]) -> Checkout | ErrorCode:
+        user, key = attempt
+        try:
+            return platform.carts.checkout(user, key, [coupons[user]])[0]
+        except FlashSaleError as exc:
+            return exc.code
+
+    # Each shopper double-clicks one key and tries a second key with the same coupon at once.
+    attempts = [(u, k) for u in shoppers for k in ("k1", "k1", "k2")]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(go, attempts))
+    drain_orders(platform)
+
+    assert {a for a in answers if isinstance(a, ErrorCode)} <= {
+        ErrorCode.BUDGET_EXHAUSTED,
+        ErrorCode.COUPON_USED,
+        ErrorCode.CART_EMPTY,
+        ErrorCode.CONFLICT,
+    }
+    placed = {a.id: a for a in answers if isinstance(a, Checkout)}
+    assert len(placed) == 8  # exactly what the budget covers: no more, and none lost to a race
+    assert len({c.user_id for c in placed.values()}) == len(placed)  # one coupon, one checkout
+    level = platform.coupons.budget(template.id)
+    assert level.spent_cents == 8 * 3_000 == sum(c.coupons[0].discount_cents for c in placed.values())
+    redeemed = [platform.coupons.ledger.get(c) for c in coupons.values()]
+    assert sorted(c.order_id for c in redeemed if c and c.state is CouponState.REDEEMED) == sorted(placed)
+    stock = assert_store_matches_ledger(platform, shop.kettle_id, limit=5)  # conserved, no stray hold
+    assert stock.held == 2 * len(placed)
+
+    # Every placed checkout is undone by a cancel racing the expiry of the same orders.
+    orders = [o for c in placed.values() for o in orders_of(platform, c)]
+    users = {o: c.user_id for c in placed.values() for o in orders_of(platform, c)}
+    clock.advance(15 * 60 - 1)
+
+    def cancel(order_id: str) -> None:
+        with suppress(FlashSaleError):  # lost to the expiry
+            platform.orders.cancel(order_id, users[order_id])
+
+    def expire(_: str) -> None:
+        platform.orders.expire_due()
+
+    with ThreadPoolExecutor(16) as pool:
+        jobs = [pool.submit(cancel, o) for o in orders[::2]]
+        clock.advance(2)  # the rest of the windows pass while cancels are under way
+        jobs += [pool.submit(fn, o) for o in orders[1::2] for fn in (cancel, expire)]
+        for job in jobs:
+            job.result()
+    platform.orders.expire_due()
+    drain_orders(platform)
+    platform.checkout_coupons.sweep()
+    assert {platform.orders.get(o).status for o in orders} <= {OrderStatus.CANCELLED, OrderStatus.EXPIRED}
+    assert platform.coupons.budget(template.id).spent_cents == 0  # each restored once, none twice
+    assert all(state_of(platform, c) is CouponState.AVAILABLE for c in coupons.values())
+    assert platform.checkout_coupons.sweep() == 0
+    assert_store_matches_ledger(platform, shop.kettle_id, limit=5)
