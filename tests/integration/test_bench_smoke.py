@@ -96,9 +96,10 @@ def test_quick_checkout_bench_places_whole_carts_only_and_compares_with_the_buy_
 
     assert done.returncode == 0, done.stdout + done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| HTTP ")]
-    assert len(rows) == 2 and all(row.endswith("| OK |") for row in rows), done.stdout
+    assert len(rows) == 3 and all(row.endswith("| OK |") for row in rows), done.stdout
     assert "POST /purchases" in rows[0]
     assert "checkouts/s" in rows[1] and "of the purchases/s above" in rows[1]
+    assert "POST /coupons/claims" in rows[2] and "checkouts/s" in rows[2]
 
 
 def test_quick_coupon_bench_hands_out_the_whole_wave_and_no_more() -> None:
