@@ -45,7 +45,7 @@ from flashsale.services.coupons import CouponService
 from flashsale.services.deps import Deps
 from flashsale.store import coupon_repository as coupon_repo
 from flashsale.store.repositories import changed_rows, insert_ignoring_duplicates
-from flashsale.store.tables import CheckoutCouponRow, CheckoutLineRow, CheckoutRow, OrderRow
+from flashsale.store.tables import CheckoutCouponRow, CheckoutLineRow, CheckoutRow, CouponRow, OrderRow
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,21 @@ class CheckoutCoupons:
         for coupon_id in coupon_ids:
             coupon = self.ledger.restore(coupon_id, order_id=checkout_id)
             with self.deps.uow() as uow:
-                coupon_repo.save_coupon(uow.db, coupon)
+                # Only over this checkout's own redemption (or none): a checkout that redeemed the
+                # coupon since, and stored it, is newer than this snapshot.
+                changed_rows(
+                    uow.db,
+                    update(CouponRow)
+                    .where(
+                        CouponRow.id == coupon_id,
+                        or_(CouponRow.order_id == checkout_id, CouponRow.order_id.is_(None)),
+                    )
+                    .values(
+                        state=coupon.state.value,
+                        order_id=coupon.order_id,
+                        discount_cents=coupon.discount_cents,
+                    ),
+                )
                 changed_rows(
                     uow.db,
                     update(CheckoutCouponRow)
