@@ -7,8 +7,13 @@ checkouts are placed until an item sells out and refused (409, nothing held) aft
 flash buy path (`POST /purchases`, the read-flood suite's quiet crowd) runs first at the same
 connections on a fresh server, and the checkout row gives its rate against it.
 
+The coupon row runs the same journey with a coupon: each shopper also claims one coupon of a
+wave (`POST /coupons/claims`, 满150减10 on the two regular items) and checks out with it, so the
+checkout prices it in, redeems it against the template's budget and journals it.
+
 The check rebuilds the ledger from the stored orders: every item is conserved, and each item's
-held units equal the placed checkouts (201s): no checkout holds some of its lines.
+held units equal the placed checkouts (201s): no checkout holds some of its lines. With coupons,
+the template's spend equals 10.00 per placed checkout, and no coupon is redeemed twice.
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ from bench.report import Result, Skipped
 from bench.workload import TRIES_PER_USER, Check, Request, Run, Shape
 from flashsale.bootstrap import build
 from flashsale.config import Settings
+from flashsale.domain.coupons import CouponKind, CouponState, CouponTemplate, CouponWave
+from flashsale.store import coupon_repository as coupon_repo
 
 CONNECTIONS = 16
 LINES = 3
 SCENARIO = "cart checkout"
 ENGINE = "HTTP cart checkout, embedded (SQLite + in-process ledger)"
+COUPON_ENGINE = "HTTP cart checkout with a coupon, embedded (SQLite + in-process ledger)"
+COUPON_OFF_CENTS = 1_000
 BUY_ENGINE = "HTTP buy path, embedded (SQLite + in-process ledger), flash purchase"
 
 
@@ -49,18 +58,32 @@ class CheckoutSuite:
         return Result(BUY_ENGINE, SCENARIO, "req/s", run, check, how)
 
     def checkout_step(self) -> Result:
+        return self._journeys(coupon=False)
+
+    def coupon_step(self) -> Result:
+        return self._journeys(coupon=True)
+
+    def _journeys(self, *, coupon: bool) -> Result:
         shoppers = -(-self.requests // TRIES_PER_USER)
         with tempfile.TemporaryDirectory(prefix="flashsale-bench-checkout-") as tmp:
             workdir = Path(tmp)
             settings = self.buys._settings(workdir)
-            item_ids = _seed(settings, quota=shoppers // 2)
+            item_ids, wave = _seed(settings, quota=shoppers // 2, coupons=shoppers if coupon else 0)
             env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_")}
             env |= {f"FLASHSALE_{k.upper()}": v for k, v in settings.items()}
             log = workdir / "api.log"
             with uvicorn(SERVING_APP, env, log, factory=True, workers=1) as port:
                 shape, secret = Shape(self.requests, 1), settings["jwt_secret"]
                 seen = run_loadgen(
-                    port, shape, item_ids, secret, workdir, log, connections=CONNECTIONS, checkout=True
+                    port,
+                    shape,
+                    item_ids,
+                    secret,
+                    workdir,
+                    log,
+                    connections=CONNECTIONS,
+                    checkout=True,
+                    coupon_wave=wave,
                 )
             statuses = Counter(seen["statuses"])
             placed = statuses.get("201", 0)
@@ -71,16 +94,24 @@ class CheckoutSuite:
                 shoppers,
             )
             check = _check(settings, item_ids, quota=shoppers // 2, placed=placed, statuses=statuses)
-        how = f"1 worker, {CONNECTIONS} conns, per shopper {LINES} × POST /cart/items + POST /checkouts"
+            if coupon:
+                check = _check_coupons(settings, check, placed=placed)
+        steps = LINES + 1 + coupon
+        how = f"1 worker, {CONNECTIONS} conns, per shopper {LINES} × POST /cart/items"
+        how += " + POST /coupons/claims + POST /checkouts with it" if coupon else " + POST /checkouts"
+        rate = run.decisions / run.seconds
+        how += f"; {rate * steps:,.0f} req/s over the journey's {steps} requests"
         if self.buy_rate:
-            how += (
-                f"; checkouts/s = {run.decisions / run.seconds / self.buy_rate:.0%} of the purchases/s above"
-            )
-        return Result(ENGINE, SCENARIO, "checkouts/s", run, check, how)
+            how += f"; checkouts/s = {rate / self.buy_rate:.0%} of the purchases/s above"
+        return Result(COUPON_ENGINE if coupon else ENGINE, SCENARIO, "checkouts/s", run, check, how)
 
 
-def _seed(settings: dict[str, str], *, quota: int) -> list[int]:
-    """One open session with a flash item and two regular ones, `quota` units each; their ids."""
+def _seed(settings: dict[str, str], *, quota: int, coupons: int = 0) -> tuple[list[int], int | None]:
+    """One open session with a flash item and two regular ones, `quota` units each; their ids.
+
+    With `coupons`, also a 满150减10 template (its budget covers every coupon) and a wave of that
+    many coupons, one per shopper; its id.
+    """
     platform = build(Settings(_env_file=None, **settings))
     try:
         cat, now = platform.catalog, datetime.now(UTC)
@@ -104,7 +135,24 @@ def _seed(settings: dict[str, str], *, quota: int) -> list[int]:
                 regular=regular,
             )
             ids.append(item.id)
-        return ids
+        wave_id = None
+        if coupons:
+            template = platform.coupons.create_template(
+                CouponTemplate(
+                    0,
+                    "满150减10",
+                    CouponKind.AMOUNT,
+                    now - timedelta(hours=1),
+                    now + timedelta(days=2),
+                    off_cents=COUPON_OFF_CENTS,
+                    min_spend_cents=15_000,
+                    budget_cents=coupons * COUPON_OFF_CENTS,
+                )
+            )
+            wave_id = platform.coupons.create_wave(
+                CouponWave(0, template.id, now - timedelta(minutes=1), coupons, 1)
+            ).wave.id
+        return ids, wave_id
     finally:
         platform.close()
 
@@ -125,7 +173,34 @@ def _check(
     return Check(not problems, "; ".join(problems) or detail)
 
 
+def _check_coupons(settings: dict[str, str], check: Check, *, placed: int) -> Check:
+    """The budget spent is 10.00 per placed checkout, and each redeemed coupon names one checkout."""
+    platform = build(Settings(_env_file=None, **settings), migrate=False)
+    try:
+        (_, level), *_ = platform.coupons.templates()
+        with platform.deps.read() as r:
+            coupons = coupon_repo.coupons_where(r.db)
+    finally:
+        platform.close()
+    redeemed = [c for c in coupons if c.state is CouponState.REDEEMED]
+    problems = [] if check.ok else [check.detail]
+    if level.spent_cents != placed * COUPON_OFF_CENTS or len(redeemed) != placed:
+        problems.append(
+            f"{len(redeemed)} coupons redeemed, {level.spent_cents} cents spent for {placed} checkouts"
+        )
+    if len({c.order_id for c in redeemed}) != len(redeemed):
+        problems.append("a checkout redeemed two coupons")
+    detail = (
+        f"{check.detail}; {len(redeemed)} coupons redeemed once each, {level.spent_cents} cents of budget"
+    )
+    return Check(not problems, "; ".join(problems) or detail)
+
+
 def steps(*, requests: int) -> list[tuple[str, Callable[[], Result | Skipped]]]:
-    """The flash buy path, then the checkout journey, on fresh servers at the same connections."""
+    """The flash buy path, then the checkout journey without and with a coupon, on fresh servers."""
     suite = CheckoutSuite(requests=requests)
-    return [("checkout / flash buy path", suite.buy_step), ("checkout / 3-line cart", suite.checkout_step)]
+    return [
+        ("checkout / flash buy path", suite.buy_step),
+        ("checkout / 3-line cart", suite.checkout_step),
+        ("checkout / 3-line cart + coupon", suite.coupon_step),
+    ]

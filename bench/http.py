@@ -101,6 +101,7 @@ def run_loadgen(
     *,
     connections: int = CONNECTIONS,
     checkout: bool = False,
+    coupon_wave: int | None = None,
 ) -> dict[str, Any]:
     """Run `bench.loadgen` in its own process (`checkout`: cart journeys) and return what it wrote.
 
@@ -118,6 +119,8 @@ def run_loadgen(
         "--result": result,
     }
     flags = ["--checkout"] if checkout else []
+    if coupon_wave is not None:
+        flags += ["--coupon-wave", str(coupon_wave)]
     cmd = [sys.executable, "-m", "bench.loadgen", *flags, *(str(x) for pair in args.items() for x in pair)]
     done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, SECRET_ENV: secret}, stderr=subprocess.PIPE)
     if done.returncode != 0:

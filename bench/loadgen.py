@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -90,14 +90,30 @@ def encode_request(method: str, path: str, token: str, body: object | None, key:
     return (head + f"Content-Length: {len(data)}\r\n\r\n").encode() + data
 
 
-def checkout_journey(item_ids: list[int], token: str, key: str) -> list[bytes]:
-    """A shopper's checkout: one unit of each item into the cart, then POST /checkouts."""
+# A step of a journey: the request's bytes, or how to make them from the previous answer's body.
+Step = bytes | Callable[[bytes], bytes]
+
+
+def checkout_journey(item_ids: list[int], token: str, key: str, coupon_wave: int | None = None) -> list[Step]:
+    """A shopper's checkout: one unit of each item into the cart, then POST /checkouts.
+
+    With `coupon_wave`, the shopper then claims a coupon of that wave (`POST /coupons/claims`) and
+    checks out with it (the checkout's body is made from the claim's answer).
+    """
     adds = [encode_request("POST", "/cart/items", token, {"item_id": i, "quantity": 1}) for i in item_ids]
-    return [*adds, encode_request("POST", "/checkouts", token, None, key)]
+    if coupon_wave is None:
+        return [*adds, encode_request("POST", "/checkouts", token, None, key)]
+    claim = encode_request("POST", "/coupons/claims", token, {"wave_id": coupon_wave}, f"claim-{key}")
+
+    def checkout(claimed: bytes) -> bytes:
+        body = {"coupon_ids": [json.loads(claimed)["id"]]}
+        return encode_request("POST", "/checkouts", token, body, key)
+
+    return [*adds, claim, checkout]
 
 
 async def replay(
-    port: int, payloads: list[bytes] | list[list[bytes]], connections: int
+    port: int, payloads: list[bytes] | list[list[Step]], connections: int
 ) -> tuple[float, list[int], list[int]]:
     """Send every payload once over `connections` keep-alive connections.
 
@@ -115,8 +131,11 @@ async def replay(
             for i in queue:
                 payload = payloads[i]
                 t0 = clock()
-                for request in payload if isinstance(payload, list) else [payload]:
-                    statuses[i] = await conn.exchange(request)
+                body = b""
+                for step in payload if isinstance(payload, list) else [payload]:
+                    # A step may be made from the previous answer (the coupon a claim gave).
+                    request = step(body) if callable(step) else step
+                    statuses[i], body = await conn.exchange_body(request)
                     if statuses[i] >= 300:
                         break
                 latencies[i] = clock() - t0
@@ -150,6 +169,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="each shopper puts one unit of every item id in the cart and checks out, instead of buying",
     )
+    parser.add_argument(
+        "--coupon-wave",
+        type=int,
+        default=None,
+        help="with --checkout: each shopper claims a coupon and uses it",
+    )
     return parser.parse_args(argv)
 
 
@@ -163,10 +188,13 @@ def main(argv: list[str] | None = None) -> None:
     tokens = {
         u: mint_shopper_token(secret, u, TOKEN_TTL_S, now) for u in dict.fromkeys(r.user_id for r in crowd)
     }
-    payloads: list[bytes] | list[list[bytes]]
+    payloads: list[bytes] | list[list[Step]]
     prefix = args.key_prefix
     if args.checkout:
-        payloads = [checkout_journey(item_ids, token, prefix + user) for user, token in tokens.items()]
+        payloads = [
+            checkout_journey(item_ids, token, prefix + user, args.coupon_wave)
+            for user, token in tokens.items()
+        ]
     else:
         payloads = [
             encode(item_id=item_ids[r.item_id - 1], token=tokens[r.user_id], key=prefix + r.request_id)

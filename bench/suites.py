@@ -212,6 +212,8 @@ def _draws(ctx: Context) -> list[Step]:
             (name, _skip(name, "no Redis (set FLASHSALE_BENCH_REDIS_URL or install redis-server)")),
         ]
     return steps + draws.redis_steps(ctx.redis_url, ctx.profile.draws_redis, REDIS_SINGLE_THREADS)
+
+
 def _coupons(ctx: Context) -> list[Step]:
     """Claims on one hot wave: the in-process coupon ledger, and the Redis one when the run has Redis."""
     shape = Shape(ctx.profile.coupons, 1)

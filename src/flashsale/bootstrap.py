@@ -29,6 +29,7 @@ from flashsale.services.admission_gate import AdmissionState, admission_state
 from flashsale.services.cart import CartService
 from flashsale.services.catalog import CatalogService
 from flashsale.services.catalog_views import CatalogViews
+from flashsale.services.checkout_coupons import CheckoutCoupons
 from flashsale.services.coupons import CouponService, load_coupon_ledger
 from flashsale.services.deps import Deps
 from flashsale.services.draw_grants import PaidOrderGrants
@@ -108,7 +109,15 @@ class Platform:
     @cached_property
     def carts(self) -> CartService:
         """Shoppers' carts and their checkouts, on the same order path as purchases."""
-        return CartService(self.deps, self.orders)
+        return CartService(self.deps, self.orders, self.checkout_coupons)
+
+    @cached_property
+    def checkout_coupons(self) -> CheckoutCoupons:
+        """Coupons and shop promotions at checkout; given back when a checkout's orders all end unkept."""
+        coupons = CheckoutCoupons(self.deps, self.coupons)
+        self.orders.closed_listeners.append(coupons.closed)
+        self.orders.refunded_listeners.append(coupons.closed)
+        return coupons
 
     @cached_property
     def groups(self) -> GroupBuyService:
@@ -160,7 +169,12 @@ class Platform:
                 self.ledger,
                 self.deps.clock,
                 max_sleep_s=self.settings.expiry_sweep_max_s,
-                also=(self.groups.settle_due, self.referrals.settle, self.draw_grants.run),
+                also=(
+                    self.groups.settle_due,
+                    self.referrals.settle,
+                    self.draw_grants.run,
+                    self.checkout_coupons.sweep,
+                ),
             )
             self.sweeper.start()
         if self.writer is None and self.orders.write_behind:

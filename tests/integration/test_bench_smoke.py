@@ -96,9 +96,12 @@ def test_quick_checkout_bench_places_whole_carts_only_and_compares_with_the_buy_
 
     assert done.returncode == 0, done.stdout + done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| HTTP ")]
-    assert len(rows) == 2 and all(row.endswith("| OK |") for row in rows), done.stdout
+    assert len(rows) == 3 and all(row.endswith("| OK |") for row in rows), done.stdout
     assert "POST /purchases" in rows[0]
     assert "checkouts/s" in rows[1] and "of the purchases/s above" in rows[1]
+    assert "POST /coupons/claims" in rows[2] and "checkouts/s" in rows[2]
+
+
 def test_quick_coupon_bench_hands_out_the_whole_wave_and_no_more() -> None:
     done = run_bench("coupons")
 
@@ -106,6 +109,8 @@ def test_quick_coupon_bench_hands_out_the_whole_wave_and_no_more() -> None:
     lines = [line for line in verdict_lines(done.stdout) if line.startswith("coupon ledger")]
     assert lines and all("conservation OK" in line for line in lines), done.stdout
     assert "| coupon ledger, memory | 1 hot item |" in done.stdout
+
+
 def test_quick_waiting_room_bench_answers_every_waiting_shopper_and_compares_in_one_run() -> None:
     done = run_bench("waiting-room")
 

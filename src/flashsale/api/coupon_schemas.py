@@ -37,7 +37,8 @@ class TierIn(AdminIn):
 
 
 class CouponTemplateIn(AdminIn):
-    """A coupon or red packet: `amount` (off_cents), `percent` (percent, cap_cents), `threshold` (tiers)."""
+    """A coupon or red packet: `amount` (off_cents), `percent` (percent, cap_cents), `threshold` (tiers),
+    `every` (one tier: 每满 threshold 减 off, repeating; cap it with cap_cents)."""
 
     name: Name
     kind: Annotated[CouponKind, Field(strict=False)]
@@ -101,6 +102,8 @@ class CouponTemplateOut(Out):
     budget_cents: int | None
     spent_cents: int = Field(description="What redeemed coupons of the template took off so far")
     group: str | None
+    auto_apply: bool = Field(False, description="A shop promotion: applies by itself at checkout")
+    campaign_id: int | None = None
 
     @classmethod
     def of(cls, template: CouponTemplate, spent_cents: int) -> CouponTemplateOut:
@@ -120,6 +123,8 @@ class CouponTemplateOut(Out):
             budget_cents=template.budget_cents,
             spent_cents=spent_cents,
             group=template.group,
+            auto_apply=template.auto_apply,
+            campaign_id=template.campaign_id,
         )
 
 

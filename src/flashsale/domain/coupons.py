@@ -5,6 +5,8 @@
   away through it at most (`budget_cents`). `to_offer` turns it into the price engine's `Offer`.
 - A `CouponWave` hands a template out: from `starts_at` (10.10, 预热), `total` coupons at most,
   `per_user_limit` per shopper. A bulk run of single-use codes is a wave too, one coupon per code.
+- A template with `auto_apply` is a shop promotion (满300减30 for everyone): no shopper claims it;
+  each checkout it applies to is handed a coupon of it, so it spends the same budget, once.
 - A `Coupon` is one claimed coupon: AVAILABLE, then REDEEMED by an order (its discount taken from the
   template's budget), and back to AVAILABLE when that order is cancelled, expires or is refunded
   while the template is still valid, or LAPSED when it no longer is (the budget comes back either way).
@@ -22,7 +24,16 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from flashsale.domain.errors import ErrorCode
-from flashsale.domain.promotions import AmountOff, Discount, Offer, PercentOff, Scope, Tier, TieredOff
+from flashsale.domain.promotions import (
+    AmountOff,
+    Discount,
+    EveryOff,
+    Offer,
+    PercentOff,
+    Scope,
+    Tier,
+    TieredOff,
+)
 
 MAX_WAVE_TOTAL = 10_000_000  # coupons one wave may issue
 MAX_CLAIMS_PER_USER = 100  # a per-user limit above this is a typo
@@ -32,6 +43,7 @@ class CouponKind(StrEnum):
     AMOUNT = "amount"  # a fixed amount off: an amount coupon or a shop red packet (红包)
     PERCENT = "percent"  # percent off (8折 is 20), optionally capped
     THRESHOLD = "threshold"  # 满减: 满300减30, tiers allowed (满300减30/满500减60)
+    EVERY = "every"  # 每满减, repeating: one tier (每满200减20), usually with a cap
 
 
 class CouponState(StrEnum):
@@ -58,6 +70,9 @@ class CouponTemplate:
     product_ids: frozenset[int] | None = None
     budget_cents: int | None = None  # None: no budget, the template discounts without a ceiling
     group: str | None = None  # coupons sharing a group do not stack (see price_engine)
+    # A shop promotion: applies by itself to every cart it fits (no claim), spending the same budget.
+    auto_apply: bool = False
+    campaign_id: int | None = None  # the campaign a shop promotion belongs to (reports, admin lists)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -73,6 +88,10 @@ class CouponTemplate:
             return AmountOff(self.off_cents)
         if self.kind is CouponKind.PERCENT:
             return PercentOff(self.percent)
+        if self.kind is CouponKind.EVERY:
+            if len(self.tiers) != 1:
+                raise ValueError("每满减 takes one tier: the step and what each step takes off")
+            return EveryOff(self.tiers[0].threshold_cents, self.tiers[0].off_cents)
         return TieredOff(self.tiers)
 
     @property

@@ -13,6 +13,12 @@ Checkout, for a shopper's idempotency key:
    at once, and the checkout is REFUSED with that line's code, which every repeat of the key
    answers again; nothing was ordered.
 Paying a checkout pays each line's order through the payment desk (charged at most once each).
+
+Coupons (`services.checkout_coupons`): the shopper's applied coupons and the shop promotions in
+force are priced in at step 1, their discounts allocated to the lines (each line's order is charged
+its discounted total) and journaled with the checkout; at step 2 each coupon is redeemed for the
+checkout before any line is held (a refusal refuses the checkout, nothing held); they go back once
+the checkout is refused or every line's order ended unkept.
 """
 
 from __future__ import annotations
@@ -31,12 +37,14 @@ from flashsale.domain.cart import (
     checkout_id_of,
     line_request_id,
 )
+from flashsale.domain.coupons import Coupon
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold
 from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.price_engine import CartLine as PriceLine
 from flashsale.domain.price_engine import FlashPrice, PricedCart, price_cart
 from flashsale.ledger.contract import Reservation
+from flashsale.services.checkout_coupons import CartOffers, CheckoutCoupons, Redemption, journal
 from flashsale.services.deps import Deps
 from flashsale.services.orders import OrderService, store_placed
 from flashsale.store.repositories import insert_ignoring_duplicates
@@ -68,6 +76,7 @@ class Checkout:
     shipping_cents: int
     total_cents: int
     error_code: ErrorCode | None = None
+    coupons: tuple[Redemption, ...] = ()  # the coupons and shop promotions it redeems
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +90,16 @@ class CartView:
 class CartService:
     """A shopper's cart: change its lines, see its price, check it out, pay the checkout."""
 
-    def __init__(self, deps: Deps, orders: OrderService) -> None:
+    def __init__(self, deps: Deps, orders: OrderService, coupons: CheckoutCoupons | None = None) -> None:
         self.deps = deps
         self.orders = orders
+        self.coupons = coupons  # None: no coupons and no shop promotions (prices are the items')
 
     # -- the cart ------------------------------------------------------------------------------
-    def view(self, user_id: str) -> CartView:
-        """The shopper's cart, priced as it would be checked out now."""
+    def view(self, user_id: str, coupon_ids: Sequence[str] = ()) -> CartView:
+        """The shopper's cart, priced as it would be checked out now (with these coupons applied)."""
         cart = self._load(user_id)
-        return CartView(cart, self._price(cart.lines) if cart.lines else None)
+        return CartView(cart, self._price(user_id, cart.lines, coupon_ids)[0] if cart.lines else None)
 
     def add(self, user_id: str, item_id: int, qty: int) -> CartView:
         """Put `qty` more units of an item in the cart."""
@@ -129,7 +139,10 @@ class CartService:
             uow.commit()
         return self.view(cart.user_id)
 
-    def _price(self, lines: Sequence[CartLine]) -> PricedCart:
+    def _price(
+        self, user_id: str, lines: Sequence[CartLine], coupon_ids: Sequence[str] = ()
+    ) -> tuple[PricedCart, CartOffers | None]:
+        """The cart's price with the shopper's coupons and the promotions whose budget still covers them."""
         priced = []
         for line in lines:
             item, product = self.deps.prices.get(line.item_id)
@@ -143,15 +156,32 @@ class CartService:
                     flash=None if item.regular else FlashPrice.of(item),
                 )
             )
-        return price_cart(priced, now=self.deps.now())
+        if self.coupons is None:
+            if coupon_ids:
+                raise FlashSaleError(ErrorCode.UNKNOWN_COUPON, "coupons are not taken here")
+            return price_cart(priced, now=self.deps.now()), None
+        offers: CartOffers | None = self.coupons.offers(user_id, coupon_ids)
+        while True:  # at most once per promotion: each pass drops the ones their budget cannot cover
+            assert offers is not None
+            price = price_cart(
+                priced, now=self.deps.now(), promotions=offers.promotions, coupons=offers.coupons
+            )
+            cheaper = self.coupons.affordable(price, offers)
+            if cheaper is None:
+                return price, offers
+            offers = cheaper
 
     # -- checkout ------------------------------------------------------------------------------
-    def checkout(self, user_id: str, idempotency_key: str) -> tuple[Checkout, bool]:
+    def checkout(
+        self, user_id: str, idempotency_key: str, coupon_ids: Sequence[str] = ()
+    ) -> tuple[Checkout, bool]:
         """Turn the cart into orders, all lines or none; return the checkout and whether it was a replay.
 
-        A repeat of the key answers the same checkout (or raises the same refusal) without a new one.
+        `coupon_ids` are the shopper's coupons to apply (the shop's promotions apply by themselves).
+        A repeat of the key answers the same checkout (or raises the same refusal) without a new one,
+        whatever coupons it names: the key's first checkout decided them.
         """
-        return self._check_out(user_id, idempotency_key, None)
+        return self._check_out(user_id, idempotency_key, None, tuple(coupon_ids))
 
     def check_out_priced(
         self, user_id: str, idempotency_key: str, lines: Sequence[PricedItem]
@@ -166,7 +196,11 @@ class CartService:
         return self._check_out(user_id, idempotency_key, tuple(lines))
 
     def _check_out(
-        self, user_id: str, idempotency_key: str, lines: tuple[PricedItem, ...] | None
+        self,
+        user_id: str,
+        idempotency_key: str,
+        lines: tuple[PricedItem, ...] | None,
+        coupon_ids: tuple[str, ...] = (),
     ) -> tuple[Checkout, bool]:
         """Open (once) and decide (once) the checkout the key names: of `lines`, or of the cart when None."""
         checkout_id = checkout_id_of(user_id, idempotency_key)
@@ -174,7 +208,10 @@ class CartService:
         replayed = known is not None
         if known is None:
             if lines is None:
-                self._open(user_id, idempotency_key, checkout_id, *self._cart_lines(user_id))
+                cart_lines, subtotal, shipping, redemptions = self._cart_lines(
+                    user_id, checkout_id, coupon_ids
+                )
+                self._open(user_id, idempotency_key, checkout_id, cart_lines, subtotal, shipping, redemptions)
             else:
                 subtotal = sum(ln.total_cents for ln in lines)
                 self._open(user_id, idempotency_key, checkout_id, lines, subtotal)
@@ -210,17 +247,22 @@ class CartService:
             raise FlashSaleError(checkout.error_code, f"checkout {checkout.id} was refused")
         return checkout
 
-    def _cart_lines(self, user_id: str) -> tuple[list[PricedItem], int, int]:
-        """The cart's lines as the price engine prices them now: lines, subtotal, shipping."""
+    def _cart_lines(
+        self, user_id: str, checkout_id: str, coupon_ids: Sequence[str]
+    ) -> tuple[list[PricedItem], int, int, list[Redemption]]:
+        """The cart's lines as the price engine prices them now: lines, subtotal, shipping, coupons."""
         cart = self._load(user_id)
         if not cart.lines:
             raise FlashSaleError(ErrorCode.CART_EMPTY, "the cart is empty")
-        price = self._price(cart.lines)
+        price, offers = self._price(user_id, cart.lines, coupon_ids)
         lines = [
             PricedItem(line.item_id, line.qty, priced.unit_price_cents, priced.total_cents)
             for line, priced in zip(cart.lines, price.lines, strict=True)
         ]
-        return lines, price.subtotal_cents, price.shipping_cents
+        redemptions = []
+        if self.coupons is not None and offers is not None:
+            redemptions = self.coupons.redemptions(user_id, checkout_id, price, offers)
+        return lines, price.subtotal_cents, price.shipping_cents, redemptions
 
     def _open(
         self,
@@ -230,8 +272,9 @@ class CartService:
         lines: Sequence[PricedItem],
         subtotal_cents: int,
         shipping_cents: int = 0,
+        redemptions: Sequence[Redemption] = (),
     ) -> None:
-        """Write the checkout with its priced lines, PENDING (a racing twin wrote it: no-op)."""
+        """Write the checkout, its priced lines and its coupons, PENDING (a racing twin wrote it: no-op)."""
         goods = sum(ln.total_cents for ln in lines)
         rows = [
             {
@@ -262,6 +305,7 @@ class CartService:
             new = db.execute(insert_ignoring_duplicates(uow.db, CheckoutRow), [row]).rowcount
             if new:
                 db.execute(insert_ignoring_duplicates(uow.db, CheckoutLineRow), rows)
+                journal(uow.db, checkout_id, redemptions)
             uow.commit()
 
     def _decide(self, checkout: Checkout, *, from_cart: bool) -> None:
@@ -272,6 +316,14 @@ class CartService:
         decision stored wins. Holds go back only once REFUSED is what was stored, so a twin's
         refusal never releases a hold that the other twin placed.
         """
+        redeemed: list[Coupon] = []
+        if checkout.coupons and self.coupons is not None:
+            # Before any hold: a coupon refused (budget spent, used elsewhere) refuses the checkout.
+            redeemed, refusal = self.coupons.redeem(checkout.id, checkout.coupons)
+            if refusal is not None:
+                self._close(checkout.id, CheckoutStatus.REFUSED, refusal)
+                self.coupons.settle(checkout.id, force=True)
+                return
         requests = [Reservation(ln.item_id, checkout.user_id, ln.qty, ln.request_id) for ln in checkout.lines]
         decisions = self.deps.ledger.reserve_many(requests)
         fresh = [d.hold for d in decisions if d.hold is not None and not d.replayed]
@@ -290,7 +342,15 @@ class CartService:
         orders = [] if self.orders.write_behind else [order for _, order in placed]
         status = CheckoutStatus.PLACED if refused is None else CheckoutStatus.REFUSED
         try:
-            self._close(checkout.id, status, refused, store=orders, placed=placed, from_cart=from_cart)
+            self._close(
+                checkout.id,
+                status,
+                refused,
+                store=orders,
+                placed=placed,
+                from_cart=from_cart,
+                coupons=redeemed,
+            )
         except BaseException:
             try:
                 placed_by_twin = self._status(checkout.id) == CheckoutStatus.PLACED
@@ -302,6 +362,9 @@ class CartService:
             raise
         if self._status(checkout.id) == CheckoutStatus.REFUSED:
             self._give_back(fresh)
+        if checkout.coupons and self.coupons is not None:
+            # Refused (by this call or a twin), or placed and already undone: the coupons go back now.
+            self.coupons.settle(checkout.id, force=True)
 
     def _give_back(self, holds: Sequence[Hold]) -> None:
         """Release holds of a refused checkout; behind Redis, store their orders cancelled.
@@ -331,6 +394,7 @@ class CartService:
         store: Sequence[Order] = (),
         placed: Sequence[tuple[CheckoutLine, Order]] = (),
         from_cart: bool = False,
+        coupons: Sequence[Coupon] = (),
     ) -> None:
         """Decide a PENDING checkout with the orders to `store`; when placed, link its lines to their
         orders and (`from_cart`) take those items out of the cart, all in one transaction."""
@@ -352,6 +416,8 @@ class CartService:
                         )
                         .values(order_id=order.id)
                     )
+                if placed:
+                    CheckoutCoupons.record_redeemed(uow.db, checkout_id, coupons)
                 if placed and from_cart:
                     db.execute(
                         delete(CartLineRow).where(
@@ -410,4 +476,5 @@ class CartService:
             row.shipping_cents,
             row.total_cents,
             None if row.error_code is None else ErrorCode(row.error_code),
+            tuple(self.coupons.journaled(checkout_id)) if self.coupons is not None else (),
         )

@@ -14,19 +14,33 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import secrets
+import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy import func, select
+
 from flashsale.coupons import BudgetLevel, CouponLedger, WaveLevel
-from flashsale.domain.coupons import Coupon, CouponState, CouponTemplate, CouponWave, WaveTerms
+from flashsale.domain.coupons import (
+    MAX_CLAIMS_PER_USER,
+    MAX_WAVE_TOTAL,
+    Coupon,
+    CouponState,
+    CouponTemplate,
+    CouponWave,
+    WaveTerms,
+)
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.services.deps import Deps
 from flashsale.store import coupon_repository as repo
-from flashsale.store.tables import CouponCodeRow, CouponRow, CouponWaveRow
+from flashsale.store.tables import CampaignRow, CouponCodeRow, CouponRow, CouponTemplateRow, CouponWaveRow
 
 log = logging.getLogger(__name__)
+
+PROMOTIONS_CACHE_S = 2.0
 
 # Codes are read out over the phone and typed from SMS: no 0/O, 1/I/L. 12 of 31 symbols: 59 bits.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -82,6 +96,8 @@ class CouponService:
         # Templates and whether a wave is a run of codes never change once created: cached, never stale.
         self._code_waves: dict[int, bool] = {}
         self._templates: dict[int, CouponTemplate] = {}
+        # Shop promotions in force are read on every cart view: kept a moment (new ones show within it).
+        self._promotions: tuple[float, list[tuple[CouponTemplate, int]]] = (-math.inf, [])
 
     # -- operators ---------------------------------------------------------------------------------
     def create_template(self, template: CouponTemplate) -> CouponTemplate:
@@ -95,6 +111,60 @@ class CouponService:
             self.ledger.configure_budget(created.id, created.budget_cents)
             uow.commit()
             return created
+
+    def create_promotion(self, template: CouponTemplate, campaign_id: int) -> CouponTemplate:
+        """Store a shop promotion of a campaign: a template that applies by itself to every cart it fits.
+
+        No shopper claims it: each checkout it applies to is handed a coupon of its own wave (made
+        here), so it spends the template's budget as claimed coupons do. One shopper may use it in
+        at most `MAX_CLAIMS_PER_USER` checkouts (the wave's per-user limit). Unknown campaign: NOT_FOUND.
+        """
+        with self.deps.read() as unit:
+            if unit.db.get(CampaignRow, campaign_id) is None:
+                raise FlashSaleError(ErrorCode.NOT_FOUND, f"no campaign {campaign_id}")
+        created = self.create_template(replace(template, auto_apply=True, campaign_id=campaign_id))
+        wave = CouponWave(0, created.id, created.valid_from, MAX_WAVE_TOTAL, MAX_CLAIMS_PER_USER)
+        self.create_wave(wave)
+        self._promotions = (-math.inf, [])
+        return created
+
+    def promotions(self) -> list[CouponTemplate]:
+        """The shop promotions in force now (read at most every `PROMOTIONS_CACHE_S` seconds)."""
+        now = self.deps.now()
+        return [t for t, _ in self._promotion_waves() if t.valid_from <= now < t.valid_until]
+
+    def promotions_of(self, campaign_id: int) -> list[tuple[CouponTemplate, BudgetLevel]]:
+        """A campaign's shop promotions with what they took off so far."""
+        with self.deps.read() as unit:
+            rows = unit.db.scalars(
+                select(CouponTemplateRow)
+                .where(CouponTemplateRow.auto_apply.is_(True), CouponTemplateRow.campaign_id == campaign_id)
+                .order_by(CouponTemplateRow.id)
+            ).all()
+        return [(t, self.ledger.budget_level(t.id)) for t in map(repo.template_of, rows)]
+
+    def claim_promotion(self, *, user_id: str, template_id: int, request_id: str) -> Coupon:
+        """Hand a shopper the coupon of a promotion applied to their checkout (idempotent per request)."""
+        wave_id = next((w for t, w in self._promotion_waves() if t.id == template_id), None)
+        if wave_id is None:
+            raise FlashSaleError(ErrorCode.UNKNOWN_COUPON, f"no promotion {template_id}")
+        return self._claim(user_id, wave_id, request_id).coupon
+
+    def _promotion_waves(self) -> list[tuple[CouponTemplate, int]]:
+        read_at, known = self._promotions
+        if time.monotonic() - read_at < PROMOTIONS_CACHE_S:
+            return known
+        with self.deps.read() as unit:
+            rows = unit.db.execute(
+                select(CouponTemplateRow, func.min(CouponWaveRow.id))
+                .join(CouponWaveRow, CouponWaveRow.template_id == CouponTemplateRow.id)
+                .where(CouponTemplateRow.auto_apply.is_(True))
+                .group_by(CouponTemplateRow.id)
+                .order_by(CouponTemplateRow.id)
+            ).all()
+        known = [(repo.template_of(row), wave_id) for row, wave_id in rows]
+        self._promotions = (time.monotonic(), known)
+        return known
 
     def templates(self) -> list[tuple[CouponTemplate, BudgetLevel]]:
         """Every template with its budget and what its redeemed coupons took off so far."""
@@ -157,9 +227,14 @@ class CouponService:
 
     # -- shoppers ----------------------------------------------------------------------------------
     def claim(self, *, user_id: str, wave_id: int, request_id: str) -> Claimed:
-        """Claim one coupon of a wave (idempotent per request id); refusals raise FlashSaleError."""
+        """Claim one coupon of a wave (idempotent per request id); refusals raise FlashSaleError.
+
+        A shop promotion's wave is not claimed by shoppers: it applies by itself at checkout.
+        """
         if self._is_code_wave(wave_id):
             raise FlashSaleError(ErrorCode.UNKNOWN_COUPON, f"wave {wave_id} is claimed with its codes")
+        if any(w == wave_id for _, w in self._promotion_waves()):
+            raise FlashSaleError(ErrorCode.UNKNOWN_COUPON, f"wave {wave_id} is a shop promotion's")
         return self._claim(user_id, wave_id, request_id)
 
     def claim_code(self, *, user_id: str, code: str) -> Claimed:
@@ -190,7 +265,12 @@ class CouponService:
         with self.deps.read() as unit:
             coupons = repo.coupons_where(unit.db, CouponRow.user_id == user_id)
             templates = {t.id: repo.template_of(t) for t in repo.all_templates(unit.db)}
-        return [OwnedCoupon(c, templates[c.template_id]) for c in coupons]
+        # A promotion's coupons are the checkouts' business, not coupons the shopper holds.
+        return [
+            OwnedCoupon(c, templates[c.template_id])
+            for c in coupons
+            if not templates[c.template_id].auto_apply
+        ]
 
     # -- the order path ----------------------------------------------------------------------------
     def redeem(self, *, user_id: str, coupon_id: str, order_id: str, discount_cents: int) -> Coupon:
@@ -230,6 +310,10 @@ class CouponService:
                 return False  # the ledger refuses an unknown wave itself
             known = self._code_waves[wave_id] = row.codes
         return known
+
+    def template(self, template_id: int) -> CouponTemplate:
+        """A template (cached: templates never change once created)."""
+        return self._template(template_id)
 
     def _template(self, template_id: int) -> CouponTemplate:
         known = self._templates.get(template_id)

@@ -57,6 +57,8 @@ class OrderService:
         # Told of the orders written EXPIRED (by a sweep) or CANCELLED, once durable and once each
         # (hoarder control counts them).
         self.closed_listeners: list[Callable[[list[Order]], None]] = []
+        # Told of the orders written REFUNDED, once durable (a checkout's coupons may go back).
+        self.refunded_listeners: list[Callable[[list[Order]], None]] = []
 
     # -- buy -----------------------------------------------------------------------------------
     def buy(self, cmd: Buy) -> Purchase:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol
@@ -87,6 +87,9 @@ class OrderBook(Protocol):
     Settlement depends on this, not on the order service, so the dependency runs one way
     (orders → settlement).
     """
+
+    # Told of the orders written REFUNDED, once durable.
+    refunded_listeners: list[Callable[[list[Order]], None]]
 
     def get(self, order_id: str, user_id: str | None = None) -> Order:
         """The order as it is now (an UNPAID one past its window reads EXPIRED); not found raises."""
@@ -542,12 +545,17 @@ class PaymentDesk:
         """Ledger, then order, then provider: each step is idempotent, so recovery may repeat it."""
         self.deps.ledger.refund(order.id)
         now = self.deps.clock()
+        written = False
         with self.deps.uow() as uow:
             if order.can_become(OrderStatus.REFUNDED):  # recovery may find it refunded already
                 refunded = order.refunded(now)
                 if uow.orders.save_transition(order, refunded):
                     uow.record(refunded.event(now))
+                    written = True
             self.deps.commit(uow)
+        if written:
+            for listener in self.orders.refunded_listeners:
+                listener([refunded])
         self._send_pending_refunds(order.id)
         return self.orders.get(order.id)
 

@@ -30,6 +30,8 @@ def template_of(row: CouponTemplateRow) -> CouponTemplate:
         product_ids=frozenset(row.product_ids) if row.product_ids is not None else None,
         budget_cents=row.budget_cents,
         group=row.stack_group,
+        auto_apply=row.auto_apply,
+        campaign_id=row.campaign_id,
     )
 
 
@@ -49,6 +51,8 @@ def template_row(template: CouponTemplate) -> CouponTemplateRow:
         valid_until=template.valid_until,
         budget_cents=template.budget_cents,
         stack_group=template.group,
+        auto_apply=template.auto_apply,
+        campaign_id=template.campaign_id,
     )
 
 

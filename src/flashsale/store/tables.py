@@ -236,6 +236,22 @@ class CheckoutLineRow(Base):
     unit_price_cents: Mapped[int] = mapped_column(BigInteger)
     total_cents: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # set once placed
+
+
+class CheckoutCouponRow(Base):
+    """A coupon a checkout uses, and its discount: written with the checkout, before it is redeemed.
+
+    `state`: JOURNALED (to redeem), REDEEMED (written with the placed orders), RESTORED (given back).
+    """
+
+    __tablename__ = "checkout_coupons"
+    checkout_id: Mapped[str] = mapped_column(ForeignKey("checkouts.id"), primary_key=True)
+    coupon_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("coupon_templates.id"))
+    discount_cents: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+
+
 # -- Draws (lottery, scratch card, golden egg): see flashsale.domain.draws and flashsale.draws --------
 class DrawPoolRow(Base):
     """A prize pool; `rules` holds its entitlement rules, one per source (EntitlementRule fields)."""
@@ -324,6 +340,8 @@ class ScheduledDrawRow(Base):
     entrants: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     winner_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     ran_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class CouponTemplateRow(Base):
     """A coupon template (flashsale.domain.coupons.CouponTemplate); never changed once created."""
 
@@ -342,6 +360,9 @@ class CouponTemplateRow(Base):
     valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
     budget_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     stack_group: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A shop promotion (满减 for everyone): applies by itself at checkout, no claim needed.
+    auto_apply: Mapped[bool] = mapped_column(Boolean, default=False)
+    campaign_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class CouponWaveRow(Base):
@@ -381,6 +402,8 @@ class CouponCodeRow(Base):
     wave_id: Mapped[int] = mapped_column(ForeignKey("coupon_waves.id"), index=True)
     user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     coupon_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
 class SessionForecastRow(Base):
     """The operator's forecast of one session's traffic: how many shoppers, arriving over how long."""
 
@@ -411,6 +434,8 @@ class CampaignChannelRow(Base):
     spend_cents: Mapped[int] = mapped_column(BigInteger)
     attributed_orders: Mapped[int] = mapped_column(Integer)
     attributed_gmv_cents: Mapped[int] = mapped_column(BigInteger)
+
+
 # -- messaging (flashsale.messaging): contacts, opt-outs, templates, waves, the queue and its log ----
 class MemberContactRow(Base):
     """How to reach a member and when: name, addresses, locale and time zone (quiet hours are local)."""
@@ -501,6 +526,8 @@ class EventCursorRow(Base):
     __tablename__ = "event_cursors"
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger)
+
+
 class CampaignAdmissionRow(Base):
     """A campaign's admission terms (services/admission_policy.py); no row: the settings' defaults."""
 

@@ -34,6 +34,22 @@ def list_templates(platform: PlatformDep) -> list[CouponTemplateOut]:
     return [CouponTemplateOut.of(t, level.spent_cents) for t, level in platform.coupons.templates()]
 
 
+@router.post("/campaigns/{campaign_id}/promotions", status_code=201, responses=error_responses(404, 409))
+def create_promotion(campaign_id: PathId, body: CouponTemplateIn, platform: PlatformDep) -> CouponTemplateOut:
+    """Create a shop promotion of a campaign (满300减30, 每满200减20 capped as `percent`… any template kind):
+    it applies by itself to every cart it fits at checkout, no claim needed, within its budget."""
+    template = platform.coupons.create_promotion(body.to_domain(), campaign_id)
+    return CouponTemplateOut.of(template, spent_cents=0)
+
+
+@router.get("/campaigns/{campaign_id}/promotions")
+def list_promotions(campaign_id: PathId, platform: PlatformDep) -> list[CouponTemplateOut]:
+    """List a campaign's shop promotions with what they took off their budgets so far."""
+    return [
+        CouponTemplateOut.of(t, level.spent_cents) for t, level in platform.coupons.promotions_of(campaign_id)
+    ]
+
+
 @router.post("/coupon-waves", status_code=201, responses=error_responses(404))
 def create_wave(body: WaveIn, platform: PlatformDep) -> WaveOut:
     """Hand a template out: `total` coupons from `starts_at`, `per_user_limit` per shopper."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field
 
 from flashsale.api.deps import CurrentShopper, IdempotencyKey, PathId, PlatformDep
@@ -14,6 +14,7 @@ from flashsale.api.shop.purchases import REPLAYED_HEADER
 from flashsale.domain.price_engine import PriceKind
 from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST
 from flashsale.services.cart import CartView, Checkout
+from flashsale.services.checkout_coupons import MAX_COUPONS_PER_CHECKOUT
 
 router = APIRouter(tags=["cart"], responses=error_responses(401, 422))
 
@@ -28,6 +29,16 @@ class CartItemIn(In):
 
 class CartQtyIn(In):
     quantity: Annotated[Quantity, Field(description="Units of the item in the cart; 0 removes the line.")]
+
+
+CouponId = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class CheckoutIn(In):
+    coupon_ids: Annotated[
+        list[CouponId],
+        Field(max_length=MAX_COUPONS_PER_CHECKOUT, description="The shopper's coupons to apply (claimed)"),
+    ] = Field(default_factory=list)
 
 
 class AdjustmentOut(Out):
@@ -62,10 +73,18 @@ class CheckoutLineOut(Out):
     order: OrderOut | None
 
 
+class CheckoutCouponOut(Out):
+    coupon_id: str
+    template_id: int
+    discount_cents: int = Field(description="What the coupon or shop promotion took off this checkout")
+    state: str = Field(description="JOURNALED, REDEEMED, or RESTORED once given back")
+
+
 class CheckoutOut(Out):
     id: str
     status: str
     lines: list[CheckoutLineOut]
+    coupons: list[CheckoutCouponOut]
     subtotal_cents: int
     discount_cents: int
     shipping_cents: int
@@ -101,10 +120,15 @@ def _checkout_out(checkout: Checkout) -> CheckoutOut:
     return CheckoutOut.model_validate(checkout)
 
 
-@router.get("/cart")
-def get_cart(shopper: CurrentShopper, platform: PlatformDep) -> CartOut:
-    """The cart, priced as it would be checked out now."""
-    return _cart_out(platform.carts.view(shopper))
+@router.get("/cart", responses=error_responses(404, 409))
+def get_cart(
+    shopper: CurrentShopper,
+    platform: PlatformDep,
+    coupon_id: Annotated[list[CouponId], Query(max_length=MAX_COUPONS_PER_CHECKOUT)] = [],  # noqa: B006
+) -> CartOut:
+    """The cart, priced as it would be checked out now: the shop's promotions in force apply by
+    themselves; `coupon_id` (repeatable) prices it with the shopper's coupons applied."""
+    return _cart_out(platform.carts.view(shopper, coupon_id))
 
 
 @router.post("/cart/items")
@@ -131,10 +155,18 @@ def remove_from_cart(item_id: PathId, shopper: CurrentShopper, platform: Platfor
     "/checkouts",
     status_code=201,
     response_model=CheckoutOut,
-    responses=error_responses(400, 409, 503),
+    responses=error_responses(400, 404, 409, 503),
 )
-def checkout(shopper: CurrentShopper, platform: PlatformDep, key: IdempotencyKey) -> Response:
+def checkout(
+    shopper: CurrentShopper, platform: PlatformDep, key: IdempotencyKey, body: CheckoutIn | None = None
+) -> Response:
     """Turn the whole cart into orders, one per line, all or none (Idempotency-Key required).
+
+    `coupon_ids` apply the shopper's coupons, and the shop's promotions apply by themselves: the
+    discount is allocated to the lines, and each line's order is charged its discounted total. Each
+    coupon is redeemed once for the checkout before anything is held; a refusal (409
+    BUDGET_EXHAUSTED, COUPON_USED; 422 COUPON_NOT_APPLICABLE, COUPON_EXPIRED) holds nothing. The
+    coupons come back once the checkout's orders are all cancelled, expired or refunded.
 
     Every line is held in the stock ledger at once under the flash rules of its item (session
     window, per-user limit); if any line is refused, nothing is held and the answer is that line's
@@ -142,7 +174,7 @@ def checkout(shopper: CurrentShopper, platform: PlatformDep, key: IdempotencyKey
     order with the payment window of its campaign. The same key answers the same checkout again
     (200 with `Idempotent-Replayed: true`, or the same refusal).
     """
-    placed, replayed = platform.carts.checkout(shopper, key)
+    placed, replayed = platform.carts.checkout(shopper, key, body.coupon_ids if body is not None else ())
     return Response(
         _checkout_out(placed).model_dump_json(),
         status_code=200 if replayed else 201,
