@@ -10,7 +10,7 @@ recovery sends. The store decides on every engine: the stock ledger is not invol
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -31,12 +31,20 @@ class RuleView:
     paid_count: int  # orders counted so far (the last rank handed out)
 
 
-def count(db: Session, order: Order, at: float) -> FreeOrderWin | None:
+def rules_for(db: Session, item_ids: Iterable[int]) -> dict[int, FreeOrderRule]:
+    """The rules that count paid orders of these items (item id -> rule), read once for a batch of pays."""
+    return repo.rules_covering(db, item_ids)
+
+
+def count(
+    db: Session, order: Order, at: float, rules: Mapping[int, FreeOrderRule] | None = None
+) -> FreeOrderWin | None:
     """Inside the transaction that marks `order` PAID: take its rank, and return its win if it won.
 
+    `rules`: the covering rules as `rules_for` read them in this transaction (read here if None).
     The caller journals the win's rebate and records its event in the same transaction.
     """
-    rule = repo.rule_covering(db, order.item_id)
+    rule = repo.rule_covering(db, order.item_id) if rules is None else rules.get(order.item_id)
     if rule is None:
         return None
     rank = repo.count_paid_order(db, rule.id, order.id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol
@@ -23,7 +23,7 @@ from sqlalchemy import Select, and_, select, tuple_
 from sqlalchemy.orm import Session
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
-from flashsale.domain.free_orders import refundable_cents
+from flashsale.domain.free_orders import FreeOrderRule, refundable_cents
 from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.payments import AttemptStatus
 from flashsale.services import free_orders
@@ -361,7 +361,8 @@ class PaymentDesk:
                     if settled[o.id].payment_ref == o.payment_ref
                 ]
                 self.attempts.settle_open(uow.db, *(o.id for _, o in mine))
-                free = [o.id for c, o in mine if self._record_paid(uow, o, c.provider, now)]
+                rules = free_orders.rules_for(uow.db, {o.item_id for _, o in mine})
+                free = [o.id for c, o in mine if self._record_paid(uow, o, c.provider, now, rules)]
                 self.deps.commit(uow)
         except Exception as exc:
             # Journaled and confirmed, not settled: `recover()` applies these charges (the journal says so).
@@ -501,14 +502,21 @@ class PaymentDesk:
             self._send_pending_refunds(order_id)  # the rebate; recovery sends it if we die first
         return settled
 
-    def _record_paid(self, uow: UnitOfWork, paid: Order, provider: str, now: float) -> bool:
+    def _record_paid(
+        self,
+        uow: UnitOfWork,
+        paid: Order,
+        provider: str,
+        now: float,
+        rules: Mapping[int, FreeOrderRule] | None = None,
+    ) -> bool:
         """In the transaction that paid the order: its event, and a free order's rank; True if it won one.
 
         Counted only by the one transaction that paid it: a free order's rank is taken and its
-        rebate journaled together with the payment, or not at all.
+        rebate journaled together with the payment, or not at all. `rules`: see `free_orders.count`.
         """
         uow.record(paid.event(now))
-        won = free_orders.count(uow.db, paid, now)
+        won = free_orders.count(uow.db, paid, now, rules)
         if won is None:
             return False
         assert paid.payment_ref is not None

@@ -54,17 +54,24 @@ def all_rules(db: Session) -> list[tuple[FreeOrderRule, int]]:
 
 def rule_covering(db: Session, item_id: int) -> FreeOrderRule | None:
     """The rule that counts a paid order of `item_id` (rules never overlap; the oldest if they did)."""
-    row = db.scalars(
-        select(FreeOrderRuleRow)
+    return rules_covering(db, [item_id]).get(item_id)
+
+
+def rules_covering(db: Session, item_ids: Iterable[int]) -> dict[int, FreeOrderRule]:
+    """`rule_covering` for many items in one query: item id -> its rule, for the items that have one."""
+    rows = db.execute(
+        select(ItemRow.id, FreeOrderRuleRow)
         .join(ItemRow, ItemRow.session_id == FreeOrderRuleRow.session_id)
         .where(
-            ItemRow.id == item_id,
-            (FreeOrderRuleRow.item_id.is_(None)) | (FreeOrderRuleRow.item_id == item_id),
+            ItemRow.id.in_(set(item_ids)),
+            (FreeOrderRuleRow.item_id.is_(None)) | (FreeOrderRuleRow.item_id == ItemRow.id),
         )
         .order_by(FreeOrderRuleRow.id)
-        .limit(1)
-    ).first()
-    return None if row is None else rule_of(row)
+    ).all()
+    rules: dict[int, FreeOrderRule] = {}
+    for item_id, row in rows:
+        rules.setdefault(item_id, rule_of(row))
+    return rules
 
 
 def count_paid_order(db: Session, rule_id: int, order_id: str) -> int | None:
