@@ -82,10 +82,12 @@ def test_a_failed_commit_gives_every_unit_back_and_stores_nothing(
     level = deps.ledger.stock(ITEM)
     assert (level.available, level.held, level.sold) == (QUOTA, 0, 0)  # no undersell
     deps.store.fail_commits = False
-    # The key was granted and given back: its retry replays that, as a cancelled order, holding nothing.
+    # Nobody was told of the failed grant, so the ledger forgot its key: the retry is decided afresh.
     retry = orders.buy(Buy("ann", ITEM, 2, "a"))
-    assert retry.replayed and retry.order.status is OrderStatus.CANCELLED
-    assert deps.ledger.stock(ITEM).available == QUOTA
+    assert not retry.replayed and retry.order.status is OrderStatus.UNPAID
+    assert deps.store.orders == {retry.order.id: retry.order}
+    assert deps.ledger.stock(ITEM).available == QUOTA - 2
+    assert deps.ledger.holds(ITEM) == [deps.ledger.get_hold(retry.order.id)]  # the failed one is gone
 
 
 def test_cancel_moves_the_order_once_and_gives_the_units_back(orders: OrderService, deps: FakeDeps) -> None:

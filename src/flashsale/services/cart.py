@@ -39,6 +39,7 @@ from flashsale.domain.price_engine import FlashPrice, PricedCart, price_cart
 from flashsale.ledger.contract import Reservation
 from flashsale.services.deps import Deps
 from flashsale.services.orders import OrderService, store_placed
+from flashsale.services.recall import reserve_recalling
 from flashsale.store.repositories import insert_ignoring_duplicates
 from flashsale.store.tables import CartLineRow, CheckoutLineRow, CheckoutRow
 from flashsale.store.uow import UnitOfWork
@@ -273,7 +274,7 @@ class CartService:
         refusal never releases a hold that the other twin placed.
         """
         requests = [Reservation(ln.item_id, checkout.user_id, ln.qty, ln.request_id) for ln in checkout.lines]
-        decisions = self.deps.ledger.reserve_many(requests)
+        decisions = reserve_recalling(self.deps, requests)  # keys retention forgot: asked of the store
         fresh = [d.hold for d in decisions if d.hold is not None and not d.replayed]
         refused = next((d.code for d in decisions if d.hold is None), None)
         now = self.deps.clock()
