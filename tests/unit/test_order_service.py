@@ -126,3 +126,18 @@ def test_a_shoppers_orders_are_listed_newest_first(orders: OrderService, clock: 
     second = orders.buy(Buy("ann", ITEM, 1, "2")).order
     assert [o.id for o in orders.list_for_user("ann")] == [second.id, first.id]
     assert orders.list_for_user("bob") == []
+
+
+def test_a_key_the_ledger_lost_keeps_answering_its_stored_order_on_every_retry(
+    orders: OrderService, deps: FakeDeps
+) -> None:
+    stored = orders.buy(Buy("ann", ITEM, 1, "k")).order
+    # The ledger lost the key (rebuilt from less than the store holds), the store kept it.
+    deps.ledger.restore([ItemTerms(ITEM, QUOTA, LIMIT, T0 - 1, T0 + 3_600, WINDOW_S)], [])
+
+    first, second = orders.buy(Buy("ann", ITEM, 1, "k")), orders.buy(Buy("ann", ITEM, 1, "k"))
+
+    assert first.replayed and second.replayed
+    assert first.order.id == second.order.id == stored.id
+    assert deps.ledger.stock(ITEM).available == QUOTA  # the fresh grants went back
+    assert deps.ledger.holds(ITEM) == []

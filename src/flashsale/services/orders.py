@@ -170,8 +170,9 @@ class OrderService:
             stored = r.orders.get(order.id)
         if stored is not None:
             return Purchase(stored, replayed=False)
-        # The key was used before the ledger lost it (e.g. a Redis restart): the stored order wins.
-        self.deps.ledger.release(order.id)
+        # The key was used before the ledger lost it (e.g. a Redis restart): the stored order wins,
+        # and the ledger forgets the grant again, so the next retry comes back here, not to it.
+        self._undo([order.id])
         return Purchase(self._current(self._stored_by_key(cmd)), replayed=True)
 
     def ledger_lost(self, item_id: int) -> None:
