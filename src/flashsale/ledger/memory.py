@@ -308,7 +308,6 @@ class MemoryLedger:
                 self._expired_unreported[:limit],
                 self._expired_unreported[limit:],
             )
-            handed = [h for h in handed if h.hold_id in self._holds]  # abandoned ones: nobody to tell
             for hold in handed:
                 self._done[hold.hold_id] = now  # handed out: the store follows, so it may be forgotten
             return handed
@@ -324,6 +323,8 @@ class MemoryLedger:
                     continue
                 if hold.state is HoldState.HELD:  # its stale heap entry is skipped by the sweep
                     hold = self._move(hold, HoldState.RELEASED)
+                elif hold.state is HoldState.EXPIRED and hold_id not in self._done:  # not handed out yet
+                    self._expired_unreported = [h for h in self._expired_unreported if h.hold_id != hold_id]
                 self._drop(hold)
                 gone += 1
             return gone

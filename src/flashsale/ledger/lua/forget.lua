@@ -20,6 +20,8 @@ for j = 4, #ARGV do
     else
       forget = state == 'held' or state == 'released' or state == 'expired'
       if state == 'held' then give_back(rec[2], rec[3], tonumber(rec[4]), bucket, 'held') end
+      -- An expiry not handed out yet is nobody's to hand out now (rare: a scan of the short list).
+      if state == 'expired' and not redis.call('ZSCORE', DONE, hold) then redis.call('LREM', EXPIRED, 1, hold) end
     end
     if forget then
       drop_hold(rec)
