@@ -21,6 +21,7 @@ from flashsale.draws import draw_ledger_from_url
 from flashsale.jobs.draw_scheduler import DrawScheduler
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
+from flashsale.jobs.retention import RetentionJob
 from flashsale.ledger import Ledger, ledger_from_url
 from flashsale.messaging.dispatch import Dispatcher
 from flashsale.messaging.service import MessagingAdmin
@@ -44,6 +45,7 @@ from flashsale.services.payments import SandboxProvider
 from flashsale.services.pricebook import PriceBook
 from flashsale.services.reconcile import repair_lost_writes
 from flashsale.services.referral import ReferralService
+from flashsale.services.retention import HOUR_S, Retention
 from flashsale.services.sale_tokens import sale_token_key
 from flashsale.services.showcase import Showcase
 from flashsale.store import db as store_db
@@ -66,6 +68,7 @@ class Platform:
     sweeper: ExpirySweeper | None = None
     writer: OrderWriter | None = None
     draw_scheduler: DrawScheduler | None = None
+    retention_job: RetentionJob | None = None
     _draws: DrawService | None = field(default=None, repr=False)
     _draws_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     messenger: threading.Thread | None = None  # the message sender, when messaging_in_serve
@@ -105,6 +108,11 @@ class Platform:
     def draw_schedule(self) -> DrawSchedule:
         """Scheduled draws (N winners among the day's qualifying buyers)."""
         return DrawSchedule(self.deps)
+
+    @cached_property
+    def retention(self) -> Retention:
+        """Forgetting finished holds and their request keys once FLASHSALE_LEDGER_RETENTION_HOURS old."""
+        return Retention(self.orders, keep_s=self.settings.ledger_retention_hours * HOUR_S)
 
     @cached_property
     def carts(self) -> CartService:
@@ -177,6 +185,11 @@ class Platform:
                 ),
             )
             self.sweeper.start()
+        if self.retention_job is None:
+            self.retention_job = RetentionJob(
+                self.retention, interval_s=self.settings.ledger_retention_interval_s
+            )
+            self.retention_job.start()
         if self.writer is None and self.orders.write_behind:
             # A process that sells repairs a ledger that lost writes; a CLI command leaves it to reconcile.
             self.orders.refusals.repair = repair_hook(self)
@@ -194,10 +207,10 @@ class Platform:
             self.messenger.start()
 
     def close(self) -> None:
-        for job in (self.sweeper, self.writer, self.draw_scheduler):
+        for job in (self.sweeper, self.writer, self.draw_scheduler, self.retention_job):
             if job is not None:
                 job.stop()
-        self.sweeper = self.writer = self.draw_scheduler = None
+        self.sweeper = self.writer = self.draw_scheduler = self.retention_job = None
         if self.messenger is not None:
             self._stop_messenger.set()
             self.messenger.join()

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     draw_schedule_interval_s: float = Field(
         5.0, gt=0, description="How often serving processes run due draws"
     )
+    # Ledger retention (services/retention.py): finished holds and their request keys are forgotten
+    # this long after they finished; their orders answer for them from the store.
+    ledger_retention_hours: float = Field(
+        24.0, gt=0, description="Age after which finished holds and their request keys leave the ledger"
+    )
+    ledger_retention_interval_s: float = Field(
+        600.0, gt=0, description="How often serving processes forget old finished holds"
+    )
     # Referral rewards (services/referral.py): given once the invitee's first paid order is past this.
     referral_settle_s: int = Field(7 * 24 * 3600, ge=0, description="Refund window before a referral pays")
     referral_inviter_points: int = Field(100, ge=0, description="Points for the inviter of a referral")

@@ -1,4 +1,4 @@
-"""Model-based test: random reserve/confirm/release/refund/expire/configure runs against a tiny model.
+"""Model-based test: random reserve/confirm/release/refund/expire/configure/abandon/forget runs vs a model.
 
 After every step the ledger must agree with the model, and the invariants must hold: units are
 conserved, no counter is negative, and no user holds more than the limit.
@@ -74,6 +74,9 @@ class Model:
         self.holds: dict[str, ModelHold] = {}
         self.keys: dict[tuple[str, str], str] = {}
         self.unreported: set[str] = set()
+        self.done: dict[str, float] = {}  # finished and handed out -> when (what retention may forget)
+        self.retired: set[str] = set()  # users some of whose keys were forgotten
+        self.gone: set[str] = set()  # abandoned or forgotten holds
 
     def units(self, item_id: int, *states: HoldState, user_id: str | None = None) -> int:
         return sum(
@@ -90,12 +93,16 @@ class Model:
         quota = self.terms[item_id].quota
         return StockLevel(item_id, quota, quota - held - sold, held, sold)
 
-    def refusal(self, item_id: int, user_id: str, qty: int, key: str) -> ErrorCode | None:
+    def refusal(
+        self, item_id: int, user_id: str, qty: int, key: str, checked: bool = False
+    ) -> ErrorCode | None:
         """Return the code the ledger must refuse with, or None when it must grant (or replay)."""
         known = self.keys.get((user_id, key))
         if known is not None:
             hold = self.holds[known]
             return None if (hold.item_id, hold.qty) == (item_id, qty) else ErrorCode.IDEMPOTENCY_MISMATCH
+        if user_id in self.retired and not checked:
+            return ErrorCode.REQUEST_FORGOTTEN
         item = self.terms[item_id]
         available = self.level(item_id).available
         if not 1 <= qty <= MAX_QUANTITY_PER_REQUEST:
@@ -112,10 +119,19 @@ class Model:
 
     def move_error(self, hold_id: str, target: HoldState) -> ErrorCode | None:
         """Return why the hold cannot move to `target`; None if it may (or already did)."""
+        if hold_id in self.gone:
+            return ErrorCode.UNKNOWN_HOLD
         state = self.holds[hold_id].state
         if state in (target, SOURCE[target]):
             return None
         return ErrorCode.ORDER_EXPIRED if state is HoldState.EXPIRED else ErrorCode.INVALID_TRANSITION
+
+    def drop(self, hold_id: str) -> None:
+        del self.holds[hold_id]
+        self.keys = {k: h for k, h in self.keys.items() if h != hold_id}
+        self.unreported.discard(hold_id)
+        self.done.pop(hold_id, None)
+        self.gone.add(hold_id)
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
@@ -145,16 +161,20 @@ class LedgerMachine(RuleBasedStateMachine):
         decision = self.ledger.reserve(item_id=item_id, user_id=user_id, qty=qty, request_id=key)
         return multiple(*self.follow(request, decision))
 
-    @rule(target=holds, batch=st.lists(REQUESTS, max_size=4))
-    def reserve_many(self, batch: list[tuple[int, str, int, str]]) -> object:
-        decisions = self.ledger.reserve_many(batch)
+    @rule(target=holds, batch=st.lists(REQUESTS, max_size=4), checked=st.booleans())
+    def reserve_many(self, batch: list[tuple[int, str, int, str]], checked: bool) -> object:
+        decisions = self.ledger.reserve_many(batch, checked=checked)
         assert len(decisions) == len(batch)
-        return multiple(*(i for r, d in zip(batch, decisions, strict=True) for i in self.follow(r, d)))
+        return multiple(
+            *(i for r, d in zip(batch, decisions, strict=True) for i in self.follow(r, d, checked))
+        )
 
-    def follow(self, request: tuple[int, str, int, str], decision: Decision) -> list[str]:
+    def follow(
+        self, request: tuple[int, str, int, str], decision: Decision, checked: bool = False
+    ) -> list[str]:
         """Check a decision against the model, apply it there, and return the id of a new hold."""
         item_id, user_id, qty, key = request
-        assert decision.code is self.model.refusal(item_id, user_id, qty, key)
+        assert decision.code is self.model.refusal(item_id, user_id, qty, key, checked)
         known = self.model.keys.get((user_id, key))
         if decision.hold is None:
             return []
@@ -178,6 +198,8 @@ class LedgerMachine(RuleBasedStateMachine):
             assert exc.code is expected
             return
         assert expected is None and hold.state is target
+        if self.model.holds[hold_id].state is not target and target is not HoldState.SOLD:
+            self.model.done[hold_id] = self.model.now
         self.model.holds[hold_id].state = target
 
     @rule(hold_id=holds)
@@ -203,6 +225,34 @@ class LedgerMachine(RuleBasedStateMachine):
 
         assert handed <= self.model.unreported and len(handed) == min(limit, len(self.model.unreported))
         self.model.unreported -= handed
+        self.model.done.update(dict.fromkeys(handed, self.model.now))
+
+    @rule(hold_ids=st.lists(holds, max_size=3, unique=True))
+    def abandon(self, hold_ids: list[str]) -> None:
+        gone = self.ledger.abandon(hold_ids)
+        undone = [
+            i
+            for i in hold_ids
+            if i in self.model.holds
+            and self.model.holds[i].state in (HoldState.HELD, HoldState.RELEASED, HoldState.EXPIRED)
+        ]
+        assert gone == len(undone)
+        for hold_id in undone:
+            self.model.drop(hold_id)
+
+    @rule(picked=st.lists(holds, max_size=3, unique=True), ago=st.sampled_from([0.0, 1.0, TTL]))
+    def forget(self, picked: list[str], ago: float) -> None:
+        before = self.model.now - ago
+        listed = self.ledger.finished(before, 1000)
+        assert {h.hold_id for h in listed} == {i for i, at in self.model.done.items() if at < before}
+        assert all(h.state is self.model.holds[h.hold_id].state for h in listed)
+        chosen = list(dict.fromkeys(picked + [h.hold_id for h in listed[:2]]))
+        gone = self.ledger.forget(chosen)
+        forgettable = [i for i in chosen if i in self.model.done]
+        assert gone == len(forgettable)
+        for hold_id in forgettable:
+            self.model.retired.add(self.model.holds[hold_id].user_id)
+            self.model.drop(hold_id)
 
     @rule(item_id=st.sampled_from([t.item_id for t in ITEMS]), quota=st.integers(0, 6))
     def configure_quota(self, item_id: int, quota: int) -> None:
@@ -229,6 +279,8 @@ class LedgerMachine(RuleBasedStateMachine):
         for hold_id, hold in self.model.holds.items():
             current = self.ledger.get_hold(hold_id)
             assert current is not None and current.state is hold.state
+        for hold_id in self.model.gone:
+            assert self.ledger.get_hold(hold_id) is None
         live = [h.expires_at for h in self.model.holds.values() if h.state is HoldState.HELD]
         assert self.ledger.next_expiry() == (min(live) if live else None)
 

@@ -26,11 +26,13 @@ class RecordingLedger(MemoryLedger):
         self.batches: list[int] = []
         self.outage: Exception | None = None
 
-    def reserve_many(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+    def reserve_many(
+        self, requests: Sequence[tuple[int, str, int, str]], *, checked: bool = False
+    ) -> list[Decision]:
         self.batches.append(len(requests))
         if self.outage is not None:
             raise self.outage
-        return super().reserve_many(requests)
+        return super().reserve_many(requests, checked=checked)
 
 
 @pytest.fixture

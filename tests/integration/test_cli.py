@@ -118,6 +118,13 @@ def test_expire_on_a_fresh_database_expires_nothing(cli: CliRunner) -> None:
     assert result.stdout.strip() == "0 holds expired"
 
 
+def test_forget_finished_on_a_fresh_database_forgets_nothing(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["forget-finished", "--older-than-hours", "1"])
+
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "0 finished holds forgotten (0 orders written first)"
+
+
 def test_expire_writes_down_a_hold_whose_payment_window_passed(cli: CliRunner, data_dir: Path) -> None:
     an_hour_ago = time.time() - 3600
     platform = build(Settings(data_dir=data_dir), clock=ManualClock(an_hour_ago))

@@ -2,7 +2,9 @@
 
 Purchases are decided in batches by the Redis ledger (`buy_many` → one `reserve_many` script call
 per batch) while two order writers drain the stream into PostgreSQL and trim it as they go. 20,000
-purchases by default; the full 100,000 with FLASHSALE_STRESS=full (see docs/architecture.md).
+purchases by default on one node, 5,000 over three slot groups' streams on the Cluster; the full
+100,000 each with FLASHSALE_STRESS=full (see docs/architecture.md). Writers trim only entries every
+group acknowledged, and acknowledge only after the commit that stored them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tests.integration.redis_support import redis_of, wait_until
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.stress]
 
 PURCHASES = stress_size(20_000, 100_000)
+CLUSTER_PURCHASES = stress_size(5_000, 100_000)
 BATCH = 500  # purchases per buy_many: what the checkout batches when a crowd arrives at once
 # After the last upkeep nothing is pending: the stream keeps its last delivered entry only.
 BOUND = 1
@@ -88,3 +91,52 @@ def test_the_stream_is_trimmed_to_what_was_acknowledged_after_a_long_run(
             f"\n[purchase stream, {PURCHASES} purchases] longest seen {longest}, after the run {length}, "
             f"trimmed {trimmed} by {sum(w.stats.trimmed > 0 for w in writers)} writers"
         )
+
+
+@pytest.fixture
+def cluster_platform(
+    settings: Settings, clock: ManualClock, postgres_databases: engines.PostgresDatabases
+) -> Iterator[Platform]:
+    """The scale-out stack on the Redis Cluster: one purchase stream per slot group."""
+    with engines.platform_on(engines.POSTGRES_REDIS_CLUSTER, settings, clock, postgres_databases) as plat:
+        yield plat
+
+
+@pytest.mark.redis_cluster
+def test_every_slot_groups_stream_is_trimmed_after_a_run_on_the_cluster(
+    cluster_platform: Platform, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    platform = cluster_platform
+    ledger = redis_of(platform)
+    # Three items (ids 1..3 on a fresh database), so three slot groups' streams fill at once.
+    share = -(-CLUSTER_PURCHASES // 3)
+    items = [open_sale(platform, quota=share, per_user_limit=1, payment_window_s=3600) for _ in range(3)]
+    assert len({ledger.group_of_item(i) for i in items}) == 3
+    clock.advance(1)
+    writers = [order_writer_for(platform) for _ in range(2)]
+    for n, writer in enumerate(writers):
+        writer.consumer = f"writer-{n}"
+        writer.start()
+
+    def lengths() -> list[int]:
+        return [ledger.client.xlen(key) for key in ledger.stream_keys]
+
+    granted: set[str] = set()
+    try:
+        for start in range(0, CLUSTER_PURCHASES, BATCH):
+            end = min(start + BATCH, CLUSTER_PURCHASES)
+            buys = [Buy(f"u{n}", items[n % 3], 1, "k") for n in range(start, end)]
+            granted |= {a.order.id for a in platform.orders.buy_many(buys) if isinstance(a, Purchase)}
+        wait_until(lambda: len(stored_ids(platform)) == CLUSTER_PURCHASES, timeout_s=600)
+        wait_until(lambda: max(lengths()) <= BOUND, timeout_s=30)
+    finally:
+        for writer in writers:
+            writer.stop()
+
+    assert len(granted) == CLUSTER_PURCHASES
+    assert stored_ids(platform) == granted
+    assert max(lengths()) <= BOUND
+    trimmed = sum(w.stats.trimmed for w in writers)
+    assert trimmed == CLUSTER_PURCHASES - sum(lengths())
+    with capsys.disabled():
+        print(f"\n[purchase streams, Cluster, {CLUSTER_PURCHASES} purchases] after the run {lengths()}")

@@ -83,9 +83,11 @@ class RecordingLedger(MemoryLedger):
         super().__init__(clock)
         self.batches: list[int] = []
 
-    def reserve_many(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+    def reserve_many(
+        self, requests: Sequence[tuple[int, str, int, str]], *, checked: bool = False
+    ) -> list[Decision]:
         self.batches.append(len(requests))
-        return super().reserve_many(requests)
+        return super().reserve_many(requests, checked=checked)
 
 
 def storm(reserver: BatchingReserver, clicks: Sequence[Request], item_id: int = 1) -> list[Decision]:

@@ -82,10 +82,12 @@ def test_a_failed_commit_gives_every_unit_back_and_stores_nothing(
     level = deps.ledger.stock(ITEM)
     assert (level.available, level.held, level.sold) == (QUOTA, 0, 0)  # no undersell
     deps.store.fail_commits = False
-    # The key was granted and given back: its retry replays that, as a cancelled order, holding nothing.
+    # Nobody was told of the failed grant, so the ledger forgot its key: the retry is decided afresh.
     retry = orders.buy(Buy("ann", ITEM, 2, "a"))
-    assert retry.replayed and retry.order.status is OrderStatus.CANCELLED
-    assert deps.ledger.stock(ITEM).available == QUOTA
+    assert not retry.replayed and retry.order.status is OrderStatus.UNPAID
+    assert deps.store.orders == {retry.order.id: retry.order}
+    assert deps.ledger.stock(ITEM).available == QUOTA - 2
+    assert deps.ledger.holds(ITEM) == [deps.ledger.get_hold(retry.order.id)]  # the failed one is gone
 
 
 def test_cancel_moves_the_order_once_and_gives_the_units_back(orders: OrderService, deps: FakeDeps) -> None:
@@ -124,3 +126,18 @@ def test_a_shoppers_orders_are_listed_newest_first(orders: OrderService, clock: 
     second = orders.buy(Buy("ann", ITEM, 1, "2")).order
     assert [o.id for o in orders.list_for_user("ann")] == [second.id, first.id]
     assert orders.list_for_user("bob") == []
+
+
+def test_a_key_the_ledger_lost_keeps_answering_its_stored_order_on_every_retry(
+    orders: OrderService, deps: FakeDeps
+) -> None:
+    stored = orders.buy(Buy("ann", ITEM, 1, "k")).order
+    # The ledger lost the key (rebuilt from less than the store holds), the store kept it.
+    deps.ledger.restore([ItemTerms(ITEM, QUOTA, LIMIT, T0 - 1, T0 + 3_600, WINDOW_S)], [])
+
+    first, second = orders.buy(Buy("ann", ITEM, 1, "k")), orders.buy(Buy("ann", ITEM, 1, "k"))
+
+    assert first.replayed and second.replayed
+    assert first.order.id == second.order.id == stored.id
+    assert deps.ledger.stock(ITEM).available == QUOTA  # the fresh grants went back
+    assert deps.ledger.holds(ITEM) == []

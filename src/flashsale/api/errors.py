@@ -83,6 +83,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.SALE_PAUSED: 503,
     ErrorCode.LEDGER_BEHIND: 503,
+    ErrorCode.REQUEST_FORGOTTEN: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.NO_ENTITLEMENT: 409,
     ErrorCode.PRIZE_GONE: 409,

@@ -1,4 +1,4 @@
-"""`flashsale expire`, `reconcile`, `pauses`, `write-orders`: the background jobs, run by hand."""
+"""`flashsale expire`, `reconcile`, `pauses`, `write-orders`, `forget-finished`: background jobs by hand."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
@@ -20,6 +21,7 @@ from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.jobs.order_writer import backoff_s
 from flashsale.services.fence import DEFAULT_LEASE_S
 from flashsale.services.reconcile import ItemDrift, Reconciler, ReportFormat, render_report
+from flashsale.services.retention import HOUR_S
 from flashsale.store.lease import LeaseTaken
 
 app = typer.Typer()
@@ -39,6 +41,39 @@ def expire() -> None:
     finally:
         platform.close()
     typer.echo(f"{expired} holds expired")
+
+
+@app.command("forget-finished")
+def forget_finished(
+    older_than_hours: float | None = typer.Option(
+        None,
+        "--older-than-hours",
+        min=0.0,
+        help="Forget holds finished at least this long ago (default: FLASHSALE_LEDGER_RETENTION_HOURS).",
+    ),
+) -> None:
+    """Forget finished holds (released, refunded, expired) and their request keys from the ledger.
+
+    Their orders stay in the database and answer a retried Idempotency-Key; held and paid holds
+    are kept. Every server does this periodically (FLASHSALE_LEDGER_RETENTION_INTERVAL_S); run it
+    by hand against a Redis ledger. On the in-process ledger the server's own job does it (or
+    POST /admin/ledger/retention).
+    """
+    settings = Settings()
+    try:
+        platform = build(settings)
+    except LeaseTaken as exc:
+        refuse(f"{exc}: the running server's retention job forgets its own ledger's holds", code=1)
+    try:
+        retention = platform.retention
+        if older_than_hours is not None:
+            retention.keep_s = older_than_hours * HOUR_S
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as progress:
+            progress.add_task("forgetting finished holds", total=None)
+            done = retention.forget_finished()
+    finally:
+        platform.close()
+    typer.echo(f"{done.forgotten} finished holds forgotten ({done.written} orders written first)")
 
 
 def _platform(why_refused: str, *, read_only: bool = False) -> Platform:

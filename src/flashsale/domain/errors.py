@@ -41,6 +41,10 @@ class ErrorCode(StrEnum):
     # it lost writes (Redis restarted on a stale AOF, or failed over to a lagging replica). Shoppers
     # hear SALE_PAUSED while it is repaired; the code itself reaches only the ledger's callers.
     LEDGER_BEHIND = "LEDGER_BEHIND"
+    # The ledger forgot some of this shopper's finished holds and their keys (retention), so an
+    # unknown key may name a stored order: the caller asks the store, then reserves again `checked`.
+    # Reaches only the ledger's callers (services/retention.py answers it).
+    REQUEST_FORGOTTEN = "REQUEST_FORGOTTEN"
     CART_EMPTY = "CART_EMPTY"  # a checkout of a cart with no lines
     CART_FULL = "CART_FULL"  # a cart already holds its most lines
     # Draws (lottery, scratch card, golden egg): see flashsale.draws.contract.

@@ -35,6 +35,15 @@ Guarantees shared by all engines:
   refused with LEDGER_BEHIND and changes nothing, so no unit is sold twice before the repair. A
   `restore` starts a new epoch: the sequence jumps to the next multiple of SEQUENCE_EPOCH above
   every mark, floor and sequence it knows, so floors from before the loss never refuse afterwards.
+- Retention: a finished hold (released, refunded, or expired and handed out by `expire_due`) is
+  listed by `finished` and may be forgotten with its request key (`forget`); held and sold holds
+  never are (a payment or a refund still needs them). Counters are untouched, so conservation and
+  limits stay exact. A user any of whose keys was forgotten is marked, and for a marked user a
+  request key the ledger does not know is answered REQUEST_FORGOTTEN (nothing changes): the caller
+  looks the key up in the system of record and replays the order found there, or, finding none,
+  decides it with `reserve_many(..., checked=True)`. `restore` remembers every key it is given
+  and drops the marks. `abandon` forgets grants nobody was told of (their units go back) without
+  marking anyone, so a retry of such a key is a fresh decision.
 """
 
 from __future__ import annotations
@@ -150,12 +159,43 @@ class Ledger(Protocol):
         """
         ...
 
-    def reserve_many(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+    def reserve_many(
+        self, requests: Sequence[tuple[int, str, int, str]], *, checked: bool = False
+    ) -> list[Decision]:
         """Decide `(item_id, user_id, qty, request_id)` requests in order, as `reserve` one after another.
 
         One Decision per request, in order. An engine may decide a batch in one round trip; if the
         call fails, an earlier part may already be decided, and retrying with the same request ids
-        replays it.
+        replays it. With `checked`, the caller found no stored order for any of these keys, so an
+        unknown key of a marked user is decided instead of answered REQUEST_FORGOTTEN (a known key
+        is still replayed: a concurrent checked request of the same key may have won).
+        """
+        ...
+
+    def abandon(self, hold_ids: Iterable[str]) -> int:
+        """Undo grants that no one was told of (their order could not be recorded); return how many.
+
+        A held hold gives its units and the user's quota back; a held, released or expired one is
+        then forgotten with its request key (and its claim), so a retry of the key is decided
+        afresh. Sold and refunded holds and unknown ids are left alone. Not refused by a pause: it
+        takes back what the caller itself was just granted, which nobody else saw. Idempotent.
+        """
+        ...
+
+    def finished(self, before: float, limit: int = 1000) -> list[Hold]:
+        """Return up to `limit` finished holds (released, refunded, expired and handed out) that
+        finished before `before` (the ledger's clock), earliest first (per slot group on a Cluster).
+
+        A finished hold never changes again, so the list stays true until `forget`.
+        """
+        ...
+
+    def forget(self, hold_ids: Iterable[str]) -> int:
+        """Forget finished holds and their request keys, marking their users; return how many went.
+
+        Only holds `finished` would list are forgotten; others (held, sold, expired but not handed
+        out, unknown) are left alone. The caller makes sure each one's order is in the system of
+        record first: from then on a request with a forgotten key is answered REQUEST_FORGOTTEN.
         """
         ...
 

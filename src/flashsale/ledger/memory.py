@@ -51,6 +51,10 @@ class MemoryLedger:
         self._due: list[tuple[float, str]] = []
         self._expired_unreported: list[Hold] = []
         self._pauses: dict[int, Pause] = {}  # may name items the ledger does not know (yet)
+        # Retention: finished holds -> when they finished (in that order: the clock only goes
+        # forward), and the users some of whose keys were forgotten -> when last.
+        self._done: dict[str, float] = {}
+        self._retired: dict[str, float] = {}
         # Never above the sequences here while the process runs (nothing else writes this ledger),
         # but kept, so the contract's floors hold on every engine.
         self._floors: dict[int, int] = {}
@@ -148,6 +152,9 @@ class MemoryLedger:
             self._by_key.clear()
             self._due.clear()
             self._expired_unreported.clear()
+            self._done.clear()
+            self._retired.clear()  # every key it is given is known again
+            now = self._clock()
             for hold in holds:
                 book = self._books[hold.item_id]
                 self._holds[hold.hold_id] = hold
@@ -158,6 +165,7 @@ class MemoryLedger:
                 elif hold.state is HoldState.SOLD:
                     book.sold += hold.qty
                 else:
+                    self._done[hold.hold_id] = now  # the store knows it finished: retained from now
                     continue
                 book.available -= hold.qty
                 book.used[hold.user_id] = book.used.get(hold.user_id, 0) + hold.qty
@@ -171,17 +179,21 @@ class MemoryLedger:
         with self._lock:
             return self._decide(self._clock(), item_id, user_id, qty, request_id)
 
-    def reserve_many(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+    def reserve_many(
+        self, requests: Sequence[tuple[int, str, int, str]], *, checked: bool = False
+    ) -> list[Decision]:
         # One lock and one clock reading for the batch: the decisions are those of `reserve` calls
         # made one after another at the same instant.
         with self._lock:
             now, decide = self._clock(), self._decide
             return [
-                decide(now, item_id, user_id, qty, request_id)
+                decide(now, item_id, user_id, qty, request_id, checked)
                 for item_id, user_id, qty, request_id in requests
             ]
 
-    def _decide(self, now: float, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
+    def _decide(
+        self, now: float, item_id: int, user_id: str, qty: int, request_id: str, checked: bool = False
+    ) -> Decision:
         """Decide one request under the lock (see `Ledger.reserve`)."""
         due = self._due
         if due and is_due(due[0][0], now):
@@ -193,6 +205,8 @@ class MemoryLedger:
             if hold.item_id != item_id or hold.qty != qty:
                 return _REFUSED[ErrorCode.IDEMPOTENCY_MISMATCH]
             return Decision(hold, None, True)
+        if self._retired and not checked and user_id in self._retired:
+            return _REFUSED[ErrorCode.REQUEST_FORGOTTEN]
         if self._pauses and self._live_pause(item_id, now) is not None:
             return _REFUSED[ErrorCode.SALE_PAUSED]
         book = self._books.get(item_id)
@@ -241,7 +255,10 @@ class MemoryLedger:
             if error is not None:
                 raise FlashSaleError(error, f"hold {hold_id} is {hold.state}, cannot become {target}")
             self._check_not_paused(hold.item_id, now)
-            return self._move(hold, target)
+            moved = self._move(hold, target)
+            if target is not HoldState.SOLD:
+                self._done[hold_id] = now
+            return moved
 
     def _move(self, hold: Hold, target: HoldState) -> Hold:
         book = self._books[hold.item_id]
@@ -276,26 +293,79 @@ class MemoryLedger:
         due = self._due
         while due and is_due(due[0][0], now) and (limit is None or limit > 0):
             _, hold_id = heapq.heappop(due)
-            hold = self._holds[hold_id]
-            if hold.state is HoldState.HELD:  # paid or cancelled holds leave stale heap entries
+            hold = self._holds.get(hold_id)  # None: abandoned
+            # paid or cancelled holds leave stale heap entries
+            if hold is not None and hold.state is HoldState.HELD:
                 self._expired_unreported.append(self._move(hold, HoldState.EXPIRED))
                 if limit is not None:
                     limit -= 1
 
     def expire_due(self, limit: int = 1000) -> list[Hold]:
         with self._lock:
-            self._sweep(self._clock(), limit)
+            now = self._clock()
+            self._sweep(now, limit)
             handed, self._expired_unreported = (
                 self._expired_unreported[:limit],
                 self._expired_unreported[limit:],
             )
+            for hold in handed:
+                self._done[hold.hold_id] = now  # handed out: the store follows, so it may be forgotten
             return handed
+
+    # -- forgetting ----------------------------------------------------------------------------
+    def abandon(self, hold_ids: Iterable[str]) -> int:
+        with self._lock:
+            self._sweep(self._clock())
+            gone = 0
+            for hold_id in hold_ids:
+                hold = self._holds.get(hold_id)
+                if hold is None or hold.state in (HoldState.SOLD, HoldState.REFUNDED):
+                    continue
+                if hold.state is HoldState.HELD:  # its stale heap entry is skipped by the sweep
+                    hold = self._move(hold, HoldState.RELEASED)
+                elif hold.state is HoldState.EXPIRED and hold_id not in self._done:  # not handed out yet
+                    self._expired_unreported = [h for h in self._expired_unreported if h.hold_id != hold_id]
+                self._drop(hold)
+                gone += 1
+            return gone
+
+    def finished(self, before: float, limit: int = 1000) -> list[Hold]:
+        with self._lock:
+            found: list[Hold] = []
+            for hold_id, at in self._done.items():
+                if at >= before or len(found) >= limit:
+                    break
+                found.append(self._holds[hold_id])
+            return found
+
+    def forget(self, hold_ids: Iterable[str]) -> int:
+        with self._lock:
+            now, gone = self._clock(), 0
+            for hold_id in hold_ids:
+                if hold_id in self._done:
+                    hold = self._holds[hold_id]
+                    self._drop(hold)
+                    self._retired[hold.user_id] = now
+                    gone += 1
+            return gone
+
+    def _drop(self, hold: Hold) -> None:
+        """Forget a hold that takes no stock, and its request key (under the lock)."""
+        del self._holds[hold.hold_id]
+        self._done.pop(hold.hold_id, None)
+        key = (hold.user_id, hold.request_id)
+        if self._by_key.get(key) == hold.hold_id:
+            del self._by_key[key]
 
     def next_expiry(self) -> float | None:
         with self._lock:
-            while self._due and self._holds[self._due[0][1]].state is not HoldState.HELD:
+            while self._due and self._state(self._due[0][1]) is not HoldState.HELD:
                 heapq.heappop(self._due)
             return self._due[0][0] if self._due else None
+
+    def _state(self, hold_id: str) -> HoldState | None:
+        hold = self._holds.get(hold_id)
+        return None if hold is None else hold.state
 
     # -- reads ---------------------------------------------------------------------------------
     def stock(self, item_id: int) -> StockLevel:

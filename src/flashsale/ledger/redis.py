@@ -13,8 +13,8 @@ Expiry is lazy and bounded: every script first expires due holds, of any item, a
 call; with more left it answers "again" before deciding anything, and the client calls once more.
 So every decision sees every due hold expired, and no call blocks Redis long. One set keeps the
 deadlines of every item, so finding that nothing is due costs one read per call, not one per item.
-Holds, their keys and the idempotency keys are kept (as the in-process engine keeps them) until
-`restore` replaces the state.
+Holds and their request keys are kept until retention forgets finished ones (`finished` +
+`forget`, see the contract) or `restore` replaces the state.
 
 The cost of a script is mostly per command it runs, not per key it touches, so `reserve_many`
 decides a whole batch with a fixed number of commands per item and per call (see reserve.lua);
@@ -28,7 +28,9 @@ Keys, for the prefix P (`?prefix=`, default "fs"):
                                   and u:<user> -> the units the user holds or bought: one read and
                                   one write per batch
     P:{i:<item>:b<k>}:avail       available units of bucket k >= 1
-    P:{i:<item>}:hold_ids list    every hold id of the item, in grant order (for reconciliation)
+    P:{i:<item>}:holds    zset    the item's hold ids by grant time (for reconciliation); a forgotten
+                                  hold leaves it in O(log n). (`hold_ids`, a list, is read too: the
+                                  index of holds granted before it became a sorted set)
     P:holds               hash    hold id -> the hold, packed in one field (item, qty, times, state,
                                   bucket, user, request id): one read per lookup
     P:reqs                hash    #user|user+request id -> hold id (idempotency)
@@ -36,6 +38,10 @@ Keys, for the prefix P (`?prefix=`, default "fs"):
     P:expired  P:purchases        shared: expiries not yet handed out, accepted purchases
     P:pauses              hash    item -> "until|token": the item's pause lease (see the contract);
                                   every script that changes an item reads it first (one HGET)
+    P:done                zset    finished holds (released, refunded, expired and handed out) by when
+                                  they finished: what retention may forget (forget.lua)
+    P:retired             hash    user -> '1': some of the user's keys were forgotten, so an unknown
+                                  key of theirs is answered REQUEST_FORGOTTEN (one HMGET per batch)
 
 Lost writes: every grant raises its item's `seq` and carries it in its stream entry; the client
 remembers the highest it saw granted per item (its floor, raised too by `expect`) and sends the
@@ -110,6 +116,8 @@ SCRIPTS = (
     "restore",
     "pause",
     "claim",
+    "forget",
+    "finished",
 )
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
 DEFAULT_CONNECTIONS = 64  # threads beyond this wait for a connection instead of opening more
@@ -194,6 +202,8 @@ class RedisLedger:
                 f"{p}:reqs",
                 f"{p}:pauses",
                 f"{p}:claims",
+                f"{p}:done",
+                f"{p}:retired",
             )
             for p in self._prefixes
         ]
@@ -388,7 +398,9 @@ class RedisLedger:
     def reserve(self, *, item_id: int, user_id: str, qty: int, request_id: str) -> Decision:
         return self.reserve_many(((item_id, user_id, qty, request_id),))[0]
 
-    def reserve_many(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+    def reserve_many(
+        self, requests: Sequence[tuple[int, str, int, str]], *, checked: bool = False
+    ) -> list[Decision]:
         """Decide the requests in order, one script call per slot group and MAX_SCRIPT_BATCH of them.
 
         On a Cluster the batch is split by its items' slot groups, each part in request order; the
@@ -399,17 +411,17 @@ class RedisLedger:
         decisions: list[Decision] = []
         if self.groups <= 1:
             for start in range(0, len(requests), MAX_SCRIPT_BATCH):
-                decisions += self._reserve_chunk(requests[start : start + MAX_SCRIPT_BATCH], 0)
+                decisions += self._reserve_chunk(requests[start : start + MAX_SCRIPT_BATCH], 0, checked)
             return decisions
         # Rounds, so that no request key comes twice in one: a claim made and then dropped by a
         # refused request must be seen dropped by a later request of the same key, as in order.
         start, seen = 0, set[tuple[str, str]]()
         for j, (_, user_id, _, request_id) in enumerate(requests):
             if (user_id, request_id) in seen:
-                decisions += self._reserve_round(requests[start:j])
+                decisions += self._reserve_round(requests[start:j], checked)
                 start, seen = j, set()
             seen.add((user_id, request_id))
-        return decisions + self._reserve_round(requests[start:])
+        return decisions + self._reserve_round(requests[start:], checked)
 
     def _claims(self, mode: str, requests: Sequence[tuple[int, str, int, str]]) -> str:
         """Run the claim script (see claim.lua) for the requests, per user group; a verdict per request."""
@@ -426,23 +438,25 @@ class RedisLedger:
                 verdicts[j] = verdict
         return "".join(verdicts)
 
-    def _reserve_round(self, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
+    def _reserve_round(self, requests: Sequence[tuple[int, str, int, str]], checked: bool) -> list[Decision]:
         """Claim the request keys in their users' groups, decide the rest per item group, settle claims."""
         if not requests:
             return []
-        claimed = self._claims("claim", requests)
+        claimed = self._claims("claim!" if checked else "claim", requests)
         positions: dict[int, list[int]] = {}  # group -> indices into requests, in order
         answers: list[Decision | None] = [None] * len(requests)
         for j, request in enumerate(requests):
             if claimed[j] == "x":  # the key names a hold of another item
                 answers[j] = _REFUSED[ErrorCode.IDEMPOTENCY_MISMATCH]
+            elif claimed[j] == "c":  # unclaimed, but some of the user's keys were forgotten
+                answers[j] = _REFUSED[ErrorCode.REQUEST_FORGOTTEN]
             else:
                 positions.setdefault(self.group_of_item(request[0]), []).append(j)
         for group, indices in positions.items():
             for start in range(0, len(indices), MAX_SCRIPT_BATCH):
                 part = indices[start : start + MAX_SCRIPT_BATCH]
                 for j, decision in zip(
-                    part, self._reserve_chunk([requests[j] for j in part], group), strict=True
+                    part, self._reserve_chunk([requests[j] for j in part], group, checked), strict=True
                 ):
                     answers[j] = decision
         decided = [d for d in answers if d is not None]
@@ -459,7 +473,9 @@ class RedisLedger:
                 self._claims(mode, which)
         return decided
 
-    def _reserve_chunk(self, chunk: Sequence[tuple[int, str, int, str]], group: int) -> list[Decision]:
+    def _reserve_chunk(
+        self, chunk: Sequence[tuple[int, str, int, str]], group: int, checked: bool = False
+    ) -> list[Decision]:
         now = float(self._clock())
         # Lua has no secure randomness, so every request gets a fresh id from here, drawn for the
         # chunk at once; a refused request's id is simply never used. No buffer survives the call,
@@ -478,7 +494,7 @@ class RedisLedger:
         with self._floors_lock:
             floors = "".join(f"{i}|{self._floors[i]}|" for i in {r[0] for r in chunk} if i in self._floors)
         verdicts, priors, reached = self._run(
-            "reserve", now, MAX_QUANTITY_PER_REQUEST, batch, floors, group=group
+            "reserve", now, MAX_QUANTITY_PER_REQUEST, batch, floors, "1" if checked else "", group=group
         )
         self.expect({int(reached[j]): int(reached[j + 1]) for j in range(0, len(reached), 2)})
         replays = iter(priors)
@@ -534,6 +550,50 @@ class RedisLedger:
             if group != home:
                 reply = self._run("settle", self._clock(), hold_id, target, source, group=group)
         return reply
+
+    # -- forgetting ----------------------------------------------------------------------------
+    def abandon(self, hold_ids: Iterable[str]) -> int:
+        return self._forget("abandon", hold_ids)
+
+    def forget(self, hold_ids: Iterable[str]) -> int:
+        return self._forget("retire", hold_ids)
+
+    def finished(self, before: float, limit: int = 1000) -> list[Hold]:
+        found: list[Hold] = []
+        for group in range(len(self._prefixes)):
+            if len(found) >= limit:
+                break
+            found += [_hold(rec) for rec in self._run("finished", before, limit - len(found), group=group)]
+        return found
+
+    def _forget(self, mode: str, hold_ids: Iterable[str]) -> int:
+        """Run forget.lua in each hold's slot group, then drop the forgotten keys' claims in their
+        users' groups ('forget' also marks the user, for retention; 'drop' for abandon).
+
+        Between the two steps a forgotten key's claim still names its item, so a request with it
+        goes to the item's script, which finds the user marked (retire) or the key gone (abandon).
+        """
+        now = self._clock()
+        homes: dict[int, list[str]] = {}
+        for hold_id in hold_ids:
+            homes.setdefault(self.group_of_hold(hold_id), []).append(hold_id)
+        gone, forgotten, missing = 0, list[Any](), list[str]()
+        for group, ids in homes.items():
+            count, fields, lost = self._run("forget", now, mode, *ids, group=group)
+            gone, forgotten, missing = gone + int(count), forgotten + fields, missing + lost
+        # Rare: a hold restored from a store written on one node sits in its item's group, not its id's.
+        for group in range(len(self._prefixes)):
+            if not missing or self.groups <= 1:
+                break
+            count, fields, missing = self._run("forget", now, mode, *missing, group=group)
+            gone, forgotten = gone + int(count), forgotten + fields
+        if forgotten and self.groups > 1:
+            claims = [
+                (int(forgotten[j + 2]), forgotten[j], 0, forgotten[j + 1])
+                for j in range(0, len(forgotten), 3)
+            ]
+            self._claims("forget" if mode == "retire" else "drop", claims)
+        return gone
 
     # -- expiry --------------------------------------------------------------------------------
     def expire_due(self, limit: int = 1000) -> list[Hold]:

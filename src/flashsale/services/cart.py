@@ -47,6 +47,7 @@ from flashsale.ledger.contract import Reservation
 from flashsale.services.checkout_coupons import CartOffers, CheckoutCoupons, Redemption, journal
 from flashsale.services.deps import Deps
 from flashsale.services.orders import OrderService, store_placed
+from flashsale.services.recall import reserve_recalling
 from flashsale.store.repositories import insert_ignoring_duplicates
 from flashsale.store.tables import CartLineRow, CheckoutLineRow, CheckoutRow
 from flashsale.store.uow import UnitOfWork
@@ -325,7 +326,7 @@ class CartService:
                 self.coupons.settle(checkout.id, force=True)
                 return
         requests = [Reservation(ln.item_id, checkout.user_id, ln.qty, ln.request_id) for ln in checkout.lines]
-        decisions = self.deps.ledger.reserve_many(requests)
+        decisions = reserve_recalling(self.deps, requests)  # keys retention forgot: asked of the store
         fresh = [d.hold for d in decisions if d.hold is not None and not d.replayed]
         refused = next((d.code for d in decisions if d.hold is None), None)
         now = self.deps.clock()

@@ -1,7 +1,8 @@
 """Shopper use cases: buy (reserve + record), pay, cancel, refund, read, and expiring unpaid holds.
 
-The ledger decides first and the order row follows; if recording fails, the hold is released so
-no unit is lost. The ledger is the arbiter between a late payment and the expiry of a hold.
+The ledger decides first and the order row follows; if recording fails, the hold is abandoned (its
+units go back and its key is forgotten, so a retry is decided afresh) and no unit is lost. The
+ledger is the arbiter between a late payment and the expiry of a hold.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from flashsale.ledger.contract import Decision
 from flashsale.services.deps import Deps
 from flashsale.services.fence import Refusals
 from flashsale.services.payments import PaymentProvider
+from flashsale.services.recall import reserve_recalling
 from flashsale.services.settlement import Paid, PaymentDesk
 from flashsale.store import repositories as repo
 from flashsale.store.uow import UnitOfWork
@@ -77,9 +79,8 @@ class OrderService:
         hold of the batch is released (no undersell) and each purchase gets the failure.
         """
         try:
-            decisions = self.deps.ledger.reserve_many(
-                [(c.item_id, c.user_id, c.qty, c.request_id) for c in cmds]
-            )
+            requests = [(c.item_id, c.user_id, c.qty, c.request_id) for c in cmds]
+            decisions = reserve_recalling(self.deps, requests)
         except Exception as exc:  # a retry with the same Idempotency-Key replays what was decided
             return [exc] * len(cmds)
         outcomes: list[Purchase | Order | Exception | int] = []
@@ -123,7 +124,7 @@ class OrderService:
         try:
             return self.priced(hold)
         except BaseException:
-            self.deps.ledger.release(hold.hold_id)  # undersell guard: the unit goes back
+            self._undo([hold.hold_id])  # undersell guard: the unit goes back
             raise
 
     def _record(self, fresh: list[tuple[int, Buy, Order]]) -> list[tuple[int, Purchase | Exception]]:
@@ -135,9 +136,8 @@ class OrderService:
                 new_ids = store_placed(uow, [order for _, _, order in fresh])
                 self.deps.commit(uow)
         except BaseException as exc:
-            for _, _, order in fresh:
-                with suppress(Exception):
-                    self.deps.ledger.release(order.id)  # undersell guard: the units go back
+            with suppress(Exception):
+                self._undo([order.id for _, _, order in fresh])  # undersell guard: the units go back
             if not isinstance(exc, Exception):
                 raise
             return [(i, exc) for i, _, _ in fresh]
@@ -152,14 +152,29 @@ class OrderService:
                 answers.append((i, exc))
         return answers
 
+    def _undo(self, hold_ids: list[str]) -> None:
+        """Give back fresh grants whose orders were not recorded and that nobody was told of.
+
+        Write-through: abandoned, so the ledger forgets their keys and a retry is decided afresh
+        (released, a retry would replay a cancelled order the shopper never had). Write-behind:
+        released, as before: the grant is in the purchase stream already, and the order writer
+        stores it, so the ledger must keep it (the order reads cancelled once its move is written).
+        """
+        if self.write_behind:
+            for hold_id in hold_ids:
+                self.deps.ledger.release(hold_id)
+        else:
+            self.deps.ledger.abandon(hold_ids)
+
     def _already_stored(self, cmd: Buy, order: Order) -> Purchase:
         """A fresh grant whose row was not inserted: the writer stored it first, or its key was used."""
         with self.deps.read() as r:
             stored = r.orders.get(order.id)
         if stored is not None:
             return Purchase(stored, replayed=False)
-        # The key was used before the ledger lost it (e.g. a Redis restart): the stored order wins.
-        self.deps.ledger.release(order.id)
+        # The key was used before the ledger lost it (e.g. a Redis restart): the stored order wins,
+        # and the ledger forgets the grant again, so the next retry comes back here, not to it.
+        self._undo([order.id])
         return Purchase(self._current(self._stored_by_key(cmd)), replayed=True)
 
     def ledger_lost(self, item_id: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 
 from flashsale.api.deps import OrderId, PlatformDep
 from flashsale.api.errors import error_responses
@@ -73,3 +74,20 @@ def audit(platform: PlatformDep) -> AuditOut:
 def refund_order(order_id: OrderId, platform: PlatformDep) -> OrderOut:
     """Refund a paid order: money back, and the unit and the shopper's quota back to the sale."""
     return OrderOut.model_validate(platform.orders.refund(order_id))
+
+
+class RetentionOut(BaseModel):
+    """What one retention pass did."""
+
+    forgotten: int  # finished holds (and their request keys) the ledger forgot
+    written: int  # orders written first because the order writer had not stored them yet
+
+
+@router.post("/ledger/retention")
+def forget_finished_holds(platform: PlatformDep) -> RetentionOut:
+    """Forget finished holds older than FLASHSALE_LEDGER_RETENTION_HOURS now (servers do it periodically).
+
+    Their orders stay in the store and answer a replay of their Idempotency-Key; live holds stay.
+    """
+    done = platform.retention.forget_finished()
+    return RetentionOut(forgotten=done.forgotten, written=done.written)

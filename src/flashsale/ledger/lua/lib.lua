@@ -2,12 +2,14 @@
 -- the moves that give units back. KEYS: 1 live holds of every item by deadline, 2 holds (hold id ->
 -- hold), 3 expired list, 4 purchase stream, 5 request keys (reqfield -> hold id), 6 pauses (item ->
 -- 'until|token', the item's pause lease; it may name an item not configured yet), 7 request claims
--- (on a Cluster only: reqfield -> item, for the users of this slot group). ARGV[1] is the key
+-- (on a Cluster only: reqfield -> item, for the users of this slot group), 8 finished holds by when
+-- they finished (released, refunded, expired and handed out: what retention may forget), 9 users
+-- some of whose keys were forgotten (user -> '1'; see flashsale.ledger.contract). ARGV[1] is the key
 -- prefix; the keys of one item share the hash tag {i:<item>}. An item's book is one hash: its terms,
 -- its counters, and 'u:<user>' -> the user's units.
 local P = ARGV[1]
 local DUE, HOLDS, EXPIRED, STREAM, REQS, PAUSES = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local CLAIMS = KEYS[7]
+local CLAIMS, DONE, RETIRED = KEYS[7], KEYS[8], KEYS[9]
 -- Bounds the lazy expiry one call does; a caller told 'again' calls once more, nothing decided yet.
 local SWEEP_BATCH = 256
 
@@ -86,10 +88,22 @@ local function move_hold(rec, bucket, state)
   write_hold(rec[1], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7], state, bucket)
 end
 
+-- Forget a hold that takes no stock: its record, its request key, its places in its item's index,
+-- the finished index and the deadlines (retention and abandon).
+local function drop_hold(rec)
+  local hold = rec[1]
+  redis.call('HDEL', HOLDS, hold)
+  local field = reqfield(rec[3], rec[5])
+  if redis.call('HGET', REQS, field) == hold then redis.call('HDEL', REQS, field) end
+  redis.call('ZREM', ikey(rec[2], 'holds'), hold)
+  redis.call('ZREM', DONE, hold)
+  redis.call('ZREM', DUE, hold)
+end
+
 local function expire_hold(hold)
   local rec, bucket = read_hold(hold)
   redis.call('ZREM', DUE, hold)
-  if rec[8] ~= 'held' then return end
+  if not rec or rec[8] ~= 'held' then return end
   give_back(rec[2], rec[3], tonumber(rec[4]), bucket, 'held')
   move_hold(rec, bucket, 'expired')
   redis.call('RPUSH', EXPIRED, hold)

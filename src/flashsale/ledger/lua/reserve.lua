@@ -5,7 +5,9 @@
 -- a random hold id for every request (Lua has no secure randomness, and an id made from a counter
 -- here would tell buyers how many orders came before theirs); a refusal leaves its id unused.
 -- ARGV[5] the floors of the batch's items, "item|floor|" each: an item whose seq is below its floor
--- lost acknowledged writes, and every fresh request of it is refused with LEDGER_BEHIND.
+-- lost acknowledged writes, and every fresh request of it is refused with LEDGER_BEHIND. ARGV[6]
+-- '1' when the caller checked the store for every key (see the contract's reserve_many): else an
+-- unknown key of a user marked in RETIRED is answered REQUEST_FORGOTTEN.
 -- Due holds are expired first; if some are left, nothing is decided and the reply is {'again'}.
 -- Otherwise the reply is {decisions, prior hold ids, {item, seq, ...} of the items that granted}: one string with a decision per request,
 -- joined by ',' (the client splits it at once): '+' .. expires for a grant, '=' ..
@@ -121,7 +123,11 @@ local function write_back(item, book)
   for k, units in pairs(book.avail) do
     if k > 0 then redis.call('SET', bkey(item, k), units) end
   end
-  redis.call('RPUSH', ikey(item, 'hold_ids'), unpack(book.ids))
+  local index = {}
+  for j, hold in ipairs(book.ids) do
+    index[2 * j - 1], index[2 * j] = now_s, hold
+  end
+  redis.call('ZADD', ikey(item, 'holds'), unpack(index))
 end
 
 -- Read every request, and the items and users they name, in order of first appearance.
@@ -146,6 +152,22 @@ if not sweep(now_s) then return {'again'} end
 local books = {}
 for _, item in ipairs(items) do books[item] = load_book(item, users_of[item]) end
 local known = redis.call('HMGET', REQS, unpack(keys))
+-- Users with a key this ledger does not know, asked whether retention forgot some of their keys.
+local retired = {}
+if ARGV[6] ~= '1' then
+  local asked, seen = {}, {}
+  for j, r in ipairs(requests) do
+    if not known[j] and not seen[r[5]] then
+      seen[r[5]] = true
+      asked[#asked + 1] = r[5]
+    end
+  end
+  if #asked > 0 then
+    for j, mark in ipairs(redis.call('HMGET', RETIRED, unpack(asked))) do
+      if mark then retired[asked[j]] = true end
+    end
+  end
+end
 
 local out = {}
 for j, r in ipairs(requests) do
@@ -155,6 +177,8 @@ for j, r in ipairs(requests) do
   local book = books[item]
   if prior then
     out[j] = replay(prior, item, qty)
+  elseif retired[user] then
+    out[j] = 'REQUEST_FORGOTTEN'
   elseif not book then
     out[j] = 'UNKNOWN_ITEM'
   elseif book.paused then

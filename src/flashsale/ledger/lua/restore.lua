@@ -7,7 +7,8 @@
 -- counters. With a token, the rebuild is a compare-and-set on the pause: every item must be paused
 -- under that token now, or nothing changes ({'CONFLICT', item}); the pauses are kept. Without one,
 -- the pauses go too. Each item's seq starts a new epoch above its old seq and the caller's (see
--- flashsale.ledger.contract.next_epoch), so every floor taken before the loss is below it.
+-- flashsale.ledger.contract.next_epoch), so every floor taken before the loss is below it. The
+-- marks of users whose keys were forgotten go with everything else: every key given is known again.
 local now_s, token, pattern, nb = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 if token ~= '' then
   local at = 7
@@ -58,8 +59,12 @@ while i <= #ARGV do
   local hold, item, user, req, expires, state = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4], ARGV[i + 6], ARGV[i + 7]
   write_hold(hold, item, user, ARGV[i + 3], req, ARGV[i + 5], expires, state, 0)
   redis.call('HSET', REQS, reqfield(user, req), hold)
-  redis.call('RPUSH', ikey(item, 'hold_ids'), hold)
-  if state == 'held' then redis.call('ZADD', DUE, expires, hold) end
+  redis.call('ZADD', ikey(item, 'holds'), ARGV[i + 5], hold)
+  if state == 'held' then
+    redis.call('ZADD', DUE, expires, hold)
+  elseif state ~= 'sold' then
+    redis.call('ZADD', DONE, now_s, hold)  -- the store knows it finished: retained from now
+  end
   i = i + 8
 end
 return {'OK'}

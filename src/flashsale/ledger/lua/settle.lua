@@ -23,4 +23,5 @@ else
 end
 if state == 'held' then redis.call('ZREM', DUE, hold) end
 move_hold(rec, bucket, target)
+if target ~= 'sold' then redis.call('ZADD', DONE, now_s, hold) end  -- finished: retention may forget it
 return {'ok', rec}

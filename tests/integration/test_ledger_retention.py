@@ -1,0 +1,195 @@
+"""Retention on the whole order path: forgotten holds and keys are answered from the store, never held again.
+
+The ledger contract suite (tests/contract/test_ledger_retention.py) covers the engines; here the
+buy path (`services/recall.py`) and the retention pass (`services/retention.py`) run on the two
+ends and on the Cluster: write-through (SQLite + in-process) and write-behind (PostgreSQL + Redis).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from flashsale.bootstrap import Platform, order_writer_for
+from flashsale.clock import ManualClock
+from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.domain.orders import OrderStatus
+from flashsale.services.orders import Buy, Purchase
+from flashsale.store.tables import OrderRow
+from tests.engines import POSTGRES_REDIS, POSTGRES_REDIS_CLUSTER, SQLITE, drain_orders
+from tests.factories import open_sale
+from tests.integration.api_support import open_api
+
+pytestmark = pytest.mark.engines(SQLITE, POSTGRES_REDIS, POSTGRES_REDIS_CLUSTER)
+
+WINDOW_S = 86_400  # unpaid holds outlive the retention age, so the stock stays taken
+KEEP_S = 3_600.0  # the retention age here (FLASHSALE_LEDGER_RETENTION_HOURS is a day by default)
+
+
+@pytest.fixture(autouse=True)
+def hour_long_retention(platform: Platform) -> None:
+    platform.retention.keep_s = KEEP_S
+
+
+def stored_orders(platform: Platform) -> dict[str, str]:
+    """Every stored order's id -> status."""
+    with platform.deps.read() as r:
+        return {row.id: row.status for row in r.db.execute(select(OrderRow.id, OrderRow.status))}
+
+
+def test_a_forgotten_key_replays_its_stored_order_and_holds_nothing(
+    platform: Platform, clock: ManualClock
+) -> None:
+    item = open_sale(platform, quota=3, per_user_limit=1, payment_window_s=WINDOW_S, hours=72)
+    clock.advance(1)
+    first = platform.orders.buy(Buy("ann", item, 1, "k")).order
+    platform.orders.cancel(first.id, "ann")
+    others = [platform.orders.buy(Buy(u, item, 1, "k")).order.id for u in ("bob", "cat", "dan")]
+    drain_orders(platform)
+    clock.advance(KEEP_S + 1)
+    kept = len(platform.ledger.holds(item))
+
+    assert platform.retention.forget_finished().forgotten == 1
+
+    assert len(platform.ledger.holds(item)) == kept - 1
+    assert platform.ledger.get_hold(first.id) is None
+    replay = platform.orders.buy(Buy("ann", item, 1, "k"))
+    assert replay.replayed and replay.order.id == first.id
+    assert replay.order.status is OrderStatus.CANCELLED  # not SOLD_OUT, and no second hold
+    with pytest.raises(FlashSaleError) as mismatch:
+        platform.orders.buy(Buy("ann", item, 2, "k"))
+    assert mismatch.value.code is ErrorCode.IDEMPOTENCY_MISMATCH
+    with pytest.raises(FlashSaleError) as sold_out:  # a key with no stored order is decided
+        platform.orders.buy(Buy("ann", item, 1, "new"))
+    assert sold_out.value.code is ErrorCode.SOLD_OUT
+    level = platform.ledger.stock(item)
+    assert level.conserved and (level.available, level.held, level.sold) == (0, 3, 0)
+    drain_orders(platform)
+    assert stored_orders(platform) == {
+        first.id: OrderStatus.CANCELLED.value,
+        **dict.fromkeys(others, OrderStatus.UNPAID.value),
+    }
+
+
+def test_a_forgotten_key_without_a_stored_order_is_granted_once(
+    platform: Platform, clock: ManualClock
+) -> None:
+    item = open_sale(platform, quota=5, per_user_limit=2, payment_window_s=WINDOW_S, hours=72)
+    clock.advance(1)
+    platform.orders.cancel(platform.orders.buy(Buy("ann", item, 1, "old")).order.id, "ann")
+    drain_orders(platform)
+    clock.advance(KEEP_S + 1)
+    platform.retention.forget_finished()
+
+    answers = platform.orders.buy_many([Buy("ann", item, 1, "new"), Buy("ann", item, 1, "new")])
+
+    first, double_click = answers
+    assert isinstance(first, Purchase) and isinstance(double_click, Purchase)
+    assert not first.replayed and double_click.replayed and double_click.order.id == first.order.id
+    assert platform.ledger.stock(item).held == 1
+    drain_orders(platform)
+    assert stored_orders(platform)[first.order.id] == OrderStatus.UNPAID.value
+
+
+@pytest.mark.engines(POSTGRES_REDIS)
+def test_retention_stores_an_order_the_writer_has_not_written_before_forgetting_its_hold(
+    platform: Platform, clock: ManualClock
+) -> None:
+    item = open_sale(platform, quota=5, per_user_limit=2, payment_window_s=WINDOW_S, hours=72)
+    clock.advance(1)
+    order = platform.orders.buy(Buy("ann", item, 1, "k")).order
+    platform.ledger.release(order.id)  # released before the writer stored the grant
+    clock.advance(KEEP_S + 1)
+
+    done = platform.retention.forget_finished()
+
+    assert (done.forgotten, done.written) == (1, 1)
+    assert stored_orders(platform) == {order.id: OrderStatus.CANCELLED.value}
+    order_writer_for(platform).drain()  # the stream's copy of the grant is a duplicate now
+    assert stored_orders(platform) == {order.id: OrderStatus.CANCELLED.value}
+    replay = platform.orders.buy(Buy("ann", item, 1, "k"))
+    assert replay.replayed and replay.order.id == order.id
+
+
+@pytest.mark.engines(SQLITE, POSTGRES_REDIS)
+def test_a_crowd_buying_cancelling_and_retrying_while_retention_runs_never_holds_a_key_twice(
+    platform: Platform, clock: ManualClock
+) -> None:
+    buyers, quota = 40, 60
+    item = open_sale(platform, quota=quota, per_user_limit=2, payment_window_s=WINDOW_S, hours=72)
+    clock.advance(1)
+    platform.retention.keep_s = 0.0  # forget what finished before the clock's present
+    gate = threading.Barrier(buyers + 1, timeout=60)
+    done = threading.Event()
+    answers: dict[str, list[Purchase]] = {}
+    errors: list[BaseException] = []
+
+    def shopper(user: str) -> None:
+        try:
+            gate.wait()
+            cancelled = platform.orders.buy(Buy(user, item, 1, "first")).order
+            platform.orders.cancel(cancelled.id, user)
+            clock.advance(0.001)
+            answers[user] = [
+                platform.orders.buy(Buy(user, item, 1, "first")),  # replayed, by the ledger or the store
+                platform.orders.buy(Buy(user, item, 1, "second")),
+                platform.orders.buy(Buy(user, item, 1, "first")),
+            ]
+        except BaseException as exc:
+            errors.append(exc)
+
+    def retain() -> None:
+        gate.wait()
+        while not done.is_set():
+            platform.retention.forget_finished()
+            clock.advance(0.001)
+
+    threads = [threading.Thread(target=shopper, args=(f"u{n}",)) for n in range(buyers)]
+    keeper = threading.Thread(target=retain)
+    for t in [*threads, keeper]:
+        t.start()
+    for t in threads:
+        t.join(60)
+    done.set()
+    keeper.join(60)
+    platform.retention.forget_finished()
+
+    assert errors == []
+    for user, (replay, second, replay_again) in answers.items():
+        assert replay.replayed and replay_again.replayed, user
+        assert replay.order.id == replay_again.order.id
+        assert replay.order.status is OrderStatus.CANCELLED
+        assert not second.replayed and second.order.status is OrderStatus.UNPAID
+    level = platform.ledger.stock(item)
+    assert level.conserved and (level.held, level.sold) == (buyers, 0)
+    drain_orders(platform)
+    with platform.deps.read() as r:
+        count = r.db.scalar(select(func.count()).select_from(OrderRow))
+    assert count == 2 * buyers  # one order per key, none dropped, none twice
+    assert len(platform.ledger.holds(item)) == buyers  # every cancelled one was forgotten
+
+
+@pytest.mark.engines(SQLITE, POSTGRES_REDIS)
+def test_the_admin_trigger_forgets_and_a_retried_purchase_is_answered_as_a_replay(
+    platform: Platform, clock: ManualClock
+) -> None:
+    item = open_sale(platform, quota=5, per_user_limit=2, payment_window_s=WINDOW_S, hours=72)
+    clock.advance(1)
+    with open_api(platform, clock) as api:
+        placed = api.buy("ann", item, key="k")
+        assert placed.status_code == 201, placed.text
+        order_id = placed.json()["id"]
+        cancelled = api.client.post(f"/orders/{order_id}/cancel", headers=api.shopper("ann"))
+        assert cancelled.status_code == 200, cancelled.text
+        drain_orders(platform)
+        clock.advance(KEEP_S + 1)
+
+        run = api.client.post("/admin/ledger/retention", headers=api.admin)
+        retried = api.buy("ann", item, key="k")
+
+    assert run.status_code == 200 and run.json() == {"forgotten": 1, "written": 0}
+    assert retried.status_code == 200 and retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.json()["id"] == order_id and retried.json()["status"] == "CANCELLED"
+    assert platform.ledger.stock(item).available == 5
