@@ -159,3 +159,20 @@ def test_the_poll_fast_path_answers_as_the_route_does(
             fast_answer, slow_answer = api.client.get(path, headers=headers), slow.get(path, headers=headers)
             assert fast_answer.status_code == slow_answer.status_code, (path, fast_answer.text)
             assert fast_answer.json() == slow_answer.json(), path
+
+
+def test_a_replay_after_the_buy_window_ended_returns_the_original_order(
+    api: Api, clock: ManualClock, item: int
+) -> None:
+    clock.set(OPENS_AT.timestamp())
+    assert join(api, item, "buyer")["state"] == "admitted"
+    first = api.buy("buyer", item, key="retry-me")
+    assert first.status_code == 201, first.text
+    clock.advance(WINDOW_S)  # the window ended; the client retries what it never heard back
+    before = api.snapshot(item)
+    replay = api.buy("buyer", item, key="retry-me")
+    assert replay.status_code == 200, replay.text
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json()["id"] == first.json()["id"]
+    assert api.snapshot(item) == before  # nothing new held
+    assert_refused(api.buy("buyer", item), 409, "IN_QUEUE")  # a new purchase still needs a window

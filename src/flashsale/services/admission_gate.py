@@ -8,13 +8,16 @@ the state the checks share across workers (counters, the line, spent tokens) is 
 Redis in scale-out and in process on the embedded default. Both purchase edges (the FastAPI route
 and its pure-ASGI fast path) call `admit_purchase` through `api.shop.purchases.decide`.
 
-A replay of an earlier purchase (same Idempotency-Key) passes the sale token again (the token
-remembers the request it was spent on) but not a buy window that has ended: such a retry hears
-IN_QUEUE; the order itself stays, and `GET /orders/{id}` shows it.
+A replay of an earlier purchase (same Idempotency-Key) returns the original order whatever came
+since: the sale token remembers the request it was spent on, and a shopper refused by hoarder
+control or whose buy window has ended is let through when the key already placed an order of that
+item and quantity (one indexed read of the store, made only on those refusals), so the ledger
+replays it. A new purchase still needs a live window.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis import Redis
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flashsale.clock import Clock
 from flashsale.domain.admission import ItemAdmission, QuizQuestion
 from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.domain.orders import Order
 from flashsale.ledger.contract import Ledger
 from flashsale.services.admission import Admission, shared_redis
 from flashsale.services.admission_policy import AdmissionPolicies
@@ -49,6 +53,7 @@ class AdmissionState:
     hoarders: HoarderControl
     quiz: QuizDesk
     redis: Redis | None = None  # the client of the ledger's Redis, in scale-out
+    placed: Callable[[Buy], Order | None] = lambda cmd: None  # the order a purchase's key placed before
 
     def close(self) -> None:
         """Close the Redis client (its connection pool), if any."""
@@ -96,6 +101,7 @@ def admission_state(
         hoarders,
         QuizDesk(penalties),
         client,
+        placed=orders.placed,
     )
 
 
@@ -115,10 +121,16 @@ class AdmissionGate:
             return
         if policy.purchase_per_shopper or policy.purchase_per_client:
             self.limits.admit_campaign_purchase(policy, cmd.user_id, client)
-        self.state.hoarders.check(policy, cmd.user_id, cmd.qty)
+        try:
+            self.state.hoarders.check(policy, cmd.user_id, cmd.qty)
+        except FlashSaleError:
+            if self.state.placed(cmd) is None:  # a retry of an order placed before goes on to replay
+                raise
         now = self._clock()
         if policy.waiting_room_k is not None:
-            self.state.room.check_admitted(policy, cmd.user_id, now)
+            self.state.room.check_admitted(
+                policy, cmd.user_id, now, replay=lambda: self.state.placed(cmd) is not None
+            )
         if policy.requires_sale_token:
             if sale_token is None:
                 raise FlashSaleError(

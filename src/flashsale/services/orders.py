@@ -198,6 +198,18 @@ class OrderService:
             stored = r.orders.get(hold.hold_id)
         return stored if stored is not None else self._store(self.priced(hold))
 
+    def placed(self, cmd: Buy) -> Order | None:
+        """The stored order this purchase's Idempotency-Key already placed (same item and qty), or None.
+
+        Admission asks it only of a purchase it is about to refuse, so that a retry of an order placed
+        earlier still replays it (see services/admission_gate.py).
+        """
+        with self.deps.read() as r:
+            stored = r.orders.by_key(cmd.user_id, cmd.request_id)
+        if stored is None or stored.item_id != cmd.item_id or stored.qty != cmd.qty:
+            return None
+        return stored
+
     def _stored_by_key(self, cmd: Buy) -> Order:
         with self.deps.read() as r:
             stored = r.orders.by_key(cmd.user_id, cmd.request_id)

@@ -382,10 +382,17 @@ class WaitingRoom:
         eta = admission_eta_s(ahead + 1, spot.head, elapsed)
         return RoomStatus(item_id, RoomState.WAITING, ahead, eta, None, ticket, poll_after_s(eta))
 
-    def check_admitted(self, policy: ItemAdmission, shopper: str, now: float) -> None:
-        """Refuse with IN_QUEUE unless the shopper holds a live buy window for the item."""
+    def check_admitted(
+        self, policy: ItemAdmission, shopper: str, now: float, *, replay: Callable[[], bool] | None = None
+    ) -> None:
+        """Refuse with IN_QUEUE unless the shopper holds a live buy window for the item.
+
+        A shopper whose window has ended passes if `replay()` says the purchase is a retry of an
+        order placed before (it is asked only then, so a crowd still waiting costs no lookup).
+        """
         spot = self.line.spot(policy.item_id, shopper, now)
-        if spot.window_ends_at is None:
+        window_ended = spot.place is not None and spot.place < spot.head
+        if spot.window_ends_at is None and not (window_ended and replay is not None and replay()):
             raise FlashSaleError(
                 ErrorCode.IN_QUEUE,
                 "this item has a waiting room: join it and buy once admitted, within your window",
