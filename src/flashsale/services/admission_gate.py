@@ -39,6 +39,7 @@ from flashsale.services.hoarders import (
 )
 from flashsale.services.orders import Buy, OrderService
 from flashsale.services.quiz import MemoryPenalties, Penalties, QuizDesk, RedisPenalties
+from flashsale.services.room_pace import MemoryPollPace, PollPace, RedisPollPace
 from flashsale.services.sale_tokens import MemorySpentTokens, RedisSpentTokens, SaleTokens, SpentTokens
 from flashsale.services.waiting_room import Line, MemoryLine, RedisLine, RoomStatus, WaitingRoom
 
@@ -82,8 +83,10 @@ def admission_state(
     line: Line
     counts: HoardCounts
     penalties: Penalties
+    pace: PollPace
     if shared is None:
         spent, line, counts = MemorySpentTokens(clock), MemoryLine(), MemoryHoardCounts()
+        pace = MemoryPollPace()
         penalties = MemoryPenalties(clock)
         with reads() as db:
             counts.add(stored_closings(db))
@@ -91,13 +94,14 @@ def admission_state(
     else:
         client, prefix = shared
         spent, line = RedisSpentTokens(client, prefix), RedisLine(client, prefix)
+        pace = RedisPollPace(client, prefix)
         counts, penalties = RedisHoardCounts(client, prefix), RedisPenalties(client, prefix, clock)
     hoarders = HoarderControl(counts, policies, ledger)
     orders.closed_listeners.append(hoarders.closed)
     return AdmissionState(
         policies,
         SaleTokens(key, spent, ttl_s=token_ttl_s),
-        WaitingRoom(line, ledger, key),
+        WaitingRoom(line, ledger, key, pace=pace),
         hoarders,
         QuizDesk(penalties),
         client,
@@ -169,9 +173,8 @@ class AdmissionGate:
         return self.state.room.join(self._room_policy(item_id), shopper, self._clock())
 
     def room_status(self, ticket: str, item_id: int) -> RoomStatus:
-        """Where the ticket's holder stands in the item's waiting room."""
-        policy = self._room_policy(item_id)
-        return self.state.room.status(policy, self.state.room.holder(ticket, item_id), self._clock())
+        """Where the ticket's holder stands in the item's waiting room (429 if it polls too soon)."""
+        return self.state.room.poll(self._room_policy(item_id), ticket, self._clock())
 
     def _policy(self, item_id: int) -> ItemAdmission:
         policy = self.state.policies.policy(item_id)

@@ -10,7 +10,8 @@ How a room runs (an item whose terms set `waiting_room_k`):
   windows end or stock comes back, the next in line are admitted. So while demand is below K× the
   stock, a shopper is admitted as soon as they join and the room costs nothing but the join.
 - Polling (`GET /items/{id}/queue` with the ticket) shows the position, and an ETA from the rate
-  the room has measurably admitted at. Joining again (a refresh) keeps one's place.
+  the room has measurably admitted at. Joining again (a refresh) keeps one's place. A ticket that
+  polls before the `poll_after_s` of its last answer hears 429 (services/room_pace.py).
 - Once the item is sold out for good (nothing available, nothing held that could come back) the
   room closes, and every poll says so at once.
 
@@ -44,6 +45,7 @@ from flashsale.domain.admission import (
 )
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.ledger.contract import Ledger
+from flashsale.services.room_pace import MemoryPollPace, PollPace, too_soon
 
 MAX_TICKET_LENGTH = 300
 
@@ -329,9 +331,11 @@ class WaitingRoom:
         ledger: Ledger,
         key: bytes,
         *,
+        pace: PollPace | None = None,
         seeds: Callable[[], int] = lambda: secrets.randbits(63),
     ) -> None:
         self.line = line
+        self.pace = pace if pace is not None else MemoryPollPace()
         self._ledger = ledger
         self._key = key
         self._seeds = seeds  # tests pass a fixed seed; the one used is recorded either way
@@ -359,6 +363,20 @@ class WaitingRoom:
             self.line.open(policy.item_id, now, self._seeds())
             self.line.join(policy.item_id, shopper, now, policy.opens_at)
         return self.status(policy, shopper, now)
+
+    def poll(self, policy: ItemAdmission, ticket: str, now: float) -> RoomStatus:
+        """Where the ticket's holder stands; RATE_LIMITED if it polls before its last `poll_after_s`.
+
+        The refusal costs the ticket's check and one look-up of its pace (services/room_pace.py):
+        neither the line nor the ledger is read.
+        """
+        shopper = self.holder(ticket, policy.item_id)
+        wait = self.pace.claim(policy.item_id, shopper, now)
+        if wait is not None:
+            raise too_soon(wait)
+        answer = self.status(policy, shopper, now)
+        self.pace.next_at(policy.item_id, shopper, now + (answer.poll_after_s or 0.0))
+        return answer
 
     def status(self, policy: ItemAdmission, shopper: str, now: float) -> RoomStatus:
         """Advance the line, then say where the shopper stands: waiting (how many ahead, ETA), admitted…"""
