@@ -31,6 +31,7 @@ class Buy:
     item_id: int
     qty: int
     request_id: str
+    hold_ttl_s: float | None = None  # a shorter payment window than the item's (hoarders); None: the item's
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,8 @@ class OrderService:
         if decision.replayed:  # as it is now: an expired hold reads EXPIRED before the sweeper writes it
             return Purchase(self._current(self._ensure_order(hold)), replayed=True)
         try:
+            if cmd.hold_ttl_s is not None:
+                hold = self.deps.ledger.shorten(hold.hold_id, hold.created_at + cmd.hold_ttl_s)
             return self.priced(hold)
         except BaseException:
             self.deps.ledger.release(hold.hold_id)  # undersell guard: the unit goes back
@@ -127,7 +130,18 @@ class OrderService:
     def _record(self, fresh: list[tuple[int, Buy, Order]]) -> list[tuple[int, Purchase | Exception]]:
         """Answer fresh grants: with write-behind at once, else after their one shared commit."""
         if self.write_behind:  # the order writer records them from the ledger's stream
-            return [(i, Purchase(order, replayed=False)) for i, _, order in fresh]
+            answers: list[tuple[int, Purchase | Exception]] = []
+            for i, cmd, order in fresh:
+                try:
+                    if cmd.hold_ttl_s is not None:
+                        self._pin_deadline(order)
+                except Exception as exc:
+                    with suppress(Exception):
+                        self.deps.ledger.release(order.id)  # undersell guard: the unit goes back
+                    answers.append((i, exc))
+                    continue
+                answers.append((i, Purchase(order, replayed=False)))
+            return answers
         try:
             with self.deps.uow() as uow:
                 new_ids = store_placed(uow, [order for _, _, order in fresh])
@@ -139,7 +153,7 @@ class OrderService:
             if not isinstance(exc, Exception):
                 raise
             return [(i, exc) for i, _, _ in fresh]
-        answers: list[tuple[int, Purchase | Exception]] = []
+        answers = []
         for i, cmd, order in fresh:
             if order.id in new_ids:
                 answers.append((i, Purchase(order, replayed=False)))
@@ -159,6 +173,14 @@ class OrderService:
         # The key was used before the ledger lost it (e.g. a Redis restart): the stored order wins.
         self.deps.ledger.release(order.id)
         return Purchase(self._current(self._stored_by_key(cmd)), replayed=True)
+
+    def _pin_deadline(self, order: Order) -> None:
+        """Store an order whose hold was shortened now, with its deadline: the purchase stream carries
+        the deadline the hold was granted with, so the writer would store that one."""
+        with self.deps.uow() as uow:
+            if not store_placed(uow, [order]):  # the writer stored it first
+                repo.bring_deadline_forward(uow.db, order.id, order.expires_at)
+            self.deps.commit(uow)
 
     def ledger_lost(self, item_id: int) -> None:
         """A shared ledger forgot a stored order of the item: it lost writes, so start the repair.
