@@ -2,8 +2,9 @@
 
 Sale tokens are issued after the item's quiz, if it has one (services/quiz.py). Purchases are
 checked in order, cheapest and least final first: the rate limits (settings', then the campaign's), hoarder
-control, the waiting room (a live buy window), then the sale token, which is spent last so that a
-refusal by an earlier check does not burn it. Every term comes from memory (`AdmissionPolicies`);
+control, the waiting room (a live buy window), the live-hold caps per address and device (a slot
+claimed, settled by `decided` once the ledger answered), then the sale token, which is spent last
+so that a refusal by an earlier check does not burn it. Every term comes from memory (`AdmissionPolicies`);
 the state the checks share across workers (counters, the line, spent tokens) is in the ledger's
 Redis in scale-out and in process on the embedded default. Both purchase edges (the FastAPI route
 and its pure-ASGI fast path) call `admit_purchase` through `api.shop.purchases.decide`.
