@@ -11,9 +11,9 @@ and its pure-ASGI fast path) call `admit_purchase` through `api.shop.purchases.d
 
 A replay of an earlier purchase (same Idempotency-Key) returns the original order whatever came
 since: the sale token remembers the request it was spent on, and a shopper refused by hoarder
-control or whose buy window has ended is let through when the key already placed an order of that
-item and quantity (one indexed read of the store, made only on those refusals), so the ledger
-replays it. A new purchase still needs a live window.
+control or a live-hold cap, or whose buy window has ended, is let through when the key already
+placed an order of that item and quantity (one indexed read of the store, made only on those
+refusals), so the ledger replays it. A new purchase still needs a live window.
 """
 
 from __future__ import annotations
