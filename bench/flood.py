@@ -10,7 +10,8 @@ their statuses as JSON.
 
 With `--room ITEM --shoppers N` it is a waiting room's crowd instead: N shoppers join the item's
 room (`POST /items/ITEM/queue`, before `ready`), then poll it with their tickets
-(`GET /items/ITEM/queue`) whenever the last answer's `poll_after_s` says, as their pages would.
+(`GET /items/ITEM/queue`) whenever the last answer's `poll_after_s` says, as their pages would;
+with `--flat-out` as fast as the server answers instead, as a scraper would.
 """
 
 from __future__ import annotations
@@ -102,12 +103,17 @@ async def watch(port: int, path: str, connections: int) -> tuple[float, Counter[
     return time.perf_counter() - started, statuses, events[0]
 
 
-async def waiting(port: int, item: int, shoppers: int, connections: int) -> tuple[float, Counter[int], int]:
+async def waiting(
+    port: int, item: int, shoppers: int, connections: int, *, flat_out: bool = False
+) -> tuple[float, Counter[int], int]:
     """Join `shoppers` to the item's room, print `ready`, then poll as the answers say until told to stop.
 
     Each shopper asks again `poll_after_s` after each answer (the join's included), as its page
     would, and stops once it has no more to wait for (admitted, its window over, the room closed).
-    Return the seconds polled, the statuses of joins and polls, and the number of polls.
+    With `flat_out` each connection instead polls its shoppers' tickets in turn as fast as the server
+    answers, ignoring `poll_after_s` (a client that scrapes the room): the room answers 429 to the
+    polls that come too soon. Return the seconds polled, the statuses of joins and polls, and the
+    number of polls.
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -145,6 +151,13 @@ async def waiting(port: int, item: int, shoppers: int, connections: int) -> tupl
             for shopper in range(n, shoppers, connections):
                 await ask(conn, joins[shopper], shopper)
             await joined.wait()
+            mine = range(n, shoppers, connections)
+            while flat_out and not stop.is_set():
+                for shopper in mine:
+                    statuses[await conn.exchange(polls[shopper])] += 1
+                    polled[0] += 1
+                    if stop.is_set():
+                        break
             while not stop.is_set():
                 if not due:
                     await asyncio.sleep(0.1)
@@ -172,6 +185,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--result", type=Path, required=True, help="where to write the JSON result")
     parser.add_argument("--room", type=int, help="a waiting room's crowd on this item instead")
     parser.add_argument("--shoppers", type=int, default=10_000, help="waiting shoppers (with --room)")
+    parser.add_argument(
+        "--flat-out", action="store_true", help="with --room: poll as fast as answered, ignoring poll_after_s"
+    )
     return parser.parse_args(argv)
 
 
@@ -179,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     """Flood until told to stop, then write seconds, requests and statuses."""
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.room is not None:
-        crowd = waiting(args.port, args.room, args.shoppers, args.connections)
+        crowd = waiting(args.port, args.room, args.shoppers, args.connections, flat_out=args.flat_out)
         seconds, statuses, seen = _run(crowd)
     elif args.stream:
         seconds, statuses, seen = _run(watch(args.port, args.path, args.connections))

@@ -200,3 +200,27 @@ def test_next_expiry_forgets_holds_once_they_expired(
     ledger.expire_due()
 
     assert ledger.next_expiry() is None
+
+
+# -- a deadline brought forward (a flagged hoarder's shorter payment window) ----------------------
+
+
+def test_a_shortened_hold_expires_at_its_new_deadline_and_never_later(
+    ledger: Ledger, short: ItemTerms, clock: ManualClock
+) -> None:
+    hold_id, other = (
+        hold_for(ledger, "ann"),
+        granted(ledger.reserve(item_id=1, user_id="bob", qty=1, request_id="k")),
+    )
+    shortened = ledger.shorten(hold_id, OPENS_AT + 10)
+    assert shortened.expires_at == OPENS_AT + 10 and shortened.state is HoldState.HELD
+    assert ledger.shorten(hold_id, OPENS_AT + 30).expires_at == OPENS_AT + 10  # never later
+    assert ledger.next_expiry() == OPENS_AT + 10
+    clock.set(OPENS_AT + 10)
+    level = assert_conserved(ledger, 1)
+    assert (level.available, level.held) == (9, 1)  # ann's unit is back; bob's keeps its minute
+    assert [h.hold_id for h in ledger.expire_due()] == [hold_id]
+    assert ledger.shorten(hold_id, OPENS_AT).state is HoldState.EXPIRED  # no longer held: unchanged
+    assert error_code(ledger.confirm, hold_id) is ErrorCode.ORDER_EXPIRED
+    assert ledger.confirm(other).state is HoldState.SOLD
+    assert error_code(ledger.shorten, "no-such-hold", OPENS_AT) is ErrorCode.UNKNOWN_HOLD

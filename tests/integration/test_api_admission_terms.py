@@ -54,6 +54,10 @@ def test_bad_terms_change_nothing(api: Api, sale: Sale) -> None:
         (campaign_url, {"purchase_per_shopper": "five a second"}),
         (campaign_url, {"throttle_after": 0}),
         (campaign_url, {"throttled_limit": 0}),
+        (campaign_url, {"payment_window_s": 30}),  # a shorter window needs throttle_after
+        (campaign_url, {"throttle_after": 1, "payment_window_s": 5}),
+        (campaign_url, {"holds_per_client": -1}),
+        (campaign_url, {"holds_per_device": 1001}),
     ]:
         assert_refused(api.client.patch(url, json=body, headers=api.admin), 422, "VALIDATION_ERROR")
     after = (

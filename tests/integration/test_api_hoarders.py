@@ -5,7 +5,7 @@ honest shoppers are untouched; in process the counts come back from the stored o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -136,3 +136,32 @@ def stored_expiries_of(platform: Platform, campaign: int) -> dict[str, int]:
     with platform.deps.read() as r:
         closings = stored_closings(r.db).items()
         return {user: n for (c, user, status), n in closings if c == campaign and status == "EXPIRED"}
+
+
+def test_a_throttled_hoarders_hold_returns_to_stock_at_the_shorter_deadline(
+    api: Api, platform: Platform, clock: ManualClock
+) -> None:
+    campaign, a, _ = two_items(platform)
+    answer = api.client.patch(
+        f"/admin/campaigns/{campaign}/admission",
+        json={"throttle_after": 1, "payment_window_s": 10},
+        headers=api.admin,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["hoarder"]["payment_window_s"] == 10
+    let_expire(api, platform, clock, "hoarder", a)  # one expiry: flagged
+
+    held = api.buy("hoarder", a)
+    honest = api.buy("honest", a)
+    assert held.status_code == 201 and honest.status_code == 201
+    now = clock()
+    assert datetime.fromisoformat(held.json()["expires_at"]).timestamp() == now + 10
+    assert datetime.fromisoformat(honest.json()["expires_at"]).timestamp() == now + WINDOW_S
+    clock.advance(10)  # the hoarder's deadline: the unit is back on sale, the honest hold stays
+    level = platform.ledger.stock(a)
+    assert (level.available, level.held) == (99, 1) and level.conserved
+    assert platform.orders.expire_due() == 1
+    order = api.client.get(f"/orders/{held.json()['id']}", headers=api.shopper("hoarder")).json()
+    assert order["status"] == "EXPIRED"
+    assert datetime.fromisoformat(order["expires_at"]).timestamp() == now + 10  # stored as it was told
+    assert platform.admission.hoarders.counts.count(campaign, "hoarder") == (2, 0)

@@ -2,10 +2,12 @@
 who come before the open are put in line in the order the recorded seed gives, later ones queue
 behind; admitted shoppers buy within their window, the others hear IN_QUEUE; polls show the place and
 an ETA from the measured rate; a refresh keeps one's place; tickets cannot be forged; the room closes
-for everyone once the item is sold out."""
+for everyone once the item is sold out; a ticket polling faster than its `poll_after_s` hears 429, once
+even under a burst; a retry of a purchase after its window ended replays the order."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -18,9 +20,10 @@ from flashsale.api.shop.admission import RoomPollFastPath
 from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
 from flashsale.domain.admission import arrival_order
+from flashsale.domain.errors import FlashSaleError
 from tests.conftest import T0
 from tests.engines import POSTGRES_REDIS, SQLITE
-from tests.factories import open_sale
+from tests.factories import open_sale, release_together
 from tests.integration.api_support import Api, assert_refused, open_api
 
 pytestmark = pytest.mark.engines(SQLITE, POSTGRES_REDIS)
@@ -135,6 +138,7 @@ def test_the_room_closes_for_everyone_once_the_item_is_sold_out(
         order = api.buy(shopper, item).json()
         paid = api.client.post(f"/orders/{order['id']}/pay", headers=api.shopper(shopper))
         assert paid.status_code == 200, paid.text
+    clock.advance(5)  # the waiting tickets' poll_after_s
     assert {poll(api, item, t)["state"] for t in tickets.values()} == {"closed"}
     assert join(api, item, "latecomer")["state"] == "closed"
 
@@ -147,15 +151,79 @@ def test_the_poll_fast_path_answers_as_the_route_does(
     slow_app = create_app(platform, start_jobs=False)
     slow_app.user_middleware = [m for m in slow_app.user_middleware if m.cls is not RoomPollFastPath]
     cases = [
-        (f"/items/{item}/queue", {"Queue-Ticket": tickets[0]}),  # admitted
-        (f"/items/{item}/queue", {"Queue-Ticket": tickets[4]}),  # waiting
+        (f"/items/{item}/queue", {"Queue-Ticket": tickets[0]}),  # admitted (no pace: polled by both)
+        (f"/items/{item}/queue", {"Queue-Ticket": tickets[4]}),  # waiting, then paced: 429 from both
         (f"/items/{item}/queue", {"Queue-Ticket": tickets[4] + "x"}),  # forged
         (f"/items/{item + 1}/queue", {"Queue-Ticket": tickets[0]}),  # no such item
         (f"/items/{item}/queue", {}),  # no ticket: the route's 422
         ("/items/99999999999/queue", {"Queue-Ticket": tickets[0]}),  # beyond an id: the route's 422
     ]
     with TestClient(slow_app) as slow:
+        # A waiting ticket may poll once per poll_after_s: the two paths answer two waiting tickets
+        # of the same instant alike, but for their place in line.
+        fast_waiting = api.client.get(f"/items/{item}/queue", headers={"Queue-Ticket": tickets[3]}).json()
+        slow_waiting = slow.get(f"/items/{item}/queue", headers={"Queue-Ticket": tickets[4]}).json()
+        assert fast_waiting.pop("ahead") + 1 == slow_waiting.pop("ahead")
+        assert fast_waiting.pop("ticket") == tickets[3] and slow_waiting.pop("ticket") == tickets[4]
+        assert fast_waiting == slow_waiting and fast_waiting["state"] == "waiting"
         for path, headers in cases:
             fast_answer, slow_answer = api.client.get(path, headers=headers), slow.get(path, headers=headers)
             assert fast_answer.status_code == slow_answer.status_code, (path, fast_answer.text)
             assert fast_answer.json() == slow_answer.json(), path
+
+
+def test_a_replay_after_the_buy_window_ended_returns_the_original_order(
+    api: Api, clock: ManualClock, item: int
+) -> None:
+    clock.set(OPENS_AT.timestamp())
+    assert join(api, item, "buyer")["state"] == "admitted"
+    first = api.buy("buyer", item, key="retry-me")
+    assert first.status_code == 201, first.text
+    clock.advance(WINDOW_S)  # the window ended; the client retries what it never heard back
+    before = api.snapshot(item)
+    replay = api.buy("buyer", item, key="retry-me")
+    assert replay.status_code == 200, replay.text
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json()["id"] == first.json()["id"]
+    assert api.snapshot(item) == before  # nothing new held
+    assert_refused(api.buy("buyer", item), 409, "IN_QUEUE")  # a new purchase still needs a window
+
+
+def test_a_ticket_polling_before_its_poll_after_s_hears_429_with_the_wait(
+    api: Api, clock: ManualClock, item: int
+) -> None:
+    clock.set(OPENS_AT.timestamp())
+    tickets = [join(api, item, f"s{n}")["ticket"] for n in range(5)]  # a join sets no pace
+    waiting = poll(api, item, tickets[4])
+    assert waiting["state"] == "waiting" and waiting["poll_after_s"] == 5.0
+    too_soon = api.client.get(f"/items/{item}/queue", headers={"Queue-Ticket": tickets[4]})
+    assert_refused(too_soon, 429, "RATE_LIMITED")
+    assert too_soon.headers["Retry-After"] == "5"
+    clock.advance(4)
+    again = api.client.get(f"/items/{item}/queue", headers={"Queue-Ticket": tickets[4]})
+    assert_refused(again, 429, "RATE_LIMITED")
+    assert again.headers["Retry-After"] == "1"
+    assert api.buy("s0", item).status_code == 201  # the buy path does not feel the pace
+    clock.advance(1)
+    assert poll(api, item, tickets[4])["state"] == "waiting"  # on time: answered
+    assert [poll(api, item, tickets[1])["state"] for _ in range(3)] == ["admitted"] * 3  # no pace named
+    forged = api.client.get(f"/items/{item}/queue", headers={"Queue-Ticket": tickets[3] + "x"})
+    assert_refused(forged, 403, "QUEUE_TICKET_INVALID")  # the ticket is checked before its pace
+    assert poll(api, item, tickets[3])["state"] == "waiting"  # so a forgery spends nobody's poll
+
+
+def test_a_burst_of_polls_of_one_ticket_is_answered_once(
+    api: Api, platform: Platform, clock: ManualClock, item: int
+) -> None:
+    clock.set(OPENS_AT.timestamp())
+    ticket = [join(api, item, f"s{n}")["ticket"] for n in range(5)][4]
+    gate = api.client.app.state.gate  # type: ignore[attr-defined]
+
+    def poll_once() -> str:
+        try:
+            return str(gate.room_status(ticket, item).state)
+        except FlashSaleError as exc:
+            return exc.code.value
+
+    answers = Counter(release_together([poll_once] * 30))
+    assert answers == {"waiting": 1, "RATE_LIMITED": 29}

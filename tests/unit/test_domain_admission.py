@@ -1,4 +1,5 @@
-"""Admission's pure rules (domain/admission.py): the hoarder verdict, the early crowd's order, the ETA."""
+"""Admission's pure rules (domain/admission.py): the hoarder verdict and payment window, the live-hold
+caps' terms, the early crowd's order, the ETA."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 
 from flashsale.domain.admission import (
     HoarderPolicy,
+    HoldCaps,
     ItemAdmission,
     admission_eta_s,
     arrival_order,
@@ -82,3 +84,19 @@ def test_pages_far_back_poll_less_often() -> None:
     assert poll_after_s(2.0) == 1.0  # near the front: every second
     assert poll_after_s(40.0) == 10.0
     assert poll_after_s(10_000.0) == 60.0  # far back: once a minute
+
+
+def test_only_throttled_shoppers_get_the_shorter_payment_window() -> None:
+    policy = HoarderPolicy(throttle_after=2, payment_window_s=30)
+    assert [policy.hold_ttl_s(expiries) for expiries in (0, 1, 2, 5)] == [None, None, 30, 30]
+    assert HoarderPolicy(throttle_after=1).hold_ttl_s(3) is None  # no window named: the item's
+    for bad in ({"payment_window_s": 30}, {"throttle_after": 1, "payment_window_s": 5}):
+        with pytest.raises(ValueError, match="payment_window_s"):
+            HoarderPolicy(**bad)  # type: ignore[arg-type]
+
+
+def test_hold_caps_are_off_unless_named_and_at_least_one() -> None:
+    assert not HoldCaps().active and HoldCaps(per_device=1).active
+    for bad in ({"per_client": 0}, {"per_device": 1001}):
+        with pytest.raises(ValueError):
+            HoldCaps(**bad)

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from flashsale.api.schemas import AdminIn, In, Out, PatchIn, domain_value
-from flashsale.domain.admission import MAX_BUY_WINDOW_S, MAX_QUIZ_PENALTY_S, MAX_WAITING_ROOM_K, QuizQuestion
+from flashsale.domain.admission import (
+    MAX_BUY_WINDOW_S,
+    MAX_HOARDER_PAYMENT_WINDOW_S,
+    MAX_HOLD_CAP,
+    MAX_QUIZ_PENALTY_S,
+    MAX_WAITING_ROOM_K,
+    MIN_HOARDER_PAYMENT_WINDOW_S,
+    QuizQuestion,
+)
 from flashsale.services.waiting_room import RoomState
 
 LimitText = Annotated[
@@ -20,6 +28,14 @@ LimitText = Annotated[
     ),
 ]
 Expiries = Annotated[int, Field(ge=1, le=1000, description="Expired holds in the campaign")]
+HoldCap = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=MAX_HOLD_CAP,
+        description="Live holds in the campaign from one address or device, across accounts; 0: no cap",
+    ),
+]
 
 
 MAX_QUIZ_QUESTIONS = 200
@@ -83,6 +99,19 @@ class CampaignAdmissionPatch(PatchIn):
         ]
         | None
     ) = None
+    payment_window_s: (
+        Annotated[
+            int,
+            Field(
+                ge=MIN_HOARDER_PAYMENT_WINDOW_S,
+                le=MAX_HOARDER_PAYMENT_WINDOW_S,
+                description="A throttled shopper's holds expire this many seconds after they are granted",
+            ),
+        ]
+        | None
+    ) = None
+    holds_per_client: HoldCap | None = None
+    holds_per_device: HoldCap | None = None
 
 
 class HoarderOut(Out):
@@ -90,6 +119,12 @@ class HoarderOut(Out):
     throttled_limit: int
     block_after: int | None
     cancel_limit: int | None
+    payment_window_s: int | None
+
+
+class HoldCapsOut(Out):
+    per_client: int | None = Field(description="Live holds in the campaign from one client address")
+    per_device: int | None = Field(description="Live holds in the campaign from one device (`Device-Id`)")
 
 
 class CampaignAdmissionOut(Out):
@@ -97,6 +132,7 @@ class CampaignAdmissionOut(Out):
     purchase_per_shopper: str | None
     purchase_per_client: str | None
     hoarder: HoarderOut
+    hold_caps: HoldCapsOut
 
 
 class ItemAdmissionPatch(PatchIn):
@@ -138,6 +174,7 @@ class ItemAdmissionOut(Out):
     purchase_per_shopper: str | None
     purchase_per_client: str | None
     hoarder: HoarderOut
+    hold_caps: HoldCapsOut
 
 
 class RoomRecordOut(Out):

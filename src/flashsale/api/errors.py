@@ -104,6 +104,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.QUEUE_TICKET_INVALID: 403,
     ErrorCode.HOARDER_BLOCKED: 403,
     ErrorCode.HOARDER_THROTTLED: 409,
+    ErrorCode.HOLDS_CAPPED: 409,
     ErrorCode.QUIZ_FAILED: 403,
 }
 

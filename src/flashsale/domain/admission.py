@@ -18,6 +18,8 @@ MAX_BUY_WINDOW_S = 3600
 DEFAULT_BUY_WINDOW_S = 120
 DEFAULT_QUIZ_PENALTY_S = 10
 MAX_QUIZ_PENALTY_S = 600
+MIN_HOARDER_PAYMENT_WINDOW_S, MAX_HOARDER_PAYMENT_WINDOW_S = 10, 3600
+MAX_HOLD_CAP = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class HoarderPolicy:
     throttled_limit: int = 1
     block_after: int | None = None
     cancel_limit: int | None = None
+    payment_window_s: int | None = None  # a throttled shopper's holds expire this soon (None: the item's)
 
     def __post_init__(self) -> None:
         for name in ("throttle_after", "block_after", "cancel_limit"):
@@ -63,6 +66,14 @@ class HoarderPolicy:
                 raise ValueError(f"{name} must be at least 1 expiry, not {value}")
         if self.throttled_limit < 1:
             raise ValueError(f"throttled_limit must be at least 1, not {self.throttled_limit}")
+        window = self.payment_window_s
+        if window is not None and not MIN_HOARDER_PAYMENT_WINDOW_S <= window <= MAX_HOARDER_PAYMENT_WINDOW_S:
+            raise ValueError(
+                f"payment_window_s must be {MIN_HOARDER_PAYMENT_WINDOW_S}..{MAX_HOARDER_PAYMENT_WINDOW_S}, "
+                f"not {window}"
+            )
+        if window is not None and self.throttle_after is None:
+            raise ValueError("payment_window_s applies to throttled shoppers: set throttle_after too")
 
     @property
     def active(self) -> bool:
@@ -78,10 +89,39 @@ class HoarderPolicy:
             return ErrorCode.HOARDER_BLOCKED
         if self.cancel_limit is not None and cancels >= self.cancel_limit:
             return ErrorCode.HOARDER_BLOCKED
-        throttled = self.throttle_after is not None and expiries >= self.throttle_after
-        if throttled and used + qty > self.throttled_limit:
+        if self.throttled(expiries) and used + qty > self.throttled_limit:
             return ErrorCode.HOARDER_THROTTLED
         return None
+
+    def throttled(self, expiries: int) -> bool:
+        """Whether a shopper with `expiries` expired holds in the campaign is flagged as a hoarder."""
+        return self.throttle_after is not None and expiries >= self.throttle_after
+
+    def hold_ttl_s(self, expiries: int) -> int | None:
+        """The payment window of a new hold of this shopper, if shorter than the item's is due; else None."""
+        return self.payment_window_s if self.throttled(expiries) else None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldCaps:
+    """At most this many live holds per campaign from one client address, or one device, across accounts.
+
+    A slot lasts until its hold's payment deadline, whatever happens to the hold before: a scalper
+    who pays at once must not get a fresh slot for every unit bought. None switches a cap off.
+    """
+
+    per_client: int | None = None
+    per_device: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("per_client", "per_device"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= MAX_HOLD_CAP:
+                raise ValueError(f"{name} must be 1..{MAX_HOLD_CAP}, not {value}")
+
+    @property
+    def active(self) -> bool:
+        return self.per_client is not None or self.per_device is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +142,7 @@ class ItemAdmission:
     purchase_per_shopper: str | None = None  # `limits` strings, counted per campaign
     purchase_per_client: str | None = None
     hoarder: HoarderPolicy = field(default_factory=HoarderPolicy)
+    hold_caps: HoldCaps = field(default_factory=HoldCaps)  # the campaign's, across accounts
     quiz: tuple[QuizQuestion, ...] = ()  # answered right before a sale token is issued; () none
     quiz_penalty_s: int = DEFAULT_QUIZ_PENALTY_S  # a wrong answer: no new try for this long
 

@@ -69,6 +69,7 @@ class ErrorCode(StrEnum):
     QUEUE_TICKET_INVALID = "QUEUE_TICKET_INVALID"  # a waiting-room ticket that is not ours
     HOARDER_BLOCKED = "HOARDER_BLOCKED"  # too many expired holds in this campaign: no more holds
     HOARDER_THROTTLED = "HOARDER_THROTTLED"  # expired holds: fewer units of an item than others may hold
+    HOLDS_CAPPED = "HOLDS_CAPPED"  # this address or device has the campaign's cap of live holds (any account)
     QUIZ_FAILED = "QUIZ_FAILED"  # no answer, a wrong one, or still waiting out a wrong one's delay
     GROUP_FULL = "GROUP_FULL"  # every seat of the group is taken
     GROUP_CLOSED = "GROUP_CLOSED"  # the group filled, failed or is past its deadline

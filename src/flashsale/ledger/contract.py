@@ -215,6 +215,15 @@ class Ledger(Protocol):
         """Undo a sale: the unit returns to `available` and to the user's quota. Idempotent on REFUNDED."""
         ...
 
+    def shorten(self, hold_id: str, expires_at: float) -> Hold:
+        """Bring a live hold's deadline forward to `expires_at` and return the hold as it is now.
+
+        Never later: a hold due sooner, or no longer held, is returned unchanged. From then on the
+        hold expires (and its units go back on sale) at the new deadline, as if granted with it.
+        Unknown: UNKNOWN_HOLD.
+        """
+        ...
+
     def expire_due(self, limit: int = 1000) -> list[Hold]:
         """Expire holds whose window passed and return every expiry not yet handed out (once each)."""
         ...

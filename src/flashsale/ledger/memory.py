@@ -300,6 +300,17 @@ class MemoryLedger:
                 if limit is not None:
                     limit -= 1
 
+    def shorten(self, hold_id: str, expires_at: float) -> Hold:
+        with self._lock:
+            hold = self._holds.get(hold_id)
+            if hold is None:
+                raise FlashSaleError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
+            if hold.state is not HoldState.HELD or expires_at >= hold.expires_at:
+                return hold
+            hold = self._holds[hold_id] = hold._replace(expires_at=expires_at)
+            heapq.heappush(self._due, (expires_at, hold_id))  # the later entry is skipped once expired
+            return hold
+
     def expire_due(self, limit: int = 1000) -> list[Hold]:
         with self._lock:
             now = self._clock()

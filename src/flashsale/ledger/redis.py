@@ -118,6 +118,7 @@ SCRIPTS = (
     "claim",
     "forget",
     "finished",
+    "shorten",
 )
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
 DEFAULT_CONNECTIONS = 64  # threads beyond this wait for a connection instead of opening more
@@ -536,6 +537,12 @@ class RedisLedger:
             state = HoldState(reply[1])
             error = transition_error(state, target) or ErrorCode.INVALID_TRANSITION
             raise FlashSaleError(error, f"hold {hold_id} is {state}, cannot become {target}")
+        return _hold(reply[1])
+
+    def shorten(self, hold_id: str, expires_at: float) -> Hold:
+        reply = self._run("shorten", self._clock(), hold_id, expires_at, group=self.group_of_hold(hold_id))
+        if reply[0] == ErrorCode.UNKNOWN_HOLD:
+            raise FlashSaleError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
         return _hold(reply[1])
 
     def _settle_script(self, hold_id: str, target: str, source: str) -> Any:

@@ -2,20 +2,24 @@
 
 Sale tokens are issued after the item's quiz, if it has one (services/quiz.py). Purchases are
 checked in order, cheapest and least final first: the rate limits (settings', then the campaign's), hoarder
-control, the waiting room (a live buy window), then the sale token, which is spent last so that a
-refusal by an earlier check does not burn it. Every term comes from memory (`AdmissionPolicies`);
+control, the waiting room (a live buy window), the live-hold caps per address and device (a slot
+claimed, settled by `decided` once the ledger answered), then the sale token, which is spent last
+so that a refusal by an earlier check does not burn it. Every term comes from memory (`AdmissionPolicies`);
 the state the checks share across workers (counters, the line, spent tokens) is in the ledger's
 Redis in scale-out and in process on the embedded default. Both purchase edges (the FastAPI route
 and its pure-ASGI fast path) call `admit_purchase` through `api.shop.purchases.decide`.
 
-A replay of an earlier purchase (same Idempotency-Key) passes the sale token again (the token
-remembers the request it was spent on) but not a buy window that has ended: such a retry hears
-IN_QUEUE; the order itself stays, and `GET /orders/{id}` shows it.
+A replay of an earlier purchase (same Idempotency-Key) returns the original order whatever came
+since: the sale token remembers the request it was spent on, and a shopper refused by hoarder
+control or a live-hold cap, or whose buy window has ended, is let through when the key already
+placed an order of that item and quantity (one indexed read of the store, made only on those
+refusals), so the ledger replays it. A new purchase still needs a live window.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flashsale.clock import Clock
 from flashsale.domain.admission import ItemAdmission, QuizQuestion
 from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.domain.orders import Order
 from flashsale.ledger.contract import Ledger
 from flashsale.services.admission import Admission, shared_redis
 from flashsale.services.admission_policy import AdmissionPolicies
@@ -33,8 +38,10 @@ from flashsale.services.hoarders import (
     RedisHoardCounts,
     stored_closings,
 )
-from flashsale.services.orders import Buy, OrderService
+from flashsale.services.hold_caps import HoldCapControl, HoldClaim, HoldSlots, MemoryHoldSlots, RedisHoldSlots
+from flashsale.services.orders import Buy, OrderService, Purchase
 from flashsale.services.quiz import MemoryPenalties, Penalties, QuizDesk, RedisPenalties
+from flashsale.services.room_pace import MemoryPollPace, PollPace, RedisPollPace
 from flashsale.services.sale_tokens import MemorySpentTokens, RedisSpentTokens, SaleTokens, SpentTokens
 from flashsale.services.waiting_room import Line, MemoryLine, RedisLine, RoomStatus, WaitingRoom
 
@@ -48,7 +55,9 @@ class AdmissionState:
     room: WaitingRoom
     hoarders: HoarderControl
     quiz: QuizDesk
+    caps: HoldCapControl
     redis: Redis | None = None  # the client of the ledger's Redis, in scale-out
+    placed: Callable[[Buy], Order | None] = lambda cmd: None  # the order a purchase's key placed before
 
     def close(self) -> None:
         """Close the Redis client (its connection pool), if any."""
@@ -77,8 +86,11 @@ def admission_state(
     line: Line
     counts: HoardCounts
     penalties: Penalties
+    pace: PollPace
+    slots: HoldSlots
     if shared is None:
         spent, line, counts = MemorySpentTokens(clock), MemoryLine(), MemoryHoardCounts()
+        pace, slots = MemoryPollPace(), MemoryHoldSlots()
         penalties = MemoryPenalties(clock)
         with reads() as db:
             counts.add(stored_closings(db))
@@ -86,17 +98,28 @@ def admission_state(
     else:
         client, prefix = shared
         spent, line = RedisSpentTokens(client, prefix), RedisLine(client, prefix)
+        pace, slots = RedisPollPace(client, prefix), RedisHoldSlots(client, prefix)
         counts, penalties = RedisHoardCounts(client, prefix), RedisPenalties(client, prefix, clock)
     hoarders = HoarderControl(counts, policies, ledger)
     orders.closed_listeners.append(hoarders.closed)
     return AdmissionState(
         policies,
         SaleTokens(key, spent, ttl_s=token_ttl_s),
-        WaitingRoom(line, ledger, key),
+        WaitingRoom(line, ledger, key, pace=pace),
         hoarders,
         QuizDesk(penalties),
+        HoldCapControl(slots),
         client,
+        placed=orders.placed,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A purchase the gate let through: the command to buy with, and the live-hold slots it claimed."""
+
+    cmd: Buy
+    claim: HoldClaim | None = None
 
 
 class AdmissionGate:
@@ -107,27 +130,67 @@ class AdmissionGate:
         self.state = state
         self._clock = clock
 
-    def admit_purchase(self, cmd: Buy, client: str | None, sale_token: str | None) -> None:
-        """Let the purchase on to the ledger, or raise why not (see the module doc for the order)."""
+    def admit_purchase(
+        self, cmd: Buy, client: str | None, sale_token: str | None, device: str | None = None
+    ) -> Admitted:
+        """Let the purchase on to the ledger, or raise why not (see the module doc for the order).
+
+        Buy with the returned command (it carries a hoarder's shorter payment window) and tell
+        `decided` the outcome, so that the live-hold slots it claimed are kept or given back.
+        """
         self.limits.admit_purchase(cmd.user_id, client)
         policy = self.state.policies.policy(cmd.item_id)
         if policy is None:  # unknown here: the ledger answers UNKNOWN_ITEM
-            return
+            return Admitted(cmd)
         if policy.purchase_per_shopper or policy.purchase_per_client:
             self.limits.admit_campaign_purchase(policy, cmd.user_id, client)
-        self.state.hoarders.check(policy, cmd.user_id, cmd.qty)
+        try:
+            hold_ttl_s = self.state.hoarders.check(policy, cmd.user_id, cmd.qty)
+        except FlashSaleError:
+            if self.state.placed(cmd) is None:  # a retry of an order placed before goes on to replay
+                raise
+            hold_ttl_s = None
         now = self._clock()
         if policy.waiting_room_k is not None:
-            self.state.room.check_admitted(policy, cmd.user_id, now)
-        if policy.requires_sale_token:
-            if sale_token is None:
-                raise FlashSaleError(
-                    ErrorCode.SALE_TOKEN_REQUIRED,
-                    f"item {cmd.item_id} is bought with a sale token: POST /items/{cmd.item_id}/sale-token",
-                )
-            self.state.tokens.spend(
-                sale_token, shopper=cmd.user_id, item_id=cmd.item_id, request_id=cmd.request_id, now=now
+            self.state.room.check_admitted(
+                policy, cmd.user_id, now, replay=lambda: self.state.placed(cmd) is not None
             )
+        claim = self._claim_slots(policy, cmd, client, device, now)
+        if policy.requires_sale_token:
+            try:
+                if sale_token is None:
+                    raise FlashSaleError(
+                        ErrorCode.SALE_TOKEN_REQUIRED,
+                        f"item {cmd.item_id} is bought with a sale token: "
+                        f"POST /items/{cmd.item_id}/sale-token",
+                    )
+                self.state.tokens.spend(
+                    sale_token, shopper=cmd.user_id, item_id=cmd.item_id, request_id=cmd.request_id, now=now
+                )
+            except BaseException:
+                self.state.caps.settle(claim, None)
+                raise
+        return Admitted(cmd if hold_ttl_s is None else replace(cmd, hold_ttl_s=hold_ttl_s), claim)
+
+    def _claim_slots(
+        self, policy: ItemAdmission, cmd: Buy, client: str | None, device: str | None, now: float
+    ) -> HoldClaim | None:
+        if not policy.hold_caps.active:
+            return None
+        try:
+            return self.state.caps.claim(
+                policy, shopper=cmd.user_id, request_id=cmd.request_id, client=client, device=device, now=now
+            )
+        except FlashSaleError:
+            if self.state.placed(cmd) is None:  # a retry of an order placed before takes no slot
+                raise
+            return None
+
+    def decided(self, admitted: Admitted, purchase: Purchase | None) -> None:
+        """Keep the purchase's live-hold slots until its hold's deadline, or give them back (None)."""
+        if admitted.claim is not None:
+            deadline = None if purchase is None else purchase.order.expires_at.timestamp()
+            self.state.caps.settle(admitted.claim, deadline)
 
     def issue_sale_token(self, shopper: str, item_id: int, answer: int | None = None) -> tuple[str, int]:
         """A sale token for the shopper and item, once its session is open, the room admitted them and
@@ -157,9 +220,8 @@ class AdmissionGate:
         return self.state.room.join(self._room_policy(item_id), shopper, self._clock())
 
     def room_status(self, ticket: str, item_id: int) -> RoomStatus:
-        """Where the ticket's holder stands in the item's waiting room."""
-        policy = self._room_policy(item_id)
-        return self.state.room.status(policy, self.state.room.holder(ticket, item_id), self._clock())
+        """Where the ticket's holder stands in the item's waiting room (429 if it polls too soon)."""
+        return self.state.room.poll(self._room_policy(item_id), ticket, self._clock())
 
     def _policy(self, item_id: int) -> ItemAdmission:
         policy = self.state.policies.policy(item_id)

@@ -21,6 +21,7 @@ from flashsale.domain.admission import (
     DEFAULT_BUY_WINDOW_S,
     DEFAULT_QUIZ_PENALTY_S,
     HoarderPolicy,
+    HoldCaps,
     ItemAdmission,
     QuizQuestion,
 )
@@ -37,7 +38,8 @@ from flashsale.store.tables import (
 )
 
 POLICY_TTL_S = 1.0
-HOARDER_FIELDS = ("throttle_after", "throttled_limit", "block_after", "cancel_limit")
+HOARDER_FIELDS = ("throttle_after", "throttled_limit", "block_after", "cancel_limit", "payment_window_s")
+CAP_FIELDS = {"holds_per_client": "per_client", "holds_per_device": "per_device"}  # 0 switches one off
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class CampaignAdmission:
     purchase_per_shopper: str | None = None
     purchase_per_client: str | None = None
     hoarder: HoarderPolicy = field(default_factory=HoarderPolicy)
+    hold_caps: HoldCaps = field(default_factory=HoldCaps)
 
 
 def _checked(build: Any) -> Any:
@@ -69,7 +72,9 @@ def _campaign_of(row: CampaignAdmissionRow | None, campaign_id: int) -> Campaign
             row.hoarder_throttled_limit,
             row.hoarder_block_after,
             row.hoarder_cancel_limit,
+            row.hoarder_payment_window_s,
         ),
+        HoldCaps(row.holds_per_client, row.holds_per_device),
     )
 
 
@@ -101,6 +106,7 @@ def load_policies(db: Session) -> dict[int, ItemAdmission]:
             purchase_per_shopper=campaign.purchase_per_shopper,
             purchase_per_client=campaign.purchase_per_client,
             hoarder=campaign.hoarder,
+            hold_caps=campaign.hold_caps,
         )
     return policies
 
@@ -158,7 +164,10 @@ class AdmissionTerms:
             return _campaign_of(r.db.get(CampaignAdmissionRow, campaign_id), campaign_id)
 
     def set_campaign(self, campaign_id: int, **changes: Any) -> CampaignAdmission:
-        """Change a campaign's rate limits or hoarder policy; unnamed fields keep their value."""
+        """Change a campaign's rate limits, hoarder policy or live-hold caps; unnamed fields keep their value.
+
+        `holds_per_client` / `holds_per_device` 0 switch that cap off.
+        """
         for name in ("purchase_per_shopper", "purchase_per_client"):
             if changes.get(name) is not None:
                 _checked(lambda n=name: parse_limits(changes[n]))
@@ -167,10 +176,12 @@ class AdmissionTerms:
             row = uow.db.get(CampaignAdmissionRow, campaign_id)
             current = _campaign_of(row, campaign_id)
             hoarder = {k: changes.pop(k) for k in HOARDER_FIELDS if k in changes}
+            caps = {CAP_FIELDS[k]: changes.pop(k) or None for k in list(CAP_FIELDS) if k in changes}
             updated = replace(
                 current,
                 **changes,
                 hoarder=_checked(lambda: replace(current.hoarder, **hoarder)),
+                hold_caps=_checked(lambda: replace(current.hold_caps, **caps)),
             )
             if row is None:
                 row = CampaignAdmissionRow(campaign_id=campaign_id)
@@ -181,6 +192,9 @@ class AdmissionTerms:
             row.hoarder_throttled_limit = updated.hoarder.throttled_limit
             row.hoarder_block_after = updated.hoarder.block_after
             row.hoarder_cancel_limit = updated.hoarder.cancel_limit
+            row.hoarder_payment_window_s = updated.hoarder.payment_window_s
+            row.holds_per_client = updated.hold_caps.per_client
+            row.holds_per_device = updated.hold_caps.per_device
             self.deps.catalog_changed(uow.db)
             uow.commit()
             return updated

@@ -4,10 +4,12 @@ An unpaid hold locks a unit for the whole payment window; a shopper who holds an
 and over, or cancels and buys again to keep a unit locked, keeps units from those who would pay.
 Each expiry the sweeper writes down and each cancellation is counted per (campaign, shopper); the
 campaign's `HoarderPolicy` (domain/admission.py) turns the counts into a throttle (at most
-`throttled_limit` units of an item) or a block, checked before the ledger decides. Counts live
-where every worker sees them: the ledger's Redis in scale-out (one HINCRBY per shopper per
-closing), a dict in process on the embedded default, where they are rebuilt from the stored
-EXPIRED and CANCELLED orders at start-up, as the ledger is.
+`throttled_limit` units of an item) or a block, checked before the ledger decides. A throttled
+shopper's new holds may also get a shorter payment window (`payment_window_s`: the ledger brings
+the hold's deadline forward, `Ledger.shorten`), so a unit they will not pay for is back on sale
+sooner. Counts live where every worker sees them: the ledger's Redis in scale-out (one HINCRBY per
+shopper per closing), a dict in process on the embedded default, where they are rebuilt from the
+stored EXPIRED and CANCELLED orders at start-up, as the ledger is.
 """
 
 from __future__ import annotations
@@ -110,8 +112,9 @@ class HoarderControl:
         if counts:
             self.counts.add(counts)
 
-    def check(self, policy: ItemAdmission, shopper: str, qty: int) -> None:
-        """Refuse with HOARDER_BLOCKED or HOARDER_THROTTLED if the campaign's policy says so.
+    def check(self, policy: ItemAdmission, shopper: str, qty: int) -> int | None:
+        """Refuse with HOARDER_BLOCKED or HOARDER_THROTTLED if the campaign's policy says so; else return
+        the shorter payment window a throttled shopper's new hold gets, if the policy names one.
 
         A throttled shopper's units are counted by the ledger (held + sold of the item); two
         purchases of one throttled shopper racing each other may both pass this check, so the
@@ -119,13 +122,14 @@ class HoarderControl:
         """
         hoarder = policy.hoarder
         if not hoarder.active:
-            return
+            return None
         expiries, cancels = self.counts.count(policy.campaign_id, shopper)
         if expiries == 0 and cancels == 0:
-            return
+            return None
         used = self._ledger.used_by(policy.item_id, shopper)
         code = hoarder.verdict(expiries=expiries, cancels=cancels, used=used, qty=qty)
         if code is not None:
             raise FlashSaleError(
                 code, f"in this campaign {expiries} of your holds expired unpaid and you cancelled {cancels}"
             )
+        return hoarder.hold_ttl_s(expiries)

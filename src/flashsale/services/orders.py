@@ -33,6 +33,7 @@ class Buy:
     item_id: int
     qty: int
     request_id: str
+    hold_ttl_s: float | None = None  # a shorter payment window than the item's (hoarders); None: the item's
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,8 @@ class OrderService:
         if decision.replayed:  # as it is now: an expired hold reads EXPIRED before the sweeper writes it
             return Purchase(self._current(self._ensure_order(hold)), replayed=True)
         try:
+            if cmd.hold_ttl_s is not None:
+                hold = self.deps.ledger.shorten(hold.hold_id, hold.created_at + cmd.hold_ttl_s)
             return self.priced(hold)
         except BaseException:
             self._undo([hold.hold_id])  # undersell guard: the unit goes back
@@ -130,7 +133,18 @@ class OrderService:
     def _record(self, fresh: list[tuple[int, Buy, Order]]) -> list[tuple[int, Purchase | Exception]]:
         """Answer fresh grants: with write-behind at once, else after their one shared commit."""
         if self.write_behind:  # the order writer records them from the ledger's stream
-            return [(i, Purchase(order, replayed=False)) for i, _, order in fresh]
+            answers: list[tuple[int, Purchase | Exception]] = []
+            for i, cmd, order in fresh:
+                try:
+                    if cmd.hold_ttl_s is not None:
+                        self._pin_deadline(order)
+                except Exception as exc:
+                    with suppress(Exception):
+                        self.deps.ledger.release(order.id)  # undersell guard: the unit goes back
+                    answers.append((i, exc))
+                    continue
+                answers.append((i, Purchase(order, replayed=False)))
+            return answers
         try:
             with self.deps.uow() as uow:
                 new_ids = store_placed(uow, [order for _, _, order in fresh])
@@ -141,7 +155,7 @@ class OrderService:
             if not isinstance(exc, Exception):
                 raise
             return [(i, exc) for i, _, _ in fresh]
-        answers: list[tuple[int, Purchase | Exception]] = []
+        answers = []
         for i, cmd, order in fresh:
             if order.id in new_ids:
                 answers.append((i, Purchase(order, replayed=False)))
@@ -176,6 +190,14 @@ class OrderService:
         # and the ledger forgets the grant again, so the next retry comes back here, not to it.
         self._undo([order.id])
         return Purchase(self._current(self._stored_by_key(cmd)), replayed=True)
+
+    def _pin_deadline(self, order: Order) -> None:
+        """Store an order whose hold was shortened now, with its deadline: the purchase stream carries
+        the deadline the hold was granted with, so the writer would store that one."""
+        with self.deps.uow() as uow:
+            if not store_placed(uow, [order]):  # the writer stored it first
+                repo.bring_deadline_forward(uow.db, order.id, order.expires_at)
+            self.deps.commit(uow)
 
     def ledger_lost(self, item_id: int) -> None:
         """A shared ledger forgot a stored order of the item: it lost writes, so start the repair.
@@ -214,6 +236,18 @@ class OrderService:
         with self.deps.read() as r:
             stored = r.orders.get(hold.hold_id)
         return stored if stored is not None else self._store(self.priced(hold))
+
+    def placed(self, cmd: Buy) -> Order | None:
+        """The stored order this purchase's Idempotency-Key already placed (same item and qty), or None.
+
+        Admission asks it only of a purchase it is about to refuse, so that a retry of an order placed
+        earlier still replays it (see services/admission_gate.py).
+        """
+        with self.deps.read() as r:
+            stored = r.orders.by_key(cmd.user_id, cmd.request_id)
+        if stored is None or stored.item_id != cmd.item_id or stored.qty != cmd.qty:
+            return None
+        return stored
 
     def _stored_by_key(self, cmd: Buy) -> Order:
         with self.deps.read() as r:

@@ -10,7 +10,8 @@ How a room runs (an item whose terms set `waiting_room_k`):
   windows end or stock comes back, the next in line are admitted. So while demand is below K× the
   stock, a shopper is admitted as soon as they join and the room costs nothing but the join.
 - Polling (`GET /items/{id}/queue` with the ticket) shows the position, and an ETA from the rate
-  the room has measurably admitted at. Joining again (a refresh) keeps one's place.
+  the room has measurably admitted at. Joining again (a refresh) keeps one's place. A ticket that
+  polls before the `poll_after_s` of its last answer hears 429 (services/room_pace.py).
 - Once the item is sold out for good (nothing available, nothing held that could come back) the
   room closes, and every poll says so at once.
 
@@ -44,6 +45,7 @@ from flashsale.domain.admission import (
 )
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.ledger.contract import Ledger
+from flashsale.services.room_pace import MemoryPollPace, PollPace, too_soon
 
 MAX_TICKET_LENGTH = 300
 
@@ -329,9 +331,11 @@ class WaitingRoom:
         ledger: Ledger,
         key: bytes,
         *,
+        pace: PollPace | None = None,
         seeds: Callable[[], int] = lambda: secrets.randbits(63),
     ) -> None:
         self.line = line
+        self.pace = pace if pace is not None else MemoryPollPace()
         self._ledger = ledger
         self._key = key
         self._seeds = seeds  # tests pass a fixed seed; the one used is recorded either way
@@ -360,6 +364,20 @@ class WaitingRoom:
             self.line.join(policy.item_id, shopper, now, policy.opens_at)
         return self.status(policy, shopper, now)
 
+    def poll(self, policy: ItemAdmission, ticket: str, now: float) -> RoomStatus:
+        """Where the ticket's holder stands; RATE_LIMITED if it polls before its last `poll_after_s`.
+
+        The refusal costs the ticket's check and one look-up of its pace (services/room_pace.py):
+        neither the line nor the ledger is read.
+        """
+        shopper = self.holder(ticket, policy.item_id)
+        wait = self.pace.claim(policy.item_id, shopper, now)
+        if wait is not None:
+            raise too_soon(wait)
+        answer = self.status(policy, shopper, now)
+        self.pace.next_at(policy.item_id, shopper, now + (answer.poll_after_s or 0.0))
+        return answer
+
     def status(self, policy: ItemAdmission, shopper: str, now: float) -> RoomStatus:
         """Advance the line, then say where the shopper stands: waiting (how many ahead, ETA), admitted…"""
         item_id = policy.item_id
@@ -382,10 +400,17 @@ class WaitingRoom:
         eta = admission_eta_s(ahead + 1, spot.head, elapsed)
         return RoomStatus(item_id, RoomState.WAITING, ahead, eta, None, ticket, poll_after_s(eta))
 
-    def check_admitted(self, policy: ItemAdmission, shopper: str, now: float) -> None:
-        """Refuse with IN_QUEUE unless the shopper holds a live buy window for the item."""
+    def check_admitted(
+        self, policy: ItemAdmission, shopper: str, now: float, *, replay: Callable[[], bool] | None = None
+    ) -> None:
+        """Refuse with IN_QUEUE unless the shopper holds a live buy window for the item.
+
+        A shopper whose window has ended passes if `replay()` says the purchase is a retry of an
+        order placed before (it is asked only then, so a crowd still waiting costs no lookup).
+        """
         spot = self.line.spot(policy.item_id, shopper, now)
-        if spot.window_ends_at is None:
+        window_ended = spot.place is not None and spot.place < spot.head
+        if spot.window_ends_at is None and not (window_ended and replay is not None and replay()):
             raise FlashSaleError(
                 ErrorCode.IN_QUEUE,
                 "this item has a waiting room: join it and buy once admitted, within your window",

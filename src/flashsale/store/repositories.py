@@ -185,6 +185,19 @@ def order_of_hold(hold: Hold, *, unit_price_cents: int, total_cents: int) -> Ord
     )
 
 
+def bring_deadline_forward(db: Session, order_id: str, expires_at: datetime) -> None:
+    """Move an unpaid order's deadline to `expires_at` if that is sooner (its hold's was shortened)."""
+    db.execute(
+        update(OrderRow)
+        .where(
+            OrderRow.id == order_id,
+            OrderRow.status == OrderStatus.UNPAID.value,
+            OrderRow.expires_at > expires_at,
+        )
+        .values(expires_at=expires_at)
+    )
+
+
 def insert_orders(db: Session, orders: Iterable[Order]) -> set[str]:
     """Insert orders, skipping any whose id or (user, request id) is stored already; return the new ids.
 

@@ -541,6 +541,9 @@ class CampaignAdmissionRow(Base):
     hoarder_throttled_limit: Mapped[int] = mapped_column(Integer, default=1)
     hoarder_block_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
     hoarder_cancel_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hoarder_payment_window_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    holds_per_client: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    holds_per_device: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ItemAdmissionRow(Base):

@@ -85,7 +85,8 @@ def queue_status(
 ) -> RoomOut:
     """Where your ticket stands: waiting (how many ahead, ETA), admitted (until when), or closed (sold out).
 
-    403 QUEUE_TICKET_INVALID for a ticket the room did not issue for this item.
+    403 QUEUE_TICKET_INVALID for a ticket the room did not issue for this item; 429 RATE_LIMITED
+    (with Retry-After) for a poll before the `poll_after_s` of the ticket's last answer.
     """
     return _room_out(_gate(request).room_status(ticket, item_id))
 

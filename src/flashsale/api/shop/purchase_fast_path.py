@@ -20,7 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from flashsale.api.deps import MAX_IDEMPOTENCY_KEY_LENGTH
 from flashsale.api.errors import error_response
 from flashsale.api.schemas import PurchaseIn
-from flashsale.api.shop.purchases import decide, purchase, purchase_response, router
+from flashsale.api.shop.purchases import (
+    DEVICE_HEADER,
+    decide,
+    device_id,
+    purchase,
+    purchase_response,
+    router,
+)
 from flashsale.auth import ShopperTokens
 from flashsale.bootstrap import Platform
 from flashsale.services.orders import Buy
@@ -69,6 +76,7 @@ class PurchaseFastPath:
                 Buy(shopper, wanted.item_id, wanted.quantity, request_id=key),
                 client[0] if client else None,
                 wanted.sale_token,
+                device_id(headers.get(DEVICE_HEADER)),
             )
         except Exception as exc:  # answered as the route's handlers would answer it
             response = await error_response(request, exc)

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/purchases", tags=["purchases"])
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+DEVICE_HEADER = "Device-Id"  # the client's device fingerprint, for the campaign's per-device hold caps
+MAX_DEVICE_ID_LENGTH = 200
 _REPLAYED = {REPLAYED_HEADER: "true"}
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -52,7 +54,13 @@ async def purchase(
     """
     cmd = Buy(user_id=shopper, item_id=body.item_id, qty=body.quantity, request_id=key)
     client = request.client.host if request.client else None
-    return purchase_response(await decide(request.app.state, cmd, client, body.sale_token))
+    device = device_id(request.headers.get(DEVICE_HEADER))
+    return purchase_response(await decide(request.app.state, cmd, client, body.sale_token, device))
+
+
+def device_id(value: str | None) -> str | None:
+    """The `Device-Id` header's fingerprint, or None when absent or over the length a fingerprint has."""
+    return value if value and len(value) <= MAX_DEVICE_ID_LENGTH else None
 
 
 def purchase_response(result: Purchase) -> Response:
@@ -66,11 +74,14 @@ def purchase_response(result: Purchase) -> Response:
     )
 
 
-async def decide(state: State, cmd: Buy, client: str | None, sale_token: str | None = None) -> Purchase:
+async def decide(
+    state: State, cmd: Buy, client: str | None, sale_token: str | None = None, device: str | None = None
+) -> Purchase:
     """Admit, then buy through the app's checkout; count the outcome and the wait, and log it if asked.
 
-    `client` is the caller's address, for the per-client rate limits; `sale_token` the body's, for
-    an item bought on the hidden path (services/admission_gate.py decides both).
+    `client` is the caller's address, for the per-client rate limits and live-hold caps; `device`
+    the `Device-Id` fingerprint, for the per-device caps; `sale_token` the body's, for an item bought
+    on the hidden path (services/admission_gate.py decides them all).
     """
     checkout: Checkout = state.checkout
     metrics: Metrics = state.metrics
@@ -78,8 +89,13 @@ async def decide(state: State, cmd: Buy, client: str | None, sale_token: str | N
     started = time.perf_counter()
     outcome, order_id = "cancelled", None  # unless the decision arrives, or fails, below
     try:
-        gate.admit_purchase(cmd, client, sale_token)
-        result = await checkout.buy(cmd)
+        admitted = gate.admit_purchase(cmd, client, sale_token, device)
+        try:
+            result = await checkout.buy(admitted.cmd)
+        except BaseException:
+            gate.decided(admitted, None)
+            raise
+        gate.decided(admitted, result)
     except FlashSaleError as exc:
         outcome = exc.code.value
         raise
