@@ -1,7 +1,8 @@
 """The admission gate: everything a purchase must pass before the ledger decides, in one place.
 
 Sale tokens are issued after the item's quiz, if it has one (services/quiz.py). Purchases are
-checked in order, cheapest and least final first: the rate limits (settings', then the campaign's), hoarder
+checked in order, cheapest and least final first: the rate limits (settings'), a rehearsal copy's
+pass (services/rehearsal_pass.py), the campaign's rate limits, hoarder
 control, the waiting room (a live buy window), then the sale token, which is spent last so that a
 refusal by an earlier check does not burn it. Every term comes from memory (`AdmissionPolicies`);
 the state the checks share across workers (counters, the line, spent tokens) is in the ledger's
@@ -35,6 +36,7 @@ from flashsale.services.hoarders import (
 )
 from flashsale.services.orders import Buy, OrderService
 from flashsale.services.quiz import MemoryPenalties, Penalties, QuizDesk, RedisPenalties
+from flashsale.services.rehearsal_pass import RehearsalPasses
 from flashsale.services.sale_tokens import MemorySpentTokens, RedisSpentTokens, SaleTokens, SpentTokens
 from flashsale.services.waiting_room import Line, MemoryLine, RedisLine, RoomStatus, WaitingRoom
 
@@ -48,6 +50,7 @@ class AdmissionState:
     room: WaitingRoom
     hoarders: HoarderControl
     quiz: QuizDesk
+    passes: RehearsalPasses
     redis: Redis | None = None  # the client of the ledger's Redis, in scale-out
 
     def close(self) -> None:
@@ -95,6 +98,7 @@ def admission_state(
         WaitingRoom(line, ledger, key),
         hoarders,
         QuizDesk(penalties),
+        RehearsalPasses(key),
         client,
     )
 
@@ -107,12 +111,17 @@ class AdmissionGate:
         self.state = state
         self._clock = clock
 
-    def admit_purchase(self, cmd: Buy, client: str | None, sale_token: str | None) -> None:
+    def admit_purchase(
+        self, cmd: Buy, client: str | None, sale_token: str | None, rehearsal_pass: str | None = None
+    ) -> None:
         """Let the purchase on to the ledger, or raise why not (see the module doc for the order)."""
         self.limits.admit_purchase(cmd.user_id, client)
         policy = self.state.policies.policy(cmd.item_id)
         if policy is None:  # unknown here: the ledger answers UNKNOWN_ITEM
             return
+        if policy.rehearsal and not self.state.passes.admits(policy.campaign_id, rehearsal_pass):
+            # A rehearsal's copy does not exist for anyone but its crowd: the same answer as no item.
+            raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {cmd.item_id}")
         if policy.purchase_per_shopper or policy.purchase_per_client:
             self.limits.admit_campaign_purchase(policy, cmd.user_id, client)
         self.state.hoarders.check(policy, cmd.user_id, cmd.qty)

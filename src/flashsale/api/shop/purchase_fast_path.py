@@ -69,6 +69,7 @@ class PurchaseFastPath:
                 Buy(shopper, wanted.item_id, wanted.quantity, request_id=key),
                 client[0] if client else None,
                 wanted.sale_token,
+                wanted.rehearsal_pass,
             )
         except Exception as exc:  # answered as the route's handlers would answer it
             response = await error_response(request, exc)

@@ -52,7 +52,8 @@ async def purchase(
     """
     cmd = Buy(user_id=shopper, item_id=body.item_id, qty=body.quantity, request_id=key)
     client = request.client.host if request.client else None
-    return purchase_response(await decide(request.app.state, cmd, client, body.sale_token))
+    answer = await decide(request.app.state, cmd, client, body.sale_token, body.rehearsal_pass)
+    return purchase_response(answer)
 
 
 def purchase_response(result: Purchase) -> Response:
@@ -66,11 +67,18 @@ def purchase_response(result: Purchase) -> Response:
     )
 
 
-async def decide(state: State, cmd: Buy, client: str | None, sale_token: str | None = None) -> Purchase:
+async def decide(
+    state: State,
+    cmd: Buy,
+    client: str | None,
+    sale_token: str | None = None,
+    rehearsal_pass: str | None = None,
+) -> Purchase:
     """Admit, then buy through the app's checkout; count the outcome and the wait, and log it if asked.
 
     `client` is the caller's address, for the per-client rate limits; `sale_token` the body's, for
-    an item bought on the hidden path (services/admission_gate.py decides both).
+    an item bought on the hidden path; `rehearsal_pass` the body's, for a rehearsal copy's item
+    (services/admission_gate.py decides all three).
     """
     checkout: Checkout = state.checkout
     metrics: Metrics = state.metrics
@@ -78,7 +86,7 @@ async def decide(state: State, cmd: Buy, client: str | None, sale_token: str | N
     started = time.perf_counter()
     outcome, order_id = "cancelled", None  # unless the decision arrives, or fails, below
     try:
-        gate.admit_purchase(cmd, client, sale_token)
+        gate.admit_purchase(cmd, client, sale_token, rehearsal_pass)
         result = await checkout.buy(cmd)
     except FlashSaleError as exc:
         outcome = exc.code.value
