@@ -73,7 +73,7 @@ FULL = Profile(
     coupons=30_000,
     room_shoppers=10_000,
     board_viewers=12_000,
-    board_rounds=3,
+    board_rounds=5,
 )
 QUICK = Profile(
     "quick",

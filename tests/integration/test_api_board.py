@@ -16,6 +16,7 @@ import httpx2
 import pytest
 from sqlalchemy import event
 
+from flashsale.api.board import BoardEvents
 from flashsale.auth import mint_shopper_token
 from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
@@ -143,3 +144,37 @@ def test_a_real_server_streams_the_board_as_server_sent_events(tmp_path: Path) -
     assert item_of(boards[0], item_id)["available"] == 50
     last = item_of(boards[-1], item_id)
     assert (last["available"], last["held"], last["participants"]) == (48, 2, 1)
+
+
+@pytest.mark.engines("sqlite+memory", reason="the stream's ASGI side, on the embedded default")
+def test_a_viewer_who_leaves_or_a_feed_that_closes_ends_the_stream(platform: Platform, sale: Sale) -> None:
+    feed = BoardFeed(platform.deps, platform.showcase, interval_s=0.05)
+    scope = {"type": "http", "method": "GET", "path": "/board/events", "headers": []}
+
+    async def watch_until(end: str) -> list[bytes]:
+        sent: list[bytes] = []
+        pushed, leaving = asyncio.Event(), asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            await leaving.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message.get("body", b""))
+            if len(sent) >= 4:  # the head, the whole board, two patches
+                pushed.set()
+
+        stream = asyncio.ensure_future(BoardEvents(feed)(scope, receive, send))
+        await pushed.wait()
+        if end == "viewer":
+            leaving.set()
+        else:
+            feed.close()
+        await stream  # returns: no error, nothing left waiting
+        return sent
+
+    left = asyncio.run(watch_until("viewer"))
+    assert left[1].startswith(b"retry: 50\n\n") and b"\nevent: board\n" in left[1]
+    assert all(b"\nevent: patch\n" in push for push in left[2:4])
+    closed = asyncio.run(watch_until("feed"))
+    assert closed[-1] == b""  # the stream's last message ends the response

@@ -53,7 +53,9 @@ class BoardEvents(Response):
         # A viewer who leaves is noticed at once, not at the next build: their wait is cancelled.
         gone = asyncio.ensure_future(_disconnected(receive))
 
-        def leave(_: object) -> None:
+        def leave(watcher: asyncio.Future[None]) -> None:
+            if not watcher.cancelled():
+                watcher.exception()  # retrieved: a failed read of the connection also means it is gone
             task.cancel()
 
         gone.add_done_callback(leave)
