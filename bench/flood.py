@@ -3,7 +3,8 @@
 Each connection sends `GET /sessions` (anonymous, no `If-None-Match`: the worst case, a full body
 every time) over keep-alive as fast as the server answers, until the process gets SIGTERM or
 SIGINT. With `--stream` each connection instead opens one Server-Sent Events stream (`GET
-/board/events`: a live-board viewer) and reads it for as long as it runs, counting events. It
+/board/events`: a live-board viewer) and reads it for as long as it runs, counting events
+(`board` and `patch`). It
 prints `ready` once every connection has had its first answer (or event), so the caller can start
 measuring with the flood already running, then writes how many requests (or events) it saw and
 their statuses as JSON.
@@ -85,7 +86,7 @@ async def watch(port: int, path: str, connections: int) -> tuple[float, Counter[
             statuses[int(head.split(b" ", 2)[1])] += 1
             first = True
             while chunk := await reader.read(65536):
-                events[0] += chunk.count(b"event: board")
+                events[0] += chunk.count(b"\nevent: ")  # `board` (the whole board) or `patch`
                 if first and b"event: board" in chunk:
                     first = False
                     await first_events.wait()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from bench import checkout, cluster, draws, embedded, http, postgres, read_flood, waiting_room
+from bench import board_viewers, checkout, cluster, draws, embedded, http, postgres, read_flood, waiting_room
 from bench.coupons import bench_claims, redis_coupon_ledger
 from bench.ledgers import bench_batched, bench_single, redis_ledger, redis_script_usec
 from bench.report import Result, Skipped
@@ -48,6 +48,8 @@ class Profile:
     draws_redis: int  # the same on Redis, one script call each
     coupons: int  # coupon claims on one hot wave, per engine
     room_shoppers: int  # shoppers waiting in a room beside the buy path (read_flood's purchases)
+    board_viewers: int  # purchases per run of the board-viewers pairs (alone, with 500 viewers)
+    board_rounds: int  # how many such pairs
 
 
 def shapes(requests: int) -> list[Shape]:
@@ -70,6 +72,8 @@ FULL = Profile(
     draws_redis=30_000,
     coupons=30_000,
     room_shoppers=10_000,
+    board_viewers=12_000,
+    board_rounds=5,
 )
 QUICK = Profile(
     "quick",
@@ -86,6 +90,8 @@ QUICK = Profile(
     draws_redis=1_000,
     coupons=2_000,
     room_shoppers=300,
+    board_viewers=300,
+    board_rounds=1,
 )
 
 NEEDS: dict[str, set[str]] = {
@@ -101,6 +107,7 @@ NEEDS: dict[str, set[str]] = {
     "draws": {"redis"},  # draws on one hot pool beside the flash ledger; in process always, Redis if there
     "coupons": set(),  # coupon claims on one hot wave: in process, and on Redis when there is one
     "waiting-room": set(),  # the embedded buy path beside a waiting room's crowd
+    "board-viewers": set(),  # the embedded buy path alone and with 500 live-board viewers, in pairs
 }
 
 
@@ -265,6 +272,8 @@ def steps_for(name: str, ctx: Context) -> list[Step]:
         return _draws(ctx)
     if name == "coupons":
         return _coupons(ctx)
+    if name == "board-viewers":
+        return board_viewers.steps(requests=ctx.profile.board_viewers, rounds=ctx.profile.board_rounds)
     if name == "waiting-room":
         return waiting_room.steps(requests=ctx.profile.read_flood, shoppers=ctx.profile.room_shoppers)
     return http.steps(ctx.redis_url, ctx.postgres_url, requests=ctx.profile.http, target=HTTP_TARGET)

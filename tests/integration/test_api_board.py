@@ -16,11 +16,12 @@ import httpx2
 import pytest
 from sqlalchemy import event
 
+from flashsale.api.board import BoardEvents
 from flashsale.auth import mint_shopper_token
 from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
-from flashsale.services.board import BoardFeed
+from flashsale.services.board import BoardFeed, apply_patch
 from flashsale.services.showcase import STOCK_TTL_S
 from tests.conftest import Sale
 from tests.engines import drain_orders
@@ -83,8 +84,9 @@ def test_every_viewer_shares_one_build_per_tick(platform: Platform, sale: Sale) 
         async def viewer() -> int:
             seen = 0
             for _ in range(3):
-                seen, body = await feed.next(seen)
-                assert json.loads(body)["sessions"]
+                frame = await feed.next(seen)
+                assert frame is not None and json.loads(frame.body)["sessions"]
+                seen = frame.version
             return seen
 
         seen = await asyncio.gather(*(viewer() for _ in range(50)))
@@ -121,18 +123,58 @@ def test_a_real_server_streams_the_board_as_server_sent_events(tmp_path: Path) -
     token = mint_shopper_token(SECRETS["FLASHSALE_JWT_SECRET"], "ann", 3600, time.time())
     with serving(tmp_path) as served, httpx2.Client(base_url=f"http://127.0.0.1:{served.port}") as http:
         boards: list[dict[str, Any]] = []
+        kinds: list[str] = []
         with http.stream("GET", "/board/events", timeout=30) as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    kinds.append(line.removeprefix("event: "))
                 if not line.startswith("data: "):
                     continue
-                boards.append(json.loads(line.removeprefix("data: ")))
+                data = json.loads(line.removeprefix("data: "))
+                # `board` is the whole board; a `patch` replaces the sessions it carries.
+                boards.append(data if kinds[-1] == "board" else apply_patch(boards[-1], data))
                 if len(boards) == 1:  # buy between two pushes: the next one shows it
                     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
                     body = {"item_id": item_id, "quantity": 2}
                     assert http.post("/purchases", json=body, headers=headers).status_code == 201
                 elif item_of(boards[-1], item_id)["held"] == 2 or len(boards) > 10:
                     break
+    assert kinds[0] == "board" and set(kinds[1:]) == {"patch"}  # whole once, then what changed
     assert item_of(boards[0], item_id)["available"] == 50
     last = item_of(boards[-1], item_id)
     assert (last["available"], last["held"], last["participants"]) == (48, 2, 1)
+
+
+@pytest.mark.engines("sqlite+memory", reason="the stream's ASGI side, on the embedded default")
+def test_a_viewer_who_leaves_or_a_feed_that_closes_ends_the_stream(platform: Platform, sale: Sale) -> None:
+    feed = BoardFeed(platform.deps, platform.showcase, interval_s=0.05)
+    scope = {"type": "http", "method": "GET", "path": "/board/events", "headers": []}
+
+    async def watch_until(end: str) -> list[bytes]:
+        sent: list[bytes] = []
+        pushed, leaving = asyncio.Event(), asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            await leaving.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message.get("body", b""))
+            if len(sent) >= 4:  # the head, the whole board, two patches
+                pushed.set()
+
+        stream = asyncio.ensure_future(BoardEvents(feed)(scope, receive, send))
+        await pushed.wait()
+        if end == "viewer":
+            leaving.set()
+        else:
+            feed.close()
+        await stream  # returns: no error, nothing left waiting
+        return sent
+
+    left = asyncio.run(watch_until("viewer"))
+    assert left[1].startswith(b"retry: 50\n\n") and b"\nevent: board\n" in left[1]
+    assert all(b"\nevent: patch\n" in push for push in left[2:4])
+    closed = asyncio.run(watch_until("feed"))
+    assert closed[-1] == b""  # the stream's last message ends the response

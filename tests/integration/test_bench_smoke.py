@@ -119,3 +119,16 @@ def test_quick_waiting_room_bench_answers_every_waiting_shopper_and_compares_in_
     assert len(rows) == 2 and all(row.endswith("| OK |") for row in rows), done.stdout
     assert "beside a waiting room" in rows[1] and "of its throughput" in rows[1]
     assert "FAILED" not in done.stdout
+
+
+def test_quick_board_viewers_bench_compares_each_run_with_viewers_to_the_one_alone_before_it() -> None:
+    done = run_bench("board-viewers")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| HTTP buy path, embedded")]
+    assert len(rows) == 2 and all(row.endswith("| OK |") for row in rows), done.stdout
+    alone, viewers = rows
+    assert "alone (pair 1)" in alone and "µs/purchase" in alone
+    assert "with 500 board viewers (pair 1)" in viewers and "events/s" in viewers
+    assert "with/without: p99" in viewers and "median of 1 pair(s): throughput" in viewers
+    assert "FAILED" not in done.stdout

@@ -52,7 +52,7 @@ async def test_later_arrivals_count_the_time_they_queued_behind_a_stalled_server
     recorder = Recorder()
     http = ConnectionPool(f"http://127.0.0.1:{port}", size=ARRIVALS, timeout_s=10)
     async with server:
-        front = Storefront(http, {"u1": "token"}, recorder)
+        front = Storefront(http, {"u1": "token"}, recorder, "pass")
 
         def arrival(n: int) -> Callable[[float], Coroutine[Any, Any, None]]:
             async def begin(intended: float) -> None:

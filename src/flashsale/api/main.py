@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from flashsale import __version__
 from flashsale.api import admin, board, health, metrics, shop
 from flashsale.api.admission import ReadAdmission
+from flashsale.api.board import BoardStreamFastPath
 from flashsale.api.errors import install_error_handlers
 from flashsale.api.limits import BodySizeLimit
 from flashsale.api.observe import RequestObserver
@@ -133,6 +134,8 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.add_middleware(RoomPollFastPath)
     if limits.read_per_client:  # before the fast path: a flood is refused before it is answered
         app.add_middleware(ReadAdmission, admission=app.state.admission)
+    # The live board's viewers are written to before the framework (and the buy path's guards) run.
+    app.add_middleware(BoardStreamFastPath, feed=app.state.board)
     # Outermost, so every answer is timed, the fast path's and the body guard's included.
     app.add_middleware(RequestObserver, metrics=app.state.metrics, log_requests=platform.settings.access_log)
     app.include_router(shop.router)

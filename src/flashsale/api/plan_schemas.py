@@ -97,14 +97,19 @@ class RehearsalCopyOut(BaseModel):
     campaign_id: int
     name: str
     payment_window_s: int
+    rehearsal_pass: str = Field(
+        description="The copy is hidden from the shop: a purchase of its items must carry this as "
+        "`rehearsal_pass` (anyone else is told 422 UNKNOWN_ITEM)"
+    )
     sessions: list[CopiedSessionOut]
 
     @classmethod
-    def of(cls, copy: RehearsalCopy) -> RehearsalCopyOut:
-        """Describe the copy: its campaign, and each session and item beside the one it copies."""
+    def of(cls, copy: RehearsalCopy, rehearsal_pass: str) -> RehearsalCopyOut:
+        """Describe the copy: its campaign, its pass, and each session and item beside the one it copies."""
         return cls(
             source_campaign_id=copy.source_campaign_id,
             campaign_id=copy.campaign.id,
+            rehearsal_pass=rehearsal_pass,
             name=copy.campaign.name,
             payment_window_s=copy.campaign.payment_window_s,
             sessions=[

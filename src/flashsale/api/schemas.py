@@ -165,6 +165,14 @@ class PurchaseIn(In):
             "without one 403 SALE_TOKEN_REQUIRED, a bad or spent one 403 SALE_TOKEN_INVALID",
         ),
     ] = None
+    rehearsal_pass: Annotated[
+        str | None,
+        Field(
+            max_length=100,
+            description="For a load rehearsal's copy only: the pass the operator got with the copy "
+            "(POST /admin/campaigns/{id}/rehearsals); without it the copy's items are 422 UNKNOWN_ITEM",
+        ),
+    ] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -318,6 +326,9 @@ class CampaignOut(Out):
     ends_at: UtcTime
     payment_window_s: int
     phases: list[PhaseOut]
+    rehearsal: bool = Field(
+        default=False, description="A load rehearsal's copy: hidden from the shop, sold only with its pass"
+    )
 
 
 class SessionIn(AdminIn):

@@ -145,6 +145,7 @@ class ItemAdmission:
     hold_caps: HoldCaps = field(default_factory=HoldCaps)  # the campaign's, across accounts
     quiz: tuple[QuizQuestion, ...] = ()  # answered right before a sale token is issued; () none
     quiz_penalty_s: int = DEFAULT_QUIZ_PENALTY_S  # a wrong answer: no new try for this long
+    rehearsal: bool = False  # a load rehearsal's copy: sold only with its pass (services/rehearsal_pass.py)
 
     def __post_init__(self) -> None:
         if not 1 <= self.quiz_penalty_s <= MAX_QUIZ_PENALTY_S:

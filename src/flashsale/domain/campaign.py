@@ -56,6 +56,8 @@ class Campaign:
     ends_at: datetime
     phases: tuple[Phase, ...] = ()
     payment_window_s: int = DEFAULT_PAYMENT_WINDOW_S
+    # A load rehearsal's copy: not in the shop window, bought only with its rehearsal pass.
+    rehearsal: bool = False
 
     def __post_init__(self) -> None:
         _check_range(self.starts_at, self.ends_at, "campaign")

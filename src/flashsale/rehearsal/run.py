@@ -107,7 +107,14 @@ def rehearse(options: RehearsalOptions) -> RehearsalResult:
         start = recorder.clock() + (start_wall - time.time())
         with asyncio.Runner(loop_factory=_fast_loop()) as runner:
             tally, finished = runner.run(
-                _load(options, tokens, recorder, _schedule(plan, crowds, rng), start=start)
+                _load(
+                    options,
+                    tokens,
+                    recorder,
+                    _schedule(plan, crowds, rng),
+                    start=start,
+                    rehearsal_pass=copy["rehearsal_pass"],
+                )
             )
         items = _audit(operator, copy)
     return RehearsalResult(
@@ -194,11 +201,12 @@ async def _load(
     visits: Sequence[tuple[float, Shopper, bool]],
     *,
     start: float,
+    rehearsal_pass: str,
 ) -> tuple[Tally, float]:
     """Play every visit on schedule; return the tally and the clock time of the last answer."""
     http = ConnectionPool(options.url, size=options.connections, timeout_s=options.timeout_s)
     try:
-        front = Storefront(http, tokens, recorder)
+        front = Storefront(http, tokens, recorder, rehearsal_pass)
 
         def arrival(shopper: Shopper, early: bool) -> Callable[[float], Coroutine[Any, Any, None]]:
             async def begin(intended: float) -> None:

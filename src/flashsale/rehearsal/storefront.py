@@ -26,10 +26,13 @@ CODES = {code.value: code for code in ErrorCode}
 class Storefront:
     """What every shopper shares: the HTTP client, their tokens, the tally and the recorder."""
 
-    def __init__(self, http: ConnectionPool, tokens: Mapping[str, str], recorder: Recorder) -> None:
+    def __init__(
+        self, http: ConnectionPool, tokens: Mapping[str, str], recorder: Recorder, rehearsal_pass: str
+    ) -> None:
         self.http = http
         self.tokens = tokens
         self.recorder = recorder
+        self.rehearsal_pass = rehearsal_pass  # the copy is sold only to purchases that carry it
         self.tally = Tally()
 
     def door(self, intended: float) -> ShopperDoor:
@@ -91,7 +94,7 @@ class ShopperDoor:
             shopper.user_id,
             "/purchases",
             key=request_id,
-            body={"item_id": item_id, "quantity": qty},
+            body={"item_id": item_id, "quantity": qty, "rehearsal_pass": self._front.rehearsal_pass},
         )
         self._answered()
         if code is not None:

@@ -1,10 +1,11 @@
 """The admission gate: everything a purchase must pass before the ledger decides, in one place.
 
 Sale tokens are issued after the item's quiz, if it has one (services/quiz.py). Purchases are
-checked in order, cheapest and least final first: the rate limits (settings', then the campaign's), hoarder
-control, the waiting room (a live buy window), the live-hold caps per address and device (a slot
-claimed, settled by `decided` once the ledger answered), then the sale token, which is spent last
-so that a refusal by an earlier check does not burn it. Every term comes from memory (`AdmissionPolicies`);
+checked in order, cheapest and least final first: the rate limits (settings'), a rehearsal copy's
+pass (services/rehearsal_pass.py), the campaign's rate limits, hoarder control, the waiting room (a
+live buy window), the live-hold caps per address and device (a slot claimed, settled by `decided`
+once the ledger answered), then the sale token, which is spent last so that a refusal by an earlier
+check does not burn it. Every term comes from memory (`AdmissionPolicies`);
 the state the checks share across workers (counters, the line, spent tokens) is in the ledger's
 Redis in scale-out and in process on the embedded default. Both purchase edges (the FastAPI route
 and its pure-ASGI fast path) call `admit_purchase` through `api.shop.purchases.decide`.
@@ -41,6 +42,7 @@ from flashsale.services.hoarders import (
 from flashsale.services.hold_caps import HoldCapControl, HoldClaim, HoldSlots, MemoryHoldSlots, RedisHoldSlots
 from flashsale.services.orders import Buy, OrderService, Purchase
 from flashsale.services.quiz import MemoryPenalties, Penalties, QuizDesk, RedisPenalties
+from flashsale.services.rehearsal_pass import RehearsalPasses
 from flashsale.services.room_pace import MemoryPollPace, PollPace, RedisPollPace
 from flashsale.services.sale_tokens import MemorySpentTokens, RedisSpentTokens, SaleTokens, SpentTokens
 from flashsale.services.waiting_room import Line, MemoryLine, RedisLine, RoomStatus, WaitingRoom
@@ -56,6 +58,7 @@ class AdmissionState:
     hoarders: HoarderControl
     quiz: QuizDesk
     caps: HoldCapControl
+    passes: RehearsalPasses
     redis: Redis | None = None  # the client of the ledger's Redis, in scale-out
     placed: Callable[[Buy], Order | None] = lambda cmd: None  # the order a purchase's key placed before
 
@@ -109,6 +112,7 @@ def admission_state(
         hoarders,
         QuizDesk(penalties),
         HoldCapControl(slots),
+        RehearsalPasses(key),
         client,
         placed=orders.placed,
     )
@@ -131,7 +135,12 @@ class AdmissionGate:
         self._clock = clock
 
     def admit_purchase(
-        self, cmd: Buy, client: str | None, sale_token: str | None, device: str | None = None
+        self,
+        cmd: Buy,
+        client: str | None,
+        sale_token: str | None,
+        device: str | None = None,
+        rehearsal_pass: str | None = None,
     ) -> Admitted:
         """Let the purchase on to the ledger, or raise why not (see the module doc for the order).
 
@@ -142,6 +151,9 @@ class AdmissionGate:
         policy = self.state.policies.policy(cmd.item_id)
         if policy is None:  # unknown here: the ledger answers UNKNOWN_ITEM
             return Admitted(cmd)
+        if policy.rehearsal and not self.state.passes.admits(policy.campaign_id, rehearsal_pass):
+            # A rehearsal's copy does not exist for anyone but its crowd: the same answer as no item.
+            raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {cmd.item_id}")
         if policy.purchase_per_shopper or policy.purchase_per_client:
             self.limits.admit_campaign_purchase(policy, cmd.user_id, client)
         try:

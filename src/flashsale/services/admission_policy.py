@@ -86,12 +86,20 @@ def load_policies(db: Session) -> dict[int, ItemAdmission]:
     """Every item's admission terms with its campaign's, in two queries."""
     campaigns = {row.campaign_id: row for row in db.scalars(select(CampaignAdmissionRow))}
     rows = db.execute(
-        select(ItemRow.id, SessionRow.campaign_id, SessionRow.starts_at, SessionRow.ends_at, ItemAdmissionRow)
+        select(
+            ItemRow.id,
+            SessionRow.campaign_id,
+            SessionRow.starts_at,
+            SessionRow.ends_at,
+            CampaignRow.rehearsal,
+            ItemAdmissionRow,
+        )
         .join(SessionRow, ItemRow.session_id == SessionRow.id)
+        .join(CampaignRow, SessionRow.campaign_id == CampaignRow.id)
         .outerjoin(ItemAdmissionRow, ItemAdmissionRow.item_id == ItemRow.id)
     )
     policies = {}
-    for item_id, campaign_id, starts_at, ends_at, item_row in rows:
+    for item_id, campaign_id, starts_at, ends_at, rehearsal, item_row in rows:
         campaign = _campaign_of(campaigns.get(campaign_id), campaign_id)
         policies[item_id] = ItemAdmission(
             item_id=item_id,
@@ -107,6 +115,7 @@ def load_policies(db: Session) -> dict[int, ItemAdmission]:
             purchase_per_client=campaign.purchase_per_client,
             hoarder=campaign.hoarder,
             hold_caps=campaign.hold_caps,
+            rehearsal=rehearsal,
         )
     return policies
 

@@ -48,6 +48,7 @@ from flashsale.services.checkout_coupons import CartOffers, CheckoutCoupons, Red
 from flashsale.services.deps import Deps
 from flashsale.services.orders import OrderService, store_placed
 from flashsale.services.recall import reserve_recalling
+from flashsale.store import repositories as repo
 from flashsale.store.repositories import insert_ignoring_duplicates
 from flashsale.store.tables import CartLineRow, CheckoutLineRow, CheckoutRow
 from flashsale.store.uow import UnitOfWork
@@ -104,15 +105,23 @@ class CartService:
 
     def add(self, user_id: str, item_id: int, qty: int) -> CartView:
         """Put `qty` more units of an item in the cart."""
-        self.deps.prices.get(item_id)  # UNKNOWN_ITEM before anything is written
+        self._check_sold_here(item_id)  # UNKNOWN_ITEM before anything is written
         return self._save(self._load(user_id).added(item_id, qty), item_id)
 
     def set_qty(self, user_id: str, item_id: int, qty: int) -> CartView:
         """Set the item's line to `qty` units; 0 removes it."""
         cart = self._load(user_id)
         if qty and not cart.qty_of(item_id):
-            self.deps.prices.get(item_id)
+            self._check_sold_here(item_id)
         return self._save(cart.with_qty(item_id, qty), item_id)
+
+    def _check_sold_here(self, item_id: int) -> None:
+        self.deps.prices.get(item_id)
+        with self.deps.read() as r:
+            # A rehearsal's copy is sold only to its crowd, which buys with the copy's pass, never by
+            # cart: to everyone else its items do not exist.
+            if repo.in_rehearsal(r.db, item_id):
+                raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
 
     def _load(self, user_id: str) -> Cart:
         with self.deps.read() as r:

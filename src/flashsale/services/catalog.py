@@ -58,8 +58,9 @@ class CatalogService:
         ends_at: datetime,
         phases: Iterable[Phase] = (),
         payment_window_s: int = DEFAULT_PAYMENT_WINDOW_S,
+        rehearsal: bool = False,
     ) -> Campaign:
-        """Create a campaign with its phases."""
+        """Create a campaign with its phases (`rehearsal`: a load rehearsal's hidden copy)."""
         phases = tuple(phases)
         _domain_check(lambda: Campaign(0, name, theme, starts_at, ends_at, phases, payment_window_s))
         with self.deps.uow() as uow:
@@ -69,6 +70,7 @@ class CatalogService:
                 starts_at=starts_at,
                 ends_at=ends_at,
                 payment_window_s=payment_window_s,
+                rehearsal=rehearsal,
             )
             uow.db.add(row)
             uow.db.flush()
@@ -96,6 +98,7 @@ class CatalogService:
                     ends_at=fields.get("ends_at", current.ends_at),
                     phases=phases,
                     payment_window_s=fields.get("payment_window_s", current.payment_window_s),
+                    rehearsal=current.rehearsal,
                 )
             )
             for key, value in fields.items():

@@ -1,8 +1,11 @@
 """A throwaway copy of a campaign for a load rehearsal: same items, prices, quotas and limits, its
 own products (so the real stock is untouched) and its own session windows (so it can open now).
 
-The copy is an ordinary campaign named "[rehearsal] <name>": its orders, ledger counters and
-review are its own and never mix with the real campaign's.
+The copy is a campaign named "[rehearsal] <name>" marked as a rehearsal: its orders, ledger
+counters and review are its own and never mix with the real campaign's; the shop window (GET
+/sessions, the live board) does not show it, and only a purchase that carries the copy's
+rehearsal pass (`RehearsalPasses`, handed to the operator with the copy) may buy its items:
+anyone else is told the item does not exist.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ def copy_for_rehearsal(
         starts_at=min(w.starts_at for w in windows),
         ends_at=max(w.ends_at for w in windows),
         payment_window_s=source.payment_window_s,
+        rehearsal=True,
     )
     created = catalog.create_sessions(
         copy.id, [(sessions[w.source_session_id].name, w.starts_at, w.ends_at) for w in windows]

@@ -36,7 +36,7 @@ from flashsale.domain.sale import FlashItem
 from flashsale.ledger.contract import Ledger, StockLevel
 from flashsale.services.catalog_views import ItemView, SessionView
 from flashsale.store import repositories as repo
-from flashsale.store.tables import ItemRow, ProductRow, SessionRow
+from flashsale.store.tables import CampaignRow, ItemRow, ProductRow, SessionRow
 
 T = TypeVar("T")
 
@@ -197,14 +197,21 @@ class Showcase:
 
     def _load_catalog(self) -> Catalog:
         # Two queries whatever the number of sessions, on the read engine (no write lock on SQLite).
+        # A rehearsal's copy is not on show: only its crowd, which knows its items, may buy it.
+        shown = select(SessionRow.id).join(CampaignRow).where(CampaignRow.rehearsal.is_(False))
         with self._reads() as db:
             sessions = tuple(
                 repo.session_of(r)
-                for r in db.scalars(select(SessionRow).order_by(SessionRow.starts_at, SessionRow.id))
+                for r in db.scalars(
+                    select(SessionRow)
+                    .where(SessionRow.id.in_(shown))
+                    .order_by(SessionRow.starts_at, SessionRow.id)
+                )
             )
             rows = db.execute(
                 select(ItemRow, ProductRow)
                 .join(ProductRow, ItemRow.product_id == ProductRow.id)
+                .where(ItemRow.session_id.in_(shown))
                 .order_by(ItemRow.session_id, ItemRow.id)
             ).all()
         items: dict[int, list[tuple[FlashItem, Product]]] = {}

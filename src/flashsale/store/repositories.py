@@ -51,6 +51,7 @@ def campaign_of(row: CampaignRow, phases: Iterable[PhaseRow]) -> Campaign:
         ends_at=row.ends_at,
         phases=tuple(Phase(PhaseKind(p.kind), p.starts_at, p.ends_at) for p in phases),
         payment_window_s=row.payment_window_s,
+        rehearsal=row.rehearsal,
     )
 
 
@@ -149,6 +150,17 @@ def campaign_with_phases(db: Session, row: CampaignRow) -> Campaign:
 def load_campaign(db: Session, campaign_id: int) -> Campaign:
     """The campaign with this id and its phases; NOT_FOUND if there is none."""
     return campaign_with_phases(db, get_row(db, CampaignRow, campaign_id, "campaign"))
+
+
+def in_rehearsal(db: Session, item_id: int) -> bool:
+    """Whether the item belongs to a load rehearsal's copy (a campaign hidden from the shop)."""
+    query = (
+        select(CampaignRow.rehearsal)
+        .join(SessionRow, SessionRow.campaign_id == CampaignRow.id)
+        .join(ItemRow, ItemRow.session_id == SessionRow.id)
+        .where(ItemRow.id == item_id)
+    )
+    return bool(db.scalar(query))
 
 
 def all_item_terms(db: Session, session_id: int | None = None) -> list[ItemTerms]:

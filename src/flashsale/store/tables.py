@@ -52,6 +52,8 @@ class CampaignRow(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     payment_window_s: Mapped[int] = mapped_column(Integer)
+    # A load rehearsal's throwaway copy: hidden from the shop window, sold only to the rehearsal's crowd.
+    rehearsal: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class PhaseRow(Base):

@@ -56,9 +56,12 @@ def copy_for_a_rehearsal(
     campaign_id: PathId, body: RehearsalCopyIn, platform: PlatformDep
 ) -> RehearsalCopyOut:
     """Copy the campaign for a load rehearsal: the sessions named, at the windows given, with their
-    items on new products of their own, so a rehearsal never touches the real stock."""
+    items on new products of their own, so a rehearsal never touches the real stock.
+
+    The copy is hidden from the shop (GET /sessions, the live board), and its items are sold only
+    to purchases that carry the answer's `rehearsal_pass`."""
     copy = copy_for_rehearsal(platform.catalog, campaign_id, [w.to_domain() for w in body.sessions])
-    return RehearsalCopyOut.of(copy)
+    return RehearsalCopyOut.of(copy, platform.admission.passes.issue(copy.campaign.id))
 
 
 @router.get("/targets")

@@ -76,7 +76,8 @@ class PurchaseFastPath:
                 Buy(shopper, wanted.item_id, wanted.quantity, request_id=key),
                 client[0] if client else None,
                 wanted.sale_token,
-                device_id(headers.get(DEVICE_HEADER)),
+                device=device_id(headers.get(DEVICE_HEADER)),
+                rehearsal_pass=wanted.rehearsal_pass,
             )
         except Exception as exc:  # answered as the route's handlers would answer it
             response = await error_response(request, exc)

@@ -55,7 +55,10 @@ async def purchase(
     cmd = Buy(user_id=shopper, item_id=body.item_id, qty=body.quantity, request_id=key)
     client = request.client.host if request.client else None
     device = device_id(request.headers.get(DEVICE_HEADER))
-    return purchase_response(await decide(request.app.state, cmd, client, body.sale_token, device))
+    answer = await decide(
+        request.app.state, cmd, client, body.sale_token, device=device, rehearsal_pass=body.rehearsal_pass
+    )
+    return purchase_response(answer)
 
 
 def device_id(value: str | None) -> str | None:
@@ -75,13 +78,20 @@ def purchase_response(result: Purchase) -> Response:
 
 
 async def decide(
-    state: State, cmd: Buy, client: str | None, sale_token: str | None = None, device: str | None = None
+    state: State,
+    cmd: Buy,
+    client: str | None,
+    sale_token: str | None = None,
+    *,
+    device: str | None = None,
+    rehearsal_pass: str | None = None,
 ) -> Purchase:
     """Admit, then buy through the app's checkout; count the outcome and the wait, and log it if asked.
 
     `client` is the caller's address, for the per-client rate limits and live-hold caps; `device`
     the `Device-Id` fingerprint, for the per-device caps; `sale_token` the body's, for an item bought
-    on the hidden path (services/admission_gate.py decides them all).
+    on the hidden path; `rehearsal_pass` the body's, for a rehearsal copy's item
+    (services/admission_gate.py decides them all).
     """
     checkout: Checkout = state.checkout
     metrics: Metrics = state.metrics
@@ -89,7 +99,7 @@ async def decide(
     started = time.perf_counter()
     outcome, order_id = "cancelled", None  # unless the decision arrives, or fails, below
     try:
-        admitted = gate.admit_purchase(cmd, client, sale_token, device)
+        admitted = gate.admit_purchase(cmd, client, sale_token, device, rehearsal_pass)
         try:
             result = await checkout.buy(admitted.cmd)
         except BaseException:
