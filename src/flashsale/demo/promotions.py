@@ -52,6 +52,8 @@ class RegularStock:
     sold: int
     db_sold: int
     db_held: int
+    paid_orders: int
+    revenue_cents: int  # what the paid orders were charged, after their share of the discounts
 
     @property
     def conserved(self) -> bool:
@@ -213,10 +215,16 @@ def audit_promotions(
         ):
             line_statuses[checkout_id].add(status)
         regular_ids = [item.id for item in campaign.regular]
-        units = {
-            (item_id, status): int(n or 0)
-            for item_id, status, n in db.execute(
-                select(OrderRow.item_id, OrderRow.status, func.sum(OrderRow.qty))
+        stored = {
+            (item_id, status): (int(n), int(qty or 0), int(cents or 0))
+            for item_id, status, n, qty, cents in db.execute(
+                select(
+                    OrderRow.item_id,
+                    OrderRow.status,
+                    func.count(),
+                    func.sum(OrderRow.qty),
+                    func.sum(OrderRow.total_cents),
+                )
                 .where(OrderRow.item_id.in_(regular_ids))
                 .group_by(OrderRow.item_id, OrderRow.status)
             )
@@ -250,6 +258,7 @@ def audit_promotions(
     regular = []
     for item in campaign.regular:
         stock = platform.ledger.stock(item.id)
+        paid_orders, paid_units, revenue = stored.get((item.id, OrderStatus.PAID.value), (0, 0, 0))
         regular.append(
             RegularStock(
                 item_id=item.id,
@@ -258,8 +267,10 @@ def audit_promotions(
                 available=stock.available,
                 held=stock.held,
                 sold=stock.sold,
-                db_sold=units.get((item.id, OrderStatus.PAID.value), 0),
-                db_held=units.get((item.id, OrderStatus.UNPAID.value), 0),
+                db_sold=paid_units,
+                db_held=stored.get((item.id, OrderStatus.UNPAID.value), (0, 0, 0))[1],
+                paid_orders=paid_orders,
+                revenue_cents=revenue,
             )
         )
     rule = next(v for v in platform.free_orders.rules() if v.rule.id == promos.free_order_rule_id)

@@ -184,6 +184,12 @@ class DemoReport:
         """Sum one field of `ItemAudit` over the items."""
         return sum(getattr(item, name) for item in self.items)
 
+    def campaign_total(self, name: str) -> int:
+        """Sum `sold`, `paid_orders` or `revenue_cents` over the flash items and the regular ones: the
+        campaign's figures, as its review counts them."""
+        regular = () if self.promotions is None else self.promotions.regular
+        return self.total(name) + sum(int(getattr(item, name)) for item in regular)
+
     @property
     def oversell(self) -> int:
         return self.total("oversell")

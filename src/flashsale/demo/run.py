@@ -166,24 +166,40 @@ async def _sale(
         await shop.expire()
         await wave(late)
     # Still in the last session (its regular items' session): the basket shoppers, timed apart.
+    basket_s, reminding_s = await _basket_wave(basket_shop, baskets, clock, concurrency, on_progress, sender)
+    return sending_s + reminding_s, basket_s
+
+
+async def _basket_wave(
+    shop: BasketShop,
+    baskets: Sequence[BasketShopper],
+    clock: ManualClock,
+    concurrency: int,
+    on_progress: Callable[[], None],
+    sender: Dispatcher,
+) -> tuple[float, float]:
+    """Let the basket shoppers in, then expire the checkouts they walked away from.
+
+    Return the wall seconds the baskets took (their expiry included) and those of their 催付.
+    """
     started = time.perf_counter()
     basket_at = clock()
     step = WAVE_SPAN_S / max(1, len(baskets))
+    line = iter(baskets)  # a fixed number of doors, each taking the next shopper in line
 
-    async def visit(shopper: BasketShopper) -> None:
-        async with inside:
-            await shop_basket(basket_shop, shopper)
-        clock.advance(step)
-        on_progress()
+    async def door() -> None:
+        for shopper in line:
+            await shop_basket(shop, shopper)
+            clock.advance(step)
+            on_progress()
 
-    await asyncio.gather(*(visit(b) for b in baskets))
+    await asyncio.gather(*(door() for _ in range(min(len(baskets), concurrency * SHOPPERS_PER_WORKER))))
     basket_s = time.perf_counter() - started
-    sending_s += _remind_unpaid(sender, clock, until=basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S)
+    reminding_s = _remind_unpaid(sender, clock, until=basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S)
     clock.set(basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S + 1)  # the walked-away checkouts expire
     started = time.perf_counter()
-    await basket_shop.expire()
-    basket_s += time.perf_counter() - started
-    return sending_s, basket_s
+    await shop.expire()
+    return basket_s + time.perf_counter() - started, reminding_s
 
 
 def _remind_unpaid(sender: Dispatcher, clock: ManualClock, *, until: float) -> float:
