@@ -208,6 +208,9 @@ def _promotion_rows(audit: PromotionAudit, seconds: float) -> list[tuple[str, st
     refused = ", ".join(f"{code.value} {n:,}" for code, n in sorted(tally.refusals.items())) or "none"
     winners = " · ".join(f"#{w.slot} {w.user_id} ¥{_money(w.rebate_cents)}" for w in audit.winners)
     stock = ", ".join(f"{i.name} {i.sold:,}/{i.stock:,} sold" for i in audit.regular)
+    retried = (
+        f" ({tally.without_coupon:,} checked out again without the coupon)" if tally.without_coupon else ""
+    )
     return [
         (
             "coupons",
@@ -226,7 +229,7 @@ def _promotion_rows(audit: PromotionAudit, seconds: float) -> list[tuple[str, st
             f"{audit.checkouts_placed:,} placed, {audit.checkouts_paid:,} paid,"
             f" {audit.checkouts_cancelled:,} cancelled, {audit.checkouts_expired:,} expired"
             f" ({tally.double_clicks:,} double clicks, {tally.replays:,} replays,"
-            f" {tally.duplicate_checkouts} of them made two checkouts); refused: {refused}",
+            f" {tally.duplicate_checkouts} of them made two checkouts); refused: {refused}{retried}",
         ),
         (
             "free orders",
