@@ -6,19 +6,38 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
 from flashsale.demo import CrowdTooSmall, DemoOptions, DemoReport, run_demo
-from flashsale.demo.campaign import SALE_DAY, SESSION_OPENS, create_campaign
-from flashsale.demo.crowd import LATE_MIX, Behaviour, plan_crowd, resale_bound
+from flashsale.demo.baskets import BasketTally
+from flashsale.demo.campaign import (
+    COUPON_TIER,
+    FREE_ORDER_RANKS,
+    PROMOTION_TIER,
+    SALE_DAY,
+    SESSION_OPENS,
+    create_campaign,
+    create_promotions,
+)
+from flashsale.demo.crowd import (
+    BASKET_MIX,
+    LATE_MIX,
+    Behaviour,
+    basket_count,
+    plan_baskets,
+    plan_crowd,
+    resale_bound,
+)
+from flashsale.demo.promotions import audit_promotions
 from flashsale.demo.report import audit_items
 from flashsale.demo.shop import Tally
 from flashsale.domain.errors import ErrorCode
 from flashsale.domain.orders import OrderStatus
+from flashsale.services.checkout_coupons import REDEEMED
 from flashsale.services.orders import Buy
-from flashsale.store.tables import OrderRow
+from flashsale.store.tables import CheckoutCouponRow, CheckoutRow, OrderRow
 from tests.factories import stress_size
 
 SMALL = DemoOptions(seed=7, shoppers=600, concurrency=8, quota_scale=0.06)
@@ -36,12 +55,53 @@ def assert_sold_out_cleanly(report: DemoReport) -> None:
         assert (item.db_sold, item.db_held) == (item.quota, 0)
 
 
+def assert_promotions_hold(report: DemoReport) -> None:
+    """The promotions' audits hold, and their numbers agree with each other and with the shoppers."""
+    audit = report.promotions
+    assert audit is not None and audit.ok
+    assert audit.coupons_redeemed_twice == 0 and audit.budget_mismatch_cents == 0
+    assert audit.cart_stock_conserved and audit.free_orders_ok and report.money_nets
+    tally = audit.tally
+    assert tally.duplicate_checkouts == 0 and not tally.failures
+    # Coupons: every shopper claimed one; each placed checkout with one kept it (paid) or gave it back.
+    assert audit.coupons_claimed == tally.claims == tally.shoppers
+    assert audit.coupons_redeemed <= audit.coupons_claimed
+    assert audit.coupons_redeemed + audit.coupons_given_back + tally.without_coupon == audit.checkouts_placed
+    assert audit.coupon_spent_cents == audit.coupons_redeemed * COUPON_TIER.off_cents
+    assert audit.coupon_spent_cents <= audit.coupon_budget_cents
+    assert audit.promotion_discount_cents == audit.promotion_spent_cents > 0
+    assert audit.promotion_discount_cents % PROMOTION_TIER.off_cents == 0
+    # Checkouts: each ended paid, cancelled or expired, as the shopper behaved; double clicks replayed.
+    assert audit.checkouts_placed == tally.checkouts
+    assert (audit.checkouts_paid, audit.checkouts_cancelled, audit.checkouts_expired) == (
+        tally.payments,
+        tally.cancellations,
+        tally.walked_away,
+    )
+    assert (
+        audit.checkouts_paid + audit.checkouts_cancelled + audit.checkouts_expired == audit.checkouts_placed
+    )
+    assert audit.checkouts_cancelled > 0 and audit.checkouts_expired > 0 and audit.coupons_given_back > 0
+    assert 0 < tally.replays <= tally.double_clicks
+    for item in audit.regular:  # nothing left held once the walked-away checkouts expired
+        assert item.held == item.db_held == 0 and 0 < item.sold == item.db_sold
+    # Free orders: one winner per winning rank the phone's paid orders reached.
+    phone = next(i for i in report.items if i.sku == "PHONE-X")
+    assert audit.free_order_paid == phone.paid_orders
+    assert [w.slot for w in audit.winners] == [r for r in FREE_ORDER_RANKS if r <= phone.paid_orders]
+    assert len(audit.winners) == audit.ranks_reached > 0
+    assert sum(w.rebate_cents for w in audit.winners) == audit.rebated_cents_journal > 0
+    assert report.as_dict()["promotions"]["ok"] is True
+
+
 def test_the_same_seed_sells_every_unit_in_two_runs_through_every_kind_of_refusal(tmp_path: Path) -> None:
     first = run_demo(tmp_path / "one", SMALL)
     second = run_demo(tmp_path / "two", SMALL)
 
     assert_sold_out_cleanly(first)
     assert_sold_out_cleanly(second)
+    assert_promotions_hold(first)
+    assert_promotions_hold(second)
     assert first.total("sold") == second.total("sold") == first.total("quota")
     assert first.as_dict()["totals"]["sold"] == first.total("quota")
     # The crowd really met every refusal and replay on the way.
@@ -63,6 +123,59 @@ def test_a_seed_always_draws_the_same_crowd(platform: Platform) -> None:
     assert one == two
     assert one != plan_crowd(campaign.items, shoppers=600, seed=4)
     assert len({s.user_id for s in one}) == 600
+
+
+def test_basket_shoppers_are_drawn_apart_from_the_flash_crowd_and_reach_the_coupon(
+    platform: Platform,
+) -> None:
+    campaign = create_campaign(platform.catalog, quota_scale=0.06)
+
+    baskets = plan_baskets(campaign.regular, shoppers=600, seed=3)
+
+    assert baskets == plan_baskets(campaign.regular, shoppers=600, seed=3)
+    assert len(baskets) == basket_count(600)
+    flash_ids = {s.user_id for s in plan_crowd(campaign.items, shoppers=600, seed=3)}
+    assert not flash_ids & {b.user_id for b in baskets}
+    assert {b.behaviour for b in baskets} == set(BASKET_MIX)
+    subtotals = [sum(item.spec.shop_price_cents * qty for item, qty in b.lines) for b in baskets]
+    assert min(subtotals) >= COUPON_TIER.threshold_cents  # every basket takes the coupon
+    assert any(s >= PROMOTION_TIER.threshold_cents for s in subtotals)  # some the 满减 too
+
+
+def test_the_promotions_audit_reports_a_coupon_redeemed_twice(platform: Platform, clock: ManualClock) -> None:
+    campaign = create_campaign(platform.catalog, quota_scale=0.01)
+    campaign = create_promotions(platform.coupons, platform.free_orders, campaign, baskets=2)
+    assert campaign.promotions is not None
+    clock.set((SALE_DAY + SESSION_OPENS[1]).timestamp())
+    coupon = platform.coupons.claim(user_id="b1", wave_id=campaign.promotions.coupon_wave_id, request_id="c")
+    for item in campaign.regular:
+        platform.carts.add("b1", item.id, 2)
+    checkout, _ = platform.carts.checkout("b1", "k1", [coupon.coupon.coupon_id])
+    platform.carts.pay("b1", checkout.id)
+    assert audit_promotions(platform, campaign, BasketTally(), rebated_cents=0).ok
+    # The same coupon written REDEEMED for a second checkout behind the ledger's back.
+    with platform.deps.uow() as uow:
+        row = uow.db.scalars(select(CheckoutRow).where(CheckoutRow.id == checkout.id)).one()
+        uow.db.execute(
+            insert(CheckoutRow).values(
+                id="co_forged", user_id="b1", idempotency_key="forged", status=row.status,
+                subtotal_cents=row.subtotal_cents, discount_cents=row.discount_cents,
+                shipping_cents=0, total_cents=row.total_cents, created_at=row.created_at,
+            )
+        )  # fmt: skip
+        uow.db.execute(
+            insert(CheckoutCouponRow).values(
+                checkout_id="co_forged", coupon_id=coupon.coupon.coupon_id,
+                template_id=coupon.coupon.template_id, discount_cents=COUPON_TIER.off_cents, state=REDEEMED,
+            )
+        )  # fmt: skip
+        uow.commit()
+
+    audit = audit_promotions(platform, campaign, BasketTally(), rebated_cents=0)
+
+    assert audit.coupons_redeemed_twice > 0
+    assert audit.budget_mismatch_cents == COUPON_TIER.off_cents  # the ledger spent it once
+    assert not audit.ok
 
 
 def test_the_late_wave_covers_every_unit_the_rush_can_leave_unsold(platform: Platform) -> None:

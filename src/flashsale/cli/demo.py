@@ -19,6 +19,8 @@ from flashsale.cli.console import errors
 from flashsale.cli.serve import serve
 from flashsale.config import Settings
 from flashsale.demo import DEFINITIONS, CrowdTooSmall, DemoOptions, DemoReport, run_demo
+from flashsale.demo.crowd import basket_count
+from flashsale.demo.promotions import PROMOTION_DEFINITIONS, PromotionAudit
 
 app = typer.Typer()
 DEFAULTS = DemoOptions()
@@ -76,7 +78,7 @@ def demo(
             disable=as_json,
             transient=True,
         )
-        task = progress.add_task("crowd", total=shoppers)
+        task = progress.add_task("crowd", total=shoppers + basket_count(shoppers))
         try:
             with progress:
                 report = run_demo(
@@ -176,11 +178,12 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
         ("undersell²", _verdict(report.undersell)),
         ("ledger = DB³", "[green]yes[/]" if report.ledger_agrees_with_db else "[red]NO[/]"),
         ("money nets⁴", "[green]yes[/]" if report.money_nets else "[red]NO[/]"),
+        *(_promotion_rows(report.promotions, report.basket_seconds) if report.promotions else ()),
         (
             "pace",
             f"{report.decisions_per_s:,.0f} decisions/s, {report.orders_per_s:,.0f} orders/s"
             f" ({tally.reserve_calls:,} reserve calls in {report.crowd_seconds:.1f} s wall,"
-            f" {report.concurrency} threads)",
+            f" {report.concurrency} threads; the flash crowd only)",
         ),
     ]
     if tally.failures:
@@ -190,10 +193,62 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
     console.print(checks)
     for mark, name in (("¹", "oversell"), ("²", "undersell"), ("³", "agreement"), ("⁴", "money")):
         console.print(f"[dim]{mark} {name}: {DEFINITIONS[name]}[/]", highlight=False)
+    if report.promotions is not None:
+        for mark, name in zip("⁵⁶⁷⁸", PROMOTION_DEFINITIONS, strict=True):
+            console.print(f"[dim]{mark} {name}: {PROMOTION_DEFINITIONS[name]}[/]", highlight=False)
     if report.review_path is not None:
         console.print(f"campaign review (KPIs, charts): [bold]{report.review_path}[/]", highlight=False)
     if kept_in is not None:
         console.print(f"[dim]database kept in {kept_in}[/]", highlight=False)
+
+
+def _promotion_rows(audit: PromotionAudit, seconds: float) -> list[tuple[str, str]]:
+    """The report's lines on the promotions around the flash sale: what happened, then the checks."""
+    tally = audit.tally
+    refused = ", ".join(f"{code.value} {n:,}" for code, n in sorted(tally.refusals.items())) or "none"
+    winners = " · ".join(f"#{w.slot} {w.user_id} ¥{_money(w.rebate_cents)}" for w in audit.winners)
+    stock = ", ".join(f"{i.name} {i.sold:,}/{i.stock:,} sold" for i in audit.regular)
+    retried = (
+        f" ({tally.without_coupon:,} checked out again without the coupon)" if tally.without_coupon else ""
+    )
+    return [
+        (
+            "coupons",
+            f"{audit.coupons_claimed:,} claimed, {audit.coupons_redeemed:,} redeemed,"
+            f" {audit.coupons_given_back:,} given back (checkout cancelled or expired);"
+            f" budget ¥{_money(audit.coupon_spent_cents)} spent of ¥{_money(audit.coupon_budget_cents)}",
+        ),
+        (
+            "满减",
+            f"¥{_money(audit.promotion_discount_cents)} off the checkouts kept"
+            f" (budget ¥{_money(audit.promotion_spent_cents)} spent"
+            f" of ¥{_money(audit.promotion_budget_cents)})",
+        ),
+        (
+            "checkouts",
+            f"{audit.checkouts_placed:,} placed, {audit.checkouts_paid:,} paid,"
+            f" {audit.checkouts_cancelled:,} cancelled, {audit.checkouts_expired:,} expired"
+            f" ({tally.double_clicks:,} double clicks, {tally.replays:,} replays,"
+            f" {tally.duplicate_checkouts} of them made two checkouts); refused: {refused}{retried}",
+        ),
+        (
+            "free orders",
+            f"{winners or 'none'} ({len(audit.winners)} of {len(audit.free_order_ranks)} winning ranks"
+            f" {', '.join(map(str, audit.free_order_ranks))}; {audit.free_order_paid:,} paid orders counted)",
+        ),
+        ("coupons once⁵", _yes(audit.coupons_redeemed_twice == 0)),
+        ("budget = Σ kept⁶", _yes(audit.budget_mismatch_cents == 0)),
+        (
+            "cart stock⁷",
+            f"{_yes(audit.cart_stock_conserved)} ({stock})",
+        ),
+        ("winners⁸", _yes(audit.free_orders_ok)),
+        (
+            "basket pace",
+            f"{tally.shoppers:,} basket shoppers: {tally.checkout_calls:,} checkout"
+            f" calls in {seconds:.1f} s wall (with their expiry; outside the flash pace)",
+        ),
+    ]
 
 
 def _reminders(counts: dict[str, int]) -> str:
@@ -205,6 +260,10 @@ def _reminders(counts: dict[str, int]) -> str:
         f"{counts.get('sent', 0):,} sent to the outbox, suppressed: {why};"
         f" {cancelled:,} cancelled (paid or closed meanwhile)"
     )
+
+
+def _yes(holds: bool) -> str:
+    return "[green]yes[/]" if holds else "[red]NO[/]"
 
 
 def _verdict(units: int) -> str:

@@ -3,6 +3,10 @@
 Each session has two waves. The rush arrives at the open (some clicked before it); after the
 payment window the unpaid holds expire, and late shoppers come for the released units. The late
 wave is sized so that every unit is sold whatever the thread interleaving (see `resale_bound`).
+
+Basket shoppers are drawn apart (`plan_baskets`, from the same seed but their own generator, so the
+flash crowd is the one it always was): in the second session, after its late wave, each claims a
+coupon, fills a cart with regular items and checks out with the coupon.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from flashsale.demo.campaign import DemoItem
+from flashsale.demo.campaign import DemoItem, RegularItem
 
 
 class CrowdTooSmall(ValueError):
@@ -116,3 +120,49 @@ def _draw(
     qty = limit if behaviour is Behaviour.GREEDY else min(limit, rng.choice((1, 1, 1, 2, 2)))
     clicks = rng.randint(1, 3) if behaviour is Behaviour.EARLY_CLICKER else 0
     return Shopper("", item, behaviour, qty, late, clicks)
+
+
+class BasketBehaviour(StrEnum):
+    PAYER = "payer"  # checks out with the coupon and pays
+    DOUBLE_CLICKER = "double_clicker"  # sends the checkout twice at once (one Idempotency-Key); pays
+    CANCELLER = "canceller"  # checks out, then cancels every line: the coupon comes back at once
+    WALKS_AWAY = "walks_away"  # checks out and never pays: the expiry gives the coupon back
+
+
+BASKET_MIX: dict[BasketBehaviour, int] = {
+    BasketBehaviour.PAYER: 65,
+    BasketBehaviour.DOUBLE_CLICKER: 10,
+    BasketBehaviour.CANCELLER: 10,
+    BasketBehaviour.WALKS_AWAY: 15,
+}
+# Units of each regular item, in `REGULAR_ITEMS` order (charger, cable). Every basket reaches the
+# coupon's ¥199; three of the five also reach the promotion's ¥300.
+BASKETS: tuple[tuple[int, ...], ...] = ((1, 1), (2, 1), (0, 4), (2, 2), (1, 3))
+BASKET_SHARE = 0.03  # basket shoppers per flash shopper: 300 beside the default 10,000
+MIN_BASKETS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class BasketShopper:
+    user_id: str
+    lines: tuple[tuple[RegularItem, int], ...]  # (item, units), in the order they go in the cart
+    behaviour: BasketBehaviour
+
+
+def basket_count(shoppers: int) -> int:
+    """How many basket shoppers come beside a flash crowd of `shoppers`."""
+    return max(MIN_BASKETS, round(shoppers * BASKET_SHARE))
+
+
+def plan_baskets(items: Sequence[RegularItem], *, shoppers: int, seed: int) -> list[BasketShopper]:
+    """Draw the basket shoppers beside a flash crowd of `shoppers`; the same seed, the same baskets."""
+    if not items:
+        return []
+    rng = random.Random(f"baskets-{seed}")  # its own stream: the flash crowd's draws stay as they were
+    baskets = []
+    for user_id in shopper_ids("b", basket_count(shoppers)):
+        units = rng.choice(BASKETS)
+        lines = tuple((item, qty) for item, qty in zip(items, units, strict=False) if qty)
+        behaviour = rng.choices(list(BASKET_MIX), weights=list(BASKET_MIX.values()))[0]
+        baskets.append(BasketShopper(user_id, lines, behaviour))
+    return baskets

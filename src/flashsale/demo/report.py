@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +16,9 @@ from flashsale.domain.orders import OrderStatus
 from flashsale.domain.stock_audit import oversold, undersold
 from flashsale.services.deps import Deps
 from flashsale.store.tables import ItemRow, OrderRow
+
+if TYPE_CHECKING:
+    from flashsale.demo.promotions import PromotionAudit
 
 DEFINITIONS = {
     "oversell": (
@@ -33,8 +36,9 @@ DEFINITIONS = {
         " equals the units of UNPAID orders"
     ),
     "money": (
-        "per order, charges − refunds in the payments journal equal the total of a PAID order and 0"
-        " for any other (`flashsale payments audit`)"
+        "per order, charges − refunds − free-order rebates in the payments journal equal the total"
+        " of a PAID order (less the rebate it won) and 0 for any other, flash orders and checkout"
+        " lines alike (`flashsale payments audit`)"
     ),
 }
 _COUNTED = (OrderStatus.PAID.value, OrderStatus.UNPAID.value)
@@ -173,10 +177,18 @@ class DemoReport:
     review_path: Path | None = None  # the campaign review written after the sale (review.html)
     messages: dict[str, int] = field(default_factory=dict)  # 催付 by outcome: sent, suppressed:<reason> …
     messages_seconds: float = 0.0  # wall time the message sender took, outside crowd_seconds
+    promotions: PromotionAudit | None = None  # coupons, 满减, basket checkouts and free orders
+    basket_seconds: float = 0.0  # wall time of the basket shoppers, outside crowd_seconds
 
     def total(self, name: str) -> int:
         """Sum one field of `ItemAudit` over the items."""
         return sum(getattr(item, name) for item in self.items)
+
+    def campaign_total(self, name: str) -> int:
+        """Sum `sold`, `paid_orders` or `revenue_cents` over the flash items and the regular ones: the
+        campaign's figures, as its review counts them."""
+        regular = () if self.promotions is None else self.promotions.regular
+        return self.total(name) + sum(int(getattr(item, name)) for item in regular)
 
     @property
     def oversell(self) -> int:
@@ -192,8 +204,8 @@ class DemoReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing was oversold or undersold, the books and the money agree, and every
-        request was kept."""
+        """True when nothing was oversold or undersold, the books and the money agree, every
+        request was kept, and the promotions' checks hold."""
         return (
             self.oversell == 0
             and self.undersell == 0
@@ -201,6 +213,7 @@ class DemoReport:
             and self.money_nets
             and self.tally.duplicate_orders == 0
             and not self.tally.failures
+            and (self.promotions is None or self.promotions.ok)
         )
 
     @property
@@ -237,6 +250,8 @@ class DemoReport:
             "review": None if self.review_path is None else str(self.review_path),
             "messages": self.messages,
             "messages_seconds": round(self.messages_seconds, 3),
+            "promotions": None if self.promotions is None else self.promotions.as_dict(),
+            "basket_seconds": round(self.basket_seconds, 3),
             "ok": self.ok,
             "reserve_calls": tally.reserve_calls,
             "orders": tally.new_orders,

@@ -12,9 +12,17 @@ from pathlib import Path
 from flashsale.bootstrap import build
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
-from flashsale.demo.campaign import PAYMENT_WINDOW_S, SALE_DAY, DemoCampaign, create_campaign
-from flashsale.demo.crowd import Shopper, plan_crowd
+from flashsale.demo.baskets import BasketShop, shop_basket
+from flashsale.demo.campaign import (
+    PAYMENT_WINDOW_S,
+    SALE_DAY,
+    DemoCampaign,
+    create_campaign,
+    create_promotions,
+)
+from flashsale.demo.crowd import BasketShopper, Shopper, plan_baskets, plan_crowd
 from flashsale.demo.goals import enter_goals
+from flashsale.demo.promotions import audit_promotions
 from flashsale.demo.report import DemoReport, audit_items
 from flashsale.demo.shop import Shop, click_early, shop_for
 from flashsale.messaging.dispatch import Dispatcher
@@ -45,8 +53,10 @@ def run_demo(
     """Create the example campaign in an empty `data_dir`, run the crowd, and audit the books.
 
     The platform runs on a manual clock: the demo moves it through both sessions, past the
-    payment window so unpaid holds expire, without waiting. `on_progress` is called once per
-    shopper who is done. With `review_dir`, the demo's operator enters targets and channels and the
+    payment window so unpaid holds expire, without waiting. After the second session's late wave,
+    the basket shoppers check out regular items with coupons and the 满减 promotion; their
+    unpaid checkouts expire in turn. `on_progress` is called once per shopper (flash or basket)
+    who is done. With `review_dir`, the demo's operator enters targets and channels and the
     campaign's review (`flashsale report`) is written there afterwards.
     """
     clock = ManualClock(SALE_DAY.timestamp())
@@ -63,14 +73,30 @@ def run_demo(
     try:
         campaign = create_campaign(platform.catalog, quota_scale=options.quota_scale)
         crowd = plan_crowd(campaign.items, shoppers=options.shoppers, seed=options.seed)
+        baskets = plan_baskets(campaign.regular, shoppers=options.shoppers, seed=options.seed)
+        campaign = create_promotions(platform.coupons, platform.free_orders, campaign, baskets=len(baskets))
+        assert campaign.promotions is not None
         with ThreadPoolExecutor(options.concurrency, thread_name_prefix="shopper") as pool:
             shop = Shop(platform.orders, pool)
+            wave_id = campaign.promotions.coupon_wave_id
+            basket_shop = BasketShop(platform.coupons, platform.carts, platform.orders, pool, wave_id=wave_id)
             sender = platform.message_dispatcher()
             started = time.perf_counter()
-            sending_s = asyncio.run(
-                _sale(shop, clock, campaign, crowd, options.concurrency, on_progress, sender)
+            sending_s, basket_s = asyncio.run(
+                _sale(
+                    shop,
+                    clock,
+                    campaign,
+                    crowd,
+                    options.concurrency,
+                    on_progress,
+                    sender,
+                    basket_shop=basket_shop,
+                    baskets=baskets,
+                )
             )
-            crowd_seconds = time.perf_counter() - started - sending_s  # the pace is the crowd's alone
+            # The pace is the flash crowd's alone: 催付 and the basket shoppers are timed apart.
+            crowd_seconds = time.perf_counter() - started - sending_s - basket_s
         review_path = None
         if review_dir is not None:
             reads = platform.deps.reads or platform.deps.sessions
@@ -79,6 +105,7 @@ def run_demo(
             from flashsale.reports.campaign import write_campaign_review  # matplotlib: only when drawn
 
             review_path = write_campaign_review(reads, campaign.campaign_id, review_dir)
+        payments = audit_payments(platform.deps.sessions)  # flash orders, checkouts and free-order rebates
         return DemoReport(
             seed=options.seed,
             shoppers=options.shoppers,
@@ -86,10 +113,14 @@ def run_demo(
             items=audit_items(platform.deps, campaign, shop.tally),
             tally=shop.tally,
             crowd_seconds=crowd_seconds,
-            money_nets=audit_payments(platform.deps.sessions).clean,
+            money_nets=payments.clean,
             review_path=review_path,
             messages=platform.messaging.counts(),
             messages_seconds=sending_s,
+            promotions=audit_promotions(
+                platform, campaign, basket_shop.tally, rebated_cents=payments.rebated_cents
+            ),
+            basket_seconds=basket_s,
         )
     finally:
         platform.close()
@@ -103,8 +134,11 @@ async def _sale(
     concurrency: int,
     on_progress: Callable[[], None],
     sender: Dispatcher,
-) -> float:
-    """Run both sessions; return the wall seconds spent sending 催付 between the waves."""
+    *,
+    basket_shop: BasketShop,
+    baskets: Sequence[BasketShopper],
+) -> tuple[float, float]:
+    """Run both sessions; return the wall seconds spent sending 催付 and those of the basket shoppers."""
     sending_s = 0.0
 
     async def wave(shoppers: Sequence[Shopper]) -> None:
@@ -133,7 +167,41 @@ async def _sale(
         clock.set(opens_at + WAVE_SPAN_S + PAYMENT_WINDOW_S + 1)
         await shop.expire()
         await wave(late)
-    return sending_s
+    # Still in the last session (its regular items' session): the basket shoppers, timed apart.
+    basket_s, reminding_s = await _basket_wave(basket_shop, baskets, clock, concurrency, on_progress, sender)
+    return sending_s + reminding_s, basket_s
+
+
+async def _basket_wave(
+    shop: BasketShop,
+    baskets: Sequence[BasketShopper],
+    clock: ManualClock,
+    concurrency: int,
+    on_progress: Callable[[], None],
+    sender: Dispatcher,
+) -> tuple[float, float]:
+    """Let the basket shoppers in, then expire the checkouts they walked away from.
+
+    Return the wall seconds the baskets took (their expiry included) and those of their 催付.
+    """
+    started = time.perf_counter()
+    basket_at = clock()
+    step = WAVE_SPAN_S / max(1, len(baskets))
+    line = iter(baskets)  # a fixed number of doors, each taking the next shopper in line
+
+    async def door() -> None:
+        for shopper in line:
+            await shop_basket(shop, shopper)
+            clock.advance(step)
+            on_progress()
+
+    await asyncio.gather(*(door() for _ in range(min(len(baskets), concurrency * SHOPPERS_PER_WORKER))))
+    basket_s = time.perf_counter() - started
+    reminding_s = _remind_unpaid(sender, clock, until=basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S)
+    clock.set(basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S + 1)  # the walked-away checkouts expire
+    started = time.perf_counter()
+    await shop.expire()
+    return basket_s + time.perf_counter() - started, reminding_s
 
 
 def _remind_unpaid(sender: Dispatcher, clock: ManualClock, *, until: float) -> float:
