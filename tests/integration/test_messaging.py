@@ -17,6 +17,7 @@ from sqlalchemy import select
 from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
+from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.messaging.dispatch import Dispatcher
 from flashsale.messaging.service import Member
 from flashsale.messaging.store import MessageStatus, Segment
@@ -26,6 +27,7 @@ from flashsale.store.tables import MessageRow
 from tests.conftest import T0, Sale
 from tests.engines import POSTGRES, SQLITE
 from tests.far_sides import Sink, smtp_sink
+from tests.integration.coupon_support import open_wave
 
 pytestmark = pytest.mark.engines(SQLITE, POSTGRES)
 
@@ -291,3 +293,66 @@ def test_segments_are_every_member_or_the_members_who_paid(platform: Platform, s
     assert reached(Segment.ALL) == {"kim", "lee", "max"}
     assert reached(Segment.BUYERS) == {"kim"}
     assert reached(Segment.ITEM_BUYERS, sale.earbuds_id) == set()
+
+
+def test_category_buyers_and_unused_coupon_holders_get_the_wave_and_no_one_else(
+    platform: Platform, sale: Sale, clock: ManualClock, sender: Dispatcher, sink: Sink
+) -> None:
+    """Buyers of a product category, and holders of a coupon they have not used, as the dry-run said."""
+    products = {p.sku: p.id for p in platform.catalog_views.list_products()}
+    platform.catalog.update_product(products["PHONE-X"], category="phones")
+    platform.catalog.update_product(products["BUDS-2"], category="audio")
+    assert {p.category for p in platform.catalog_views.list_products()} == {"phones", "audio"}
+    for user_id in ("ann", "bo", "cy", "dee"):
+        member(platform, user_id)
+    platform.orders.pay(buy(platform, "ann", sale.phone_id), "ann")
+    platform.orders.pay(buy(platform, "bo", sale.earbuds_id), "bo")
+    buy(platform, "cy", sale.phone_id)  # holds a phone, never pays: not a buyer
+    coupon_wave = open_wave(platform, total=10)
+    wave_id = coupon_wave.wave.id
+    held = {u: platform.coupons.claim(user_id=u, wave_id=wave_id, request_id="c1") for u in ("bo", "cy")}
+    dee = platform.coupons.claim(user_id="dee", wave_id=wave_id, request_id="c1")
+    platform.coupons.redeem(user_id="dee", coupon_id=dee.coupon.coupon_id, order_id="o-dee", discount_cents=3_000)
+    assert all(not c.replayed for c in held.values())
+    platform.messaging.put_template(Template("nudge", "zh-CN", "别忘了", "{name}，来看看"))
+
+    def wave(segment: Segment, **target: object) -> int:
+        return platform.messaging.schedule_wave(
+            name=segment.value, template="nudge", channel="email", segment=segment,
+            send_at=T0 + timedelta(hours=1), **target,  # type: ignore[arg-type]
+        ).id  # fmt: skip
+
+    phones = wave(Segment.CATEGORY_BUYERS, category="phones")
+    audio = wave(Segment.CATEGORY_BUYERS, category="audio")
+    holders = wave(Segment.COUPON_HOLDERS, coupon_template_id=coupon_wave.wave.template_id)
+    plans = {w: {p.user_id: p for p in platform.messaging.dry_run(w)} for w in (phones, audio, holders)}
+    reached = {w: set(plan) for w, plan in plans.items()}
+    assert reached == {phones: {"ann"}, audio: {"bo"}, holders: {"bo", "cy"}}
+    clock.set((T0 + timedelta(hours=1)).timestamp())
+    while sender.run_once().sent:
+        clock.advance(60)
+    sent = Counter(m.to for m in sink.mails if m.subject == "别忘了")
+    planned = Counter(p.address for plan in plans.values() for p in plan.values() if p.outcome == "send")
+    assert sent == planned and sum(sent.values()) == 4  # bo gets both of his waves (the cap is 2 a day)
+
+
+@pytest.mark.parametrize(
+    ("segment", "target"),
+    [
+        (Segment.CATEGORY_BUYERS, {}),
+        (Segment.COUPON_HOLDERS, {"category": "phones"}),
+        (Segment.ALL, {"coupon_template_id": 1}),
+        (Segment.ITEM_BUYERS, {"item_id": 1, "category": "phones"}),
+    ],
+)
+def test_a_wave_without_its_segments_target_or_with_another_is_refused(
+    platform: Platform, segment: Segment, target: dict[str, object]
+) -> None:
+    platform.messaging.put_template(Template("nudge", "zh-CN", "别忘了", "{name}，来看看"))
+    with pytest.raises(FlashSaleError) as refused:
+        platform.messaging.schedule_wave(
+            name="w", template="nudge", channel="email", segment=segment,
+            send_at=T0 + timedelta(hours=1), **target,  # type: ignore[arg-type]
+        )  # fmt: skip
+    assert refused.value.code is ErrorCode.VALIDATION_ERROR
+    assert platform.messaging.waves() == []

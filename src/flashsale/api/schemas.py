@@ -82,6 +82,8 @@ Count = Annotated[int, Field(ge=0, le=MAX_INT32)]
 Cents = Annotated[int, Field(ge=0, le=MAX_CENTS)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Sku = Annotated[str, Field(min_length=1, max_length=100)]
+# A product's category, as message waves name it: lower-case words, digits and dashes.
+Category = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 Moment = Annotated[
     AwareDatetime, _from_iso(datetime, "2026-11-11T10:00:00+08:00"), AfterValidator(_utc_in_range)
 ]
@@ -391,6 +393,7 @@ class ProductIn(AdminIn):
     name: Name
     list_price_cents: Cents
     stock: Count
+    category: Category | None = None
 
 
 class ProductPatch(PatchIn):
@@ -398,6 +401,7 @@ class ProductPatch(PatchIn):
     name: Name | None = None
     list_price_cents: Cents | None = None
     stock: Count | None = None
+    category: Category | None = None
     allow_above_list_price: AboveListOverride = False
 
 
@@ -407,6 +411,7 @@ class ProductOut(Out):
     name: str
     list_price_cents: int
     stock: int
+    category: str | None
 
 
 class ItemIn(AdminIn):

@@ -136,12 +136,23 @@ def add_wave(
         datetime, typer.Option(help="When, ISO 8601 with a zone.", formats=["%Y-%m-%dT%H:%M%z"])
     ],
     segment: Segment = Segment.ALL,
-    item_id: int | None = None,
+    item_id: Annotated[int | None, typer.Option(help="The item of --segment item_buyers.")] = None,
+    category: Annotated[str | None, typer.Option(help="The category of --segment category_buyers.")] = None,
+    coupon_template_id: Annotated[
+        int | None, typer.Option(help="The coupon template of --segment coupon_holders.")
+    ] = None,
 ) -> None:
     """Schedule a wave of TEMPLATE on CHANNEL to a segment at --send-at."""
     with _admin() as admin:
         wave = admin.schedule_wave(
-            name=name, template=template, channel=channel, segment=segment, send_at=send_at, item_id=item_id
+            name=name,
+            template=template,
+            channel=channel,
+            segment=segment,
+            send_at=send_at,
+            item_id=item_id,
+            category=category,
+            coupon_template_id=coupon_template_id,
         )
     typer.echo(f"wave {wave.id} scheduled for {wave.send_at.isoformat()}")
 
@@ -152,7 +163,8 @@ def waves() -> None:
     table = Table("id", "name", "template", "channel", "segment", "send at", "status")
     with _admin() as admin:
         for w in admin.waves():
-            segment = f"{w.segment} {w.item_id}" if w.item_id is not None else w.segment
+            target = next((t for t in (w.item_id, w.category, w.coupon_template_id) if t is not None), None)
+            segment = w.segment if target is None else f"{w.segment} {target}"
             table.add_row(str(w.id), w.name, w.template, w.channel, segment, w.send_at.isoformat(), w.status)
     Console().print(table)
 

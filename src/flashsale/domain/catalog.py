@@ -17,6 +17,7 @@ class Product:
     name: str
     list_price_cents: int
     stock: int
+    category: str | None = None  # what kind of goods ("phones", "accessories"): a message segment
 
     def __post_init__(self) -> None:
         if self.list_price_cents < 0:

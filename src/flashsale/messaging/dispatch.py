@@ -176,7 +176,7 @@ class Dispatcher:
                 .with_for_update()
             )
             for wave in due:
-                for member in store.segment(db, store.Segment(wave.segment), wave.item_id):
+                for member in store.segment(db, store.Segment(wave.segment), store.target_of(wave)):
                     db.add(wave_message(wave, member.user_id))
                     queued += 1
                 wave.status = "released"

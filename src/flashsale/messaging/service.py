@@ -49,6 +49,8 @@ class Wave:
     send_at: datetime
     expires_at: datetime
     status: str
+    category: str | None = None
+    coupon_template_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -142,13 +144,18 @@ class MessagingAdmin:
         segment: Segment,
         send_at: datetime,
         item_id: int | None = None,
+        category: str | None = None,
+        coupon_template_id: int | None = None,
     ) -> Wave:
-        """Schedule a wave of `template` to a segment on `channel` at `send_at` (in the future)."""
+        """Schedule a wave of `template` to a segment on `channel` at `send_at` (in the future).
+
+        The segment's target goes with it: `item_id` for item_buyers, `category` for category_buyers,
+        `coupon_template_id` for coupon_holders (members are taken as they are at release).
+        """
         check_channel(channel)
         if send_at.tzinfo is None or send_at.timestamp() <= self.clock():
             raise FlashSaleError(ErrorCode.VALIDATION_ERROR, "send_at must be a future time with a zone")
-        if (segment is Segment.ITEM_BUYERS) != (item_id is not None):
-            raise FlashSaleError(ErrorCode.VALIDATION_ERROR, "item_id goes with, and only with, item_buyers")
+        store.Target(item_id, category, coupon_template_id).check(segment)
         allowed = MEMBER_FACTS | ({"item"} if item_id is not None else frozenset())
         with self.sessions() as db, db.begin():
             texts = store.templates(db, template)
@@ -162,6 +169,8 @@ class MessagingAdmin:
                 channel=channel,
                 segment=segment.value,
                 item_id=item_id,
+                category=category,
+                coupon_template_id=coupon_template_id,
                 send_at=send_at,
                 expires_at=at(send_at.timestamp() + self.policy.wave_ttl_s),
                 status="scheduled",
@@ -197,7 +206,7 @@ class MessagingAdmin:
             if wave is None:
                 raise FlashSaleError(ErrorCode.NOT_FOUND, f"no wave {wave_id}")
             plan = []
-            for member in store.segment(db, Segment(wave.segment), wave.item_id):
+            for member in store.segment(db, Segment(wave.segment), store.target_of(wave)):
                 plan.append(self._plan(db, wave_message(wave, member.user_id), wave.send_at.timestamp()))
             return plan
 
@@ -276,4 +285,6 @@ def wave_of(row: WaveRow) -> Wave:
         row.send_at,
         row.expires_at,
         row.status,
+        row.category,
+        row.coupon_template_id,
     )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from flashsale.domain.coupons import CouponState
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.messaging.templates import BUILT_IN, Template
 from flashsale.store.tables import (
+    CouponRow,
     DeliveryRow,
     ItemRow,
     MemberContactRow,
@@ -19,6 +22,7 @@ from flashsale.store.tables import (
     OrderRow,
     ProductRow,
     TemplateRow,
+    WaveRow,
 )
 
 
@@ -32,11 +36,38 @@ class MessageStatus(StrEnum):
 
 
 class Segment(StrEnum):
-    """Who a wave goes to. Coupon holders and category buyers wait for coupons and categories to exist."""
+    """Who a wave goes to, as its members are when it is released."""
 
     ALL = "all"  # every member with a contact
     BUYERS = "buyers"  # members who have paid for any order
     ITEM_BUYERS = "item_buyers"  # members who have paid for the wave's item
+    CATEGORY_BUYERS = "category_buyers"  # members who have paid for an item of the wave's product category
+    COUPON_HOLDERS = "coupon_holders"  # members holding a coupon of the wave's template they have not used
+
+
+# The one target each segment needs (item, category, coupon template); the others need none.
+SEGMENT_TARGET = {
+    Segment.ITEM_BUYERS: "item_id",
+    Segment.CATEGORY_BUYERS: "category",
+    Segment.COUPON_HOLDERS: "coupon_template_id",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a segment is about: the wave's item, product category or coupon template (at most one)."""
+
+    item_id: int | None = None
+    category: str | None = None
+    coupon_template_id: int | None = None
+
+    def check(self, kind: Segment) -> None:
+        """Refuse a target the segment does not take, or a missing one it needs."""
+        given = {name for name in SEGMENT_TARGET.values() if getattr(self, name) is not None}
+        needed = {SEGMENT_TARGET[kind]} if kind in SEGMENT_TARGET else set()
+        if given != needed:
+            wanted = f"needs {', '.join(needed)}" if needed else "takes no item, category or coupon"
+            raise FlashSaleError(ErrorCode.VALIDATION_ERROR, f"the {kind.value} segment {wanted}")
 
 
 def at(epoch: float) -> datetime:
@@ -100,14 +131,30 @@ def all_templates(db: Session) -> list[Template]:
     return [found[k] for k in sorted(found)]
 
 
-def segment(db: Session, kind: Segment, item_id: int | None) -> list[MemberContactRow]:
+def target_of(wave: WaveRow) -> Target:
+    """The wave's target: its item, product category or coupon template."""
+    return Target(wave.item_id, wave.category, wave.coupon_template_id)
+
+
+def segment(db: Session, kind: Segment, target: Target) -> list[MemberContactRow]:
     """Return the members of a segment, by user id."""
+    target.check(kind)
     query = select(MemberContactRow).order_by(MemberContactRow.user_id)
     if kind is Segment.ALL:
         return list(db.scalars(query))
+    if kind is Segment.COUPON_HOLDERS:
+        holders = select(CouponRow.user_id).where(
+            CouponRow.template_id == target.coupon_template_id, CouponRow.state == CouponState.AVAILABLE.value
+        )
+        return list(db.scalars(query.where(MemberContactRow.user_id.in_(holders))))
     buyers = select(OrderRow.user_id).where(OrderRow.paid_at.is_not(None))
     if kind is Segment.ITEM_BUYERS:
-        if item_id is None:
-            raise FlashSaleError(ErrorCode.VALIDATION_ERROR, "the item_buyers segment needs an item_id")
-        buyers = buyers.where(OrderRow.item_id == item_id)
+        buyers = buyers.where(OrderRow.item_id == target.item_id)
+    elif kind is Segment.CATEGORY_BUYERS:
+        of_category = (
+            select(ItemRow.id)
+            .join(ProductRow, ProductRow.id == ItemRow.product_id)
+            .where(ProductRow.category == target.category)
+        )
+        buyers = buyers.where(OrderRow.item_id.in_(of_category))
     return list(db.scalars(query.where(MemberContactRow.user_id.in_(buyers))))

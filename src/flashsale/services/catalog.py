@@ -174,10 +174,15 @@ class CatalogService:
             return session
 
     # -- products and items --------------------------------------------------------------------
-    def create_product(self, *, sku: str, name: str, list_price_cents: int, stock: int) -> Product:
-        _domain_check(lambda: Product(0, sku, name, list_price_cents, stock))
+    def create_product(
+        self, *, sku: str, name: str, list_price_cents: int, stock: int, category: str | None = None
+    ) -> Product:
+        """Create a product (its SKU must be new), in a category if given."""
+        _domain_check(lambda: Product(0, sku, name, list_price_cents, stock, category))
         with self.deps.uow() as uow:
-            row = ProductRow(sku=sku, name=name, list_price_cents=list_price_cents, stock=stock)
+            row = ProductRow(
+                sku=sku, name=name, list_price_cents=list_price_cents, stock=stock, category=category
+            )
             uow.db.add(row)
             self._flush_unique(uow.db, f"a product with SKU {sku!r} exists")
             product = repo.product_of(row)

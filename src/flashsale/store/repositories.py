@@ -60,7 +60,7 @@ def session_of(row: SessionRow) -> FlashSession:
 
 
 def product_of(row: ProductRow) -> Product:
-    return Product(row.id, row.sku, row.name, row.list_price_cents, row.stock)
+    return Product(row.id, row.sku, row.name, row.list_price_cents, row.stock, row.category)
 
 
 def item_of(row: ItemRow) -> FlashItem:

@@ -86,6 +86,7 @@ class ProductRow(Base):
     cost_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     shipping_cost_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     platform_fee_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 1/100 of a %
+    category: Mapped[str | None] = mapped_column(String(64), nullable=True)  # e.g. "phones"; message segments
 
 
 class ItemRow(Base):
@@ -478,6 +479,8 @@ class WaveRow(Base):
     channel: Mapped[str] = mapped_column(String(16))
     segment: Mapped[str] = mapped_column(String(20))
     item_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    category: Mapped[str | None] = mapped_column(String(64), nullable=True)  # category_buyers' category
+    coupon_template_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # coupon_holders' coupon
     send_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # not sent by then (quiet hours): dropped
     status: Mapped[str] = mapped_column(String(16))  # scheduled | released | cancelled

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flashsale.api.deps import PathId, PlatformDep
 from flashsale.api.errors import error_responses
-from flashsale.api.schemas import Moment, ZoneName
+from flashsale.api.schemas import Category, Moment, ZoneName
 from flashsale.messaging.service import Member
 from flashsale.messaging.store import Segment
 from flashsale.messaging.templates import Template
@@ -66,7 +66,9 @@ class WaveIn(BaseModel):
     template: TemplateName
     channel: Channel
     segment: Segment
-    item_id: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
+    item_id: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None  # item_buyers
+    category: Category | None = None  # category_buyers
+    coupon_template_id: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None  # coupon_holders
     send_at: Moment
 
 
@@ -77,6 +79,8 @@ class WaveOut(Out):
     channel: str
     segment: str
     item_id: int | None
+    category: str | None
+    coupon_template_id: int | None
     send_at: datetime
     expires_at: datetime
     status: str
@@ -157,7 +161,12 @@ def opt_in(user_id: MemberId, channel: Channel, platform: PlatformDep) -> None:
 
 @router.post("/waves", status_code=201, responses=error_responses(404))
 def schedule_wave(body: WaveIn, platform: PlatformDep) -> WaveOut:
-    """Schedule a wave of a template to a segment on a channel, at a future time."""
+    """Schedule a wave of a template to a segment on a channel, at a future time.
+
+    The segment's target goes with it: `item_id` for item_buyers, `category` for category_buyers
+    (buyers of any item of a product in that category), `coupon_template_id` for coupon_holders
+    (members holding a coupon of that template they have not used). Members are taken at release.
+    """
     wave = platform.messaging.schedule_wave(
         name=body.name,
         template=body.template,
@@ -165,6 +174,8 @@ def schedule_wave(body: WaveIn, platform: PlatformDep) -> WaveOut:
         segment=body.segment,
         send_at=body.send_at,
         item_id=body.item_id,
+        category=body.category,
+        coupon_template_id=body.coupon_template_id,
     )
     return WaveOut.model_validate(wave)
 
