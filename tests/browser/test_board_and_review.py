@@ -108,9 +108,11 @@ def test_a_review_shows_its_kpis_and_every_chart(browser: Browser, tmp_path: Pat
     gmv = page.locator("#kpis tr[data-kpi='gmv_cents'] td").nth(1).inner_text()
     assert gmv == f"¥{report.campaign_total('revenue_cents') / 100:,.2f}"  # flash and basket sales
     charts = page.locator("figure[data-chart] svg")
-    assert charts.count() == 4  # sales per hour, sell-out curves, orders by status, channels
-    for n in range(4):
+    assert charts.count() == 5  # sales per hour, sell-out curves, orders by status, channels, coupons
+    for n in range(5):
         box = charts.nth(n).bounding_box()
         assert box is not None and box["width"] > 100 and box["height"] > 50  # drawn, not empty
+    assert page.locator("#promotion-coupons tbody tr").count() == 3  # the coupon, the 满减, the total
+    assert page.locator("#free-orders tbody tr").count() == len(report.promotions.winners) + 1  # type: ignore[union-attr]
     page.screenshot(path=str(artifacts / "review.png"), full_page=True)
     page.close()

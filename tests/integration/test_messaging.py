@@ -312,7 +312,8 @@ def test_category_buyers_and_unused_coupon_holders_get_the_wave_and_no_one_else(
     wave_id = coupon_wave.wave.id
     held = {u: platform.coupons.claim(user_id=u, wave_id=wave_id, request_id="c1") for u in ("bo", "cy")}
     dee = platform.coupons.claim(user_id="dee", wave_id=wave_id, request_id="c1")
-    platform.coupons.redeem(user_id="dee", coupon_id=dee.coupon.coupon_id, order_id="o-dee", discount_cents=3_000)
+    used = dee.coupon.coupon_id
+    platform.coupons.redeem(user_id="dee", coupon_id=used, order_id="o-dee", discount_cents=3_000)
     assert all(not c.replayed for c in held.values())
     platform.messaging.put_template(Template("nudge", "zh-CN", "别忘了", "{name}，来看看"))
 

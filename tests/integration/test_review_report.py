@@ -21,7 +21,7 @@ def test_the_demo_writes_a_review_with_its_own_numbers(tmp_path: Path) -> None:
     report = run_demo(tmp_path / "data", options, review_dir=tmp_path / "review")
     assert report.review_path == tmp_path / "review" / "review.html"
     page = report.review_path.read_text(encoding="utf-8")
-    assert page.count("<svg") == 4 and "id='kpis'" in page  # sales, curves, statuses, channels
+    assert page.count("<svg") == 5 and "id='kpis'" in page  # sales, curves, statuses, channels, coupons
     (figures,) = json.loads((tmp_path / "review" / "review.json").read_text(encoding="utf-8"))
     kpis = figures["kpis"]
     # The campaign's figures: its flash items and the regular items its basket shoppers bought.
@@ -38,6 +38,21 @@ def test_the_demo_writes_a_review_with_its_own_numbers(tmp_path: Path) -> None:
     assert {t["kpi"]: t["achieved"] for t in goals["targets"]}["units_sold"] == report.campaign_total("sold")
     search = next(c for c in goals["channels"]["channels"] if c["channel"]["name"] == "search")
     assert search["channel"]["attributed_gmv_cents"] == report.campaign_total("revenue_cents") * 45 // 100
+    # The promotions' section: the coupon and the 满减 as the demo's audit counted them, the winners.
+    assert "id='promotion-coupons'" in page and "id='free-orders'" in page
+    promotions = json.loads((tmp_path / "review" / "promotions.json").read_text(encoding="utf-8"))
+    audit = report.promotions
+    assert audit is not None
+    by_kind = {c["promotion"]: c for c in promotions["coupons"]}
+    coupon = by_kind[False]
+    assert coupon["kept"] == audit.coupons_redeemed
+    # Given back: after every line ended (the demo's count), and from checkouts refused with it.
+    back = audit.coupons_given_back
+    assert back <= coupon["given_back"] <= back + audit.checkouts_refused
+    assert by_kind[False]["discount_cents"] == audit.coupon_spent_cents
+    assert by_kind[True]["discount_cents"] == audit.promotion_discount_cents == audit.promotion_spent_cents
+    won = [(w["slot"], w["user_id"], w["rebate_cents"]) for w in promotions["free_orders"]]
+    assert won == [(w.slot, w.user_id, w.rebate_cents) for w in audit.winners]
 
 
 def test_flashsale_report_writes_the_files_and_compares_two_campaigns(
