@@ -188,3 +188,42 @@ def test_a_regular_item_is_a_list_price_line_held_through_the_same_ledger(api: A
     assert placed.json()["total_cents"] == PHONE + 3 * 8_900
     level = api.platform.ledger.stock(case["id"])
     assert (level.available, level.held, level.sold) == (47, 3, 0)
+
+
+def test_a_member_pays_a_regular_items_member_price_for_their_tier(api: Api, sale: Sale) -> None:
+    product = api.client.post(
+        "/admin/products",
+        json={"sku": "TOWEL", "name": "Towel", "list_price_cents": 12_000, "stock": 50, "category": "home"},
+        headers=api.admin,
+    ).json()
+    assert product["category"] == "home"
+    item = {"session_id": sale.session_id, "product_id": product["id"], "flash_price_cents": 10_000}
+    flash = api.client.post(
+        "/admin/items", json={**item, "quota": 5, "member_prices": {"gold": 8_800}}, headers=api.admin
+    )
+    assert_refused(flash, 422, ErrorCode.VALIDATION_ERROR)  # a flash price is never lowered further
+    listed = api.client.post(
+        "/admin/items",
+        json={**item, "quota": 50, "per_user_limit": 5, "regular": True, "member_prices": {"gold": 8_800}},
+        headers=api.admin,
+    )
+    assert listed.status_code == 201, listed.text
+    towel = listed.json()
+    assert towel["member_prices"] == {"gold": 8_800}
+    tier = api.client.put("/admin/shoppers/gia/tier", json={"tier": "gold"}, headers=api.admin)
+    assert tier.json() == {"user_id": "gia", "tier": "gold"}
+
+    def line(user: str) -> tuple[str, int]:
+        cart = api.client.get("/cart", headers=api.shopper(user)).json()
+        (only,) = cart["lines"]
+        return only["price_kind"], only["unit_price_cents"]
+
+    fill_cart(api, "gia", (towel["id"], 2))
+    fill_cart(api, "hal", (towel["id"], 2))
+    assert (line("gia"), line("hal")) == (("member", 8_800), ("list", 10_000))
+    placed = check_out(api, "gia", "k")
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["total_cents"] == 2 * 8_800
+    api.client.put("/admin/shoppers/gia/tier", json={"tier": None}, headers=api.admin)  # no longer a member
+    fill_cart(api, "gia", (towel["id"], 1))
+    assert line("gia") == ("list", 10_000)

@@ -49,10 +49,12 @@ class Row:
     promotions: tuple[str, ...] = ()
     coupon: str | None = None
     removed: str | None = None  # a line taken out of the cart before checking out
+    tier: str | None = None  # the shopper's member tier
     discounts: list[int] = field(default_factory=list)  # what each coupon / promotion took, in order
 
 
-# kettle 150.00 and mug 80.00 take coupons; phone 3999.00 is a flash price that refuses them
+# kettle 150.00 and mug 80.00 take coupons; phone 3999.00 is a flash price that refuses them; towel is
+# sold at its shop price 100.00, 88.00 for gold members
 EXAMPLE_CHECKOUTS: dict[str, Row] = {
     # 2 × 150 = 300 reaches 满300 → 270
     "满300减30 promotion": Row({"kettle": 2}, 27_000, ("满300减30",), discounts=[3_000]),
@@ -70,6 +72,10 @@ EXAMPLE_CHECKOUTS: dict[str, Row] = {
     ),
     # 150 + 2 × 80 = 310 → 280; one mug removed: 230 < 300 → 230
     "a line removed, below 满300": Row({"kettle": 1, "mug": 2}, 23_000, ("满300减30",), removed="mug"),
+    # a gold member pays 3 × 88 = 264 ≥ 200 → the shop coupon takes 20 → 244
+    "member price with a shop coupon": Row(
+        {"towel": 3}, 24_400, coupon="店铺券 满200减20", tier="gold", discounts=[2_000]
+    ),
 }
 
 
@@ -93,6 +99,16 @@ def shop(platform: Platform, sale: Sale) -> Shop:
             coupons_allowed=True,
         )
         items[name] = item.id
+    towel = cat.create_product(sku="TOWEL", name="towel", list_price_cents=12_000, stock=100)
+    items["towel"] = cat.create_item(
+        session_id=sale.session_id,
+        product_id=towel.id,
+        flash_price_cents=10_000,
+        quota=50,
+        per_user_limit=5,
+        regular=True,
+        member_prices={"gold": 8_800},
+    ).id
     return Shop(items)
 
 
@@ -110,6 +126,7 @@ def test_each_example_cart_checks_out_at_its_hand_computed_total(
         coupons.append(
             platform.coupons.claim(user_id="ivy", wave_id=wave.wave.id, request_id="c").coupon.coupon_id
         )
+    platform.carts.tiers.set_tier("ivy", row.tier)
     for item, qty in row.cart.items():
         platform.carts.add("ivy", shop.items[item], qty)
     if row.removed is not None:

@@ -20,6 +20,7 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255  # orders.request_id is VARCHAR(255)
 
 PathId = Annotated[int, Path(ge=1, le=MAX_INT32)]
 OrderId = Annotated[str, Path(min_length=1, max_length=64)]
+ShopperId = Annotated[str, Path(min_length=1, max_length=64)]  # a shopper's user id, as in their token
 
 
 async def get_platform(request: Request) -> Platform:

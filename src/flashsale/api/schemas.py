@@ -82,6 +82,8 @@ Count = Annotated[int, Field(ge=0, le=MAX_INT32)]
 Cents = Annotated[int, Field(ge=0, le=MAX_CENTS)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Sku = Annotated[str, Field(min_length=1, max_length=100)]
+# A member tier ("gold"), as member prices and shoppers name it.
+TierName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 # A product's category, as message waves name it: lower-case words, digits and dashes.
 Category = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 Moment = Annotated[
@@ -429,6 +431,14 @@ class ItemIn(AdminIn):
             " deal: a list-price line in carts, coupons and 满减 apply."
         ),
     ] = False
+    member_prices: Annotated[
+        dict[TierName, Cents] | None,
+        Field(
+            description="A regular item's unit price per member tier ({\"gold\": 8800}): a shopper of that"
+            " tier (PUT /admin/shoppers/{user_id}/tier) pays the lower of it and the shop price.",
+            max_length=20,
+        ),
+    ] = None
 
 
 class ItemPatch(PatchIn):
@@ -448,6 +458,22 @@ class ItemOut(Out):
     per_user_limit: int
     coupons_allowed: bool
     regular: bool
+    member_prices: dict[str, int]
+
+    @field_validator("member_prices", mode="before")
+    @classmethod
+    def _pairs(cls, value: object) -> object:
+        """The domain keeps (tier, cents) pairs; the API shows them by tier."""
+        return dict(value) if isinstance(value, tuple) else value
+
+
+class ShopperTierIn(AdminIn):
+    tier: Annotated[TierName | None, Field(description="The member tier; null: no longer a member.")]
+
+
+class ShopperTierOut(Out):
+    user_id: str
+    tier: str | None
 
 
 class StockOut(Out):

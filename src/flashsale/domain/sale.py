@@ -26,10 +26,17 @@ class FlashItem:
     per_user_limit: int
     coupons_allowed: bool = False
     regular: bool = False
+    # A regular item's unit price per member tier, as (tier, cents) pairs: the lower of it and the
+    # shop price is what a shopper of that tier pays. A flash price is never lowered further.
+    member_prices: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.flash_price_cents < 0:
             raise ValueError("flash price cannot be negative")
+        if self.member_prices and not self.regular:
+            raise ValueError("member prices go with regular items: a flash price is not lowered further")
+        if any(not tier or cents < 0 for tier, cents in self.member_prices):
+            raise ValueError("a member price names its tier and is not negative")
         if self.quota < 0:
             raise ValueError("quota cannot be negative")
         # The most one request may buy is also the most a flash-sale limit may be: beyond that it

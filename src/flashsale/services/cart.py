@@ -46,6 +46,7 @@ from flashsale.domain.price_engine import FlashPrice, PricedCart, price_cart
 from flashsale.ledger.contract import Reservation
 from flashsale.services.checkout_coupons import CartOffers, CheckoutCoupons, Redemption, journal
 from flashsale.services.deps import Deps
+from flashsale.services.members import MemberTiers
 from flashsale.services.orders import OrderService, store_placed
 from flashsale.services.recall import reserve_recalling
 from flashsale.store import repositories as repo
@@ -96,6 +97,7 @@ class CartService:
         self.deps = deps
         self.orders = orders
         self.coupons = coupons  # None: no coupons and no shop promotions (prices are the items')
+        self.tiers = MemberTiers(deps)  # a member pays a regular item's member price for their tier
 
     # -- the cart ------------------------------------------------------------------------------
     def view(self, user_id: str, coupon_ids: Sequence[str] = ()) -> CartView:
@@ -159,22 +161,24 @@ class CartService:
             priced.append(
                 PriceLine(
                     product_id=product.id,
-                    category="",
+                    category=product.category or "",
                     qty=line.qty,
                     # A regular item is the product at its shop price: a list-price line.
                     list_unit_cents=item.flash_price_cents if item.regular else product.list_price_cents,
+                    member_unit_cents=dict(item.member_prices),
                     flash=None if item.regular else FlashPrice.of(item),
                 )
             )
+        tier = self.tiers.tier_of(user_id) if any(p.member_unit_cents for p in priced) else None
         if self.coupons is None:
             if coupon_ids:
                 raise FlashSaleError(ErrorCode.UNKNOWN_COUPON, "coupons are not taken here")
-            return price_cart(priced, now=self.deps.now()), None
+            return price_cart(priced, tier=tier, now=self.deps.now()), None
         offers: CartOffers | None = self.coupons.offers(user_id, coupon_ids)
         while True:  # at most once per promotion: each pass drops the ones their budget cannot cover
             assert offers is not None
             price = price_cart(
-                priced, now=self.deps.now(), promotions=offers.promotions, coupons=offers.coupons
+                priced, tier=tier, now=self.deps.now(), promotions=offers.promotions, coupons=offers.coupons
             )
             cheaper = self.coupons.affordable(price, offers)
             if cheaper is None:

@@ -6,7 +6,7 @@ the reads operators make are in services/catalog_views.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -224,12 +224,15 @@ class CatalogService:
         coupons_allowed: bool = False,
         allow_above_list_price: bool = False,
         regular: bool = False,
+        member_prices: Mapping[str, int] | None = None,
     ) -> FlashItem:
         """Offer `quota` units of a product in a session at a flash price; the ledger learns of it at once.
 
         A flash price above the product's list price is refused unless `allow_above_list_price`.
-        A `regular` item is the product at its shop price (`flash_price_cents`), coupons allowed.
+        A `regular` item is the product at its shop price (`flash_price_cents`), coupons allowed,
+        and may have `member_prices` per member tier.
         """
+        tiers = tuple(sorted((member_prices or {}).items()))
         coupons_allowed = coupons_allowed or regular
         with self.deps.uow() as uow:
             repo.get_row(uow.db, SessionRow, session_id, "session")
@@ -244,6 +247,7 @@ class CatalogService:
                     per_user_limit,
                     coupons_allowed,
                     regular,
+                    tiers,
                 )
             )
             _domain_check(
@@ -260,6 +264,7 @@ class CatalogService:
                 per_user_limit=per_user_limit,
                 coupons_allowed=coupons_allowed,
                 regular=regular,
+                member_prices=dict(tiers) or None,
             )
             uow.db.add(row)
             self._flush_unique(uow.db, "this product is already on sale in that session")

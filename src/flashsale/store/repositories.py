@@ -73,6 +73,7 @@ def item_of(row: ItemRow) -> FlashItem:
         per_user_limit=row.per_user_limit,
         coupons_allowed=row.coupons_allowed,
         regular=row.regular,
+        member_prices=tuple(sorted((row.member_prices or {}).items())),
     )
 
 

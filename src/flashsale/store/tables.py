@@ -100,6 +100,16 @@ class ItemRow(Base):
     per_user_limit: Mapped[int] = mapped_column(Integer)
     coupons_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
     regular: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A regular item's price per member tier ({"gold": 8800}); NULL: none (flash items never have one).
+    member_prices: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
+
+
+class MemberTierRow(Base):
+    """A shopper's member tier ("gold"), which prices regular items at their member price."""
+
+    __tablename__ = "member_tiers"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(32))
 
 
 class OrderRow(Base):

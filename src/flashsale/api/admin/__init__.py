@@ -16,6 +16,7 @@ from flashsale.api.admin import (
     plans,
     products,
     sessions,
+    shoppers,
 )
 from flashsale.api.deps import AdminDep
 from flashsale.api.errors import error_responses
@@ -35,6 +36,7 @@ _MODULES = (
     admission,
     groups,
     free_orders,
+    shoppers,
 )
 for _module in _MODULES:
     router.include_router(_module.router)
