@@ -268,9 +268,13 @@ class Award:
     day: str
     at: datetime
     redeemed_at: datetime | None = None
+    order_id: str | None = None  # a redeemed goods prize: the zero-price order that delivered it
 
-    def redeem(self, user_id: str, at: datetime) -> Award:
-        """The award, redeemed by its winner; raise when it is not theirs, a loss, or already redeemed."""
+    def redeem(self, user_id: str, at: datetime, order_id: str | None = None) -> Award:
+        """The award, redeemed by its winner; raise when it is not theirs, a loss, or already redeemed.
+
+        A goods prize is redeemed with the `order_id` of its zero-price order.
+        """
         if user_id != self.user_id:
             raise FlashSaleError(ErrorCode.NOT_FOUND, "no such award")
         if self.status is AwardStatus.NONE:
@@ -279,5 +283,15 @@ class Award:
             raise FlashSaleError(ErrorCode.ALREADY_REDEEMED, f"award {self.id} was redeemed already")
         return Award(
             self.id, self.pool_id, self.user_id, self.request_id, self.prize_id,
-            AwardStatus.REDEEMED, self.day, self.at, at,
+            AwardStatus.REDEEMED, self.day, self.at, at, order_id,
         )  # fmt: skip
+
+
+def prize_order_key(award_id: str, attempt: int) -> str:
+    """The checkout key of a goods award's `attempt`-th zero-price order (attempts count from 0).
+
+    Every key derives from the award, so a retry or a twin of a redemption names the same checkout
+    (hence the same hold and order). A next attempt is made only once the one before has ended for
+    good without delivering (refused, or its order expired or was cancelled unpaid).
+    """
+    return f"award:{award_id}" if attempt == 0 else f"award:{award_id}#{attempt}"
