@@ -226,8 +226,16 @@ class EntitlementRule:
             raise ValueError(f"a streak bonus gives 0..{MAX_DRAWS_PER_GRANT} draws")
 
     def order_qualifies(self, total_cents: int) -> bool:
-        """True when a paid order of `total_cents` earns this rule's draws."""
-        return self.source is EntitlementSource.PAID_ORDER and total_cents >= self.min_order_cents
+        """True when a paid order of `total_cents` earns this rule's draws.
+
+        A zero-price order (a goods prize's) never does, whatever the threshold: a prize earning
+        draws would let a pool feed itself.
+        """
+        return (
+            self.source is EntitlementSource.PAID_ORDER
+            and total_cents > 0
+            and total_cents >= self.min_order_cents
+        )
 
     def checkin_draws(self, streak: int) -> int:
         """The draws a check-in on day `streak` in a row earns: the base, plus the bonus every n-th day."""
