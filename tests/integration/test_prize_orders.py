@@ -6,6 +6,7 @@ Every test ends with the ledger's counters checked against the order rows and th
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
 import pytest
@@ -13,13 +14,22 @@ from sqlalchemy import func, select
 
 from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
-from flashsale.domain.draws import Award, AwardStatus, EntitlementRule, EntitlementSource, Game, PrizeKind
+from flashsale.domain.cart import PricedItem
+from flashsale.domain.draws import (
+    Award,
+    AwardStatus,
+    EntitlementRule,
+    EntitlementSource,
+    Game,
+    PrizeKind,
+    prize_order_key,
+)
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.orders import OrderStatus
 from flashsale.services.audit import audit_payments
 from flashsale.services.settlement import FREE
 from flashsale.store.tables import CheckoutRow, OrderRow, PaymentRow
-from tests.conftest import Sale
+from tests.conftest import T0, Sale
 from tests.engines import POSTGRES_REDIS, SQLITE, drain_orders
 from tests.factories import release_together
 from tests.integration.ledger_store_checks import assert_store_matches_ledger
@@ -30,11 +40,17 @@ QUOTA = 5  # the mug's regular item
 
 
 def mug_item(platform: Platform, sale: Sale) -> int:
-    """A mug sold at its shop price in the open session (a regular item, quota 5, one per shopper)."""
+    """A mug at its shop price all morning (a regular item, quota 5, one per shopper).
+
+    The session outlasts a payment window (15 minutes), so an order can expire while it is open.
+    """
     cat = platform.catalog
+    session = cat.create_session(
+        campaign_id=sale.campaign_id, name="all morning", starts_at=T0, ends_at=T0 + timedelta(hours=2)
+    )
     mug = cat.create_product(sku="MUG-1", name="Mug", list_price_cents=9_900, stock=100)
     return cat.create_item(
-        session_id=sale.session_id,
+        session_id=session.id,
         product_id=mug.id,
         flash_price_cents=9_900,
         quota=QUOTA,
@@ -159,4 +175,68 @@ def test_a_refused_hold_leaves_the_award_redeemable_and_a_later_attempt_delivers
     platform.catalog.update_item(item, quota=QUOTA)
     redeemed = redeem()
     assert redeemed.order_id is not None and platform.ledger.stock(item).sold == 1
+    settled(platform, item)
+
+
+# -- a kill between steps ----------------------------------------------------------------------------
+# A kill -9 inside a step is that step's own concern (a checkout, a settlement: tests elsewhere); a
+# kill between steps leaves the state each case below builds with the same calls. A retry of the
+# redemption must finish from there with the one order, never a second.
+
+
+def placed_unpaid(platform: Platform, award: Award, item: int) -> str:
+    """What a kill after the place step leaves: the award's checkout placed, its order UNPAID."""
+    line = PricedItem(item, 1, 0, 0)
+    checkout, _ = platform.carts.check_out_priced(award.user_id, prize_order_key(award.id, 0), [line])
+    order = checkout.lines[0].order
+    assert order is not None and order.status is OrderStatus.UNPAID
+    return order.id
+
+
+@pytest.mark.parametrize("killed_after", ["place", "settle"])
+def test_a_retry_after_a_kill_between_steps_finishes_with_the_same_order(
+    platform: Platform, sale: Sale, killed_after: str
+) -> None:
+    item = mug_item(platform, sale)
+    award = won(platform, product_of(platform, item))
+    order_id = placed_unpaid(platform, award, item)
+    if killed_after == "settle":
+        assert platform.orders.payments.settle_free(order_id).status is OrderStatus.PAID
+    assert platform.draws.awards("ann")[0][0].status is AwardStatus.AWARDED
+
+    redeemed = platform.draws.redeem(award.id, "ann")
+    assert redeemed.order_id == order_id
+    assert platform.orders.get(order_id).status is OrderStatus.PAID
+    drain_orders(platform)
+    assert count(platform, OrderRow, OrderRow.user_id == "ann") == 1
+    assert platform.ledger.stock(item).sold == 1
+    settled(platform, item)
+
+
+def test_a_retry_after_the_placed_order_expired_places_the_next_attempt_once(
+    platform: Platform, sale: Sale, clock: ManualClock
+) -> None:
+    item = mug_item(platform, sale)
+    award = won(platform, product_of(platform, item))
+    lapsed = placed_unpaid(platform, award, item)
+    clock.advance(16 * 60)  # past the 15-minute payment window: the ledger ends the hold
+
+    def retry() -> str:
+        try:
+            return platform.draws.redeem(award.id, "ann").order_id or "no order"
+        except FlashSaleError as exc:
+            return exc.code.value
+
+    answers = release_together([retry] * 8)  # twins of the retry
+    assert answers.count(ErrorCode.ALREADY_REDEEMED.value) == 7
+    (award_now, _), *_ = platform.draws.awards("ann")
+    assert award_now.status is AwardStatus.REDEEMED and award_now.order_id not in (None, lapsed)
+    assert award_now.order_id is not None
+    platform.orders.expire_due()
+    drain_orders(platform)
+    statuses = sorted(o.status.value for o in platform.orders.list_for_user("ann"))
+    assert statuses == [OrderStatus.EXPIRED.value, OrderStatus.PAID.value]
+    assert platform.orders.get(award_now.order_id).total_cents == 0
+    level = platform.ledger.stock(item)
+    assert (level.held, level.sold) == (0, 1) and level.conserved
     settled(platform, item)
