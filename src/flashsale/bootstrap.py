@@ -43,6 +43,7 @@ from flashsale.services.order_search import OrderSearch
 from flashsale.services.orders import OrderService
 from flashsale.services.payments import SandboxProvider
 from flashsale.services.pricebook import PriceBook
+from flashsale.services.prize_orders import PrizeOrders
 from flashsale.services.reconcile import repair_lost_writes
 from flashsale.services.referral import ReferralService
 from flashsale.services.retention import HOUR_S, Retention
@@ -93,7 +94,11 @@ class Platform:
         """
         with self._draws_lock:
             if self._draws is None:
-                service = DrawService(self.deps, draw_ledger_from_url(self.settings.draw_ledger_url()))
+                service = DrawService(
+                    self.deps,
+                    draw_ledger_from_url(self.settings.draw_ledger_url()),
+                    PrizeOrders(self.deps, self.carts, self.orders),
+                )
                 # A shared Redis keeps its pools; one that lost them gets them back from the store.
                 service.restore(only_missing=self.settings.backend == "redis")
                 self._draws = service

@@ -210,3 +210,45 @@ def test_a_scheduled_draw_through_the_admin_routes(api: Api, sale: Sale, clock: 
     winner = ran["winner_ids"][0]
     (award,) = api.client.get("/draws/awards", headers=api.shopper(winner)).json()
     assert award["prize"]["id"] == prize_id and award["status"] == "awarded"
+
+
+def test_a_goods_prize_is_redeemed_as_a_paid_zero_price_order_listed_with_the_shoppers_orders(
+    api: Api, sale: Sale
+) -> None:
+    cat = api.platform.catalog
+    mug = cat.create_product(sku="MUG-A", name="Mug", list_price_cents=9_900, stock=50)
+    cup = cat.create_product(sku="CUP-A", name="Cup", list_price_cents=5_000, stock=50)  # not on sale
+    item = cat.create_item(
+        session_id=sale.session_id, product_id=mug.id, flash_price_cents=9_900, quota=3, regular=True
+    )
+    pool = admin_post(
+        api,
+        "/admin/draws/pools",
+        {"name": "Mugs", "game": "scratch_card", "thanks_weight": 0, "utc_offset_min": 0,
+         "rules": [{"source": "share", "draws": 1, "daily_cap": 2}]},
+    )  # fmt: skip
+    ann = api.shopper("ann")
+    awards = []
+    for n, product in enumerate((mug, cup)):
+        prize = admin_post(
+            api,
+            f"/admin/draws/pools/{pool['id']}/prizes",
+            {"name": product.name, "kind": "goods", "weight": 1, "stock": 1, "product_id": product.id},
+        )
+        api.client.post(f"/draws/pools/{pool['id']}/shares", json={"share_id": f"s{n}"}, headers=ann)
+        key = {**ann, "Idempotency-Key": f"k{n}"}
+        awards.append(api.client.post(f"/draws/pools/{pool['id']}/draw", headers=key).json()["award"])
+        api.platform.draws.update_prize(prize["id"], weight=0)  # the next draw wins the next prize
+    by_product = {a["prize"]["product_id"]: a["id"] for a in awards}
+
+    refused = api.client.post(f"/draws/awards/{by_product[cup.id]}/redeem", headers=ann)
+    assert_refused(refused, 409, "PRIZE_NOT_STOCKED")
+    redeemed = api.client.post(f"/draws/awards/{by_product[mug.id]}/redeem", headers=ann)
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json()["status"] == "redeemed" and redeemed.json()["order_id"]
+    orders = api.client.get("/orders", headers=ann).json()
+    assert [(o["id"], o["item_id"], o["total_cents"], o["status"]) for o in orders] == [
+        (redeemed.json()["order_id"], item.id, 0, "PAID")
+    ]
+    still = {a["id"]: a["status"] for a in api.client.get("/draws/awards", headers=ann).json()}
+    assert still[by_product[cup.id]] == "awarded"

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from flashsale.bootstrap import Platform, build
 from flashsale.clock import ManualClock
 from flashsale.domain.campaign import MIN_PAYMENT_WINDOW_S
+from flashsale.domain.draws import AwardStatus, EntitlementRule, EntitlementSource, Game, PrizeKind
 from flashsale.domain.free_orders import WinStatus
 from flashsale.domain.orders import OrderStatus
 from flashsale.services.audit import audit_payments
@@ -233,3 +234,85 @@ def test_a_kill_while_a_free_order_is_rebated_is_finished_by_recovery_once(tmp_p
             assert audit_payments(platform.deps.sessions).clean
         finally:
             platform.close()
+
+
+REDEEMER = CHILD.with_name("crash_redeemer.py")
+REDEEM_KILLS = stress_size(3, 15)
+WINNERS = 200
+
+
+def open_prize_draw(tmp_path: Path) -> int:
+    """A mug on sale as a regular item, and WINNERS shoppers w0.. who each won one; the item's id."""
+    now = time.time()
+    setup = build(crash_shopper.settings_for(tmp_path), clock=ManualClock(now))
+    try:
+        cat, opens = setup.catalog, datetime.fromtimestamp(now, UTC) - timedelta(minutes=1)
+        campaign = cat.create_campaign(
+            name="Prizes", theme="draws", starts_at=opens - timedelta(days=1),
+            ends_at=opens + timedelta(days=1), payment_window_s=15 * 60,
+        )  # fmt: skip
+        session = cat.create_session(
+            campaign_id=campaign.id, name="all day", starts_at=opens, ends_at=opens + timedelta(hours=2)
+        )
+        mug = cat.create_product(sku="MUG-K", name="Mug", list_price_cents=9_900, stock=WINNERS)
+        item = cat.create_item(
+            session_id=session.id, product_id=mug.id, flash_price_cents=9_900, quota=WINNERS, regular=True
+        )
+        free = EntitlementRule(EntitlementSource.FREE_DAILY)
+        pool = setup.draws.create_pool(
+            name="Mugs", game=Game.LOTTERY, thanks_weight=0, utc_offset_min=0, rules=[free]
+        )
+        setup.draws.add_prize(
+            pool.id, name="Mug", kind=PrizeKind.GOODS, weight=1, stock=WINNERS, product_id=mug.id
+        )
+        for n in range(WINNERS):
+            setup.draws.free_daily(pool.id, f"w{n}")
+            assert setup.draws.draw(pool.id, f"w{n}", "spin").prize is not None
+        return item.id
+    finally:
+        setup.close()
+
+
+def assert_one_delivery_per_award(platform: Platform, item_id: int, *, all_redeemed: bool) -> set[str]:
+    """Each winner has at most one order that may deliver (one PAID if redeemed); return the redeemed."""
+    redeemed = set()
+    for n in range(WINNERS):
+        ((award, _),) = platform.draws.awards(f"w{n}")
+        live = [o for o in platform.orders.list_for_user(f"w{n}") if o.status is not OrderStatus.EXPIRED]
+        assert len(live) <= 1, live
+        assert all(o.item_id == item_id and o.total_cents == 0 for o in live)
+        if award.status is AwardStatus.REDEEMED:
+            assert [o.id for o in live] == [award.order_id] and live[0].status is OrderStatus.PAID
+            redeemed.add(award.id)
+        assert award.status is AwardStatus.REDEEMED or not all_redeemed
+    assert audit_payments(platform.deps.sessions).clean  # recovery finished what the kill cut
+    assert_store_matches_ledger(platform, item_id, limit=1)
+    return redeemed
+
+
+def test_a_kill_while_goods_prizes_are_redeemed_delivers_each_once_after_a_retry(tmp_path: Path) -> None:
+    """Redeeming places, settles for 0 cents, then marks the award; after kill -9 at any of those steps,
+    no award has two orders, each redeemed award its PAID one, and a retry of every award finishes
+    with exactly one unit sold per winner."""
+    item_id = open_prize_draw(tmp_path)
+    settings, rng = crash_shopper.settings_for(tmp_path), random.Random(16)
+    told: set[str] = set()
+    for _ in range(REDEEM_KILLS):
+        told |= told_before_kill([str(REDEEMER), str(tmp_path), str(WINNERS), "4"], rng.uniform(0.2, 0.8))
+        platform = build(settings, clock=ManualClock(time.time()), migrate=False)
+        try:
+            assert told <= assert_one_delivery_per_award(platform, item_id, all_redeemed=False)
+        finally:
+            platform.close()
+
+    platform = build(settings, clock=ManualClock(time.time()), migrate=False)
+    try:
+        for n in range(WINNERS):  # the shoppers' retries
+            ((award, _),) = platform.draws.awards(f"w{n}")
+            if award.status is AwardStatus.AWARDED:
+                platform.draws.redeem(award.id, f"w{n}")
+        assert_one_delivery_per_award(platform, item_id, all_redeemed=True)
+        level = platform.ledger.stock(item_id)
+        assert (level.held, level.sold) == (0, WINNERS)
+    finally:
+        platform.close()

@@ -56,6 +56,11 @@ def test_a_paid_order_qualifies_from_the_threshold_on() -> None:
     assert not EntitlementRule(EntitlementSource.SHARE).order_qualifies(10**9)
 
 
+def test_a_zero_price_order_earns_no_draw_even_without_a_threshold() -> None:
+    rule = EntitlementRule(EntitlementSource.PAID_ORDER)  # min_order_cents 0
+    assert [rule.order_qualifies(c) for c in (0, 1)] == [False, True]
+
+
 @given(st.integers(1, 400))
 def test_a_check_in_earns_its_bonus_on_every_nth_day_in_a_row(streak: int) -> None:
     rule = EntitlementRule(EntitlementSource.CHECKIN, draws=1, streak_bonus_every=7, streak_bonus_draws=3)

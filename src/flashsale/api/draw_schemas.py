@@ -176,6 +176,7 @@ class AwardOut(Out):
     day: str
     at: UtcTime
     redeemed_at: UtcTime | None
+    order_id: str | None = Field(None, description="a redeemed goods prize: its zero-price order")
 
 
 class DrawOut(Out):
@@ -204,6 +205,7 @@ def award_out(award: Award, prize: Prize | None) -> AwardOut:
         day=award.day,
         at=award.at,
         redeemed_at=award.redeemed_at,
+        order_id=award.order_id,
     )
 
 

@@ -91,6 +91,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.GRANT_LIMIT_REACHED: 409,
     ErrorCode.ALREADY_CHECKED_IN: 409,
     ErrorCode.ALREADY_REDEEMED: 409,
+    ErrorCode.PRIZE_NOT_STOCKED: 409,
     ErrorCode.COUPON_NOT_STARTED: 409,
     ErrorCode.COUPON_CLAIM_CLOSED: 409,
     ErrorCode.COUPON_LIMIT: 409,

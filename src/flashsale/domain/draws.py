@@ -226,8 +226,16 @@ class EntitlementRule:
             raise ValueError(f"a streak bonus gives 0..{MAX_DRAWS_PER_GRANT} draws")
 
     def order_qualifies(self, total_cents: int) -> bool:
-        """True when a paid order of `total_cents` earns this rule's draws."""
-        return self.source is EntitlementSource.PAID_ORDER and total_cents >= self.min_order_cents
+        """True when a paid order of `total_cents` earns this rule's draws.
+
+        A zero-price order (a goods prize's) never does, whatever the threshold: a prize earning
+        draws would let a pool feed itself.
+        """
+        return (
+            self.source is EntitlementSource.PAID_ORDER
+            and total_cents > 0
+            and total_cents >= self.min_order_cents
+        )
 
     def checkin_draws(self, streak: int) -> int:
         """The draws a check-in on day `streak` in a row earns: the base, plus the bonus every n-th day."""
@@ -268,9 +276,13 @@ class Award:
     day: str
     at: datetime
     redeemed_at: datetime | None = None
+    order_id: str | None = None  # a redeemed goods prize: the zero-price order that delivered it
 
-    def redeem(self, user_id: str, at: datetime) -> Award:
-        """The award, redeemed by its winner; raise when it is not theirs, a loss, or already redeemed."""
+    def redeem(self, user_id: str, at: datetime, order_id: str | None = None) -> Award:
+        """The award, redeemed by its winner; raise when it is not theirs, a loss, or already redeemed.
+
+        A goods prize is redeemed with the `order_id` of its zero-price order.
+        """
         if user_id != self.user_id:
             raise FlashSaleError(ErrorCode.NOT_FOUND, "no such award")
         if self.status is AwardStatus.NONE:
@@ -279,5 +291,15 @@ class Award:
             raise FlashSaleError(ErrorCode.ALREADY_REDEEMED, f"award {self.id} was redeemed already")
         return Award(
             self.id, self.pool_id, self.user_id, self.request_id, self.prize_id,
-            AwardStatus.REDEEMED, self.day, self.at, at,
+            AwardStatus.REDEEMED, self.day, self.at, at, order_id,
         )  # fmt: skip
+
+
+def prize_order_key(award_id: str, attempt: int) -> str:
+    """The checkout key of a goods award's `attempt`-th zero-price order (attempts count from 0).
+
+    Every key derives from the award, so a retry or a twin of a redemption names the same checkout
+    (hence the same hold and order). A next attempt is made only once the one before has ended for
+    good without delivering (refused, or its order expired or was cancelled unpaid).
+    """
+    return f"award:{award_id}" if attempt == 0 else f"award:{award_id}#{attempt}"

@@ -54,6 +54,7 @@ class ErrorCode(StrEnum):
     GRANT_LIMIT_REACHED = "GRANT_LIMIT_REACHED"  # today's grants from that source are used up
     ALREADY_CHECKED_IN = "ALREADY_CHECKED_IN"  # the shopper checked in to the pool today already
     ALREADY_REDEEMED = "ALREADY_REDEEMED"  # the award was redeemed before
+    PRIZE_NOT_STOCKED = "PRIZE_NOT_STOCKED"  # a goods prize's product has no regular item on sale now
     # Coupons (flashsale.coupons): claiming a wave, redeeming a coupon, a template's budget.
     COUPON_NOT_STARTED = "COUPON_NOT_STARTED"  # the wave hands out nothing before its start time
     COUPON_CLAIM_CLOSED = "COUPON_CLAIM_CLOSED"  # the wave's end time has passed

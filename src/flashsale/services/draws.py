@@ -28,6 +28,7 @@ from flashsale.domain.orders import OrderStatus
 from flashsale.draws.contract import DrawLedger, GrantRecord, PrizeLevel
 from flashsale.services.catalog import _domain_check as domain_check
 from flashsale.services.deps import Deps
+from flashsale.services.prize_orders import PrizeOrders
 from flashsale.store import draw_repository as repo
 from flashsale.store.repositories import get_row
 from flashsale.store.tables import DrawPoolRow, DrawPrizeRow, ProductRow
@@ -61,9 +62,10 @@ class PoolView:
 
 
 class DrawService:
-    def __init__(self, deps: Deps, ledger: DrawLedger) -> None:
+    def __init__(self, deps: Deps, ledger: DrawLedger, prize_orders: PrizeOrders | None = None) -> None:
         self.deps = deps
         self.ledger = ledger
+        self.prize_orders = prize_orders  # None: goods prizes cannot be redeemed (PRIZE_NOT_STOCKED)
 
     # -- operators ---------------------------------------------------------------------------------
     def create_pool(
@@ -314,10 +316,25 @@ class DrawService:
             return repo.load_prize(read.db, prize_id)
 
     def redeem(self, award_id: str, user_id: str) -> Award:
-        """Redeem one of the shopper's awards, once: a second redemption is ALREADY_REDEEMED."""
+        """Redeem one of the shopper's awards, once: a second redemption is ALREADY_REDEEMED.
+
+        A goods prize is delivered first, as a zero-price order (services/prize_orders.py), and the
+        award is redeemed with that order's id; a refusal there (PRIZE_NOT_STOCKED, SOLD_OUT, ...)
+        leaves the award AWARDED. Twins and retries deliver the same order, and one marks the award.
+        """
+        with self.deps.read() as read:
+            award = repo.get_award(read.db, award_id)
+            prize = None if award.prize_id is None else repo.load_prize(read.db, award.prize_id)
+        award.redeem(user_id, self.deps.now())  # refused (not theirs, a loss, redeemed) before any order
+        order_id = None
+        if prize is not None and prize.kind is PrizeKind.GOODS:
+            if self.prize_orders is None:
+                raise FlashSaleError(ErrorCode.PRIZE_NOT_STOCKED, "goods prizes are not delivered here")
+            assert prize.product_id is not None
+            order_id = self.prize_orders.deliver(award, prize.product_id).id
         with self.deps.uow() as uow:
             before = repo.get_award(uow.db, award_id)
-            after = before.redeem(user_id, self.deps.now())
+            after = before.redeem(user_id, self.deps.now(), order_id)
             if not repo.save_award_transition(uow.db, before, after):
                 raise FlashSaleError(ErrorCode.ALREADY_REDEEMED, f"award {award_id} was redeemed already")
             uow.commit()

@@ -44,6 +44,8 @@ def count(
     `rules`: the covering rules as `rules_for` read them in this transaction (read here if None).
     The caller journals the win's rebate and records its event in the same transaction.
     """
+    if order.total_cents == 0:
+        return None  # a zero-price order (a prize) paid nothing: it takes no paying shopper's rank
     rule = repo.rule_covering(db, order.item_id) if rules is None else rules.get(order.item_id)
     if rule is None:
         return None

@@ -37,6 +37,7 @@ from flashsale.store.uow import UnitOfWork
 CHARGE, REFUND, REBATE = "charge", "refund", "rebate"
 MONEY_BACK = (REFUND, REBATE)  # the journal kinds sent to the provider as (partial) refunds
 PENDING, DONE = "pending", "done"
+FREE = "free"  # the journal's provider of a zero-total order's 0-cent charge: no provider is asked
 # A confirm refused with one of these leaves the charge without its order: it is refunded at once.
 REFUND_ON = frozenset(
     {ErrorCode.ORDER_EXPIRED, ErrorCode.INVALID_TRANSITION, ErrorCode.SALE_PAUSED, ErrorCode.UNKNOWN_HOLD}
@@ -395,6 +396,22 @@ class PaymentDesk:
         if self.orders.find(callback.order_id) is None:  # with write-behind, this stores it if need be
             raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {callback.order_id}")
         return self._settle(provider, callback)
+
+    def settle_free(self, order_id: str) -> Order:
+        """Settle an order whose total is 0 (a prize's) with no money moved; a repeat is harmless.
+
+        The order goes the way of any charge: a 0-cent charge row, referenced by the order, is
+        journaled first, then the ledger confirms the hold and the order is marked PAID, so the
+        audit nets it to 0 and `recover()` finishes a settlement a crash cut. A hold that ended
+        unpaid is refused as any late charge is (ORDER_EXPIRED, ...), and its 0 cents "refunded".
+        """
+        order = self.orders.stored(order_id)  # with write-behind, this stores it if need be
+        if order.total_cents != 0:
+            raise FlashSaleError(ErrorCode.PAYMENT_MISMATCH, f"order {order_id} is not free")
+        if not order.needs_transition(OrderStatus.PAID):
+            return order
+        callback = Callback(order_id, f"{FREE}:{order_id}", 0, "succeeded")
+        return self._settle(FREE, callback)
 
     def _settle(self, provider: str, callback: Callback) -> Order:
         """Journal a verified charge of a stored order and settle the order with it."""

@@ -26,12 +26,15 @@ from flashsale.domain.orders import OrderStatus
 from flashsale.draws.contract import DrawRecord, GrantRecord
 from flashsale.store.repositories import changed_rows, insert_ignoring_duplicates
 from flashsale.store.tables import (
+    CampaignRow,
     DrawAwardRow,
     DrawGrantRow,
     DrawPoolRow,
     DrawPrizeRow,
+    ItemRow,
     OrderRow,
     ScheduledDrawRow,
+    SessionRow,
 )
 
 
@@ -148,6 +151,7 @@ def award_of(row: DrawAwardRow) -> Award:
         row.day,
         row.created_at,
         row.redeemed_at,
+        row.order_id,
     )
 
 
@@ -178,6 +182,7 @@ def insert_awards(db: Session, awards: Sequence[Award], *, scheduled_draw_id: in
             "scheduled_draw_id": scheduled_draw_id,
             "created_at": a.at,
             "redeemed_at": a.redeemed_at,
+            "order_id": a.order_id,
         }
         for a in awards
     ]
@@ -208,7 +213,7 @@ def save_award_transition(db: Session, before: Award, after: Award) -> bool:
     statement = (
         update(DrawAwardRow)
         .where(DrawAwardRow.id == before.id, DrawAwardRow.status == before.status.value)
-        .values(status=after.status.value, redeemed_at=after.redeemed_at)
+        .values(status=after.status.value, redeemed_at=after.redeemed_at, order_id=after.order_id)
     )
     return changed_rows(db, statement) > 0
 
@@ -300,3 +305,24 @@ def add_rows(db: Session, rows: Iterable[object]) -> None:
     """Add new rows and flush, so their generated ids are known."""
     db.add_all(rows)
     db.flush()
+
+
+def regular_item_on_sale(db: Session, product_id: int, at: datetime) -> int | None:
+    """The product's regular item in a session open at `at` (the one closing first), or None.
+
+    A rehearsal's copy is not the shop's: its items never deliver a prize.
+    """
+    return db.scalar(
+        select(ItemRow.id)
+        .join(SessionRow, SessionRow.id == ItemRow.session_id)
+        .join(CampaignRow, CampaignRow.id == SessionRow.campaign_id)
+        .where(
+            ItemRow.product_id == product_id,
+            ItemRow.regular.is_(True),
+            SessionRow.starts_at <= at,
+            SessionRow.ends_at > at,
+            CampaignRow.rehearsal.is_(False),
+        )
+        .order_by(SessionRow.ends_at, ItemRow.id)
+        .limit(1)
+    )

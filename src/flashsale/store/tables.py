@@ -331,6 +331,9 @@ class DrawAwardRow(Base):
     scheduled_draw_id: Mapped[int | None] = mapped_column(ForeignKey("scheduled_draws.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A redeemed goods prize: its zero-price order (no foreign key: behind Redis the order row is
+    # written by the order writer and may land after the award is marked).
+    order_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class ScheduledDrawRow(Base):

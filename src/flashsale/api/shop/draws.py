@@ -111,6 +111,11 @@ def my_awards(
 
 @router.post("/awards/{award_id}/redeem", responses=error_responses(409))
 def redeem(award_id: AwardId, shopper: CurrentShopper, platform: PlatformDep) -> AwardOut:
-    """Redeem one of the shopper's prizes, once; 409 ALREADY_REDEEMED the second time."""
+    """Redeem one of the shopper's prizes, once; 409 ALREADY_REDEEMED the second time.
+
+    A goods prize comes as a zero-price order, already paid (`order_id`; listed in GET /orders). 409
+    PRIZE_NOT_STOCKED while its product is not on sale (or the ledger's refusal, e.g. SOLD_OUT): the
+    award stays redeemable.
+    """
     award = platform.draws.redeem(award_id, shopper)
     return award_out(award, platform.draws.prize(award.prize_id))
