@@ -18,10 +18,11 @@ from flashsale.config import Settings
 from flashsale.coupons import coupon_ledger_from_url
 from flashsale.domain.referral import RewardTerms
 from flashsale.draws import draw_ledger_from_url
-from flashsale.jobs.draw_scheduler import DrawScheduler
+from flashsale.jobs.draw_scheduler import draw_scheduler
 from flashsale.jobs.expiry import ExpirySweeper
 from flashsale.jobs.order_writer import OrderWriter
-from flashsale.jobs.retention import RetentionJob
+from flashsale.jobs.periodic import PeriodicJob
+from flashsale.jobs.retention import retention_job
 from flashsale.ledger import Ledger, ledger_from_url
 from flashsale.messaging.dispatch import Dispatcher
 from flashsale.messaging.service import MessagingAdmin
@@ -68,8 +69,8 @@ class Platform:
     lease: Lease | None = None
     sweeper: ExpirySweeper | None = None
     writer: OrderWriter | None = None
-    draw_scheduler: DrawScheduler | None = None
-    retention_job: RetentionJob | None = None
+    draw_scheduler: PeriodicJob | None = None
+    retention_job: PeriodicJob | None = None
     _draws: DrawService | None = field(default=None, repr=False)
     _draws_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     messenger: threading.Thread | None = None  # the message sender, when messaging_in_serve
@@ -172,7 +173,7 @@ class Platform:
 
     def start_jobs(self) -> None:
         if self.draw_scheduler is None:
-            self.draw_scheduler = DrawScheduler(
+            self.draw_scheduler = draw_scheduler(
                 self.draw_schedule, interval_s=self.settings.draw_schedule_interval_s
             )
             self.draw_scheduler.start()
@@ -191,7 +192,7 @@ class Platform:
             )
             self.sweeper.start()
         if self.retention_job is None:
-            self.retention_job = RetentionJob(
+            self.retention_job = retention_job(
                 self.retention, interval_s=self.settings.ledger_retention_interval_s
             )
             self.retention_job.start()

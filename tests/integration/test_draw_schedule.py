@@ -16,7 +16,7 @@ from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
 from flashsale.domain.draw_schedule import ScheduleStatus
 from flashsale.domain.errors import ErrorCode, FlashSaleError
-from flashsale.jobs.draw_scheduler import DrawScheduler
+from flashsale.jobs.draw_scheduler import draw_scheduler
 from flashsale.services.draw_schedule import DrawSchedule
 from flashsale.store.tables import DrawAwardRow
 from tests.conftest import T0, Sale
@@ -145,7 +145,7 @@ def test_the_scheduler_job_runs_a_draw_once_its_time_has_come(
         winners=2,
         min_order_cents=0,
     )
-    scheduler = DrawScheduler(schedule, interval_s=0.01)
+    scheduler = draw_scheduler(schedule, interval_s=0.01)
     scheduler.start()
     try:
         clock.set(DRAW_AT.timestamp())
@@ -154,4 +154,4 @@ def test_the_scheduler_job_runs_a_draw_once_its_time_has_come(
             time.sleep(0.01)
     finally:
         scheduler.stop()
-    assert schedule.get(planned.id).verified() and scheduler.ran == 1
+    assert schedule.get(planned.id).verified() and scheduler.done == 1

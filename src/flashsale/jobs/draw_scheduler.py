@@ -7,35 +7,10 @@ others skip it.
 
 from __future__ import annotations
 
-import logging
-import threading
-
+from flashsale.jobs.periodic import PeriodicJob
 from flashsale.services.draw_schedule import DrawSchedule
 
-log = logging.getLogger(__name__)
 
-
-class DrawScheduler:
-    """A daemon thread that calls `run_due` every `interval_s` seconds (real time)."""
-
-    def __init__(self, schedule: DrawSchedule, *, interval_s: float = 5.0) -> None:
-        self._schedule = schedule
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="flashsale-draws", daemon=True)
-        self.ran = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.ran += len(self._schedule.run_due())
-            except Exception:  # a database blip must not kill the job; the next pass retries
-                log.exception("scheduled draws failed")
-            self._stop.wait(self._interval_s)
+def draw_scheduler(schedule: DrawSchedule, *, interval_s: float = 5.0) -> PeriodicJob:
+    """Run the due scheduled draws every `interval_s` (`done`: how many ran), the first pass at once."""
+    return PeriodicJob("draws", lambda: len(schedule.run_due()), interval_s=interval_s, at_start=True)
