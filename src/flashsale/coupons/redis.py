@@ -24,18 +24,17 @@ from collections.abc import Iterable
 from functools import cache
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from redis import BlockingConnectionPool, Redis
+from redis import Redis
 
 from flashsale.clock import Clock
 from flashsale.coupons.contract import BudgetLevel, ClaimDecision, WaveLevel
 from flashsale.domain.coupons import Coupon, CouponState, WaveTerms
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.ledger.ids import new_hold_ids
+from flashsale.redis_url import node_client, take_options
 
 SCRIPTS = ("claim", "redeem", "restore", "revoke", "budget", "load")
-DEFAULT_CONNECTIONS = 64
 NO_BUDGET = "none"
 NO_END = "-1"  # a wave's `closes` when it has no end (Lua's tonumber has no infinity)
 _REFUSED = {code.value: ClaimDecision(None, code) for code in ErrorCode}
@@ -229,17 +228,5 @@ class RedisCouponLedger:
 
 def redis_coupon_ledger_from_url(url: str, clock: Clock) -> RedisCouponLedger:
     """Build a coupon ledger from `redis://host:port/db?prefix=NAME`; other options go to redis-py."""
-    parts = urlsplit(url)
-    prefix = "fc"
-    rest = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "prefix":
-            prefix = value
-        else:
-            rest.append((key, value))
-    pool = BlockingConnectionPool.from_url(
-        urlunsplit(parts._replace(query=urlencode(rest))),
-        decode_responses=True,
-        max_connections=DEFAULT_CONNECTIONS,
-    )
-    return RedisCouponLedger(Redis(connection_pool=pool), clock, prefix=prefix)
+    options, parts = take_options(url, {"prefix": "fc"})
+    return RedisCouponLedger(node_client(parts), clock, prefix=options["prefix"])

@@ -16,9 +16,8 @@ from collections.abc import Iterable
 from functools import cache
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from redis import BlockingConnectionPool, Redis
+from redis import Redis
 from redis.exceptions import WatchError
 
 from flashsale.domain.draws import ROLL_BITS, PoolTerms
@@ -26,10 +25,10 @@ from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.draws.contract import DrawDecision, DrawRecord, GrantDecision, GrantRecord, PrizeLevel
 from flashsale.draws.rng import Rng, system_rng
 from flashsale.ledger.ids import new_hold_ids
+from flashsale.redis_url import node_client, take_options
 
 SCRIPTS = ("configure", "grant", "draw")
 DAY_TTL_S = 3 * 86400  # as in lua/lib.lua
-DEFAULT_CONNECTIONS = 64
 
 
 @cache
@@ -190,17 +189,5 @@ def redis_draw_ledger_from_url(url: str, rng: Rng | None = None) -> RedisDrawLed
 
     It takes the stock ledger's URL as it is: `buckets=N` (the stock ledger's option) is ignored.
     """
-    parts = urlsplit(url)
-    prefix = "fs"
-    rest = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "prefix":
-            prefix = value
-        elif key != "buckets":
-            rest.append((key, value))
-    pool = BlockingConnectionPool.from_url(
-        urlunsplit(parts._replace(query=urlencode(rest))),
-        decode_responses=True,
-        max_connections=DEFAULT_CONNECTIONS,
-    )
-    return RedisDrawLedger(Redis(connection_pool=pool), rng, prefix=prefix)
+    options, parts = take_options(url, {"prefix": "fs"}, ignored=frozenset({"buckets"}))
+    return RedisDrawLedger(node_client(parts), rng, prefix=options["prefix"])

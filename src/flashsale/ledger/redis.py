@@ -92,7 +92,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from redis import BlockingConnectionPool, Redis
 from redis.cluster import RedisCluster
@@ -104,6 +104,7 @@ from flashsale.domain.holds import HOLD_TRANSITIONS, Hold, HoldState, transition
 from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
 from flashsale.ledger.contract import Decision, Pause, PurchaseStream, StockLevel, paused_error
 from flashsale.ledger.ids import new_hold_ids
+from flashsale.redis_url import DEFAULT_CONNECTIONS, node_client, take_options
 
 SCRIPTS = (
     "reserve",
@@ -121,7 +122,6 @@ SCRIPTS = (
     "shorten",
 )
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
-DEFAULT_CONNECTIONS = 64  # threads beyond this wait for a connection instead of opening more
 
 # A one-node ledger pointed at a Cluster node hears one of these for its first script.
 _CLUSTER_REPLIES = (ClusterCrossSlotError, MovedError, AskError, ClusterDownError)
@@ -659,20 +659,14 @@ def redis_ledger_from_url(url: str, clock: Clock) -> RedisLedger:
     `redis+cluster://host:port?groups=N` (or `rediss+cluster://`) runs on a Redis Cluster, any node
     of which is named: items go to N slot groups (default DEFAULT_GROUPS), see the module docstring.
     """
-    parts = urlsplit(url)
-    cluster = parts.scheme in CLUSTER_SCHEMES
+    cluster = urlsplit(url).scheme in CLUSTER_SCHEMES
     ours = {"prefix": "fs", "buckets": "1", "groups": str(DEFAULT_GROUPS) if cluster else "0"}
-    rest = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in ours:
-            ours[key] = value
-        else:
-            rest.append((key, value))
-    prefix, buckets, groups = ours["prefix"], int(ours["buckets"]), int(ours["groups"])
+    options, parts = take_options(url, ours)
+    prefix, buckets, groups = options["prefix"], int(options["buckets"]), int(options["groups"])
     if cluster:
         if groups < 1:
             raise ValueError("a Cluster ledger needs at least one slot group (groups=N, N >= 1)")
-        plain = urlunsplit(parts._replace(scheme=CLUSTER_SCHEMES[parts.scheme], query=urlencode(rest)))
+        plain = urlunsplit(parts._replace(scheme=CLUSTER_SCHEMES[parts.scheme]))
         client = RedisCluster.from_url(
             plain,
             decode_responses=True,
@@ -682,9 +676,4 @@ def redis_ledger_from_url(url: str, clock: Clock) -> RedisLedger:
         return RedisLedger(client, clock, prefix=prefix, buckets=buckets, groups=groups)
     if groups:
         raise ValueError("slot groups are for a Cluster: use redis+cluster://host:port")
-    pool = BlockingConnectionPool.from_url(
-        urlunsplit(parts._replace(query=urlencode(rest))),
-        decode_responses=True,
-        max_connections=DEFAULT_CONNECTIONS,
-    )
-    return RedisLedger(Redis(connection_pool=pool), clock, prefix=prefix, buckets=buckets)
+    return RedisLedger(node_client(parts), clock, prefix=prefix, buckets=buckets)

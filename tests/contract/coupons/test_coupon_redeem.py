@@ -107,6 +107,15 @@ def test_restore_gives_the_budget_back_once_and_the_coupon_is_usable_again(
     assert coupons.redeem(coupon.coupon_id, order_id="o2", discount_cents=100).order_id == "o2"
 
 
+def test_a_redemption_that_took_nothing_off_is_restored_too(coupons: CouponLedger, wave: WaveTerms) -> None:
+    """A coupon used by an order it took 0 off (below its threshold) comes back like any other."""
+    coupon = claimed(coupons)
+    coupons.redeem(coupon.coupon_id, order_id="o1", discount_cents=0)
+    back = coupons.restore(coupon.coupon_id, order_id="o1")
+    assert (back.state, back.order_id) == (CouponState.AVAILABLE, None)
+    assert coupons.budget_level(1).spent_cents == 0
+
+
 def test_an_old_orders_restore_does_not_free_the_coupon_another_order_uses(
     coupons: CouponLedger, wave: WaveTerms
 ) -> None:

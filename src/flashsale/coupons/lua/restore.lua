@@ -6,7 +6,9 @@ local rec = redis.call('HGET', COUPONS, id)
 if not rec then return {'UNKNOWN_COUPON'} end
 local c = cjson.decode(rec)
 if c.s ~= 'redeemed' or c.o ~= order then return {'OK', rec} end
-redis.call('HINCRBY', bkey(c.t), 'spent', -tonumber(c.d))
+-- Not HINCRBY by -d when d is 0: Lua writes -0 as "-0", which Redis refuses as an integer.
+local d = tonumber(c.d)
+if d ~= 0 then redis.call('HINCRBY', bkey(c.t), 'spent', -d) end
 if now < tonumber(c.v) then c.s = 'available' else c.s = 'lapsed' end
 c.o, c.d = nil, '0'
 rec = cjson.encode(c)
