@@ -317,14 +317,14 @@ def audit_draw(platform: Platform, draw: DemoDraw, tally: DrawTally) -> DrawAudi
     pool_id = draw.pool_id
     with platform.deps.read() as r:
         db = r.db
-        qualifying = set(
+        qualifying: set[tuple[str, str]] = set(
             db.execute(
                 select(OrderRow.user_id, OrderRow.id).where(
                     OrderRow.status == OrderStatus.PAID.value,
                     OrderRow.total_cents >= draw.threshold_cents,
                     OrderRow.total_cents > 0,
                 )
-            ).tuples()
+            )
         )
         grants = db.execute(
             select(DrawGrantRow.user_id, DrawGrantRow.grant_key, DrawGrantRow.draws).where(
