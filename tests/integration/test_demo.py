@@ -30,14 +30,27 @@ from flashsale.demo.crowd import (
     plan_crowd,
     resale_bound,
 )
+from flashsale.demo.group_deal import (
+    EXTRA_JOINERS,
+    FAILING_MEMBERS,
+    GROUP_PRICE_CENTS,
+    GROUP_SIZE,
+    GroupTally,
+    audit_groups,
+    create_deal,
+    group_count,
+    plan_groups,
+)
+from flashsale.demo.lucky_draw import DRAWS_PER_ORDER, DrawTally, audit_draw, create_draw, grant_paid_orders
 from flashsale.demo.promotions import audit_promotions
 from flashsale.demo.report import audit_items
 from flashsale.demo.shop import Tally
 from flashsale.domain.errors import ErrorCode
+from flashsale.domain.group_buy import GroupStatus
 from flashsale.domain.orders import OrderStatus
 from flashsale.services.checkout_coupons import REDEEMED
 from flashsale.services.orders import Buy
-from flashsale.store.tables import CheckoutCouponRow, CheckoutRow, OrderRow
+from flashsale.store.tables import CheckoutCouponRow, CheckoutRow, DrawGrantRow, GroupSeatRow, OrderRow
 from tests.factories import stress_size
 
 SMALL = DemoOptions(seed=7, shoppers=600, concurrency=8, quota_scale=0.06)
@@ -94,6 +107,45 @@ def assert_promotions_hold(report: DemoReport) -> None:
     assert report.as_dict()["promotions"]["ok"] is True
 
 
+def assert_games_hold(report: DemoReport) -> None:
+    """The group deal's and the draw's audits hold, and their numbers agree with what the shoppers saw."""
+    groups, draw = report.groups, report.draw
+    assert groups is not None and groups.ok and report.money_nets
+    assert groups.groups_ok and groups.failed_released and groups.stock_conserved
+    # Every group but one filled with exactly its size paid; the joiners beyond the seats were refused.
+    gt = groups.tally
+    filled = groups.count(GroupStatus.FILLED)
+    assert (
+        (filled, groups.count(GroupStatus.FAILED))
+        == (gt.groups_opened - 1, 1)
+        == (group_count(SMALL.shoppers) - 1, 1)
+    )
+    assert groups.members == gt.joins == filled * GROUP_SIZE + FAILING_MEMBERS
+    assert gt.join_refusals == {ErrorCode.GROUP_FULL: filled * EXTRA_JOINERS}
+    assert groups.paid == filled * GROUP_SIZE and gt.walked_away == 1 and not gt.failures
+    # The one that did not fill: its walker's hold released, its payers refunded in full.
+    assert groups.refunds == FAILING_MEMBERS - 1
+    assert groups.refunded_cents == groups.failed_paid_cents == (FAILING_MEMBERS - 1) * GROUP_PRICE_CENTS
+    assert groups.held == groups.db_held == 0 and groups.sold == groups.db_sold
+    assert report.promotions is not None
+    cable = next(i for i in report.promotions.regular if i.name == groups.item_name)
+    assert (cable.sold, cable.stock) == (groups.sold, groups.stock)
+    # The draw: one per qualifying paid order (every phone's among them), each spent and stored once.
+    assert draw is not None and draw.ok
+    assert draw.within_stock and draw.awarded_once and draw.grants_ok
+    phones = sum(i.paid_orders for i in report.items if i.sku.startswith("PHONE-X"))
+    assert draw.grants == draw.qualifying_orders >= phones > 0
+    dt = draw.tally
+    assert draw.awards == draw.draws_granted == draw.grants * DRAWS_PER_ORDER == dt.draws
+    assert draw.draws_left == 0 and dt.duplicate_awards == 0 and not dt.failures
+    assert draw.thanks + sum(p.awarded for p in draw.prizes) == draw.awards
+    assert all(p.awarded <= p.stock for p in draw.prizes)
+    assert 0 < dt.replays <= dt.draws and dt.double_clicks > 0
+    assert set(dt.refusals) <= {ErrorCode.NO_ENTITLEMENT}  # those who tried once more than they had
+    as_dict = report.as_dict()
+    assert as_dict["groups"]["ok"] is True and as_dict["draw"]["ok"] is True
+
+
 def test_the_same_seed_sells_every_unit_in_two_runs_through_every_kind_of_refusal(tmp_path: Path) -> None:
     first = run_demo(tmp_path / "one", SMALL)
     second = run_demo(tmp_path / "two", SMALL)
@@ -102,6 +154,8 @@ def test_the_same_seed_sells_every_unit_in_two_runs_through_every_kind_of_refusa
     assert_sold_out_cleanly(second)
     assert_promotions_hold(first)
     assert_promotions_hold(second)
+    assert_games_hold(first)
+    assert_games_hold(second)
     assert first.total("sold") == second.total("sold") == first.total("quota")
     assert first.as_dict()["totals"]["sold"] == first.total("quota")
     # The crowd really met every refusal and replay on the way.
@@ -176,6 +230,75 @@ def test_the_promotions_audit_reports_a_coupon_redeemed_twice(platform: Platform
     assert audit.coupons_redeemed_twice > 0
     assert audit.budget_mismatch_cents == COUPON_TIER.off_cents  # the ledger spent it once
     assert not audit.ok
+
+
+def test_groups_are_drawn_from_the_seed_and_exactly_one_does_not_fill() -> None:
+    plans = plan_groups(600, seed=3)
+
+    assert plans == plan_groups(600, seed=3)
+    assert len(plans) == group_count(600)
+    failing = [p for p in plans if not p.fills]
+    assert len(failing) == 1 and failing[0].walks_away in failing[0].joiners
+    assert len(failing[0].joiners) == FAILING_MEMBERS - 1
+    assert all(len(p.joiners) == GROUP_SIZE - 1 + EXTRA_JOINERS for p in plans if p.fills)
+    members = [u for p in plans for u in (p.leader, *p.joiners)]
+    assert len(set(members)) == len(members) and all(u.startswith("g") for u in members)
+
+
+def test_the_draw_audit_reports_a_grant_no_qualifying_order_earned(
+    platform: Platform, clock: ManualClock
+) -> None:
+    campaign = create_campaign(platform.catalog, quota_scale=0.01)
+    campaign = create_promotions(platform.coupons, platform.free_orders, campaign, baskets=2)
+    draw = create_draw(platform.draws, platform, campaign, quota_scale=0.01)
+    phone, buds = campaign.items[0], campaign.items[1]
+    clock.set((SALE_DAY + SESSION_OPENS[0]).timestamp())
+    for user, item in (("u1", phone), ("u2", buds)):  # ¥3,999 earns a draw, ¥499 does not
+        order = platform.orders.buy(Buy(user, item.id, 1, f"r-{user}")).order
+        platform.orders.pay(order.id, user)
+    assert grant_paid_orders(platform) == 1
+    platform.draws.draw(draw.pool_id, "u1", "spin")
+    assert audit_draw(platform, draw, DrawTally()).ok
+    # A draw written for u2's small order behind the ledger's back.
+    with platform.deps.uow() as uow:
+        uow.db.execute(
+            insert(DrawGrantRow).values(
+                pool_id=draw.pool_id, user_id="u2", source="paid_order", grant_key="order:forged",
+                draws=1, day="2026-11-11", created_at=SALE_DAY,
+            )
+        )  # fmt: skip
+        uow.commit()
+
+    audit = audit_draw(platform, draw, DrawTally())
+
+    assert audit.grants_without_order == 1 and not audit.grants_ok
+    assert not audit.awarded_once  # the ledger never granted it: granted − left ≠ awards
+    assert not audit.ok
+
+
+def test_the_group_audit_reports_a_group_over_its_size(platform: Platform, clock: ManualClock) -> None:
+    campaign = create_campaign(platform.catalog, quota_scale=0.01)
+    deal = create_deal(platform.groups, campaign)
+    clock.set((SALE_DAY + SESSION_OPENS[1]).timestamp())
+    leader = platform.groups.open("g1", deal.id, "k")
+    assert audit_groups(platform, campaign, deal, GroupTally()).over_filled == 0
+    # Seats 2..size+1 written behind the turnstile's back: one member too many.
+    with platform.deps.uow() as uow:
+        for seat in range(2, GROUP_SIZE + 2):
+            uow.db.execute(
+                insert(GroupSeatRow).values(
+                    group_id=leader.group.id,
+                    seat=seat,
+                    user_id=f"f{seat}",
+                    claim=f"c{seat}",
+                    claimed_at=SALE_DAY,
+                )
+            )
+        uow.commit()
+
+    audit = audit_groups(platform, campaign, deal, GroupTally())
+
+    assert audit.over_filled == 1 and not audit.groups_ok and not audit.ok
 
 
 def test_the_late_wave_covers_every_unit_the_rush_can_leave_unsold(platform: Platform) -> None:

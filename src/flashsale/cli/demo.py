@@ -20,7 +20,10 @@ from flashsale.cli.serve import serve
 from flashsale.config import Settings
 from flashsale.demo import DEFINITIONS, CrowdTooSmall, DemoOptions, DemoReport, run_demo
 from flashsale.demo.crowd import basket_count
+from flashsale.demo.group_deal import GROUP_DEFINITIONS, GroupAudit
+from flashsale.demo.lucky_draw import DRAW_DEFINITIONS, DrawAudit
 from flashsale.demo.promotions import PROMOTION_DEFINITIONS, PromotionAudit
+from flashsale.domain.group_buy import GroupStatus
 
 app = typer.Typer()
 DEFAULTS = DemoOptions()
@@ -179,6 +182,8 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
         ("ledger = DB³", "[green]yes[/]" if report.ledger_agrees_with_db else "[red]NO[/]"),
         ("money nets⁴", "[green]yes[/]" if report.money_nets else "[red]NO[/]"),
         *(_promotion_rows(report.promotions, report.basket_seconds) if report.promotions else ()),
+        *(_group_rows(report.groups, report.group_seconds) if report.groups else ()),
+        *(_draw_rows(report.draw, report.draw_seconds) if report.draw else ()),
         (
             "pace",
             f"{report.decisions_per_s:,.0f} decisions/s, {report.orders_per_s:,.0f} orders/s"
@@ -196,6 +201,14 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
     if report.promotions is not None:
         for mark, name in zip("⁵⁶⁷⁸", PROMOTION_DEFINITIONS, strict=True):
             console.print(f"[dim]{mark} {name}: {PROMOTION_DEFINITIONS[name]}[/]", highlight=False)
+    # Numbered after the promotions' footnotes (⁵–⁸): the group deal's, then the draw's.
+    for shown, marks, definitions in (
+        (report.groups, ("⁹", "¹⁰", "¹¹"), GROUP_DEFINITIONS),
+        (report.draw, ("¹²", "¹³", "¹⁴"), DRAW_DEFINITIONS),
+    ):
+        if shown is not None:
+            for mark, name in zip(marks, definitions, strict=True):
+                console.print(f"[dim]{mark} {name}: {definitions[name]}[/]", highlight=False)
     if report.review_path is not None:
         console.print(f"campaign review (KPIs, charts): [bold]{report.review_path}[/]", highlight=False)
     if kept_in is not None:
@@ -247,6 +260,59 @@ def _promotion_rows(audit: PromotionAudit, seconds: float) -> list[tuple[str, st
             "basket pace",
             f"{tally.shoppers:,} basket shoppers: {tally.checkout_calls:,} checkout"
             f" calls in {seconds:.1f} s wall (with their expiry; outside the flash pace)",
+        ),
+    ]
+
+
+def _group_rows(audit: GroupAudit, seconds: float) -> list[tuple[str, str]]:
+    """The report's lines on the group deal: groups filled and failed, then the checks (⁹–¹¹)."""
+    tally = audit.tally
+    refused = ", ".join(f"{code.value} {n:,}" for code, n in sorted(tally.join_refusals.items())) or "none"
+    return [
+        (
+            "group buy",
+            f"{audit.item_name} in groups of {audit.size} at ¥{_money(audit.price_cents)}:"
+            f" {tally.groups_opened:,} opened, {audit.count(GroupStatus.FILLED):,} filled,"
+            f" {audit.count(GroupStatus.FAILED):,} failed (not filled in time); {audit.members:,} members,"
+            f" {audit.paid:,} paid; {audit.refunds:,} refunds ¥{_money(audit.refunded_cents)};"
+            f" joins refused: {refused}",
+        ),
+        ("groups⁹", _yes(audit.groups_ok)),
+        ("failed groups¹⁰", f"{_yes(audit.failed_released)} (holds released, payments refunded)"),
+        (
+            "group stock¹¹",
+            f"{_yes(audit.stock_conserved)} ({audit.item_name} {audit.sold:,}/{audit.stock:,} sold,"
+            f" baskets included)",
+        ),
+        (
+            "group pace",
+            f"{tally.joins:,} seats taken, {tally.payments:,} payments in {seconds:.1f} s wall"
+            " (with the settle; outside the flash pace)",
+        ),
+    ]
+
+
+def _draw_rows(audit: DrawAudit, seconds: float) -> list[tuple[str, str]]:
+    """The report's lines on the threshold draw: draws granted and spent, prizes, then the checks (¹²–¹⁴)."""
+    tally = audit.tally
+    prizes = ", ".join(f"{p.name} {p.awarded:,}/{p.stock:,}" for p in audit.prizes)
+    refused = ", ".join(f"{code.value} {n:,}" for code, n in sorted(tally.refusals.items())) or "none"
+    return [
+        (
+            "draw",
+            f"paid orders ≥ ¥{_money(audit.threshold_cents)}: {audit.draws_granted:,} draws granted"
+            f" ({audit.grants:,} orders), {audit.awards:,} drawn, {audit.draws_left:,} left"
+            f" ({tally.double_clicks:,} double clicks, {tally.replays:,} replays,"
+            f" {tally.duplicate_awards} of them drew twice); refused: {refused}",
+        ),
+        ("prizes", f"awarded/stock: {prizes}; thanks for playing {audit.thanks:,}"),
+        ("prize stock¹²", _yes(audit.within_stock)),
+        ("awards once¹³", _yes(audit.awarded_once)),
+        ("draws from orders¹⁴", _yes(audit.grants_ok)),
+        (
+            "draw pace",
+            f"{tally.drawers:,} drawers: {tally.draw_calls:,} draw calls in {seconds:.1f} s wall"
+            " (with the grants; after the sale)",
         ),
     ]
 

@@ -15,9 +15,12 @@ from flashsale.demo.campaign import DemoCampaign
 from flashsale.domain.cart import CheckoutStatus
 from flashsale.domain.coupons import CouponState
 from flashsale.domain.free_orders import WinStatus
+from flashsale.domain.group_buy import seat_key
 from flashsale.domain.orders import OrderStatus
 from flashsale.services.checkout_coupons import REDEEMED, RESTORED
 from flashsale.store.tables import CheckoutCouponRow, CheckoutLineRow, CheckoutRow, CouponRow, OrderRow
+
+GROUP_KEY_PREFIX = seat_key("", 0, "").split(":", 1)[0] + ":"  # "group:"
 
 PROMOTION_DEFINITIONS = {
     "coupons_once": (
@@ -206,7 +209,14 @@ def audit_promotions(
                 CheckoutRow.status,
             ).join(CheckoutRow, CheckoutRow.id == CheckoutCouponRow.checkout_id)
         ).all()
-        checkouts = dict(db.execute(select(CheckoutRow.id, CheckoutRow.status)).all())
+        # The basket shoppers' checkouts: a group seat's one-line checkout is the group deal's (its audit).
+        checkouts = dict(
+            db.execute(
+                select(CheckoutRow.id, CheckoutRow.status).where(
+                    CheckoutRow.idempotency_key.not_like(f"{GROUP_KEY_PREFIX}%")
+                )
+            ).all()
+        )
         line_statuses: defaultdict[str, set[str]] = defaultdict(set)
         for checkout_id, status in db.execute(
             select(CheckoutLineRow.checkout_id, OrderRow.status).join(

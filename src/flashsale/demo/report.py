@@ -18,6 +18,8 @@ from flashsale.services.deps import Deps
 from flashsale.store.tables import ItemRow, OrderRow
 
 if TYPE_CHECKING:
+    from flashsale.demo.group_deal import GroupAudit
+    from flashsale.demo.lucky_draw import DrawAudit
     from flashsale.demo.promotions import PromotionAudit
 
 DEFINITIONS = {
@@ -179,6 +181,10 @@ class DemoReport:
     messages_seconds: float = 0.0  # wall time the message sender took, outside crowd_seconds
     promotions: PromotionAudit | None = None  # coupons, 满减, basket checkouts and free orders
     basket_seconds: float = 0.0  # wall time of the basket shoppers, outside crowd_seconds
+    groups: GroupAudit | None = None  # the group deal: groups filled and failed, refunds
+    group_seconds: float = 0.0  # wall time of the groups, outside crowd_seconds
+    draw: DrawAudit | None = None  # the threshold draw: draws granted and spent, prizes
+    draw_seconds: float = 0.0  # wall time of the grants and the drawers, after the sale
 
     def total(self, name: str) -> int:
         """Sum one field of `ItemAudit` over the items."""
@@ -205,7 +211,7 @@ class DemoReport:
     @property
     def ok(self) -> bool:
         """True when nothing was oversold or undersold, the books and the money agree, every
-        request was kept, and the promotions' checks hold."""
+        request was kept, and the checks of the promotions, the group deal and the draw hold."""
         return (
             self.oversell == 0
             and self.undersell == 0
@@ -214,6 +220,8 @@ class DemoReport:
             and self.tally.duplicate_orders == 0
             and not self.tally.failures
             and (self.promotions is None or self.promotions.ok)
+            and (self.groups is None or self.groups.ok)
+            and (self.draw is None or self.draw.ok)
         )
 
     @property
@@ -252,6 +260,10 @@ class DemoReport:
             "messages_seconds": round(self.messages_seconds, 3),
             "promotions": None if self.promotions is None else self.promotions.as_dict(),
             "basket_seconds": round(self.basket_seconds, 3),
+            "groups": None if self.groups is None else self.groups.as_dict(),
+            "group_seconds": round(self.group_seconds, 3),
+            "draw": None if self.draw is None else self.draw.as_dict(),
+            "draw_seconds": round(self.draw_seconds, 3),
             "ok": self.ok,
             "reserve_calls": tally.reserve_calls,
             "orders": tally.new_orders,

@@ -22,6 +22,16 @@ from flashsale.demo.campaign import (
 )
 from flashsale.demo.crowd import BasketShopper, Shopper, plan_baskets, plan_crowd
 from flashsale.demo.goals import enter_goals
+from flashsale.demo.group_deal import GroupDoor, GroupPlan, audit_groups, create_deal, plan_groups, play_group
+from flashsale.demo.lucky_draw import (
+    DrawDoor,
+    Drawer,
+    audit_draw,
+    create_draw,
+    grant_paid_orders,
+    plan_drawers,
+    play_drawer,
+)
 from flashsale.demo.promotions import audit_promotions
 from flashsale.demo.report import DemoReport, audit_items
 from flashsale.demo.shop import Shop, click_early, shop_for
@@ -33,6 +43,7 @@ from flashsale.services.review import load_review
 EARLY_LEAD_S = 30.0  # the early clickers click this long before the open
 WAVE_SPAN_S = 60.0  # simulated time a wave of shoppers takes, spread evenly over its shoppers
 SHOPPERS_PER_WORKER = 128  # shoppers inside the shop at once, per worker thread: batches fill up
+GROUP_SPAN_S = 30.0  # simulated time the groups take to open, inside what is left of the session
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +87,17 @@ def run_demo(
         baskets = plan_baskets(campaign.regular, shoppers=options.shoppers, seed=options.seed)
         campaign = create_promotions(platform.coupons, platform.free_orders, campaign, baskets=len(baskets))
         assert campaign.promotions is not None
+        draw = create_draw(platform.draws, platform, campaign, quota_scale=options.quota_scale)
+        deal = create_deal(platform.groups, campaign)
+        groups = plan_groups(options.shoppers, seed=options.seed)
         with ThreadPoolExecutor(options.concurrency, thread_name_prefix="shopper") as pool:
             shop = Shop(platform.orders, pool)
             wave_id = campaign.promotions.coupon_wave_id
             basket_shop = BasketShop(platform.coupons, platform.carts, platform.orders, pool, wave_id=wave_id)
+            group_door = GroupDoor(platform.groups, pool, deal)
             sender = platform.message_dispatcher()
             started = time.perf_counter()
-            sending_s, basket_s = asyncio.run(
+            sending_s, basket_s, group_s = asyncio.run(
                 _sale(
                     shop,
                     clock,
@@ -93,10 +108,20 @@ def run_demo(
                     sender,
                     basket_shop=basket_shop,
                     baskets=baskets,
+                    group_door=group_door,
+                    groups=groups,
                 )
             )
-            # The pace is the flash crowd's alone: 催付 and the basket shoppers are timed apart.
-            crowd_seconds = time.perf_counter() - started - sending_s - basket_s
+            # The pace is the flash crowd's alone: 催付, the baskets and the groups are timed apart.
+            crowd_seconds = time.perf_counter() - started - sending_s - basket_s - group_s
+            # After the sale: the sweeper grants the draws of the paid orders, then the drawers draw.
+            started = time.perf_counter()
+            grant_paid_orders(platform)
+            draw_door = DrawDoor(platform.draws, pool, draw)
+            asyncio.run(
+                _draw_wave(draw_door, plan_drawers(platform, draw, seed=options.seed), options.concurrency)
+            )
+            draw_s = time.perf_counter() - started
         review_path = None
         if review_dir is not None:
             reads = platform.deps.reads or platform.deps.sessions
@@ -121,6 +146,10 @@ def run_demo(
                 platform, campaign, basket_shop.tally, rebated_cents=payments.rebated_cents
             ),
             basket_seconds=basket_s,
+            groups=audit_groups(platform, campaign, deal, group_door.tally),
+            group_seconds=group_s,
+            draw=audit_draw(platform, draw, draw_door.tally),
+            draw_seconds=draw_s,
         )
     finally:
         platform.close()
@@ -137,8 +166,11 @@ async def _sale(
     *,
     basket_shop: BasketShop,
     baskets: Sequence[BasketShopper],
-) -> tuple[float, float]:
-    """Run both sessions; return the wall seconds spent sending 催付 and those of the basket shoppers."""
+    group_door: GroupDoor,
+    groups: Sequence[GroupPlan],
+) -> tuple[float, float, float]:
+    """Run both sessions; return the wall seconds spent sending 催付, those of the basket shoppers and
+    those of the groups."""
     sending_s = 0.0
 
     async def wave(shoppers: Sequence[Shopper]) -> None:
@@ -167,9 +199,18 @@ async def _sale(
         clock.set(opens_at + WAVE_SPAN_S + PAYMENT_WINDOW_S + 1)
         await shop.expire()
         await wave(late)
-    # Still in the last session (its regular items' session): the basket shoppers, timed apart.
-    basket_s, reminding_s = await _basket_wave(basket_shop, baskets, clock, concurrency, on_progress, sender)
-    return sending_s + reminding_s, basket_s
+    # Still in the last session (its regular items' session): the basket shoppers, then the groups
+    # (before the session ends), each timed apart; then the unpaid checkouts expire.
+    basket_at = clock()
+    basket_s = await _basket_wave(basket_shop, baskets, clock, concurrency, on_progress)
+    group_s = await _group_wave(group_door, groups, clock, concurrency)
+    sending_s += _remind_unpaid(sender, clock, until=basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S)
+    clock.set(
+        max(clock(), basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S + 1)
+    )  # the walked-away checkouts expire
+    started = time.perf_counter()
+    await basket_shop.expire()
+    return sending_s, basket_s + time.perf_counter() - started, group_s
 
 
 async def _basket_wave(
@@ -178,14 +219,9 @@ async def _basket_wave(
     clock: ManualClock,
     concurrency: int,
     on_progress: Callable[[], None],
-    sender: Dispatcher,
-) -> tuple[float, float]:
-    """Let the basket shoppers in, then expire the checkouts they walked away from.
-
-    Return the wall seconds the baskets took (their expiry included) and those of their 催付.
-    """
+) -> float:
+    """Let the basket shoppers in; return the wall seconds they took (their expiry comes later)."""
     started = time.perf_counter()
-    basket_at = clock()
     step = WAVE_SPAN_S / max(1, len(baskets))
     line = iter(baskets)  # a fixed number of doors, each taking the next shopper in line
 
@@ -196,12 +232,42 @@ async def _basket_wave(
             on_progress()
 
     await asyncio.gather(*(door() for _ in range(min(len(baskets), concurrency * SHOPPERS_PER_WORKER))))
-    basket_s = time.perf_counter() - started
-    reminding_s = _remind_unpaid(sender, clock, until=basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S)
-    clock.set(basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S + 1)  # the walked-away checkouts expire
+    return time.perf_counter() - started
+
+
+async def _group_wave(
+    door: GroupDoor, groups: Sequence[GroupPlan], clock: ManualClock, concurrency: int
+) -> float:
+    """Open the groups (each one's joiners race for its seats), then settle the one that did not fill
+    once its deadline passed, as the sweeper would. Return the wall seconds it all took."""
     started = time.perf_counter()
-    await shop.expire()
-    return basket_s + time.perf_counter() - started, reminding_s
+    step = GROUP_SPAN_S / max(1, len(groups))
+    line = iter(groups)
+    deadlines = []
+
+    async def leader() -> None:
+        for plan in line:
+            deadline = await play_group(door, plan)
+            if deadline is not None:
+                deadlines.append(deadline)
+            clock.advance(step)
+
+    await asyncio.gather(*(leader() for _ in range(min(len(groups), concurrency))))
+    if deadlines:
+        clock.set(max(deadlines).timestamp() + 1)
+    await door.settle_due()
+    return time.perf_counter() - started
+
+
+async def _draw_wave(door: DrawDoor, drawers: Sequence[Drawer], concurrency: int) -> None:
+    """Let every shopper who was granted draws spend them, a fixed number of drawers at a time."""
+    line = iter(drawers)
+
+    async def desk() -> None:
+        for drawer in line:
+            await play_drawer(door, drawer)
+
+    await asyncio.gather(*(desk() for _ in range(min(len(drawers), concurrency * SHOPPERS_PER_WORKER))))
 
 
 def _remind_unpaid(sender: Dispatcher, clock: ManualClock, *, until: float) -> float:
