@@ -24,8 +24,7 @@ from tests.factories import open_sale
 from tests.integration.edge_server import SECRETS, serving
 from tests.services import CHROMIUM
 
-# One worker runs the module (pytest-xdist --dist loadgroup): one chromium for it, not one per worker.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = pytest.mark.browser
 
 QUOTA, BUYERS = 40, 8
 

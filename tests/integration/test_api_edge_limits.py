@@ -18,9 +18,6 @@ from tests.integration.edge_server import Served, read_response, serving
 CAP = 64 * 1024  # the default FLASHSALE_MAX_BODY_BYTES
 CALLBACK = "/payments/sandbox/callback"
 MIB = 1024 * 1024
-
-# One worker runs the module (pytest-xdist --dist loadgroup), so its one server is started once.
-pytestmark = pytest.mark.xdist_group("edge-limits")
 RSS_GROWTH_LIMIT_KIB = 16 * 1024
 
 

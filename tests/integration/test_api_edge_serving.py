@@ -23,9 +23,6 @@ NOT_BEFORE_S = 0.8
 GIVE_UP_S = 10.0
 GET_SESSIONS = b"GET /sessions HTTP/1.1\r\nHost: flashsale\r\n\r\n"
 
-# One worker runs the module (pytest-xdist --dist loadgroup), so its one server is started once.
-pytestmark = pytest.mark.xdist_group("edge-serving")
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
