@@ -16,9 +16,12 @@ import pytest
 from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
-from tests import engines, services
+from tests import engines
 
 T0 = datetime(2026, 11, 11, 10, 0, tzinfo=UTC)  # a session opens at 10:00
+
+# Redis / PostgreSQL / chromium: the one skip (and CI's fail-instead-of-skip) is a plugin of its own
+pytest_plugins = ["tests.services"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -34,41 +37,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("engines")
     if marker is not None and "platform" in metafunc.fixturenames:
         metafunc.parametrize("platform", engines.engine_params(marker.args), indirect=True)
-
-
-# -- Redis / PostgreSQL: the one skip (and CI's fail-instead-of-skip), see tests/services.py -------
-def pytest_report_header(config: pytest.Config) -> str:
-    return services.header()
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip a test marked redis / postgres / redis_server when what the marker needs is absent."""
-    for item in items:
-        reasons = services.missing(item)
-        if reasons:
-            item.add_marker(pytest.mark.skip(reason="; ".join(reasons)))
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
-    """Under FLASHSALE_TEST_REQUIRE_SERVICES=1, a skipped test with a service marker fails instead."""
-    report: pytest.TestReport = yield
-    if (
-        services.REQUIRE_SERVICES
-        and report.skipped
-        and not hasattr(report, "wasxfail")
-        and services.service_markers(item)
-    ):
-        services.fail_skip(item, report)
-    return report
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    lines = services.summary()
-    if lines:
-        terminalreporter.section("skips that must not happen (FLASHSALE_TEST_REQUIRE_SERVICES=1)", red=True)
-        for line in lines:
-            terminalreporter.write_line(line, red=True)
 
 
 @pytest.fixture

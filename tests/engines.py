@@ -24,6 +24,10 @@ and under FLASHSALE_TEST_REQUIRE_SERVICES=1 fails it instead.
 
 Every PostgreSQL database is copied from one template migrated once per run (CREATE DATABASE …
 TEMPLATE is a file copy; migrating each database afresh costs far more), and dropped afterwards.
+Under pytest-xdist "once per run" is once per worker: each worker process has its own session and so
+its own template, named for the worker (`fs_tpl_gw0_…`). PostgreSQL refuses to copy a template while
+another session is connected to it: only its own worker connects to a template, to migrate it before
+the first copy, and it copies one database at a time, so no copy ever finds the template in use.
 """
 
 from __future__ import annotations
@@ -81,11 +85,11 @@ class PostgresDatabases:
     @contextmanager
     def fresh(self) -> Iterator[str]:
         """Yield the URL of a new, migrated database; drop it afterwards."""
-        from tests.integration.servers import fresh_postgres_database
+        from tests.integration.servers import database_name, fresh_postgres_database
 
         if self._template is None:
             with ExitStack() as stack:
-                url = stack.enter_context(fresh_postgres_database())
+                url = stack.enter_context(fresh_postgres_database(name=database_name("fs_tpl")))
                 store_db.upgrade(url)
                 self._stack.enter_context(stack.pop_all())  # kept (and dropped) until `close`
             self._template = make_url(url).database

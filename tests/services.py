@@ -2,9 +2,10 @@
 
 Mark such a test (or a module, or a `pytest.param`) with `pytest.mark.redis`, `pytest.mark.redis_cluster`,
 `pytest.mark.postgres`, `pytest.mark.redis_server` and/or `pytest.mark.browser` (Debian's chromium),
-and nothing else: the hooks in tests/conftest.py skip it when what its markers need is absent. Under
-FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI sets it) a test with one of these markers that is skipped, for
-whatever reason, fails instead.
+and nothing else: the hooks below (a plugin, loaded by tests/conftest.py) skip it when what its markers
+need is absent. Under FLASHSALE_TEST_REQUIRE_SERVICES=1 (CI sets it) a test with one of these markers
+that is skipped, for whatever reason, fails instead. Under pytest-xdist a worker runs the test and
+fails its report; the controller, which gets the reports, prints the summary of those failures.
 """
 
 from __future__ import annotations
@@ -68,18 +69,28 @@ def skip_reason(report: pytest.TestReport) -> str:
 
 # (test id, why it was skipped) of every skip turned into a failure in this run
 FAILED_SKIPS: list[tuple[str, str]] = []
+# the user property a failed skip's report carries: under pytest-xdist the report is made in a worker
+# and read in the controller, which prints the summary; user properties travel with the report
+FAILED_SKIP_PROPERTY = "flashsale_failed_skip"
 
 
 def fail_skip(item: pytest.Item, report: pytest.TestReport) -> None:
     """Turn the skip of a test with a service marker into a failure (FLASHSALE_TEST_REQUIRE_SERVICES=1)."""
     markers = "/".join(service_markers(item))
     reason = skip_reason(report)
-    FAILED_SKIPS.append((item.nodeid, reason))
     report.outcome = "failed"
     report.longrepr = (
         f"FLASHSALE_TEST_REQUIRE_SERVICES=1: this test is marked {markers} and must run, "
         f"but it was skipped: {reason}"
     )
+    report.user_properties.append((FAILED_SKIP_PROPERTY, reason))
+
+
+def note(report: pytest.TestReport) -> None:
+    """Remember a failed skip for the summary (in the process that prints it: the controller under xdist)."""
+    for name, reason in report.user_properties:
+        if name == FAILED_SKIP_PROPERTY:
+            FAILED_SKIPS.append((report.nodeid, str(reason)))
 
 
 def summary() -> list[str]:
@@ -94,3 +105,37 @@ def summary() -> list[str]:
         "which FLASHSALE_TEST_REQUIRE_SERVICES=1 turns into failures:",
         *(f"  {count} x {reason}" for reason, count in by_reason.items()),
     ]
+
+
+# -- the hooks ------------------------------------------------------------------------------------
+def pytest_report_header(config: pytest.Config) -> str:
+    return header()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip a test marked redis / postgres / redis_server when what the marker needs is absent."""
+    for item in items:
+        reasons = missing(item)
+        if reasons:
+            item.add_marker(pytest.mark.skip(reason="; ".join(reasons)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """Under FLASHSALE_TEST_REQUIRE_SERVICES=1, a skipped test with a service marker fails instead."""
+    report: pytest.TestReport = yield
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail") and service_markers(item):
+        fail_skip(item, report)
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    note(report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = summary()
+    if lines:
+        terminalreporter.section("skips that must not happen (FLASHSALE_TEST_REQUIRE_SERVICES=1)", red=True)
+        for line in lines:
+            terminalreporter.write_line(line, red=True)

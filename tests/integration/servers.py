@@ -3,6 +3,7 @@ a proxy that can cut a server off (an outage as the client sees it)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -82,11 +83,20 @@ class OwnRedis:
             self.kill()
 
 
+def database_name(kind: str = "fs") -> str:
+    """A fresh database name that says which pytest-xdist worker made it (`main` without xdist).
+
+    The uuid alone keeps names apart; the worker in the name tells whose a left-over database was.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"{kind}_{worker}_{uuid.uuid4().hex[:12]}"
+
+
 @contextmanager
-def fresh_postgres_database(template: str | None = None) -> Iterator[str]:
+def fresh_postgres_database(template: str | None = None, *, name: str | None = None) -> Iterator[str]:
     """Create a database on the test server (a copy of `template` if given), yield its URL, drop it after."""
     assert POSTGRES_URL is not None
-    name = f"fs_{uuid.uuid4().hex[:12]}"
+    name = name or database_name()
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     copy = f' TEMPLATE "{template}"' if template else ""
     try:
