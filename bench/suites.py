@@ -7,7 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from bench import board_viewers, checkout, cluster, draws, embedded, http, postgres, read_flood, waiting_room
+from bench import (
+    board_viewers,
+    checkout,
+    cluster,
+    draws,
+    embedded,
+    http,
+    pays,
+    postgres,
+    read_flood,
+    waiting_room,
+)
 from bench.coupons import bench_claims, redis_coupon_ledger
 from bench.ledgers import bench_batched, bench_single, redis_ledger, redis_script_usec
 from bench.report import Result, Skipped
@@ -50,6 +61,7 @@ class Profile:
     room_shoppers: int  # shoppers waiting in a room beside the buy path (read_flood's purchases)
     board_viewers: int  # purchases per run of the board-viewers pairs (alone, with 500 viewers)
     board_rounds: int  # how many such pairs
+    pays: int  # orders paid one by one, then in pay_many batches, on the embedded default
 
 
 def shapes(requests: int) -> list[Shape]:
@@ -74,6 +86,7 @@ FULL = Profile(
     room_shoppers=10_000,
     board_viewers=12_000,
     board_rounds=5,
+    pays=3_000,
 )
 QUICK = Profile(
     "quick",
@@ -92,6 +105,7 @@ QUICK = Profile(
     room_shoppers=300,
     board_viewers=300,
     board_rounds=1,
+    pays=200,
 )
 
 NEEDS: dict[str, set[str]] = {
@@ -108,6 +122,7 @@ NEEDS: dict[str, set[str]] = {
     "coupons": set(),  # coupon claims on one hot wave: in process, and on Redis when there is one
     "waiting-room": set(),  # the embedded buy path beside a waiting room's crowd
     "board-viewers": set(),  # the embedded buy path alone and with 500 live-board viewers, in pairs
+    "pays": set(),  # pay one by one against pay_many batches, on the embedded default
 }
 
 
@@ -274,6 +289,8 @@ def steps_for(name: str, ctx: Context) -> list[Step]:
         return _coupons(ctx)
     if name == "board-viewers":
         return board_viewers.steps(requests=ctx.profile.board_viewers, rounds=ctx.profile.board_rounds)
+    if name == "pays":
+        return pays.steps(requests=ctx.profile.pays)
     if name == "waiting-room":
         return waiting_room.steps(requests=ctx.profile.read_flood, shoppers=ctx.profile.room_shoppers)
     return http.steps(ctx.redis_url, ctx.postgres_url, requests=ctx.profile.http, target=HTTP_TARGET)

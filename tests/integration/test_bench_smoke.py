@@ -132,3 +132,13 @@ def test_quick_board_viewers_bench_compares_each_run_with_viewers_to_the_one_alo
     assert "with 500 board viewers (pair 1)" in viewers and "events/s" in viewers
     assert "with/without: p99" in viewers and "median of 1 pair(s): throughput" in viewers
     assert "FAILED" not in done.stdout
+
+
+def test_quick_pays_bench_pays_every_order_once_one_by_one_and_in_batches() -> None:
+    done = run_bench("pays")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| embedded (SQLite")]
+    assert len(rows) == 2 and all(row.endswith("| OK |") for row in rows), done.stdout
+    assert "1 pay/request" in rows[0] and "pay_many × 64" in rows[1]
+    assert all("µs of CPU per pay" in row for row in rows)
