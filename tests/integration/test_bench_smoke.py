@@ -116,8 +116,9 @@ def test_quick_waiting_room_bench_answers_every_waiting_shopper_and_compares_in_
 
     assert done.returncode == 0, done.stdout + done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| HTTP buy path, embedded")]
-    assert len(rows) == 2 and all(row.endswith("| OK |") for row in rows), done.stdout
+    assert len(rows) == 3 and all(row.endswith("| OK |") for row in rows), done.stdout
     assert "beside a waiting room" in rows[1] and "of its throughput" in rows[1]
+    assert "polled flat out" in rows[2] and "× 429" in rows[2]
     assert "FAILED" not in done.stdout
 
 

@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -125,15 +127,23 @@ def open_long_sale(tmp_path: Path) -> int:
 
 
 def told_before_kill(args: list[str], pause_s: float) -> set[str]:
-    """Run a child until `pause_s` after it is ready, SIGKILL it, and return the ids it printed whole."""
+    """Run a child until `pause_s` after its first acknowledgement, SIGKILL it, and return the ids it
+    printed whole. Waiting for the first one (up to a minute) makes the kill land mid-run however
+    slowly a loaded machine starts the child's work."""
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-    child = subprocess.Popen([sys.executable, *args], text=True, **pipes)
-    assert child.stdout is not None and child.stdout.readline() == "ready\n"
-    time.sleep(pause_s)
-    child.kill()
-    out, err = child.communicate(timeout=30)
+    with subprocess.Popen([sys.executable, *args], text=True, **pipes) as child:  # closes the pipes, waits
+        assert child.stdout is not None and child.stderr is not None
+        assert child.stdout.readline() == "ready\n"
+        with ThreadPoolExecutor(1) as reader:
+            first = reader.submit(child.stdout.readline)
+            with suppress(TimeoutError):
+                first.result(timeout=60)
+            time.sleep(pause_s)
+            child.kill()
+        # Through the file objects, not communicate(): they hold what readline buffered past its line.
+        out, err = child.stdout.read(), child.stderr.read()
     assert child.returncode == -signal.SIGKILL, err
-    told = set(out.split("\n")[:-1])  # only whole lines: the kill may cut the last one short
+    told = set((first.result() + out).split("\n")[:-1])  # whole lines only: the kill may cut the last
     assert told, f"the child acknowledged nothing before it was killed: {err[-2000:]}"
     return told
 
