@@ -107,9 +107,12 @@ def test_one_address_cannot_buy_past_its_limit_through_many_accounts(
             answers = await asyncio.gather(*accounts)
             return list(answers), await buy(other_http, platform, clock, "neighbour", item)
 
+    started = time.time()
     answers, neighbour = asyncio.run(farm())
+    windows = minute_windows(started, time.time())
     statuses = Counter(r.status_code for r in answers)
-    assert statuses[201] == 20 and statuses[429] == 40
+    # 20 in one minute window (exactly, unless the run crossed a minute: then a limit's worth more)
+    assert statuses[201] == 60 - statuses[429] and 20 <= statuses[201] <= 20 * windows
     assert neighbour.status_code == 201  # another address is not held back by this one
 
 
@@ -121,8 +124,10 @@ def test_anonymous_reads_are_paced_per_address(platform: Platform, clock: Manual
             answers = await asyncio.gather(*(flooder.get("/sessions") for _ in range(50)))
             return Counter(r.status_code for r in answers), (await reader.get("/sessions")).status_code
 
+    started = time.time()
     flooded, other = asyncio.run(flood())
-    assert flooded == {200: 10, 429: 40}
+    windows = minute_windows(started, time.time())
+    assert flooded[200] == 50 - flooded[429] and 10 <= flooded[200] <= 10 * windows
     assert other == 200
 
 
@@ -137,8 +142,11 @@ def test_a_limit_holds_across_app_instances_sharing_redis(
             calls = [buy(h, platform, clock, "bot", item) for h in (a, b) for _ in range(30)]
             return list(await asyncio.gather(*calls))
 
+    started = time.time()
     statuses = Counter(r.status_code for r in asyncio.run(both()))
-    assert statuses[429] == 54  # six attempts in all, whichever worker they reached
+    windows = minute_windows(started, time.time())
+    # six attempts a minute in all, whichever worker they reached
+    assert 6 <= 60 - statuses[429] <= 6 * windows
 
 
 def test_a_malformed_limit_refuses_to_start_naming_it() -> None:
