@@ -4,7 +4,7 @@ the query (`prefix=`, the stock ledger's `buckets=` and `groups=`), the rest for
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import ParseResult, SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis import BlockingConnectionPool, Redis
 
@@ -29,7 +29,7 @@ def take_options(
     return options, parts._replace(query=urlencode(rest))
 
 
-def node_client(parts: SplitResult | ParseResult) -> Redis:
+def node_client(parts: SplitResult) -> Redis:
     """A client of one Redis node with a blocking pool of DEFAULT_CONNECTIONS, decoding replies."""
     pool = BlockingConnectionPool.from_url(
         urlunsplit(parts), decode_responses=True, max_connections=DEFAULT_CONNECTIONS

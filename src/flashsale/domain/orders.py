@@ -69,6 +69,11 @@ class Order:
             return OrderStatus.EXPIRED
         return self.status
 
+    def as_seen(self, now: datetime) -> Order:
+        """The order as reported at `now`: with its effective status (see `effective_status`)."""
+        status = self.effective_status(now)
+        return self if status is self.status else replace(self, status=status)
+
     def can_become(self, target: OrderStatus) -> bool:
         """True if ORDER_TRANSITIONS lets this order move to `target` (a repeat is not a move)."""
         return order_transition_error(self.status, target) is None

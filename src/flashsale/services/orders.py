@@ -285,8 +285,7 @@ class OrderService:
             return [self._current(o) for o in r.orders.for_user(user_id, limit=limit, offset=offset)]
 
     def _current(self, order: Order) -> Order:
-        status = order.effective_status(self.deps.now())
-        return order if status is order.status else replace(order, status=status)
+        return order.as_seen(self.deps.now())
 
     # -- money (see services/settlement.py) ----------------------------------------------------
     def pay(

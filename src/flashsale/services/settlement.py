@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from sqlalchemy import Select, and_, select, tuple_
@@ -251,11 +251,10 @@ class PaymentDesk:
             attempt_id = opened.get(request.order_id)
             if attempt_id is None:
                 continue  # the slot or the key was taken meanwhile: `pay` waits on it below
-            order = now_stored[request.order_id]
+            order = now_stored[request.order_id].as_seen(now)  # as `OrderBook.get` reports it
             try:
                 with self._attempt(attempt_id):
-                    status = order.effective_status(now)
-                    if not replace(order, status=status).needs_transition(OrderStatus.PAID):
+                    if not order.needs_transition(OrderStatus.PAID):
                         self.attempts.finish(attempt_id, AttemptStatus.DONE)
                         answers[index] = Paid(order, replayed=False)
                         continue
