@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from flashsale.demo.crowd import BasketBehaviour, BasketShopper
+from flashsale.demo.shop import PoolDoor
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.services.cart import CartService, Checkout
 from flashsale.services.coupons import CouponService
 from flashsale.services.orders import OrderService
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -44,7 +42,7 @@ class BasketTally:
     failures: Counter[str] = field(default_factory=Counter)  # refused pays and cancels: must stay empty
 
 
-class BasketShop:
+class BasketShop(PoolDoor):
     """The basket shoppers' door to the platform, in process."""
 
     def __init__(
@@ -56,15 +54,12 @@ class BasketShop:
         *,
         wave_id: int,
     ) -> None:
+        super().__init__(pool)
         self._coupons = coupons
         self._carts = carts
         self._orders = orders
-        self._pool = pool
         self._wave_id = wave_id
         self.tally = BasketTally()
-
-    async def _run(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call, *args)
 
     async def claim(self, shopper: BasketShopper) -> str | None:
         """Claim the wave's coupon; return its id, or None when the wave refused."""

@@ -13,24 +13,23 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import func, select
 
 from flashsale.bootstrap import Platform
 from flashsale.demo.campaign import DemoCampaign
 from flashsale.demo.crowd import shopper_ids
+from flashsale.demo.shop import PoolDoor
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.group_buy import ENDED, GroupDeal, GroupStatus
 from flashsale.domain.orders import OrderStatus
 from flashsale.services.group_buy import GroupBuyService, Membership
 from flashsale.store.tables import GroupRow, GroupSeatRow, OrderRow, PaymentRow
-
-T = TypeVar("T")
 
 GROUP_SKU = "CABLE-C"
 GROUP_SIZE = 5
@@ -101,17 +100,14 @@ class GroupTally:
     failures: Counter[str] = field(default_factory=Counter)  # unexpected refusals: must stay empty
 
 
-class GroupDoor:
+class GroupDoor(PoolDoor):
     """The group shoppers' door to the group-buy service, in process on the shop's thread pool."""
 
     def __init__(self, groups: GroupBuyService, pool: Executor, deal: GroupDeal) -> None:
+        super().__init__(pool)
         self._groups = groups
-        self._pool = pool
         self.deal = deal
         self.tally = GroupTally()
-
-    async def _run(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call, *args)
 
     async def open(self, leader: str) -> Membership | None:
         try:

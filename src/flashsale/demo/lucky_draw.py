@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import func, select
 
 from flashsale.bootstrap import Platform
 from flashsale.demo.campaign import DemoCampaign, DemoItem
+from flashsale.demo.shop import PoolDoor
 from flashsale.domain.draws import EntitlementRule, EntitlementSource, Game, PrizeKind
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.events import OrderPaid
@@ -37,8 +37,6 @@ from flashsale.store.tables import (
     ItemRow,
     OrderRow,
 )
-
-T = TypeVar("T")
 
 DRAW_THRESHOLD_CENTS = 150_000  # 满1500抽奖: a phone qualifies, two watches do, one watch (¥1,499) does not
 DRAWS_PER_ORDER = 1
@@ -184,17 +182,14 @@ def plan_drawers(platform: Platform, draw: DemoDraw, *, seed: int) -> list[Drawe
     ]
 
 
-class DrawDoor:
+class DrawDoor(PoolDoor):
     """The drawers' door to the draw service, in process on the shop's thread pool."""
 
     def __init__(self, draws: DrawService, pool: Executor, draw: DemoDraw) -> None:
+        super().__init__(pool)
         self._draws = draws
-        self._pool = pool
         self._pool_id = draw.pool_id
         self.tally = DrawTally()
-
-    async def _run(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call, *args)
 
     async def draw(self, user_id: str, request_id: str, *, clicks: int = 1) -> DrawOutcome | ErrorCode:
         """Spend one draw with `clicks` identical requests at once; return the outcome or the refusal."""

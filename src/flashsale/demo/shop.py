@@ -80,18 +80,25 @@ class Door(Protocol):
         ...
 
 
-class Shop:
-    """The crowd's door to the platform, in process."""
+class PoolDoor:
+    """A door whose calls into the platform block: each runs on the shop's thread pool, awaited."""
 
-    def __init__(self, orders: OrderService, pool: Executor) -> None:
-        self._orders = orders
+    def __init__(self, pool: Executor) -> None:
         self._pool = pool
-        self._checkout = Checkout(orders)  # purchases and pays go in batches, as over HTTP
-        self._till = Till(orders)
-        self.tally = Tally()
 
     async def _run(self, call: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, call, *args)
+
+
+class Shop(PoolDoor):
+    """The crowd's door to the platform, in process."""
+
+    def __init__(self, orders: OrderService, pool: Executor) -> None:
+        super().__init__(pool)
+        self._orders = orders
+        self._checkout = Checkout(orders)  # purchases and pays go in batches, as over HTTP
+        self._till = Till(orders)
+        self.tally = Tally()
 
     async def buy(self, shopper: Shopper, qty: int, request_id: str) -> Answer:
         """Ask the order service for a hold; return the order or the refusal's code."""
