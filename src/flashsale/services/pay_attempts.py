@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +36,19 @@ def _attempt_of(row: PaymentAttemptRow) -> Attempt:
     return Attempt(row.id, row.order_id, AttemptStatus(row.status), code)
 
 
+def _pending(order_id: str, user_id: str, key: str, provider: str, now: datetime) -> dict[str, object]:
+    """The row of a new attempt holding the order's charge slot."""
+    return {
+        "order_id": order_id,
+        "user_id": user_id,
+        "idempotency_key": key,
+        "provider": provider,
+        "status": AttemptStatus.PENDING.value,
+        "open_order_id": order_id,
+        "created_at": now,
+    }
+
+
 class PaymentAttempts:
     """The `payment_attempts` table, as the payment desk uses it."""
 
@@ -58,15 +72,7 @@ class PaymentAttempts:
         """
         for _ in range(2):  # the second pass runs only after a stale attempt was abandoned
             with self.deps.uow() as uow:
-                values = {
-                    "order_id": order_id,
-                    "user_id": user_id,
-                    "idempotency_key": key,
-                    "provider": provider,
-                    "status": AttemptStatus.PENDING.value,
-                    "open_order_id": order_id,
-                    "created_at": self.deps.now(),
-                }
+                values = _pending(order_id, user_id, key, provider, self.deps.now())
                 statement = insert(PaymentAttemptRow).returning(PaymentAttemptRow.id)
                 try:
                     attempt_id: int = uow.db.connection().execute(statement, values).scalar_one()
@@ -102,18 +108,7 @@ class PaymentAttempts:
         if not slots:
             return {}
         now = self.deps.now()
-        values = [
-            {
-                "order_id": order_id,
-                "user_id": user_id,
-                "idempotency_key": key,
-                "provider": provider,
-                "status": AttemptStatus.PENDING.value,
-                "open_order_id": order_id,
-                "created_at": now,
-            }
-            for order_id, user_id, key, provider in slots
-        ]
+        values = [_pending(*slot, now) for slot in slots]
         with self.deps.uow() as uow:
             statement = repo.insert_ignoring_duplicates(uow.db, PaymentAttemptRow).returning(
                 PaymentAttemptRow.order_id, PaymentAttemptRow.id
