@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,7 @@ from flashsale.demo.crowd import basket_count
 from flashsale.demo.group_deal import GROUP_DEFINITIONS, GroupAudit
 from flashsale.demo.lucky_draw import DRAW_DEFINITIONS, DrawAudit
 from flashsale.demo.promotions import PROMOTION_DEFINITIONS, PromotionAudit
+from flashsale.domain.errors import ErrorCode
 from flashsale.domain.group_buy import GroupStatus
 
 app = typer.Typer()
@@ -167,7 +169,7 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
     checks = Table.grid(padding=(0, 2))
     checks.add_column(justify="right", style="bold")
     checks.add_column()
-    refusals = ", ".join(f"{code.value} {n:,}" for code, n in sorted(tally.refusals.items())) or "none"
+    refusals = _codes(tally.refusals)
     rows = [
         ("rejections", refusals),
         (
@@ -218,7 +220,7 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
 def _promotion_rows(audit: PromotionAudit, seconds: float) -> list[tuple[str, str]]:
     """The report's lines on the promotions around the flash sale: what happened, then the checks."""
     tally = audit.tally
-    refused = ", ".join(f"{code.value} {n:,}" for code, n in sorted(tally.refusals.items())) or "none"
+    refused = _codes(tally.refusals)
     winners = " · ".join(f"#{w.slot} {w.user_id} ¥{_money(w.rebate_cents)}" for w in audit.winners)
     stock = ", ".join(f"{i.name} {i.sold:,}/{i.stock:,} sold" for i in audit.regular)
     retried = (
@@ -267,7 +269,7 @@ def _promotion_rows(audit: PromotionAudit, seconds: float) -> list[tuple[str, st
 def _group_rows(audit: GroupAudit, seconds: float) -> list[tuple[str, str]]:
     """The report's lines on the group deal: groups filled and failed, then the checks (⁹–¹¹)."""
     tally = audit.tally
-    refused = ", ".join(f"{code.value} {n:,}" for code, n in sorted(tally.join_refusals.items())) or "none"
+    refused = _codes(tally.join_refusals)
     return [
         (
             "group buy",
@@ -296,7 +298,7 @@ def _draw_rows(audit: DrawAudit, seconds: float) -> list[tuple[str, str]]:
     """The report's lines on the threshold draw: draws granted and spent, prizes, then the checks (¹²–¹⁴)."""
     tally = audit.tally
     prizes = ", ".join(f"{p.name} {p.awarded:,}/{p.stock:,}" for p in audit.prizes)
-    refused = ", ".join(f"{code.value} {n:,}" for code, n in sorted(tally.refusals.items())) or "none"
+    refused = _codes(tally.refusals)
     return [
         (
             "draw",
@@ -326,6 +328,11 @@ def _reminders(counts: dict[str, int]) -> str:
         f"{counts.get('sent', 0):,} sent to the outbox, suppressed: {why};"
         f" {cancelled:,} cancelled (paid or closed meanwhile)"
     )
+
+
+def _codes(counts: Mapping[ErrorCode, int]) -> str:
+    """Refusals by code, as "CODE n, ..." in code order, or "none"."""
+    return ", ".join(f"{code.value} {n:,}" for code, n in sorted(counts.items())) or "none"
 
 
 def _yes(holds: bool) -> str:
