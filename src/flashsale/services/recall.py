@@ -14,27 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flashsale.domain.errors import ErrorCode
-from flashsale.domain.holds import Hold
-from flashsale.domain.orders import HOLD_OF_STATUS, Order
 from flashsale.ledger.contract import Decision
 from flashsale.services.deps import Deps
-from flashsale.store.repositories import to_epoch
+from flashsale.store.repositories import hold_of
 
 _MISMATCH = Decision(None, ErrorCode.IDEMPOTENCY_MISMATCH)
-
-
-def hold_of_order(order: Order) -> Hold:
-    """The hold a stored order stands for (the ledger's view of it, as a replay returns it)."""
-    return Hold(
-        order.id,
-        order.item_id,
-        order.user_id,
-        order.qty,
-        order.request_id,
-        to_epoch(order.created_at),
-        to_epoch(order.expires_at),
-        HOLD_OF_STATUS[order.status],
-    )
 
 
 def reserve_recalling(deps: Deps, requests: Sequence[tuple[int, str, int, str]]) -> list[Decision]:
@@ -55,7 +39,7 @@ def reserve_recalling(deps: Deps, requests: Sequence[tuple[int, str, int, str]])
         elif order.item_id != item_id or order.qty != qty:
             answers[j] = _MISMATCH
         else:
-            answers[j] = Decision(hold_of_order(order), replayed=True)
+            answers[j] = Decision(hold_of(order), replayed=True)
     if unknown:
         # In order, so a double click of one unknown key is granted once and replayed once.
         checked = deps.ledger.reserve_many([requests[j] for j in unknown], checked=True)

@@ -110,7 +110,8 @@ def payment_of(row: PaymentRow) -> Payment:
     )
 
 
-def hold_of(row: OrderRow) -> Hold:
+def hold_of(row: OrderRow | Order) -> Hold:
+    """The ledger hold an order stands for, from its stored row or the order itself."""
     return Hold(
         hold_id=row.id,
         item_id=row.item_id,
