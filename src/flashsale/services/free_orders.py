@@ -37,28 +37,40 @@ def rules_for(db: Session, item_ids: Iterable[int]) -> dict[int, FreeOrderRule]:
 
 
 def count(
-    db: Session, order: Order, at: float, rules: Mapping[int, FreeOrderRule] | None = None
-) -> FreeOrderWin | None:
-    """Inside the transaction that marks `order` PAID: take its rank, and return its win if it won.
+    db: Session, orders: Sequence[Order], at: float, rules: Mapping[int, FreeOrderRule] | None = None
+) -> list[FreeOrderWin]:
+    """Inside the transaction that marks `orders` PAID: take their ranks, in the order given, and
+    return the wins among them.
 
     `rules`: the covering rules as `rules_for` read them in this transaction (read here if None).
-    The caller journals the win's rebate and records its event in the same transaction.
+    The caller journals each win's rebate and records its event in the same transaction.
     """
-    if order.total_cents == 0:
-        return None  # a zero-price order (a prize) paid nothing: it takes no paying shopper's rank
-    rule = repo.rule_covering(db, order.item_id) if rules is None else rules.get(order.item_id)
-    if rule is None:
-        return None
-    rank = repo.count_paid_order(db, rule.id, order.id)
-    if rank is None or not rule.wins(rank):
-        return None
-    win = FreeOrderWin(
-        rule_id=rule.id, slot=rank, order_id=order.id, user_id=order.user_id, item_id=order.item_id,
-        qty=order.qty, rebate_cents=rule.rebate_cents(order.total_cents), status=WinStatus.PENDING,
-        won_at=from_epoch(at),
-    )  # fmt: skip
-    repo.insert_win(db, win)
-    return win
+    # A zero-price order (a prize) paid nothing: it takes no paying shopper's rank.
+    paying = [o for o in orders if o.total_cents != 0]
+    if rules is None:
+        rules = rules_for(db, {o.item_id for o in paying})
+    counted: dict[int, list[Order]] = {}
+    for order in paying:
+        rule = rules.get(order.item_id)
+        if rule is not None:
+            counted.setdefault(rule.id, []).append(order)
+    by_id = {rule.id: rule for rule in rules.values()}
+    wins: list[FreeOrderWin] = []
+    for rule_id, mine in counted.items():
+        rule = by_id[rule_id]
+        ranks = repo.count_paid_orders(db, rule_id, [o.id for o in mine])
+        for order in mine:
+            rank = ranks.get(order.id)
+            if rank is None or not rule.wins(rank):
+                continue
+            win = FreeOrderWin(
+                rule_id=rule.id, slot=rank, order_id=order.id, user_id=order.user_id,
+                item_id=order.item_id, qty=order.qty, rebate_cents=rule.rebate_cents(order.total_cents),
+                status=WinStatus.PENDING, won_at=from_epoch(at),
+            )  # fmt: skip
+            repo.insert_win(db, win)
+            wins.append(win)
+    return wins
 
 
 def rebate_sent(db: Session, order_id: str, at: float) -> FreeOrderWin | None:

@@ -362,7 +362,7 @@ class PaymentDesk:
                 ]
                 self.attempts.settle_open(uow.db, *(o.id for _, o in mine))
                 rules = free_orders.rules_for(uow.db, {o.item_id for _, o in mine})
-                free = [o.id for c, o in mine if self._record_paid(uow, o, c.provider, now, rules)]
+                free = self._record_paid(uow, [(o, c.provider) for c, o in mine], now, rules)
                 self.deps.commit(uow)
         except Exception as exc:
             # Journaled and confirmed, not settled: `recover()` applies these charges (the journal says so).
@@ -507,7 +507,7 @@ class PaymentDesk:
                 paid = order.paid(charge_ref, now)
                 if uow.orders.save_transition(order, paid):
                     self.attempts.settle_open(uow.db, order_id)
-                    won = self._record_paid(uow, paid, provider, now)
+                    won = bool(self._record_paid(uow, [(paid, provider)], now))
             settled = uow.orders.get(order_id)  # as this transaction leaves it: no second read
             assert settled is not None
             self.deps.commit(uow)
@@ -521,24 +521,26 @@ class PaymentDesk:
     def _record_paid(
         self,
         uow: UnitOfWork,
-        paid: Order,
-        provider: str,
+        paid: Sequence[tuple[Order, str]],
         now: float,
         rules: Mapping[int, FreeOrderRule] | None = None,
-    ) -> bool:
-        """In the transaction that paid the order: its event, and a free order's rank; True if it won one.
+    ) -> list[str]:
+        """In the transaction that paid the orders (each with its charge's provider): their events, and
+        free orders' ranks; return the ids of the orders that won one.
 
-        Counted only by the one transaction that paid it: a free order's rank is taken and its
+        Counted only by the one transaction that paid an order: a free order's rank is taken and its
         rebate journaled together with the payment, or not at all. `rules`: see `free_orders.count`.
         """
-        uow.record(paid.event(now))
-        won = free_orders.count(uow.db, paid, now, rules)
-        if won is None:
-            return False
-        assert paid.payment_ref is not None
-        self._journal(uow.db, paid.id, provider, paid.payment_ref, won.rebate_cents, REBATE, PENDING)
-        uow.record(won.event())
-        return True
+        for order, _ in paid:
+            uow.record(order.event(now))
+        by_id = {order.id: (order, provider) for order, provider in paid}
+        wins = free_orders.count(uow.db, [order for order, _ in paid], now, rules)
+        for win in wins:
+            order, provider = by_id[win.order_id]
+            assert order.payment_ref is not None
+            self._journal(uow.db, order.id, provider, order.payment_ref, win.rebate_cents, REBATE, PENDING)
+            uow.record(win.event())
+        return [win.order_id for win in wins]
 
     # -- refunds -------------------------------------------------------------------------------
     def refund(self, order_id: str) -> Order:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from flashsale.domain.free_orders import FreeOrderRule, FreeOrderWin, WinStatus
@@ -52,13 +52,9 @@ def all_rules(db: Session) -> list[tuple[FreeOrderRule, int]]:
     return [(rule_of(r), r.paid_count) for r in rows]
 
 
-def rule_covering(db: Session, item_id: int) -> FreeOrderRule | None:
-    """The rule that counts a paid order of `item_id` (rules never overlap; the oldest if they did)."""
-    return rules_covering(db, [item_id]).get(item_id)
-
-
 def rules_covering(db: Session, item_ids: Iterable[int]) -> dict[int, FreeOrderRule]:
-    """`rule_covering` for many items in one query: item id -> its rule, for the items that have one."""
+    """The rule that counts paid orders of each item (rules never overlap; the oldest if they did):
+    item id -> its rule, for the items that have one, in one query."""
     rows = db.execute(
         select(ItemRow.id, FreeOrderRuleRow)
         .join(ItemRow, ItemRow.session_id == FreeOrderRuleRow.session_id)
@@ -74,33 +70,37 @@ def rules_covering(db: Session, item_ids: Iterable[int]) -> dict[int, FreeOrderR
     return rules
 
 
-def count_paid_order(db: Session, rule_id: int, order_id: str) -> int | None:
-    """Give a paid order the rule's next rank, once; None if it was counted before.
+def count_paid_orders(db: Session, rule_id: int, order_ids: Sequence[str]) -> dict[str, int]:
+    """Give each paid order the rule has not counted yet its next rank, in the order given, once.
 
-    The UPDATE … RETURNING raises the counter under the rule row's lock (PostgreSQL) or the one
-    writer (SQLite), so concurrent payments get distinct ranks; the entry's key (rule, order)
-    refuses a second rank for the same order, and both roll back with the payment if it fails.
+    Returns order id -> rank for the orders counted now (an order counted before gets none). The
+    UPDATE … RETURNING raises the counter by the batch's size under the rule row's lock (PostgreSQL)
+    or the one writer (SQLite), so concurrent payments get distinct ranks; the entries' key (rule,
+    order) refuses a second rank for the same order, and all roll back with the payment if it fails.
     """
-    counted = db.scalar(
-        select(FreeOrderEntryRow.rank).where(
-            FreeOrderEntryRow.rule_id == rule_id, FreeOrderEntryRow.order_id == order_id
+    counted = set(
+        db.scalars(
+            select(FreeOrderEntryRow.order_id).where(
+                FreeOrderEntryRow.rule_id == rule_id, FreeOrderEntryRow.order_id.in_(set(order_ids))
+            )
         )
     )
-    if counted is not None:
-        return None
-    rank: int = (
-        db.connection()
-        .execute(
-            update(FreeOrderRuleRow)
-            .where(FreeOrderRuleRow.id == rule_id)
-            .values(paid_count=FreeOrderRuleRow.paid_count + 1)
-            .returning(FreeOrderRuleRow.paid_count)
-        )
-        .scalar_one()
+    fresh = list(dict.fromkeys(o for o in order_ids if o not in counted))
+    if not fresh:
+        return {}
+    conn = db.connection()
+    last: int = conn.execute(
+        update(FreeOrderRuleRow)
+        .where(FreeOrderRuleRow.id == rule_id)
+        .values(paid_count=FreeOrderRuleRow.paid_count + len(fresh))
+        .returning(FreeOrderRuleRow.paid_count)
+    ).scalar_one()
+    ranks = {order_id: last - len(fresh) + n for n, order_id in enumerate(fresh, start=1)}
+    conn.execute(
+        insert(FreeOrderEntryRow),
+        [{"rule_id": rule_id, "order_id": o, "rank": rank} for o, rank in ranks.items()],
     )
-    db.add(FreeOrderEntryRow(rule_id=rule_id, order_id=order_id, rank=rank))
-    db.flush()
-    return rank
+    return ranks
 
 
 def insert_win(db: Session, win: FreeOrderWin) -> None:
