@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flashsale.api.main import SERVING_GC_THRESHOLDS
+from flashsale.heap import SALE_GC_THRESHOLDS
 
 PROBE = """
 import gc, json
@@ -28,4 +28,22 @@ def test_a_serving_worker_freezes_its_start_up_objects_and_collects_young_ones_l
     done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["routes"] > 1 and seen["frozen"] > 0
-    assert tuple(seen["thresholds"]) == SERVING_GC_THRESHOLDS
+    assert tuple(seen["thresholds"]) == SALE_GC_THRESHOLDS
+
+
+SALE_HEAP_PROBE = """
+import gc, json
+from flashsale.heap import SALE_GC_THRESHOLDS, sale_heap
+before = gc.get_threshold()
+with sale_heap():
+    inside = {"frozen": gc.get_freeze_count(), "thresholds": gc.get_threshold()}
+print(json.dumps({"inside": inside, "before": before, "after": gc.get_threshold(), "frozen": gc.get_freeze_count()}))
+"""
+
+
+def test_the_demos_heap_tuning_lasts_only_for_its_block() -> None:
+    # The demo runs more than once in one process (tests): what it froze must be collectable after.
+    done = subprocess.run([sys.executable, "-c", SALE_HEAP_PROBE], capture_output=True, text=True, check=True)
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["inside"]["frozen"] > 0 and tuple(seen["inside"]["thresholds"]) == SALE_GC_THRESHOLDS
+    assert seen["after"] == seen["before"] and seen["frozen"] == 0

@@ -6,7 +6,6 @@ uvicorn.run("flashsale.api.main:serving_app_factory", factory=True)
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from flashsale.api.shop.sessions import PublicReadFastPath
 from flashsale.auth import ShopperTokens
 from flashsale.bootstrap import Platform, build
 from flashsale.config import Settings
+from flashsale.heap import tune_for_sale
 from flashsale.logs import fields
 from flashsale.services.admission import Admission, RateLimits, admission_storage, parse_limits
 from flashsale.services.admission_gate import AdmissionGate
@@ -45,7 +45,6 @@ back to sale.
 * Every refusal is `{"code": ..., "message": ...}`; `code` is stable, switch on it.
 """
 
-SERVING_GC_THRESHOLDS = (20_000, 20, 20)  # the defaults are (700, 10, 10)
 
 TAGS = [
     {"name": "sessions", "description": "Public catalogue of sessions with live remaining stock."},
@@ -154,15 +153,8 @@ def app_factory() -> FastAPI:
 
 
 def serving_app_factory() -> FastAPI:
-    """Build the app as `app_factory` does, in a process that does nothing but serve it (uvicorn workers).
-
-    The garbage collector is tuned for that process: what start-up built (modules, routes, the
-    SQLAlchemy metadata) lives as long as the process, so it is frozen out of every later
-    collection; and a request allocates many short-lived containers, so young collections run less
-    often. Measured on the buy path: about 15 % less worker CPU per purchase and a shorter p99.
-    """
+    """Build the app as `app_factory` does, in a process that does nothing but serve it (uvicorn workers),
+    with the garbage collector tuned for that process (`flashsale.heap`)."""
     app = app_factory()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*SERVING_GC_THRESHOLDS)
+    tune_for_sale()
     return app

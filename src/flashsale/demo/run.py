@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
+
+import uvloop
 
 from flashsale.bootstrap import build
 from flashsale.clock import ManualClock
@@ -35,6 +38,7 @@ from flashsale.demo.lucky_draw import (
 from flashsale.demo.promotions import audit_promotions
 from flashsale.demo.report import DemoReport, audit_items
 from flashsale.demo.shop import Shop, click_early, shop_for
+from flashsale.heap import sale_heap
 from flashsale.messaging.dispatch import Dispatcher
 from flashsale.services.audit import audit_payments
 from flashsale.services.goals import Goals
@@ -44,6 +48,8 @@ EARLY_LEAD_S = 30.0  # the early clickers click this long before the open
 WAVE_SPAN_S = 60.0  # simulated time a wave of shoppers takes, spread evenly over its shoppers
 SHOPPERS_PER_WORKER = 128  # shoppers inside the shop at once, per worker thread: batches fill up
 GROUP_SPAN_S = 30.0  # simulated time the groups take to open, inside what is left of the session
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +96,15 @@ def run_demo(
         draw = create_draw(platform.draws, platform, campaign, quota_scale=options.quota_scale)
         deal = create_deal(platform.groups, campaign)
         groups = plan_groups(options.shoppers, seed=options.seed)
-        with ThreadPoolExecutor(options.concurrency, thread_name_prefix="shopper") as pool:
+        # The crowd allocates like a server under load: the collector tuned as in a server's worker.
+        with sale_heap(), ThreadPoolExecutor(options.concurrency, thread_name_prefix="shopper") as pool:
             shop = Shop(platform.orders, pool)
             wave_id = campaign.promotions.coupon_wave_id
             basket_shop = BasketShop(platform.coupons, platform.carts, platform.orders, pool, wave_id=wave_id)
             group_door = GroupDoor(platform.groups, pool, deal)
             sender = platform.message_dispatcher()
             started = time.perf_counter()
-            sending_s, basket_s, group_s = asyncio.run(
+            sending_s, basket_s, group_s = _run(
                 _sale(
                     shop,
                     clock,
@@ -118,9 +125,7 @@ def run_demo(
             started = time.perf_counter()
             grant_paid_orders(platform)
             draw_door = DrawDoor(platform.draws, pool, draw)
-            asyncio.run(
-                _draw_wave(draw_door, plan_drawers(platform, draw, seed=options.seed), options.concurrency)
-            )
+            _run(_draw_wave(draw_door, plan_drawers(platform, draw, seed=options.seed), options.concurrency))
             draw_s = time.perf_counter() - started
         review_path = None
         if review_dir is not None:
@@ -268,6 +273,12 @@ async def _draw_wave(door: DrawDoor, drawers: Sequence[Drawer], concurrency: int
             await play_drawer(door, drawer)
 
     await asyncio.gather(*(desk() for _ in range(min(len(drawers), concurrency * SHOPPERS_PER_WORKER))))
+
+
+def _run(main: Coroutine[Any, Any, T]) -> T:
+    """Run a phase of the demo on uvloop, the event loop `flashsale serve` runs on."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def _remind_unpaid(sender: Dispatcher, clock: ManualClock, *, until: float) -> float:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.orders import Order
+from flashsale.randomness import token_hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ class SandboxProvider:
     def charge(self, order: Order) -> SignedCallback:
         payload = {
             "order_id": order.id,
-            "provider_ref": f"sbx_{secrets.token_hex(8)}",
+            "provider_ref": f"sbx_{token_hex(8)}",
             "amount_cents": order.total_cents,
             "status": "failed" if self.decline else "succeeded",
         }

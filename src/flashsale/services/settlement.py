@@ -12,7 +12,6 @@ which also journals its rebate as pending; the rebate is then sent like a refund
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -26,6 +25,7 @@ from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.free_orders import FreeOrderRule, refundable_cents
 from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.payments import AttemptStatus
+from flashsale.randomness import token_hex
 from flashsale.services import free_orders
 from flashsale.services.deps import Deps
 from flashsale.services.pay_attempts import PaymentAttempts
@@ -72,7 +72,7 @@ class _Charge:
 
 def _auto_key() -> str:
     """The attempt key of a pay request that brought none: every such request is new."""
-    return f"auto:{secrets.token_hex(16)}"
+    return f"auto:{token_hex(16)}"
 
 
 class Paid(NamedTuple):
