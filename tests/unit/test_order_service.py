@@ -11,10 +11,10 @@ import pytest
 from flashsale.clock import ManualClock
 from flashsale.domain.catalog import Product
 from flashsale.domain.errors import ErrorCode, FlashSaleError
-from flashsale.domain.orders import OrderStatus
+from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.sale import FlashItem, ItemTerms
 from flashsale.ledger.memory import MemoryLedger
-from flashsale.services.orders import Buy, OrderService, Purchase
+from flashsale.services.orders import Buy, Cancel, OrderService, Purchase
 from tests.fakes import FakeDeps, FakePrices
 
 T0 = 1_800_000_000.0
@@ -97,6 +97,34 @@ def test_cancel_moves_the_order_once_and_gives_the_units_back(orders: OrderServi
     assert cancelled.status is again.status is OrderStatus.CANCELLED
     assert [e.kind for e in deps.store.events] == ["HoldPlaced", "OrderCancelled"]
     assert deps.ledger.stock(ITEM).available == QUOTA
+
+
+def test_a_batch_of_cancels_is_one_commit_and_each_order_moves_once(
+    orders: OrderService, deps: FakeDeps
+) -> None:
+    ann = orders.buy(Buy("ann", ITEM, 2, "a")).order
+    bob = orders.buy(Buy("bob", ITEM, 1, "b")).order
+    commits = deps.store.commits
+    answers = orders.cancel_many(
+        [Cancel(ann.id, "ann"), Cancel(ann.id, "ann"), Cancel(bob.id, "mallory"), Cancel(bob.id, "bob")]
+    )
+    assert [a.status if isinstance(a, Order) else a.code for a in answers] == [  # type: ignore[union-attr]
+        OrderStatus.CANCELLED,
+        OrderStatus.CANCELLED,
+        ErrorCode.ORDER_NOT_FOUND,
+        OrderStatus.CANCELLED,
+    ]
+    assert deps.store.commits == commits + 1
+    assert [e.kind for e in deps.store.events].count("OrderCancelled") == 2
+    assert deps.ledger.stock(ITEM).available == QUOTA
+
+
+def test_a_failed_commit_of_a_cancel_batch_refuses_each_request(orders: OrderService, deps: FakeDeps) -> None:
+    placed = orders.buy(Buy("ann", ITEM, 1, "a")).order
+    deps.store.fail_commits = True
+    (answer,) = orders.cancel_many([Cancel(placed.id, "ann")])
+    assert isinstance(answer, Exception) and not isinstance(answer, FlashSaleError)
+    assert [e.kind for e in deps.store.events] == ["HoldPlaced"]
 
 
 def test_someone_elses_order_is_not_found(orders: OrderService) -> None:

@@ -30,7 +30,7 @@ from flashsale.logs import fields
 from flashsale.services.admission import Admission, RateLimits, admission_storage, parse_limits
 from flashsale.services.admission_gate import AdmissionGate
 from flashsale.services.board import BoardFeed
-from flashsale.services.checkout import Checkout, Till
+from flashsale.services.checkout import Cancels, Checkout, Till
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.state.shopper_tokens = ShopperTokens(jwt_secret)
     app.state.checkout = Checkout(platform.orders)
     app.state.till = Till(platform.orders)  # pays arriving together share transactions
+    app.state.cancels = Cancels(platform.orders)  # and so do cancels
     app.state.board = BoardFeed(platform.deps, platform.showcase)
     settings = platform.settings
     limits = RateLimits(

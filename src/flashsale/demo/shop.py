@@ -1,8 +1,9 @@
 """The shoppers' side: real calls to the order service, and what they saw.
 
-Every call goes through `Shop`: purchases and pays through the same batchers as the HTTP routes
-(`Checkout`, `Till`), cancels on a thread pool (so shoppers really race each other in the ledger and the
-database); answers are tallied on the event loop thread (so the tally needs no lock).
+Every call goes through `Shop`: purchases, pays and cancels through the same batchers as the HTTP
+routes (`Checkout`, `Till`, `Cancels`), expiry sweeps on a thread pool (so they really race the
+shoppers in the ledger and the database); answers are tallied on the event loop thread (so the
+tally needs no lock).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Protocol, TypeVar
 from flashsale.demo.crowd import Behaviour, Shopper
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.orders import Order
-from flashsale.services.checkout import Checkout, Till
-from flashsale.services.orders import Buy, OrderService
+from flashsale.services.checkout import Cancels, Checkout, Till
+from flashsale.services.orders import Buy, Cancel, OrderService
 from flashsale.services.settlement import PayRequest
 
 T = TypeVar("T")
@@ -98,6 +99,7 @@ class Shop(PoolDoor):
         self._orders = orders
         self._checkout = Checkout(orders)  # purchases and pays go in batches, as over HTTP
         self._till = Till(orders)
+        self._cancels = Cancels(orders)
         self.tally = Tally()
 
     async def buy(self, shopper: Shopper, qty: int, request_id: str) -> Answer:
@@ -124,7 +126,7 @@ class Shop(PoolDoor):
     async def cancel(self, order: Order) -> None:
         """Cancel an unpaid order; a refusal is a failure of the platform, tallied as such."""
         try:
-            await self._run(self._orders.cancel, order.id, order.user_id)
+            await self._cancels.cancel(Cancel(order.id, order.user_id))
         except FlashSaleError as exc:
             self.tally.failures[f"cancel: {exc.code}"] += 1
         else:

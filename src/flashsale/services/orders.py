@@ -37,6 +37,12 @@ class Buy:
 
 
 @dataclass(frozen=True, slots=True)
+class Cancel:
+    order_id: str
+    user_id: str | None = None  # the shopper's own orders only; None: any (operators, jobs)
+
+
+@dataclass(frozen=True, slots=True)
 class Purchase:
     order: Order
     replayed: bool
@@ -311,29 +317,59 @@ class OrderService:
     # -- cancel ------------------------------------------------------------------------------
     def cancel(self, order_id: str, user_id: str | None = None) -> Order:
         """Cancel an unpaid order: the units and the shopper's quota go back on sale at once."""
-        order = self.get(order_id, user_id)
-        if not order.needs_transition(OrderStatus.CANCELLED):
-            return order
+        (answer,) = self.cancel_many([Cancel(order_id, user_id)])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def cancel_many(self, requests: Sequence[Cancel]) -> list[Order | Exception]:
+        """Cancel many orders, each answered as `cancel` would answer it alone (a refusal is its
+        exception); the ledger releases each hold, and one transaction stores every move."""
+        answers: list[Order | Exception] = []
+        released: list[tuple[int, Order]] = []
+        for request in requests:
+            try:
+                order = self.get(request.order_id, request.user_id)
+                if order.needs_transition(OrderStatus.CANCELLED):
+                    self._release(order.id)
+                    released.append((len(answers), order))
+                answers.append(order)
+            except Exception as exc:  # a refusal, or the store failing: this request's answer alone
+                answers.append(exc)
+        if not released:
+            return answers
+        now = self.deps.clock()
+        try:
+            closed = self._close([(order, order.cancelled(now)) for _, order in released], now)
+        except Exception as exc:
+            for index, _ in released:
+                answers[index] = exc
+        else:
+            for index, order in released:
+                answers[index] = closed[order.id]
+        return answers
+
+    def _release(self, order_id: str) -> None:
+        """Give the hold's units back in the ledger; a hold found expired is written down first."""
         try:
             self.deps.ledger.release(order_id)
         except FlashSaleError as exc:
             if exc.code is ErrorCode.ORDER_EXPIRED:
                 self.expire_due()
             raise
-        now = self.deps.clock()
-        return self._close(order, order.cancelled(now), now)
 
-    def _close(self, before: Order, after: Order, at: float) -> Order:
-        """Store a move the ledger already made; only the request that changed the row records it."""
+    def _close(self, moves: Sequence[tuple[Order, Order]], at: float) -> dict[str, Order]:
+        """Store moves (before, after) the ledger already made, in one transaction; only the request
+        that changed a row records its event (the same order twice: the second finds it moved).
+        Return the orders as stored after."""
         with self.deps.uow() as uow:
-            changed = uow.orders.save_transition(before, after)
-            if changed:
+            changed = [after for before, after in moves if uow.orders.save_transition(before, after)]
+            for after in changed:
                 uow.record(after.event(at))
-            closed = uow.orders.get(before.id)
-            assert closed is not None
+            closed = uow.orders.get_many(before.id for before, _ in moves)
             self.deps.commit(uow)
         if changed:
-            self._closed([after])
+            self._closed(changed)
         return closed
 
     def _closed(self, orders: list[Order]) -> None:

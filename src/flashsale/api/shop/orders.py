@@ -14,7 +14,8 @@ from flashsale.api.shop.purchases import REPLAYED_HEADER
 from flashsale.bootstrap import Platform
 from flashsale.domain.free_orders import WinStatus
 from flashsale.domain.orders import Order
-from flashsale.services.checkout import Till
+from flashsale.services.checkout import Cancels, Till
+from flashsale.services.orders import Cancel
 from flashsale.services.settlement import PayRequest
 
 router = APIRouter(prefix="/orders", tags=["orders"], responses=error_responses(401, 422))
@@ -93,6 +94,8 @@ async def pay_order(
 
 
 @router.post("/{order_id}/cancel", responses=error_responses(404, 409, 503))
-def cancel_order(order_id: OrderId, shopper: CurrentShopper, platform: PlatformDep) -> OrderOut:
-    """Cancel an unpaid order: its units and the shopper's quota go back on sale at once."""
-    return OrderOut.model_validate(platform.orders.cancel(order_id, shopper))
+async def cancel_order(request: Request, order_id: OrderId, shopper: CurrentShopper) -> OrderOut:
+    """Cancel an unpaid order: its units and the shopper's quota go back on sale at once. Cancels
+    that arrive together are stored in one batch (services/checkout.py `Cancels`)."""
+    cancels: Cancels = request.app.state.cancels
+    return OrderOut.model_validate(await cancels.cancel(Cancel(order_id, shopper)))
