@@ -61,9 +61,11 @@ class FakeOrderRepository:
         )
         return True
 
-    def mark_paid(self, paid: Sequence[Order]) -> set[str]:
-        unpaid = (o for o in paid if o.id in self.rows and self.rows[o.id].status is OrderStatus.UNPAID)
-        return {o.id for o in unpaid if self.save_transition(self.rows[o.id], o)}
+    def mark_paid(self, paid: Sequence[Order]) -> dict[str, Order]:
+        for order in paid:
+            if order.id in self.rows and self.rows[order.id].status is OrderStatus.UNPAID:
+                self.save_transition(self.rows[order.id], order)
+        return {o.id: self.rows[o.id] for o in paid if o.id in self.rows}
 
     def for_user(self, user_id: str, *, limit: int, offset: int) -> list[Order]:
         mine = sorted((o for o in self.rows.values() if o.user_id == user_id), key=lambda o: o.id)

@@ -308,7 +308,10 @@ class PaymentDesk:
         """Journal the charges in one transaction and settle them in another; answer each by index."""
         answers: dict[int, Paid | Exception] = {}
         try:
-            journaled = self._journal_charges([(c.provider, c.callback) for c in charges])
+            # The orders as read under their slots: only a cancel or an expiry can have moved one
+            # since, and then the ledger refuses the confirm below and the single steps settle it.
+            read = {c.order.id: c.order for c in charges}
+            journaled = self._journal_charges([(c.provider, c.callback) for c in charges], read)
         except Exception as exc:
             for charge in charges:
                 with suppress(Exception):
@@ -420,12 +423,13 @@ class PaymentDesk:
         return self._settle_journaled(provider, callback, entries, stored)
 
     def _journal_charges(
-        self, charges: Sequence[tuple[str, Callback]]
+        self, charges: Sequence[tuple[str, Callback]], read: Mapping[str, Order] | None = None
     ) -> list[tuple[_Entries, Order | None]]:
         """Journal verified charges in one transaction; per charge, its journal entries and its order.
 
         The entries are the journal's rows of that charge reference by kind (the charge, a refund
-        if any): (order id, amount) each. The order is as stored: the settlement's starting point.
+        if any): (order id, amount) each. The order is as stored: the settlement's starting point,
+        read in this transaction unless the caller read it under the charge slot (`read`).
         """
         with self.deps.uow() as uow:
             self._journal_rows(
@@ -437,7 +441,7 @@ class PaymentDesk:
             entries: dict[tuple[str, str], _Entries] = {}
             for provider, ref, kind, order_id, cents in found:
                 entries.setdefault((provider, ref), {})[kind] = (order_id, cents)
-            stored = uow.orders.get_many(callback.order_id for _, callback in charges)
+            stored = read if read is not None else uow.orders.get_many(c.order_id for _, c in charges)
             uow.commit()
         return [(entries[(p, c.provider_ref)], stored.get(c.order_id)) for p, c in charges]
 

@@ -23,6 +23,9 @@ from flashsale.store.tables import OrderRow
 _ORDERS = OrderRow.__table__
 _BY_ID = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"))
 _BY_IDS = select(_ORDERS).where(_ORDERS.c.id.in_(bindparam("order_ids", expanding=True)))
+_PAYMENT_REFS = select(_ORDERS.c.id, _ORDERS.c.payment_ref).where(
+    _ORDERS.c.id.in_(bindparam("order_ids", expanding=True))
+)
 # The CAS of a payment, run as one executemany for a batch; who won is read back (see `mark_paid`).
 _PAY = (
     update(OrderRow)
@@ -109,10 +112,13 @@ class SqlOrderRepository:
     def mark_paid(self, paid: Sequence[Order]) -> dict[str, Order]:
         if not paid:
             return {}
-        self.db.connection().execute(
-            _PAY, [{"order_id": o.id, "at": o.paid_at, "ref": o.payment_ref} for o in paid]
-        )
-        return self.get_many(o.id for o in paid)
+        conn = self.db.connection()
+        conn.execute(_PAY, [{"order_id": o.id, "at": o.paid_at, "ref": o.payment_ref} for o in paid])
+        refs = dict(conn.execute(_PAYMENT_REFS, {"order_ids": [o.id for o in paid]}).all())
+        # An order this call paid is stored as `paid` holds it; only the others are read whole.
+        settled = {o.id: o for o in paid if refs.get(o.id) == o.payment_ref}
+        settled.update(self.get_many(o.id for o in paid if o.id not in settled))
+        return settled
 
     def for_user(self, user_id: str, *, limit: int, offset: int) -> list[Order]:
         rows = self.db.connection().execute(
