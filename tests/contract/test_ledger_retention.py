@@ -19,6 +19,7 @@ from flashsale.ledger import Ledger
 from flashsale.ledger.redis import RedisLedger
 from tests.contract.checks import assert_conserved, error_code, granted
 from tests.factories import OPENS_AT, terms
+from tests.integration.redis_support import unindex
 
 TTL = 60.0
 DAY = 86_400.0
@@ -274,13 +275,6 @@ def test_restore_indexes_sold_holds_from_now(ledger: Ledger, clock: ManualClock)
 
     assert ledger.sold_before(clock(), limit=100) == []  # retained from the restore on
     assert [h.hold_id for h in ledger.sold_before(clock() + 1, limit=100)] == [ids["sold"]]
-
-
-def unindex(ledger: RedisLedger) -> None:
-    """Leave the ledger as a deploy before the finished and sold indexes left it: no entries, no scan."""
-    for g, prefix in enumerate(ledger._prefixes):
-        done = ledger._shared[g][7]
-        ledger.client.delete(done, f"{prefix}:sold", f"{prefix}:indexed")
 
 
 def test_holds_finished_before_the_indexes_existed_are_indexed_once_and_then_forgotten(

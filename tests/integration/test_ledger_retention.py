@@ -18,6 +18,7 @@ from flashsale.clock import ManualClock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import HoldState
 from flashsale.domain.orders import OrderStatus
+from flashsale.ledger.redis import RedisLedger
 from flashsale.services.audit import audit_payments
 from flashsale.services.orders import Buy, Purchase
 from flashsale.services.reconcile import Reconciler
@@ -25,6 +26,7 @@ from flashsale.store.tables import OrderRow
 from tests.engines import POSTGRES_REDIS, POSTGRES_REDIS_CLUSTER, SQLITE, drain_orders
 from tests.factories import open_sale, release_together
 from tests.integration.api_support import open_api
+from tests.integration.redis_support import unindex
 
 pytestmark = pytest.mark.engines(SQLITE, POSTGRES_REDIS, POSTGRES_REDIS_CLUSTER)
 
@@ -274,3 +276,30 @@ def test_a_refund_the_store_has_not_recorded_yet_keeps_its_hold_until_it_has(
     assert platform.retention.forget_finished().forgotten == 1  # the store agrees now
     drain_orders(platform)
     assert stored_orders(platform) == {order_id: OrderStatus.REFUNDED.value, kept_id: OrderStatus.PAID.value}
+
+
+@pytest.mark.engines(POSTGRES_REDIS, POSTGRES_REDIS_CLUSTER)
+def test_the_pass_indexes_what_an_older_deploy_left_and_forgets_it_a_period_later(
+    platform: Platform, clock: ManualClock
+) -> None:
+    item = open_sale(platform, quota=5, per_user_limit=2, payment_window_s=WINDOW_S, hours=72)
+    clock.advance(1)
+    cancelled = platform.orders.buy(Buy("ann", item, 1, "old")).order
+    platform.orders.cancel(cancelled.id, "ann")
+    paid_id = paid_order(platform, item, "bob", "old")
+    drain_orders(platform)
+    assert isinstance(platform.ledger, RedisLedger)
+    unindex(platform.ledger)  # as the deploy before the indexes left its holds
+    clock.advance(SOLD_KEEP_S + 1)
+
+    first = platform.retention.forget_finished()  # indexes them: retained from now
+    clock.advance(SOLD_KEEP_S + 1)
+    second = platform.retention.forget_finished()
+
+    assert (first.forgotten, first.sold) == (0, 0) and (second.forgotten, second.sold) == (1, 1)
+    assert platform.ledger.holds(item) == []
+    level = platform.ledger.stock(item)
+    assert level.conserved and (level.available, level.held, level.sold) == (4, 0, 1)
+    for user, order_id in (("ann", cancelled.id), ("bob", paid_id)):
+        replay = platform.orders.buy(Buy(user, item, 1, "old"))
+        assert replay.replayed and replay.order.id == order_id
