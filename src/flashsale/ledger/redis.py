@@ -14,7 +14,8 @@ call; with more left it answers "again" before deciding anything, and the client
 So every decision sees every due hold expired, and no call blocks Redis long. One set keeps the
 deadlines of every item, so finding that nothing is due costs one read per call, not one per item.
 Holds and their request keys are kept until retention forgets finished ones (`finished` +
-`forget`, see the contract) or `restore` replaces the state.
+`forget`) or sold ones (`sold_before` + `forget_sold`, see the contract), or `restore` replaces
+the state.
 
 The cost of a script is mostly per command it runs, not per key it touches, so `reserve_many`
 decides a whole batch with a fixed number of commands per item and per call (see reserve.lua);
