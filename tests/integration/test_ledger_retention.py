@@ -22,6 +22,7 @@ from flashsale.ledger.redis import RedisLedger
 from flashsale.services.audit import audit_payments
 from flashsale.services.orders import Buy, Purchase
 from flashsale.services.reconcile import Reconciler
+from flashsale.services.settlement import PENDING, REFUND
 from flashsale.store.tables import OrderRow
 from tests.engines import POSTGRES_REDIS, POSTGRES_REDIS_CLUSTER, SQLITE, drain_orders
 from tests.factories import open_sale, release_together
@@ -303,3 +304,30 @@ def test_the_pass_indexes_what_an_older_deploy_left_and_forgets_it_a_period_late
     for user, order_id in (("ann", cancelled.id), ("bob", paid_id)):
         replay = platform.orders.buy(Buy(user, item, 1, "old"))
         assert replay.replayed and replay.order.id == order_id
+
+
+def test_a_refund_decided_before_a_crash_is_carried_out_once_after_its_hold_was_forgotten(
+    platform: Platform, clock: ManualClock
+) -> None:
+    item = open_sale(platform, quota=3, per_user_limit=2, payment_window_s=WINDOW_S, hours=72)
+    clock.advance(1)
+    order_id = paid_order(platform, item, "ann", "k")
+    other_id = paid_order(platform, item, "ann", "k2")  # what a second move of the refund would take
+    paid = platform.orders.get(order_id)
+    assert paid.payment_ref is not None
+    desk = platform.orders.payments
+    with platform.deps.uow() as uow:  # journaled, then the process died before the ledger heard of it
+        desk._journal(uow.db, order_id, "sandbox", paid.payment_ref, paid.total_cents, REFUND, PENDING)
+        uow.commit()
+    clock.advance(SOLD_KEEP_S + 1)
+    assert platform.retention.forget_finished().sold == 2  # the store says paid, the ledger sold
+
+    desk.recover()
+    desk.recover()  # a second recovery (another process) finds nothing left to do
+
+    assert platform.orders.get(order_id).status is OrderStatus.REFUNDED
+    level = platform.ledger.stock(item)
+    assert level.conserved and (level.available, level.held, level.sold) == (2, 0, 1)
+    assert platform.ledger.used_by(item, "ann") == 1
+    assert audit_payments(platform.deps.sessions).clean
+    assert platform.orders.get(other_id).status is OrderStatus.PAID
