@@ -241,7 +241,9 @@ class Ledger(Protocol):
         never listed by `finished` or `sold_before` until indexed here, as finished or sold now
         (their retention period starts now). Idempotent and restart-safe: the progress is kept in
         the ledger, so any process may go on where another stopped. An expiry not handed out yet is
-        not indexed (`expire_due` does that when it hands it out).
+        not indexed (`expire_due` does that when it hands it out). A network engine, which processes
+        of the older version may still write during a rolling deploy, may start over later (and
+        answer False again) to index what they left.
         """
         ...
 

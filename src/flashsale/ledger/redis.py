@@ -45,8 +45,9 @@ Keys, for the prefix P (`?prefix=`, default "fs"):
                                   key of theirs is answered REQUEST_FORGOTTEN (one HMGET per batch)
     P:sold                zset    sold holds by when they were sold: what the sold retention may
                                   forget (refunds then go through refund_stored.lua)
-    P:indexed             string  the HSCAN cursor of index.lua over P:holds ('done' once round):
-                                  holds of an older deploy, finished or sold, join P:done or P:sold
+    P:indexed             string  the HSCAN cursor of index.lua over P:holds ('done|<when>' once
+                                  round, again a day later): holds of an older deploy, finished or
+                                  sold, join P:done or P:sold
 
 Lost writes: every grant raises its item's `seq` and carries it in its stream entry; the client
 remembers the highest it saw granted per item (its floor, raised too by `expect`) and sends the
@@ -129,6 +130,9 @@ SCRIPTS = (
     "index",
 )
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
+# index.lua scans the hold records again this long after a scan came round (the ledger's clock):
+# what processes of the older version sold or finished during a rolling deploy gets indexed too.
+INDEX_AGAIN_S = 86_400.0
 
 # A one-node ledger pointed at a Cluster node hears one of these for its first script.
 _CLUSTER_REPLIES = (ClusterCrossSlotError, MovedError, AskError, ClusterDownError)
@@ -624,8 +628,11 @@ class RedisLedger:
         return found
 
     def index_finished(self, limit: int = 1000) -> bool:
-        """One page of index.lua's scan in each slot group not scanned yet; True once all are."""
-        replies = self._each_group("index", self._clock(), limit)
+        """One page of index.lua's scan in each slot group not scanned yet; True once all are.
+
+        A day (INDEX_AGAIN_S) after a group's scan came round it scans again: see index.lua.
+        """
+        replies = self._each_group("index", self._clock(), limit, INDEX_AGAIN_S)
         return all(int(done) for done, _ in replies)
 
     def _forget(self, mode: str, hold_ids: Iterable[str]) -> int:

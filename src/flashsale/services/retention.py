@@ -26,7 +26,7 @@ Kept holds are looked at again by the next pass.
 
 Holds an older deploy finished or sold are not in the ledger's indexes: each pass first goes on
 indexing them (`Ledger.index_finished`, at most INDEX_PAGES pages a pass) until the ledger says
-none is left; from then on this process skips that step.
+none is left (one cheap call a pass after that, until the Redis engine scans again a day later).
 
 `forget_finished` is idempotent and safe to run from every process at once.
 """
@@ -68,14 +68,14 @@ class Retention:
         self.keep_s = keep_s
         self.sold_keep_s = sold_keep_s
         self.batch = batch
-        self._indexed = False  # the ledger said every hold of an older deploy is indexed
 
     def forget_finished(self) -> RetentionPass:
         """Index what an older deploy left, then forget every finished hold that finished `keep_s`
         ago or earlier and every sold one sold `sold_keep_s` ago or earlier; return what was done."""
         ledger = self.orders.deps.ledger
-        if not self._indexed:
-            self._indexed = any(ledger.index_finished(self.batch) for _ in range(INDEX_PAGES))
+        for _ in range(INDEX_PAGES):
+            if ledger.index_finished(self.batch):
+                break
         now = self.orders.deps.clock()
         forgotten, written = self._forget(ledger.finished, ledger.forget, now - self.keep_s)
         sold, _ = self._forget(ledger.sold_before, ledger.forget_sold, now - self.sold_keep_s)
