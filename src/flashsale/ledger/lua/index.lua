@@ -22,8 +22,8 @@ for j = 1, #flat, 2 do
     index = SOLD
   elseif state == 'released' or state == 'refunded' then
     index = DONE
-  elseif state == 'expired' and not redis.call('LPOS', EXPIRED, hold) then
-    index = DONE
+  elseif state == 'expired' and not redis.call('ZSCORE', DONE, hold) and not redis.call('LPOS', EXPIRED, hold) then
+    index = DONE  -- (ZSCORE first: a handed-out expiry, the usual one, costs no scan of the list)
   end
   if index then indexed = indexed + redis.call('ZADD', index, 'NX', now_s, hold) end
 end
