@@ -331,3 +331,74 @@ def test_a_refund_decided_before_a_crash_is_carried_out_once_after_its_hold_was_
     assert platform.ledger.used_by(item, "ann") == 1
     assert audit_payments(platform.deps.sessions).clean
     assert platform.orders.get(other_id).status is OrderStatus.PAID
+
+
+@pytest.mark.engines(SQLITE, POSTGRES_REDIS)
+def test_a_crowd_paying_and_refunding_while_retention_forgets_sold_holds_moves_each_unit_once(
+    platform: Platform, clock: ManualClock
+) -> None:
+    buyers, quota, limit = 20, 45, 2
+    item = open_sale(platform, quota=quota, per_user_limit=limit, payment_window_s=WINDOW_S, hours=72)
+    clock.advance(1)
+    platform.retention.keep_s = platform.retention.sold_keep_s = 0.0  # forget all it may at once
+    users = [f"u{n}" for n in range(buyers)]
+    gate = threading.Barrier(buyers + 2, timeout=60)
+    done = threading.Event()
+    kept: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def shopper(user: str) -> None:
+        try:
+            gate.wait()
+            refunded = platform.orders.buy(Buy(user, item, 1, "first")).order.id
+            platform.orders.pay(refunded, user)
+            kept[user] = platform.orders.buy(Buy(user, item, 1, "second")).order.id
+            platform.orders.pay(kept[user], user)
+            clock.advance(0.001)
+            for _ in range(2):  # the second is a retry: the hold may be forgotten by now
+                assert platform.orders.refund(refunded).status is OrderStatus.REFUNDED
+            replay = platform.orders.buy(Buy(user, item, 1, "first"))
+            assert replay.replayed and replay.order.id == refunded
+        except BaseException as exc:
+            errors.append(exc)
+
+    def retain() -> None:
+        try:
+            gate.wait()
+            while not done.is_set():
+                platform.retention.forget_finished()
+                clock.advance(0.001)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def watch() -> None:  # conservation and limits at every moment it looks
+        try:
+            gate.wait()
+            while not done.is_set():
+                assert platform.ledger.stock(item).conserved
+                assert all(platform.ledger.used_by(item, u) <= limit for u in users)
+        except BaseException as exc:
+            errors.append(exc)
+
+    shoppers = [threading.Thread(target=shopper, args=(u,)) for u in users]
+    others = [threading.Thread(target=retain), threading.Thread(target=watch)]
+    for t in [*shoppers, *others]:
+        t.start()
+    for t in shoppers:
+        t.join(120)
+    done.set()
+    for t in others:
+        t.join(60)
+    drain_orders(platform)
+    clock.advance(1)
+    platform.retention.forget_finished()
+
+    assert errors == []
+    level = platform.ledger.stock(item)
+    assert level.conserved and (level.available, level.held, level.sold) == (quota - buyers, 0, buyers)
+    assert all(platform.ledger.used_by(item, u) == 1 for u in users)
+    assert platform.ledger.holds(item) == []  # every paid and refunded one forgotten at last
+    statuses = stored_orders(platform)
+    assert sorted(statuses[kept[u]] for u in users) == [OrderStatus.PAID.value] * buyers
+    assert sorted(statuses.values()).count(OrderStatus.REFUNDED.value) == buyers
+    assert audit_payments(platform.deps.sessions).clean
