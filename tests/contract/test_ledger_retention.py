@@ -327,7 +327,7 @@ def test_holds_finished_before_the_indexes_existed_are_indexed_once_and_then_for
         pass
     straggler = granted(ledger.reserve(item_id=1, user_id="dee", qty=1, request_id="rolling"))
     ledger.confirm(straggler)
-    ledger.client.zrem(f"{ledger._prefixes[ledger.group_of_item(1)]}:sold", straggler)
+    ledger.client.zrem(f"{ledger._prefixes[ledger.group_of_hold(straggler)]}:sold", straggler)
     assert ledger.index_finished(limit=50) and ledger.sold_before(clock() + 1, limit=10) == []
     clock.advance(INDEX_AGAIN_S)
     while not ledger.index_finished(limit=50):
