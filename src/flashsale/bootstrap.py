@@ -117,8 +117,13 @@ class Platform:
 
     @cached_property
     def retention(self) -> Retention:
-        """Forgetting finished holds and their request keys once FLASHSALE_LEDGER_RETENTION_HOURS old."""
-        return Retention(self.orders, keep_s=self.settings.ledger_retention_hours * HOUR_S)
+        """Forgetting finished holds and their request keys once FLASHSALE_LEDGER_RETENTION_HOURS old,
+        sold ones once FLASHSALE_LEDGER_SOLD_RETENTION_HOURS old."""
+        return Retention(
+            self.orders,
+            keep_s=self.settings.ledger_retention_hours * HOUR_S,
+            sold_keep_s=self.settings.ledger_sold_retention_hours * HOUR_S,
+        )
 
     @cached_property
     def carts(self) -> CartService:

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     ledger_retention_hours: float = Field(
         24.0, gt=0, description="Age after which finished holds and their request keys leave the ledger"
     )
+    # Sold holds stay longer: a refund of an order whose hold was forgotten still works (from the
+    # stored order, Ledger.refund_stored); a week covers the return window most refunds come in.
+    ledger_sold_retention_hours: float = Field(
+        7 * 24.0,
+        gt=0,
+        description="Age (since the sale) after which sold holds and their keys leave the ledger",
+    )
     ledger_retention_interval_s: float = Field(
         600.0, gt=0, description="How often serving processes forget old finished holds"
     )

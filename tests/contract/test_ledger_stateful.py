@@ -1,5 +1,8 @@
 """Model-based test: random reserve/confirm/release/refund/expire/configure/abandon/forget runs vs a model.
 
+Retention of sold holds too: `forget_sold` and `refund_stored` (from the hold as its stored order
+has it) are steps of the runs.
+
 After every step the ledger must agree with the model, and the invariants must hold: units are
 conserved, no counter is negative, and no user holds more than the limit.
 """
@@ -22,7 +25,7 @@ from hypothesis.stateful import (
 
 from flashsale.clock import ManualClock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
-from flashsale.domain.holds import HoldState
+from flashsale.domain.holds import Hold, HoldState
 from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
 from flashsale.ledger import Decision, Ledger, StockLevel
 from tests.contract.conftest import LedgerFactory
@@ -75,13 +78,17 @@ class Model:
         self.keys: dict[tuple[str, str], str] = {}
         self.unreported: set[str] = set()
         self.done: dict[str, float] = {}  # finished and handed out -> when (what retention may forget)
+        self.sold_at: dict[str, float] = {}  # sold -> when (what the sold retention may forget)
+        # Sold holds forgotten: their units still count; the hold as its stored order has it.
+        self.forgotten_sold: dict[str, tuple[ModelHold, Hold]] = {}
         self.retired: set[str] = set()  # users some of whose keys were forgotten
         self.gone: set[str] = set()  # abandoned or forgotten holds
 
     def units(self, item_id: int, *states: HoldState, user_id: str | None = None) -> int:
+        every = [*self.holds.values(), *(h for h, _ in self.forgotten_sold.values())]
         return sum(
             h.qty
-            for h in self.holds.values()
+            for h in every
             if h.item_id == item_id and h.state in states and user_id in (None, h.user_id)
         )
 
@@ -131,6 +138,7 @@ class Model:
         self.keys = {k: h for k, h in self.keys.items() if h != hold_id}
         self.unreported.discard(hold_id)
         self.done.pop(hold_id, None)
+        self.sold_at.pop(hold_id, None)
         self.gone.add(hold_id)
 
     def advance(self, seconds: float) -> None:
@@ -198,8 +206,12 @@ class LedgerMachine(RuleBasedStateMachine):
             assert exc.code is expected
             return
         assert expected is None and hold.state is target
-        if self.model.holds[hold_id].state is not target and target is not HoldState.SOLD:
-            self.model.done[hold_id] = self.model.now
+        if self.model.holds[hold_id].state is not target:
+            if target is HoldState.SOLD:
+                self.model.sold_at[hold_id] = self.model.now
+            else:
+                self.model.sold_at.pop(hold_id, None)
+                self.model.done[hold_id] = self.model.now
         self.model.holds[hold_id].state = target
 
     @rule(hold_id=holds)
@@ -253,6 +265,48 @@ class LedgerMachine(RuleBasedStateMachine):
         for hold_id in forgettable:
             self.model.retired.add(self.model.holds[hold_id].user_id)
             self.model.drop(hold_id)
+
+    @rule(picked=st.lists(holds, max_size=3, unique=True), ago=st.sampled_from([0.0, 1.0, TTL]))
+    def forget_sold(self, picked: list[str], ago: float) -> None:
+        before = self.model.now - ago
+        listed = self.ledger.sold_before(before, 1000)
+        assert {h.hold_id for h in listed} == {i for i, at in self.model.sold_at.items() if at < before}
+        assert all(h.state is HoldState.SOLD for h in listed)
+        chosen = list(dict.fromkeys(picked + [h.hold_id for h in listed[:2]]))
+        stored = {i: self.ledger.get_hold(i) for i in chosen}  # as the order store has them
+        gone = self.ledger.forget_sold(chosen)
+        forgettable = [i for i in chosen if i in self.model.sold_at]
+        assert gone == len(forgettable)
+        for hold_id in forgettable:
+            hold, snapshot = self.model.holds[hold_id], stored[hold_id]
+            assert snapshot is not None
+            self.model.forgotten_sold[hold_id] = (hold, snapshot)
+            self.model.retired.add(hold.user_id)
+            self.model.drop(hold_id)
+
+    @rule(hold_id=holds)
+    def refund_stored(self, hold_id: str) -> None:
+        if hold_id in self.model.forgotten_sold:
+            hold, stored = self.model.forgotten_sold.pop(hold_id)
+            refunded = self.ledger.refund_stored(stored)
+            assert refunded == stored._replace(state=HoldState.REFUNDED)
+            self.model.holds[hold_id] = replace(hold, state=HoldState.REFUNDED)  # kept, finished
+            self.model.gone.discard(hold_id)
+            self.model.done[hold_id] = self.model.now
+        elif hold_id in self.model.holds:  # a hold the ledger knows: refunded by id
+            current = self.ledger.get_hold(hold_id)
+            assert current is not None
+            expected = self.model.move_error(hold_id, HoldState.REFUNDED)
+            try:
+                refunded = self.ledger.refund_stored(current._replace(state=HoldState.SOLD))
+            except FlashSaleError as exc:
+                assert exc.code is expected
+                return
+            assert expected is None and refunded.state is HoldState.REFUNDED
+            if self.model.holds[hold_id].state is not HoldState.REFUNDED:
+                self.model.sold_at.pop(hold_id, None)
+                self.model.done[hold_id] = self.model.now
+            self.model.holds[hold_id].state = HoldState.REFUNDED
 
     @rule(item_id=st.sampled_from([t.item_id for t in ITEMS]), quota=st.integers(0, 6))
     def configure_quota(self, item_id: int, quota: int) -> None:

@@ -52,6 +52,13 @@ def delete_keys_of(ledger: RedisLedger) -> None:
             ledger.client.delete(key)
 
 
+def unindex(ledger: RedisLedger) -> None:
+    """Leave the ledger as a deploy before its finished and sold indexes did: none, and no scan of them."""
+    for g, prefix in enumerate(ledger._prefixes):
+        done = ledger._shared[g][7]
+        ledger.client.delete(done, f"{prefix}:sold", f"{prefix}:indexed")
+
+
 def bucket_units(ledger: RedisLedger, item_id: int) -> list[int]:
     """Read the available units of each of the item's buckets straight from Redis."""
     book = f"{ledger.prefix}:{{i:{item_id}}}:book"

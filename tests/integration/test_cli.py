@@ -122,7 +122,9 @@ def test_forget_finished_on_a_fresh_database_forgets_nothing(cli: CliRunner) -> 
     result = cli.invoke(app, ["forget-finished", "--older-than-hours", "1"])
 
     assert result.exit_code == 0
-    assert result.stdout.strip() == "0 finished holds forgotten (0 orders written first)"
+    assert (
+        result.stdout.strip() == "0 finished holds forgotten (0 orders written first), 0 sold holds forgotten"
+    )
 
 
 def test_expire_writes_down_a_hold_whose_payment_window_passed(cli: CliRunner, data_dir: Path) -> None:

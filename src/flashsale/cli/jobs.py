@@ -52,10 +52,11 @@ def forget_finished(
         help="Forget holds finished at least this long ago (default: FLASHSALE_LEDGER_RETENTION_HOURS).",
     ),
 ) -> None:
-    """Forget finished holds (released, refunded, expired) and their request keys from the ledger.
+    """Forget finished holds (released, refunded, expired) and their request keys from the ledger,
+    and paid ones older than FLASHSALE_LEDGER_SOLD_RETENTION_HOURS.
 
-    Their orders stay in the database and answer a retried Idempotency-Key; held and paid holds
-    are kept. Every server does this periodically (FLASHSALE_LEDGER_RETENTION_INTERVAL_S); run it
+    Their orders stay in the database and answer a retried Idempotency-Key (and a refund); held
+    holds are kept. Every server does this periodically (FLASHSALE_LEDGER_RETENTION_INTERVAL_S); run it
     by hand against a Redis ledger. On the in-process ledger the server's own job does it (or
     POST /admin/ledger/retention).
     """
@@ -73,7 +74,10 @@ def forget_finished(
             done = retention.forget_finished()
     finally:
         platform.close()
-    typer.echo(f"{done.forgotten} finished holds forgotten ({done.written} orders written first)")
+    typer.echo(
+        f"{done.forgotten} finished holds forgotten ({done.written} orders written first),"
+        f" {done.sold} sold holds forgotten"
+    )
 
 
 def _platform(why_refused: str, *, read_only: bool = False) -> Platform:

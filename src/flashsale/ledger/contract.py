@@ -36,14 +36,21 @@ Guarantees shared by all engines:
   `restore` starts a new epoch: the sequence jumps to the next multiple of SEQUENCE_EPOCH above
   every mark, floor and sequence it knows, so floors from before the loss never refuse afterwards.
 - Retention: a finished hold (released, refunded, or expired and handed out by `expire_due`) is
-  listed by `finished` and may be forgotten with its request key (`forget`); held and sold holds
-  never are (a payment or a refund still needs them). Counters are untouched, so conservation and
-  limits stay exact. A user any of whose keys was forgotten is marked, and for a marked user a
-  request key the ledger does not know is answered REQUEST_FORGOTTEN (nothing changes): the caller
-  looks the key up in the system of record and replays the order found there, or, finding none,
-  decides it with `reserve_many(..., checked=True)`. `restore` remembers every key it is given
-  and drops the marks. `abandon` forgets grants nobody was told of (their units go back) without
-  marking anyone, so a retry of such a key is a fresh decision.
+  listed by `finished` and may be forgotten with its request key (`forget`); held holds never are
+  (a payment still needs them), sold ones only by `forget_sold` (below). Counters are untouched,
+  so conservation and limits stay exact. A user any of whose keys was forgotten is marked, and
+  for a marked user a request key the ledger does not know is answered REQUEST_FORGOTTEN (nothing
+  changes): the caller looks the key up in the system of record and replays the order found
+  there, or, finding none, decides it with `reserve_many(..., checked=True)`. `restore`
+  remembers every key it is given and drops the marks. `abandon` forgets grants nobody was told
+  of (their units go back) without marking anyone, so a retry of such a key is a fresh decision.
+- Sold holds are kept longer (a refund needs their units), listed by `sold_before` (by when they
+  were sold), and may be forgotten with `forget_sold` the same way: counters untouched, users
+  marked. A refund of an order whose hold was forgotten goes through `refund_stored`, which takes
+  the hold from the stored order: its units leave `sold` once, and the ledger keeps the hold as
+  refunded (a finished hold), so a repeat, a retry or a concurrent refund moves nothing.
+- Holds finished before the ledger indexed finished and sold holds (an older deploy's ledger) are
+  indexed by `index_finished`, a bounded, idempotent step the retention pass repeats until done.
 """
 
 from __future__ import annotations
@@ -196,6 +203,47 @@ class Ledger(Protocol):
         Only holds `finished` would list are forgotten; others (held, sold, expired but not handed
         out, unknown) are left alone. The caller makes sure each one's order is in the system of
         record first: from then on a request with a forgotten key is answered REQUEST_FORGOTTEN.
+        """
+        ...
+
+    def sold_before(self, before: float, limit: int = 1000) -> list[Hold]:
+        """Return up to `limit` sold holds that were sold before `before` (the ledger's clock),
+        earliest first (per slot group on a Cluster): what `forget_sold` may forget.
+        """
+        ...
+
+    def forget_sold(self, hold_ids: Iterable[str]) -> int:
+        """Forget sold holds and their request keys, marking their users, as `forget` does; return how many.
+
+        Only SOLD holds are forgotten; others and unknown ids are left alone. Counters do not move:
+        the units stay sold and count against the user's limit. The caller makes sure each one's
+        order is stored as paid first: a refund then goes through `refund_stored`.
+        """
+        ...
+
+    def refund_stored(self, hold: Hold) -> Hold:
+        """Refund the paid order `hold` stands for (taken from the store), even if `forget_sold` forgot it.
+
+        A hold the ledger knows is refunded as `refund(hold.hold_id)` does. One it does not know must
+        be a sold hold `forget_sold` forgot (the caller read its order as paid): its `qty` units
+        leave the item's `sold`, go back on sale and to the user's quota, and the hold is kept as
+        REFUNDED and finished, so a repeat (a retry, a duplicate, a concurrent call) finds it
+        refunded and moves nothing. Refused with SALE_PAUSED on a paused item, UNKNOWN_ITEM for an
+        unknown item, and CONFLICT (nothing changes) when the item's sold units or the user's units
+        are fewer than `qty`: the ledger holds no such sale.
+        """
+        ...
+
+    def index_finished(self, limit: int = 1000) -> bool:
+        """Index up to about `limit` holds not yet indexed as finished or sold; True once none is left.
+
+        Holds finished or sold before the ledger kept these indexes (an older deploy's data) are
+        never listed by `finished` or `sold_before` until indexed here, as finished or sold now
+        (their retention period starts now). Idempotent and restart-safe: the progress is kept in
+        the ledger, so any process may go on where another stopped. An expiry not handed out yet is
+        not indexed (`expire_due` does that when it hands it out). A network engine, which processes
+        of the older version may still write during a rolling deploy, may start over later (and
+        answer False again) to index what they left.
         """
         ...
 

@@ -51,9 +51,11 @@ class MemoryLedger:
         self._due: list[tuple[float, str]] = []
         self._expired_unreported: list[Hold] = []
         self._pauses: dict[int, Pause] = {}  # may name items the ledger does not know (yet)
-        # Retention: finished holds -> when they finished (in that order: the clock only goes
-        # forward), and the users some of whose keys were forgotten -> when last.
+        # Retention: finished holds -> when they finished, sold holds -> when they were sold (in
+        # that order: the clock only goes forward), and the users some of whose keys were
+        # forgotten -> when last.
         self._done: dict[str, float] = {}
+        self._sold: dict[str, float] = {}
         self._retired: dict[str, float] = {}
         # Never above the sequences here while the process runs (nothing else writes this ledger),
         # but kept, so the contract's floors hold on every engine.
@@ -153,6 +155,7 @@ class MemoryLedger:
             self._due.clear()
             self._expired_unreported.clear()
             self._done.clear()
+            self._sold.clear()
             self._retired.clear()  # every key it is given is known again
             now = self._clock()
             for hold in holds:
@@ -164,6 +167,7 @@ class MemoryLedger:
                     heapq.heappush(self._due, (hold.expires_at, hold.hold_id))
                 elif hold.state is HoldState.SOLD:
                     book.sold += hold.qty
+                    self._sold[hold.hold_id] = now  # retained from now, as the finished ones
                 else:
                     self._done[hold.hold_id] = now  # the store knows it finished: retained from now
                     continue
@@ -242,23 +246,49 @@ class MemoryLedger:
     def refund(self, hold_id: str) -> Hold:
         return self._settle(hold_id, HoldState.REFUNDED)
 
-    def _settle(self, hold_id: str, target: HoldState) -> Hold:
+    def refund_stored(self, hold: Hold) -> Hold:
         with self._lock:
             now = self._clock()
+            if hold.hold_id in self._holds:
+                return self._settle_locked(now, hold.hold_id, HoldState.REFUNDED)
+            # Forgotten by `forget_sold`: its units are still counted as sold, and as the user's.
             self._sweep(now)
-            hold = self._holds.get(hold_id)
-            if hold is None:
-                raise FlashSaleError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
-            if hold.state is target:
-                return hold
-            error = transition_error(hold.state, target)
-            if error is not None:
-                raise FlashSaleError(error, f"hold {hold_id} is {hold.state}, cannot become {target}")
             self._check_not_paused(hold.item_id, now)
-            moved = self._move(hold, target)
-            if target is not HoldState.SOLD:
-                self._done[hold_id] = now
-            return moved
+            book = self._books.get(hold.item_id)
+            if book is None:
+                raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {hold.item_id}")
+            if book.sold < hold.qty or book.used.get(hold.user_id, 0) < hold.qty:
+                raise FlashSaleError(
+                    ErrorCode.CONFLICT, f"item {hold.item_id} holds no such sale as {hold.hold_id}"
+                )
+            # Kept as refunded and finished: a repeat finds it and moves nothing; retention forgets it.
+            refunded = self._move(hold._replace(state=HoldState.SOLD), HoldState.REFUNDED)
+            self._done[hold.hold_id] = now
+            return refunded
+
+    def _settle(self, hold_id: str, target: HoldState) -> Hold:
+        with self._lock:
+            return self._settle_locked(self._clock(), hold_id, target)
+
+    def _settle_locked(self, now: float, hold_id: str, target: HoldState) -> Hold:
+        """Move a known hold to `target` (see `confirm`, `release`, `refund`), under the lock."""
+        self._sweep(now)
+        hold = self._holds.get(hold_id)
+        if hold is None:
+            raise FlashSaleError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
+        if hold.state is target:
+            return hold
+        error = transition_error(hold.state, target)
+        if error is not None:
+            raise FlashSaleError(error, f"hold {hold_id} is {hold.state}, cannot become {target}")
+        self._check_not_paused(hold.item_id, now)
+        moved = self._move(hold, target)
+        if target is HoldState.SOLD:
+            self._sold[hold_id] = now
+        else:
+            self._sold.pop(hold_id, None)  # a refund
+            self._done[hold_id] = now
+        return moved
 
     def _move(self, hold: Hold, target: HoldState) -> Hold:
         book = self._books[hold.item_id]
@@ -341,29 +371,48 @@ class MemoryLedger:
             return gone
 
     def finished(self, before: float, limit: int = 1000) -> list[Hold]:
+        return self._listed(self._done, before, limit)
+
+    def sold_before(self, before: float, limit: int = 1000) -> list[Hold]:
+        return self._listed(self._sold, before, limit)
+
+    def _listed(self, index: dict[str, float], before: float, limit: int) -> list[Hold]:
+        """Up to `limit` holds of a retention index (`_done`, `_sold`) indexed before `before`."""
         with self._lock:
             found: list[Hold] = []
-            for hold_id, at in self._done.items():
+            for hold_id, at in index.items():
                 if at >= before or len(found) >= limit:
                     break
                 found.append(self._holds[hold_id])
             return found
 
     def forget(self, hold_ids: Iterable[str]) -> int:
+        return self._retire(self._done, hold_ids)
+
+    def forget_sold(self, hold_ids: Iterable[str]) -> int:
+        return self._retire(self._sold, hold_ids)
+
+    def _retire(self, index: dict[str, float], hold_ids: Iterable[str]) -> int:
+        """Forget the holds of a retention index among `hold_ids`, marking their users; how many went."""
         with self._lock:
             now, gone = self._clock(), 0
             for hold_id in hold_ids:
-                if hold_id in self._done:
+                if hold_id in index:
                     hold = self._holds[hold_id]
                     self._drop(hold)
                     self._retired[hold.user_id] = now
                     gone += 1
             return gone
 
+    def index_finished(self, limit: int = 1000) -> bool:
+        """True at once: this ledger indexed every hold as it finished or sold (`restore` too)."""
+        return True
+
     def _drop(self, hold: Hold) -> None:
-        """Forget a hold that takes no stock, and its request key (under the lock)."""
+        """Forget a hold and its request key, leaving the counters as they are (under the lock)."""
         del self._holds[hold.hold_id]
         self._done.pop(hold.hold_id, None)
+        self._sold.pop(hold.hold_id, None)
         key = (hold.user_id, hold.request_id)
         if self._by_key.get(key) == hold.hold_id:
             del self._by_key[key]

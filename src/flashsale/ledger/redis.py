@@ -14,7 +14,8 @@ call; with more left it answers "again" before deciding anything, and the client
 So every decision sees every due hold expired, and no call blocks Redis long. One set keeps the
 deadlines of every item, so finding that nothing is due costs one read per call, not one per item.
 Holds and their request keys are kept until retention forgets finished ones (`finished` +
-`forget`, see the contract) or `restore` replaces the state.
+`forget`) or sold ones (`sold_before` + `forget_sold`, see the contract), or `restore` replaces
+the state.
 
 The cost of a script is mostly per command it runs, not per key it touches, so `reserve_many`
 decides a whole batch with a fixed number of commands per item and per call (see reserve.lua);
@@ -42,6 +43,11 @@ Keys, for the prefix P (`?prefix=`, default "fs"):
                                   they finished: what retention may forget (forget.lua)
     P:retired             hash    user -> '1': some of the user's keys were forgotten, so an unknown
                                   key of theirs is answered REQUEST_FORGOTTEN (one HMGET per batch)
+    P:sold                zset    sold holds by when they were sold: what the sold retention may
+                                  forget (refunds then go through refund_stored.lua)
+    P:indexed             string  the HSCAN cursor of index.lua over P:holds ('done|<when>' once
+                                  round, again a day later): holds of an older deploy, finished or
+                                  sold, join P:done or P:sold
 
 Lost writes: every grant raises its item's `seq` and carries it in its stream entry; the client
 remembers the highest it saw granted per item (its floor, raised too by `expect`) and sends the
@@ -120,8 +126,13 @@ SCRIPTS = (
     "forget",
     "finished",
     "shorten",
+    "refund_stored",
+    "index",
 )
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
+# index.lua scans the hold records again this long after a scan came round (the ledger's clock):
+# what processes of the older version sold or finished during a rolling deploy gets indexed too.
+INDEX_AGAIN_S = 86_400.0
 
 # A one-node ledger pointed at a Cluster node hears one of these for its first script.
 _CLUSTER_REPLIES = (ClusterCrossSlotError, MovedError, AskError, ClusterDownError)
@@ -528,7 +539,12 @@ class RedisLedger:
         return self._settle(hold_id, HoldState.REFUNDED)
 
     def _settle(self, hold_id: str, target: HoldState) -> Hold:
-        reply = self._settle_script(hold_id, target.value, _SOURCE[target].value)
+        return self._settled(
+            hold_id, target, self._settle_script(hold_id, target.value, _SOURCE[target].value)
+        )
+
+    def _settled(self, hold_id: str, target: HoldState, reply: Any) -> Hold:
+        """The hold a settle script's reply gives, or the error it tells of."""
         if reply[0] == ErrorCode.UNKNOWN_HOLD:
             raise FlashSaleError(ErrorCode.UNKNOWN_HOLD, f"no hold {hold_id}")
         if reply[0] == ErrorCode.SALE_PAUSED:
@@ -538,6 +554,32 @@ class RedisLedger:
             error = transition_error(state, target) or ErrorCode.INVALID_TRANSITION
             raise FlashSaleError(error, f"hold {hold_id} is {state}, cannot become {target}")
         return _hold(reply[1])
+
+    def refund_stored(self, hold: Hold) -> Hold:
+        refunded, sold = HoldState.REFUNDED.value, HoldState.SOLD.value
+        while True:
+            reply = self._settle_script(hold.hold_id, refunded, sold)
+            if reply[0] != ErrorCode.UNKNOWN_HOLD:
+                return self._settled(hold.hold_id, HoldState.REFUNDED, reply)
+            # Forgotten by `forget_sold`: its item's book still counts it (see refund_stored.lua).
+            h = hold
+            reply = self._run(
+                "refund_stored",
+                self._clock(),
+                *(h.hold_id, h.item_id, h.user_id, h.qty, h.request_id, h.created_at, h.expires_at),
+                group=self.group_of_item(h.item_id),
+            )
+            if reply[0] == "known":  # a concurrent refund (or a restore) wrote it meanwhile: settle it
+                continue
+            if reply[0] == ErrorCode.SALE_PAUSED:
+                raise paused_error(int(reply[2]), float(reply[1]), self._clock())
+            if reply[0] == ErrorCode.UNKNOWN_ITEM:
+                raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {h.item_id}")
+            if reply[0] == ErrorCode.CONFLICT:
+                raise FlashSaleError(
+                    ErrorCode.CONFLICT, f"item {h.item_id} holds no such sale as {h.hold_id}"
+                )
+            return _hold(reply[1])
 
     def shorten(self, hold_id: str, expires_at: float) -> Hold:
         reply = self._run("shorten", self._clock(), hold_id, expires_at, group=self.group_of_hold(hold_id))
@@ -565,17 +607,38 @@ class RedisLedger:
     def forget(self, hold_ids: Iterable[str]) -> int:
         return self._forget("retire", hold_ids)
 
+    def forget_sold(self, hold_ids: Iterable[str]) -> int:
+        return self._forget("sold", hold_ids)
+
     def finished(self, before: float, limit: int = 1000) -> list[Hold]:
+        return self._listed("done", before, limit)
+
+    def sold_before(self, before: float, limit: int = 1000) -> list[Hold]:
+        return self._listed("sold", before, limit)
+
+    def _listed(self, index: str, before: float, limit: int) -> list[Hold]:
+        """Up to `limit` holds of a retention index ('done' or 'sold', see finished.lua), group by group."""
         found: list[Hold] = []
         for group in range(len(self._prefixes)):
             if len(found) >= limit:
                 break
-            found += [_hold(rec) for rec in self._run("finished", before, limit - len(found), group=group)]
+            found += [
+                _hold(rec) for rec in self._run("finished", before, limit - len(found), index, group=group)
+            ]
         return found
+
+    def index_finished(self, limit: int = 1000) -> bool:
+        """One page of index.lua's scan in each slot group not scanned yet; True once all are.
+
+        A day (INDEX_AGAIN_S) after a group's scan came round it scans again: see index.lua.
+        """
+        replies = self._each_group("index", self._clock(), limit, INDEX_AGAIN_S)
+        return all(int(done) for done, _ in replies)
 
     def _forget(self, mode: str, hold_ids: Iterable[str]) -> int:
         """Run forget.lua in each hold's slot group, then drop the forgotten keys' claims in their
-        users' groups ('forget' also marks the user, for retention; 'drop' for abandon).
+        users' groups ('forget' also marks the user, for retention of finished or sold holds; 'drop'
+        for abandon).
 
         Between the two steps a forgotten key's claim still names its item, so a request with it
         goes to the item's script, which finds the user marked (retire) or the key gone (abandon).
@@ -599,7 +662,7 @@ class RedisLedger:
                 (int(forgotten[j + 2]), forgotten[j], 0, forgotten[j + 1])
                 for j in range(0, len(forgotten), 3)
             ]
-            self._claims("forget" if mode == "retire" else "drop", claims)
+            self._claims("drop" if mode == "abandon" else "forget", claims)
         return gone
 
     # -- expiry --------------------------------------------------------------------------------

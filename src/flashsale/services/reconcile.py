@@ -178,10 +178,13 @@ class Reconciler:
             in_flight=[a.hold_id for a, b in zip(landed, stored, strict=True) if a.state is not b.state],
         )
         drift.orders_missing_in_db = sorted(set(in_ledger) - set(in_db))
+        # Retention forgets sold holds but keeps their units in `sold`: while the ledger counts every
+        # stored paid unit, a paid order without its hold is one retention forgot, not one lost.
+        sold_counted = level.sold == drift.stored_sold
         for hold_id, db_hold in in_db.items():
             led = in_ledger.get(hold_id)
             if led is None:
-                if db_hold.is_live(now):
+                if db_hold.is_live(now) and not (sold_counted and db_hold.state is HoldState.SOLD):
                     drift.holds_missing_in_ledger.append(hold_id)
             elif led.is_live(now) != db_hold.is_live(now) or (led.state is HoldState.SOLD) != (
                 db_hold.state is HoldState.SOLD

@@ -572,8 +572,12 @@ class PaymentDesk:
         return self._carry_out_refund(order)
 
     def _carry_out_refund(self, order: Order) -> Order:
-        """Ledger, then order, then provider: each step is idempotent, so recovery may repeat it."""
-        self.deps.ledger.refund(order.id)
+        """Ledger, then order, then provider: each step is idempotent, so recovery may repeat it.
+
+        The ledger is told the hold as the order stands for it: retention may have forgotten a
+        sold hold, and `refund_stored` still moves its units back once.
+        """
+        self.deps.ledger.refund_stored(repo.hold_of(order))
         now = self.deps.clock()
         written = False
         with self.deps.uow() as uow:

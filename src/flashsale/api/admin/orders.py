@@ -81,13 +81,16 @@ class RetentionOut(BaseModel):
 
     forgotten: int  # finished holds (and their request keys) the ledger forgot
     written: int  # orders written first because the order writer had not stored them yet
+    sold: int  # sold holds (and their request keys) the ledger forgot
 
 
 @router.post("/ledger/retention")
 def forget_finished_holds(platform: PlatformDep) -> RetentionOut:
-    """Forget finished holds older than FLASHSALE_LEDGER_RETENTION_HOURS now (servers do it periodically).
+    """Forget finished holds older than FLASHSALE_LEDGER_RETENTION_HOURS now, and sold ones older than
+    FLASHSALE_LEDGER_SOLD_RETENTION_HOURS (servers do it periodically).
 
-    Their orders stay in the store and answer a replay of their Idempotency-Key; live holds stay.
+    Their orders stay in the store and answer a replay of their Idempotency-Key (and a refund of a
+    paid one); held holds stay.
     """
     done = platform.retention.forget_finished()
-    return RetentionOut(forgotten=done.forgotten, written=done.written)
+    return RetentionOut(forgotten=done.forgotten, written=done.written, sold=done.sold)

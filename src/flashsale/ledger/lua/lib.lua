@@ -10,6 +10,9 @@
 local P = ARGV[1]
 local DUE, HOLDS, EXPIRED, STREAM, REQS, PAUSES = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local CLAIMS, DONE, RETIRED = KEYS[7], KEYS[8], KEYS[9]
+-- Sold holds by when they were sold (what retention may forget once their refunds are rare), and
+-- the progress of index.lua; named from the prefix, so in the group's slot on a Cluster.
+local SOLD, INDEXED = P .. ':sold', P .. ':indexed'
 -- Bounds the lazy expiry one call does; a caller told 'again' calls once more, nothing decided yet.
 local SWEEP_BATCH = 256
 
@@ -88,8 +91,8 @@ local function move_hold(rec, bucket, state)
   write_hold(rec[1], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7], state, bucket)
 end
 
--- Forget a hold that takes no stock: its record, its request key, its places in its item's index,
--- the finished index and the deadlines (retention and abandon).
+-- Forget a hold, leaving the counters as they are: its record, its request key, its places in its
+-- item's index, the finished and sold indexes and the deadlines (retention and abandon).
 local function drop_hold(rec)
   local hold = rec[1]
   redis.call('HDEL', HOLDS, hold)
@@ -97,6 +100,7 @@ local function drop_hold(rec)
   if redis.call('HGET', REQS, field) == hold then redis.call('HDEL', REQS, field) end
   redis.call('ZREM', ikey(rec[2], 'holds'), hold)
   redis.call('ZREM', DONE, hold)
+  redis.call('ZREM', SOLD, hold)
   redis.call('ZREM', DUE, hold)
 end
 

@@ -62,8 +62,8 @@ while i <= #ARGV do
   redis.call('ZADD', ikey(item, 'holds'), ARGV[i + 5], hold)
   if state == 'held' then
     redis.call('ZADD', DUE, expires, hold)
-  elseif state ~= 'sold' then
-    redis.call('ZADD', DONE, now_s, hold)  -- the store knows it finished: retained from now
+  else  -- the store knows it was sold or finished: retained from now
+    redis.call('ZADD', state == 'sold' and SOLD or DONE, now_s, hold)
   end
   i = i + 8
 end

@@ -23,5 +23,10 @@ else
 end
 if state == 'held' then redis.call('ZREM', DUE, hold) end
 move_hold(rec, bucket, target)
-if target ~= 'sold' then redis.call('ZADD', DONE, now_s, hold) end  -- finished: retention may forget it
+if target == 'sold' then
+  redis.call('ZADD', SOLD, now_s, hold)  -- kept for refunds, until the sold retention
+else
+  redis.call('ZREM', SOLD, hold)  -- a refund
+  redis.call('ZADD', DONE, now_s, hold)  -- finished: retention may forget it
+end
 return {'ok', rec}
