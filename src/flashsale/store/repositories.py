@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Executable, Row, case, select, update
+from sqlalchemy import CursorResult, Executable, Row, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, Update
 
 from flashsale.domain.campaign import Campaign, FlashSession, Phase, PhaseKind
 from flashsale.domain.catalog import Product
@@ -249,16 +250,25 @@ def save_transition(db: Session, before: Order, after: Order) -> bool:
     the move changed.
     """
     assert before.id == after.id
-    values: dict[str, Any] = {"status": after.status.value}
-    for field in ("paid_at", "closed_at", "payment_ref"):
-        if getattr(after, field) != getattr(before, field):
-            values[field] = getattr(after, field)
-    statement = (
+    changed = tuple(f for f in _MOVED_FIELDS if getattr(after, f) != getattr(before, f))
+    params: dict[str, Any] = {f"new_{f}": getattr(after, f) for f in changed}
+    params.update(order_id=before.id, before=before.status.value, after=after.status.value)
+    result = db.connection().execute(_transition_statement(changed), params)
+    return cast(CursorResult[Any], result).rowcount > 0
+
+
+_MOVED_FIELDS = ("paid_at", "closed_at", "payment_ref")
+
+
+@cache
+def _transition_statement(fields: tuple[str, ...]) -> Update:
+    """The compare-and-set UPDATE of a move that writes `fields` besides the status, built once per
+    shape: building and keying a statement per call cost more than running it."""
+    return (
         update(OrderRow)
-        .where(OrderRow.id == before.id, OrderRow.status == before.status.value)
-        .values(values)
+        .where(OrderRow.id == bindparam("order_id"), OrderRow.status == bindparam("before"))
+        .values(status=bindparam("after"), **{f: bindparam(f"new_{f}") for f in fields})
     )
-    return changed_rows(db, statement) > 0
 
 
 def finish_payment(db: Session, payment_id: int, *, status: str, refund_ref: str | None) -> None:
