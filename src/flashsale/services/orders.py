@@ -7,7 +7,7 @@ ledger is the arbiter between a late payment and the expiry of a hold.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 
@@ -92,13 +92,14 @@ class OrderService:
             return [exc] * len(cmds)
         outcomes: list[Purchase | Order | Exception | int] = []
         granted_at: dict[str, int] = {}  # hold id -> index of the fresh grant in this batch
+        replayed = self._stored_replays(decisions)
         for cmd, decision in zip(cmds, decisions, strict=True):
             hold = decision.hold
             if decision.replayed and hold is not None and hold.hold_id in granted_at:
                 outcomes.append(granted_at[hold.hold_id])  # a double-click inside the batch: answered below
                 continue
             try:
-                outcomes.append(self._decided(cmd, decision))
+                outcomes.append(self._decided(cmd, decision, replayed))
             except Exception as exc:  # a refusal, or a failure of this purchase alone
                 outcomes.append(exc)
             if isinstance(outcomes[-1], Order) and hold is not None:
@@ -120,14 +121,24 @@ class OrderService:
             return original if isinstance(original, Exception) else replace(original, replayed=True)
         return outcome
 
-    def _decided(self, cmd: Buy, decision: Decision) -> Purchase | Order:
-        """A refusal raises; a replay is answered now; a fresh grant returns its priced order to record."""
+    def _stored_replays(self, decisions: Sequence[Decision]) -> dict[str, Order]:
+        """The stored orders of a batch's replays, read at once (a crowd's retries come in hundreds)."""
+        ids = [d.hold.hold_id for d in decisions if d.replayed and d.hold is not None]
+        if not ids:
+            return {}
+        with self.deps.read() as r:
+            return r.orders.get_many(ids)
+
+    def _decided(self, cmd: Buy, decision: Decision, replayed: Mapping[str, Order]) -> Purchase | Order:
+        """A refusal raises; a replay is answered now (from `replayed`, its stored order, if read); a
+        fresh grant returns its priced order to record."""
         if decision.hold is None:
             assert decision.code is not None
             raise self.refusals.refusal(cmd.item_id, decision.code)
         hold = decision.hold
         if decision.replayed:  # as it is now: an expired hold reads EXPIRED before the sweeper writes it
-            return Purchase(self._current(self._ensure_order(hold)), replayed=True)
+            stored = replayed.get(hold.hold_id) or self._ensure_order(hold)
+            return Purchase(self._current(stored), replayed=True)
         try:
             if cmd.hold_ttl_s is not None:
                 hold = self.deps.ledger.shorten(hold.hold_id, hold.created_at + cmd.hold_ttl_s)
