@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from flashsale.clock import ManualClock
 from flashsale.domain.errors import ErrorCode
 from flashsale.domain.holds import Hold, HoldState
@@ -281,8 +279,10 @@ def test_holds_finished_before_the_indexes_existed_are_indexed_once_and_then_for
     ledger: Ledger, clock: ManualClock
 ) -> None:
     if not isinstance(ledger, RedisLedger):
-        assert ledger.index_finished()  # every hold it has was indexed as it finished (or restored)
-        pytest.skip("the in-process ledger has no data of an older deploy: it is rebuilt at start-up")
+        # No older deploy's data: the in-process ledger is rebuilt at start-up, every hold it has was
+        # indexed as it finished (or restored), and the backfill says so at once.
+        assert ledger.index_finished()
+        return
     ledger.configure(terms(1, quota=1000, per_user_limit=1000, hold_ttl_s=TTL, closes_at=OPENS_AT + 9 * DAY))
     ids = sell_a_day(ledger, clock)
     # More holds than a hash Redis keeps compact (hash-max-listpack-entries), which HSCAN returns whole.
