@@ -223,7 +223,7 @@ class RedisLedger:
         # Spread items (see flashsale.ledger.redis_spread): exact floors per (item, bucket) from this
         # process's grants, the highest item floor a read of the sequence confirmed, and each
         # bucket's avail as last seen (a hint: whether a batch may run short in a bucket).
-        self._spread = Spread(self._run, clock, groups, spread) if spread > 1 else None
+        self.spread = Spread(self._run, clock, groups, spread) if spread > 1 else None
         self._part_floors: dict[tuple[int, int], int] = {}
         self._confirmed: dict[int, int] = {}
         self._seen_avail: dict[tuple[int, int], int] = {}
@@ -244,13 +244,13 @@ class RedisLedger:
 
     def groups_of_item(self, item_id: int) -> list[int]:
         """The slot groups of the item's buckets: one, or `spread` different ones (bucket 0 first)."""
-        return self._spread.groups_of(item_id) if self._spread else [self.group_of_item(item_id)]
+        return self.spread.groups_of(item_id) if self.spread else [self.group_of_item(item_id)]
 
     def group_of_request(self, item_id: int, user_id: str) -> int:
         """The slot group that decides a user's requests of an item: its bucket's on a spread ledger."""
-        if self._spread is None:
+        if self.spread is None:
             return self.group_of_item(item_id)
-        return self._spread.groups_of(item_id)[self._spread.part_of_user(user_id)]
+        return self.spread.groups_of(item_id)[self.spread.part_of_user(user_id)]
 
     def group_of_user(self, user_id: str) -> int:
         """The slot group of a user's request claims on a Cluster: crc32 of the user id mod groups."""
@@ -294,8 +294,8 @@ class RedisLedger:
 
     # -- configuration -------------------------------------------------------------------------
     def configure(self, terms: ItemTerms) -> StockLevel:
-        if self._spread:
-            return self._spread.configure(terms, self._configure_in)
+        if self.spread:
+            return self.spread.configure(terms, self._configure_in)
         reply = self._configure_in(terms, self.group_of_item(terms.item_id), terms.quota)
         return StockLevel(terms.item_id, *(int(n) for n in reply[1:]))
 
@@ -351,7 +351,7 @@ class RedisLedger:
             if hold.state in (HoldState.HELD, HoldState.SOLD):
                 committed[hold.item_id, self._part_of_user(hold.user_id), hold.state.value] += hold.qty
                 used[hold.item_id, hold.user_id] += hold.qty
-        parts = range(self._spread.n if self._spread else 1)
+        parts = range(self.spread.n if self.spread else 1)
         taken = {i: sum(committed[i, j, s] for j in parts for s in ("held", "sold")) for i in books}
         broken = [i for i, t in books.items() if taken[i] > t.quota]
         if broken:
@@ -377,7 +377,7 @@ class RedisLedger:
                     t.closes_at,
                     t.hold_ttl_s,
                 )
-                row += (held, sold, floor, *((part, t.quota) if self._spread else ("", "")))
+                row += (held, sold, floor, *((part, t.quota) if self.spread else ("", "")))
         users: list[list[Any]] = [[] for _ in range(n)]
         for (item_id, user_id), units in used.items():
             users[self.group_of_request(item_id, user_id)] += (item_id, user_id, units)
@@ -398,7 +398,7 @@ class RedisLedger:
                 raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of item {reply[1]} is not held")
 
     def _part_of_user(self, user_id: str) -> int:
-        return self._spread.part_of_user(user_id) if self._spread else 0
+        return self.spread.part_of_user(user_id) if self.spread else 0
 
     def _restored_parts(
         self, terms: ItemTerms, known: int, taken: Mapping[int, int]
@@ -409,15 +409,15 @@ class RedisLedger:
         sequence as it is, which counts the other buckets' grants too), the others' are their own.
         """
         item_id = terms.item_id
-        if self._spread is None:
+        if self.spread is None:
             return [(self.group_of_item(item_id), terms.quota - taken[item_id], known)]
-        floor = max(known, self._spread.sequence(item_id) or 0)
+        floor = max(known, self.spread.sequence(item_id) or 0)
         with self._floors_lock:
-            floors = [floor] + [self._part_floors.get((item_id, j), 0) for j in range(1, self._spread.n)]
+            floors = [floor] + [self._part_floors.get((item_id, j), 0) for j in range(1, self.spread.n)]
         return list(
             zip(
-                self._spread.groups_of(item_id),
-                shares(terms.quota - taken[item_id], self._spread.n),
+                self.spread.groups_of(item_id),
+                shares(terms.quota - taken[item_id], self.spread.n),
                 floors,
                 strict=True,
             )
@@ -425,8 +425,8 @@ class RedisLedger:
 
     # -- sequences -----------------------------------------------------------------------------
     def sequence(self, item_id: int) -> int:
-        if self._spread:
-            seq = self._spread.sequence(item_id)
+        if self.spread:
+            seq = self.spread.sequence(item_id)
         else:
             reply = self._look(item_id, "")
             seq = None if reply is None else int(reply[6])
@@ -561,7 +561,7 @@ class RedisLedger:
         """
         in_order: dict[int, list[int]] = {}  # spread item -> its requests to decide in order
         behind: frozenset[int] = frozenset()
-        if self._spread:
+        if self.spread:
             pending, in_order, behind = self._plan_spread(requests, pending)
         positions: dict[int, list[int]] = {}  # group -> indices into requests, in order
         for j in pending:
@@ -583,11 +583,11 @@ class RedisLedger:
     ) -> tuple[list[int], dict[int, list[int]], frozenset[int]]:
         """Split a spread batch: the requests to decide per group, those per item in order, and the
         items whose sequence is below a floor this process was told of (refused LEDGER_BEHIND)."""
-        assert self._spread is not None
+        assert self.spread is not None
         asked: Counter[tuple[int, int]] = Counter()
         for j in pending:
             item_id, user_id, qty, _ = requests[j]
-            asked[item_id, self._spread.part_of_user(user_id)] += max(qty, 0)
+            asked[item_id, self.spread.part_of_user(user_id)] += max(qty, 0)
         with self._floors_lock:
             scarce = {
                 item for (item, part), units in asked.items() if units > self._seen_avail.get((item, part), 0)
@@ -604,12 +604,12 @@ class RedisLedger:
 
     def _floor_reached(self, item_id: int) -> bool:
         """Whether a spread item's sequence reached its floor: read once per floor raised."""
-        assert self._spread is not None
+        assert self.spread is not None
         with self._floors_lock:
             floor, confirmed = self._floors.get(item_id, 0), self._confirmed.get(item_id, 0)
         if floor <= confirmed:
             return True
-        seq = self._spread.sequence(item_id)
+        seq = self.spread.sequence(item_id)
         if seq is None or seq < floor:  # an unknown item is refused UNKNOWN_ITEM before any floor
             return False
         with self._floors_lock:
@@ -627,18 +627,18 @@ class RedisLedger:
         """Decide one spread item's requests in order: each run of one bucket's requests in one call;
         where the bucket defers, units are moved to it and the rest of the run asked again, and when
         the other buckets have none to give, the request is decided as the bucket finds it (refused)."""
-        assert self._spread is not None
+        assert self.spread is not None
         item_id, at, stuck = requests[indices[0]][0], 0, 0
         while at < len(indices):
-            part = self._spread.part_of_user(requests[indices[at]][1])
+            part = self.spread.part_of_user(requests[indices[at]][1])
             end = at + 1
             while (
                 end < len(indices)
                 and end - at < MAX_SCRIPT_BATCH
-                and self._spread.part_of_user(requests[indices[end]][1]) == part
+                and self.spread.part_of_user(requests[indices[end]][1]) == part
             ):
                 end += 1
-            run, group = indices[at:end], self._spread.groups_of(item_id)[part]
+            run, group = indices[at:end], self.spread.groups_of(item_id)[part]
             decided = self._reserve_chunk([requests[j] for j in run], group, checked, behind)
             done = next((k for k, d in enumerate(decided) if d is _DEFERRED), len(run))
             for j, decision in zip(run[:done], decided[:done], strict=True):
@@ -647,13 +647,13 @@ class RedisLedger:
             if at == end:
                 continue
             head, qty = run[done], requests[run[done]][2]  # deferred: its bucket is short
-            if stuck <= SHORT_RETRIES and self._spread.refill(item_id, part, qty):
+            if stuck <= SHORT_RETRIES and self.spread.refill(item_id, part, qty):
                 continue
             answer = self._reserve_chunk([requests[head]], group, checked, behind, final=True)[0]
             if (
                 answer.code in _SHORT
                 and stuck <= SHORT_RETRIES
-                and self._spread.stock(item_id).available >= qty
+                and self.spread.stock(item_id).available >= qty
             ):
                 continue  # another bucket's refill took the units meanwhile: they are still for sale
             answers[head] = answer
@@ -685,7 +685,7 @@ class RedisLedger:
                 for (item_id, user_id, qty, request_id), hold_id in zip(chunk, hold_ids, strict=True)
             ]
         )
-        spread = self._spread
+        spread = self.spread
         with self._floors_lock:
             if spread is None:
                 floors = "".join(
@@ -737,8 +737,8 @@ class RedisLedger:
     def _seen(self, group: int, reached: Mapping[int, int], left: Sequence[str]) -> None:
         """Remember what a spread bucket's reply showed: the sequences its grants reached (floors of
         the bucket) and its items' available units (hints for the next batch)."""
-        assert self._spread is not None
-        part_of = self._spread.part_of_group
+        assert self.spread is not None
+        part_of = self.spread.part_of_group
         with self._floors_lock:
             for item_id, seq in reached.items():
                 key = item_id, part_of(item_id, group)
@@ -859,8 +859,8 @@ class RedisLedger:
         return None if reply[0] == ErrorCode.UNKNOWN_ITEM else reply
 
     def stock(self, item_id: int) -> StockLevel:
-        if self._spread:
-            return self._spread.stock(item_id)
+        if self.spread:
+            return self.spread.stock(item_id)
         reply = self._look(item_id, "")
         if reply is None:
             raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
