@@ -31,6 +31,9 @@ Keys, for the prefix P (`?prefix=`, default "fs"):
     P:{i:<item>}:holds    zset    the item's hold ids by grant time (for reconciliation); a forgotten
                                   hold leaves it in O(log n). (`hold_ids`, a list, is read too: the
                                   index of holds granted before it became a sorted set)
+    P:{i:<item>}:out      hash    a spread item's bucket: transfer id -> 'to|units|when', units it sent
+                                  that are not known to be received (see redis_spread)
+    P:{i:<item>}:recv     zset    a spread item's bucket: the transfer ids it was credited, by when
     P:holds               hash    hold id -> the hold, packed in one field (item, qty, times, state,
                                   bucket, user, request id): one read per lookup
     P:reqs                hash    #user|user+request id -> hold id (idempotency)
@@ -75,10 +78,17 @@ its own hash tag; a request goes to bucket crc32(user) mod N. A bucket that cann
 request spreads all buckets' units evenly again and tops itself up, so SOLD_OUT means every bucket
 is dry, and no unit is created or lost. held, sold and the per-user counts stay per item, so the
 limit is exact. On one node all of this is one script and buys no throughput, since Redis runs
-scripts one at a time. On a Cluster an item's buckets stay in its group's slot (one master): spreading
-a hot item over masters is not done. With buckets on different nodes, the limit would stay exact
-only with each user's count in the bucket their requests are routed to (hence routing by user), and
-the rebalance would become a two-step transfer with the units in transit counted: not done.
+scripts one at a time; on a Cluster these buckets stay in the item's group's slot (one master).
+
+Spread items (`redis+cluster://...?groups=G&spread=N`, default 1: off) put a hot item on N masters:
+bucket j of every item is a book of its own in slot group (item + j*(G // N)) mod G, a whole ledger
+of its share (quota, avail, held, sold, seq, u:<user>) with the group's hold records, request keys,
+deadlines and stream. A user's requests go to bucket crc32(user) mod N, so the limit stays exact;
+hold ids are drawn in the bucket's group. A bucket that cannot cover a request answers DEFER
+(reserve.lua) and the client moves units in by a three-step transfer (transfer.lua) whose units in
+transit `stock` counts; SOLD_OUT means every bucket was dry with nothing in transit. A batch that may
+run short in a bucket is decided in order, one bucket's run at a time, so batches keep their order.
+Reads, pauses, configure and restore fan out over the buckets: see `flashsale.ledger.redis_spread`.
 """
 
 from __future__ import annotations
@@ -132,6 +142,10 @@ _REFUSED = {code.value: Decision(None, code) for code in ErrorCode}
 _DEFERRED = Decision(None)  # a bucket of a spread item could not cover it: decided after a transfer
 _SHORT = (ErrorCode.SOLD_OUT, ErrorCode.INSUFFICIENT_STOCK)
 SHORT_RETRIES = 10  # refills of one short bucket before its refusal stands, while units are elsewhere
+# A spread item found dry in every bucket is taken as sold out this long without asking the other
+# buckets again: units given back elsewhere meanwhile (a release, an expiry seen by another process)
+# wait at most this long for a buyer of another bucket.
+DRY_S = 0.1
 # Each target state is reachable from exactly one state; the scripts refuse any other.
 _SOURCE = {target: source for source, targets in HOLD_TRANSITIONS.items() for target in targets}
 
@@ -227,6 +241,7 @@ class RedisLedger:
         self._part_floors: dict[tuple[int, int], int] = {}
         self._confirmed: dict[int, int] = {}
         self._seen_avail: dict[tuple[int, int], int] = {}
+        self._dry: dict[int, float] = {}  # spread item -> when (ledger clock) every bucket was dry
 
     def purchase_stream(self) -> PurchaseStream:
         """The streams the reserve script appends every fresh grant to: one per slot group (order writer)."""
@@ -295,6 +310,8 @@ class RedisLedger:
     # -- configuration -------------------------------------------------------------------------
     def configure(self, terms: ItemTerms) -> StockLevel:
         if self.spread:
+            with self._floors_lock:
+                self._dry.pop(terms.item_id, None)
             return self.spread.configure(terms, self._configure_in)
         reply = self._configure_in(terms, self.group_of_item(terms.item_id), terms.quota)
         return StockLevel(terms.item_id, *(int(n) for n in reply[1:]))
@@ -396,6 +413,8 @@ class RedisLedger:
             reply = self._run("restore", *args, group=g)
             if reply[0] == ErrorCode.CONFLICT:
                 raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of item {reply[1]} is not held")
+        with self._floors_lock:
+            self._dry.clear()  # every bucket rebuilt: what was sold out here may not be
 
     def _part_of_user(self, user_id: str) -> int:
         return self.spread.part_of_user(user_id) if self.spread else 0
@@ -558,19 +577,23 @@ class RedisLedger:
         A spread item whose batch may run short in a bucket (more asked of a bucket than it had when
         last seen) is decided in order instead, one bucket's run of requests at a time, with transfers
         where a bucket runs dry; so is the rest of an item a bucket deferred in the calls per group.
+        An item this process found sold out in every bucket within DRY_S is decided by each bucket as
+        it finds itself (no transfer is looked for), so a sold-out sale costs what an unspread one does.
         """
         in_order: dict[int, list[int]] = {}  # spread item -> its requests to decide in order
-        behind: frozenset[int] = frozenset()
+        behind, dry = frozenset[int](), frozenset[int]()
         if self.spread:
-            pending, in_order, behind = self._plan_spread(requests, pending)
-        positions: dict[int, list[int]] = {}  # group -> indices into requests, in order
+            pending, in_order, behind, dry = self._plan_spread(requests, pending)
+        positions: dict[tuple[int, bool], list[int]] = {}  # (group, final) -> indices into requests
         for j in pending:
-            positions.setdefault(self.group_of_request(requests[j][0], requests[j][1]), []).append(j)
-        for group, indices in positions.items():
+            item_id, user_id = requests[j][0], requests[j][1]
+            positions.setdefault((self.group_of_request(item_id, user_id), item_id in dry), []).append(j)
+        for (group, final), indices in positions.items():
             for start in range(0, len(indices), MAX_SCRIPT_BATCH):
                 part = indices[start : start + MAX_SCRIPT_BATCH]
                 chunk = [requests[j] for j in part]
-                for j, decision in zip(part, self._reserve_chunk(chunk, group, checked, behind), strict=True):
+                decided = self._reserve_chunk(chunk, group, checked, behind, final)
+                for j, decision in zip(part, decided, strict=True):
                     if decision is _DEFERRED:
                         in_order.setdefault(requests[j][0], []).append(j)
                     else:
@@ -580,9 +603,10 @@ class RedisLedger:
 
     def _plan_spread(
         self, requests: Sequence[tuple[int, str, int, str]], pending: Sequence[int]
-    ) -> tuple[list[int], dict[int, list[int]], frozenset[int]]:
-        """Split a spread batch: the requests to decide per group, those per item in order, and the
-        items whose sequence is below a floor this process was told of (refused LEDGER_BEHIND)."""
+    ) -> tuple[list[int], dict[int, list[int]], frozenset[int], frozenset[int]]:
+        """Split a spread batch: the requests to decide per group, those per item in order, the items
+        whose sequence is below a floor this process was told of (refused LEDGER_BEHIND) and the
+        items found sold out lately (see `_decide`)."""
         assert self.spread is not None
         asked: Counter[tuple[int, int]] = Counter()
         for j in pending:
@@ -592,15 +616,17 @@ class RedisLedger:
             scarce = {
                 item for (item, part), units in asked.items() if units > self._seen_avail.get((item, part), 0)
             }
+            now = self._clock()
+            dry = frozenset(i for i, found in self._dry.items() if 0 <= now - found < DRY_S)
         behind = frozenset(i for i in {item for item, _ in asked} if not self._floor_reached(i))
         parallel: list[int] = []
         in_order: dict[int, list[int]] = {}
         for j in pending:
-            if requests[j][0] in scarce:
+            if requests[j][0] in scarce and requests[j][0] not in dry:
                 in_order.setdefault(requests[j][0], []).append(j)
             else:
                 parallel.append(j)
-        return parallel, in_order, behind
+        return parallel, in_order, behind, dry
 
     def _floor_reached(self, item_id: int) -> bool:
         """Whether a spread item's sequence reached its floor: read once per floor raised."""
@@ -650,12 +676,13 @@ class RedisLedger:
             if stuck <= SHORT_RETRIES and self.spread.refill(item_id, part, qty):
                 continue
             answer = self._reserve_chunk([requests[head]], group, checked, behind, final=True)[0]
-            if (
-                answer.code in _SHORT
-                and stuck <= SHORT_RETRIES
-                and self.spread.stock(item_id).available >= qty
-            ):
-                continue  # another bucket's refill took the units meanwhile: they are still for sale
+            if answer.code in _SHORT:
+                available = self.spread.stock(item_id).available
+                if available >= qty and stuck <= SHORT_RETRIES:
+                    continue  # another bucket's refill took the units meanwhile: they are still for sale
+                if available == 0:
+                    with self._floors_lock:
+                        self._dry[item_id] = self._clock()
             answers[head] = answer
             at, stuck = at + 1, 0
 
@@ -744,8 +771,16 @@ class RedisLedger:
                 key = item_id, part_of(item_id, group)
                 self._part_floors[key] = max(self._part_floors.get(key, 0), seq)
             for j in range(0, len(left), 2):
-                item_id = int(left[j])
-                self._seen_avail[item_id, part_of(item_id, group)] = int(left[j + 1])
+                item_id, units = int(left[j]), int(left[j + 1])
+                self._seen_avail[item_id, part_of(item_id, group)] = units
+                if units > 0:  # some came back (a release, an expiry): not sold out after all
+                    self._dry.pop(item_id, None)
+
+    def _back_on_sale(self, holds: Iterable[Hold]) -> None:
+        """Units of these items went back on sale here: none of them is sold out any more."""
+        with self._floors_lock:
+            for hold in holds:
+                self._dry.pop(hold.item_id, None)
 
     # -- settling a hold -----------------------------------------------------------------------
     def confirm(self, hold_id: str) -> Hold:
@@ -767,7 +802,10 @@ class RedisLedger:
             state = HoldState(reply[1])
             error = transition_error(state, target) or ErrorCode.INVALID_TRANSITION
             raise FlashSaleError(error, f"hold {hold_id} is {state}, cannot become {target}")
-        return _hold(reply[1])
+        hold = _hold(reply[1])
+        if target is not HoldState.SOLD:
+            self._back_on_sale((hold,))
+        return hold
 
     def shorten(self, hold_id: str, expires_at: float) -> Hold:
         reply = self._run("shorten", self._clock(), hold_id, expires_at, group=self.group_of_hold(hold_id))
@@ -790,6 +828,8 @@ class RedisLedger:
 
     # -- forgetting ----------------------------------------------------------------------------
     def abandon(self, hold_ids: Iterable[str]) -> int:
+        with self._floors_lock:
+            self._dry.clear()  # abandoned holds give units back, of items not known here
         return self._forget("abandon", hold_ids)
 
     def forget(self, hold_ids: Iterable[str]) -> int:
@@ -845,6 +885,7 @@ class RedisLedger:
                 _hold(rec) for rec in self._run("expire", self._clock(), limit - len(expired), group=group)
             ]
         # Lazy expiry of one item can hand an expiry to the list before an earlier one of another item.
+        self._back_on_sale(expired)
         return sorted(expired, key=lambda h: (h.expires_at, h.hold_id))
 
     def next_expiry(self) -> float | None:
