@@ -2,10 +2,10 @@
 
 The Redis engine runs once plain, once with each item's stock split over four buckets (a different
 code path: rebalancing), once on a Redis Cluster (items in slot groups, see
-flashsale.ledger.redis) and once there with every item spread over three slot groups; its params are marked `redis` (`redis_cluster`), so tests/conftest.py
-skips them when FLASHSALE_TEST_REDIS_URL (FLASHSALE_TEST_REDIS_CLUSTER_URL) is not set, and fails
-them instead under FLASHSALE_TEST_REQUIRE_SERVICES=1. An engine that fails to build fails the test:
-it never skips.
+flashsale.ledger.redis) and once there with every item spread over three slot groups; its params
+are marked `redis` (`redis_cluster`), so tests/conftest.py skips them when FLASHSALE_TEST_REDIS_URL
+(FLASHSALE_TEST_REDIS_CLUSTER_URL) is not set, and fails them instead under
+FLASHSALE_TEST_REQUIRE_SERVICES=1. An engine that fails to build fails the test: it never skips.
 Every ledger it builds gets a fresh key prefix (`?prefix=t-<uuid>`), whose keys are deleted afterwards.
 """
 
@@ -34,7 +34,9 @@ ENGINES = [
     pytest.param("redis-cluster?groups=3", id="redis-cluster", marks=pytest.mark.redis_cluster),
     # Every item in three buckets, one in each slot group (so on each master), decided apart and
     # refilled by transfers (see flashsale.ledger.redis_spread).
-    pytest.param("redis-cluster?groups=3&spread=3", id="redis-cluster-spread", marks=pytest.mark.redis_cluster),
+    pytest.param(
+        "redis-cluster?groups=3&spread=3", id="redis-cluster-spread", marks=pytest.mark.redis_cluster
+    ),
 ]
 
 LedgerFactory = Callable[[ManualClock], Ledger]
