@@ -584,22 +584,37 @@ class RedisLedger:
         behind, dry = frozenset[int](), frozenset[int]()
         if self.spread:
             pending, in_order, behind, dry = self._plan_spread(requests, pending)
-        positions: dict[tuple[int, bool], list[int]] = {}  # (group, final) -> indices into requests
-        for j in pending:
-            item_id, user_id = requests[j][0], requests[j][1]
-            positions.setdefault((self.group_of_request(item_id, user_id), item_id in dry), []).append(j)
-        for (group, final), indices in positions.items():
-            for start in range(0, len(indices), MAX_SCRIPT_BATCH):
-                part = indices[start : start + MAX_SCRIPT_BATCH]
-                chunk = [requests[j] for j in part]
-                decided = self._reserve_chunk(chunk, group, checked, behind, final)
-                for j, decision in zip(part, decided, strict=True):
-                    if decision is _DEFERRED:
-                        in_order.setdefault(requests[j][0], []).append(j)
-                    else:
-                        answers[j] = decision
+        for j in self._decide_per_group(requests, pending, answers, checked, behind, dry):
+            in_order.setdefault(requests[j][0], []).append(j)
         for indices in in_order.values():
             self._decide_in_order(requests, sorted(indices), answers, checked, behind)
+
+    def _decide_per_group(
+        self,
+        requests: Sequence[tuple[int, str, int, str]],
+        indices: Sequence[int],
+        answers: list[Decision | None],
+        checked: bool,
+        behind: frozenset[int],
+        dry: frozenset[int],
+    ) -> list[int]:
+        """Decide the requests one call per group (and MAX_SCRIPT_BATCH); the ones a bucket deferred.
+        The `dry` items are decided as each bucket finds itself (never deferred)."""
+        positions: dict[tuple[int, bool], list[int]] = {}  # (group, final) -> indices into requests
+        for j in indices:
+            item_id, user_id = requests[j][0], requests[j][1]
+            positions.setdefault((self.group_of_request(item_id, user_id), item_id in dry), []).append(j)
+        deferred = []
+        for (group, final), group_indices in positions.items():
+            for start in range(0, len(group_indices), MAX_SCRIPT_BATCH):
+                part = group_indices[start : start + MAX_SCRIPT_BATCH]
+                decided = self._reserve_chunk([requests[j] for j in part], group, checked, behind, final)
+                for j, decision in zip(part, decided, strict=True):
+                    if decision is _DEFERRED:
+                        deferred.append(j)
+                    else:
+                        answers[j] = decision
+        return deferred
 
     def _plan_spread(
         self, requests: Sequence[tuple[int, str, int, str]], pending: Sequence[int]
@@ -616,8 +631,7 @@ class RedisLedger:
             scarce = {
                 item for (item, part), units in asked.items() if units > self._seen_avail.get((item, part), 0)
             }
-            now = self._clock()
-            dry = frozenset(i for i, found in self._dry.items() if 0 <= now - found < DRY_S)
+        dry = frozenset(i for i, _ in asked if self._sold_out(i))
         behind = frozenset(i for i in {item for item, _ in asked} if not self._floor_reached(i))
         parallel: list[int] = []
         in_order: dict[int, list[int]] = {}
@@ -627,6 +641,11 @@ class RedisLedger:
             else:
                 parallel.append(j)
         return parallel, in_order, behind, dry
+
+    def _sold_out(self, item_id: int) -> bool:
+        """Whether this process found the spread item dry in every bucket less than DRY_S ago."""
+        found = self._dry.get(item_id)
+        return found is not None and 0 <= self._clock() - found < DRY_S
 
     def _floor_reached(self, item_id: int) -> bool:
         """Whether a spread item's sequence reached its floor: read once per floor raised."""
@@ -654,8 +673,13 @@ class RedisLedger:
         where the bucket defers, units are moved to it and the rest of the run asked again, and when
         the other buckets have none to give, the request is decided as the bucket finds it (refused)."""
         assert self.spread is not None
-        item_id, at, stuck = requests[indices[0]][0], 0, 0
+        item_id, at, stuck, seen = requests[indices[0]][0], 0, 0, 0
         while at < len(indices):
+            if self._sold_out(item_id):  # found so here or by another thread: each bucket decides alone
+                self._decide_per_group(
+                    requests, indices[at:], answers, checked, behind, frozenset((item_id,))
+                )
+                return
             part = self.spread.part_of_user(requests[indices[at]][1])
             end = at + 1
             while (
@@ -673,14 +697,15 @@ class RedisLedger:
             if at == end:
                 continue
             head, qty = run[done], requests[run[done]][2]  # deferred: its bucket is short
-            if stuck <= SHORT_RETRIES and self.spread.refill(item_id, part, qty):
-                continue
+            if stuck <= SHORT_RETRIES:
+                covered, seen = self.spread.refill(item_id, part, qty)
+                if covered:
+                    continue
             answer = self._reserve_chunk([requests[head]], group, checked, behind, final=True)[0]
             if answer.code in _SHORT:
-                available = self.spread.stock(item_id).available
-                if available >= qty and stuck <= SHORT_RETRIES:
+                if seen >= qty and stuck <= SHORT_RETRIES:
                     continue  # another bucket's refill took the units meanwhile: they are still for sale
-                if available == 0:
+                if seen == 0:
                     with self._floors_lock:
                         self._dry[item_id] = self._clock()
             answers[head] = answer

@@ -189,28 +189,31 @@ class Spread:
                     left += units
         return finished, left
 
-    def refill(self, item_id: int, part: int, need: int) -> bool:
-        """Move units into bucket `part` until it has `need`; False when the others cannot give them.
+    def refill(self, item_id: int, part: int, need: int) -> tuple[bool, int]:
+        """Move units into bucket `part` until it has `need`: whether it has them now, and the units
+        for sale in every bucket and in transit as last read (what another bucket may still give).
 
         A shortage is final only after every stale transfer was finished and the fresh ones were
         waited for (and then finished too): units in transit are never reported sold out.
         """
+        seen = 0
         for attempt in range(REFILL_TRIES):
             last = attempt == REFILL_TRIES - 1
             parts = self.parts(item_id)
             if parts[part] is None:
-                return False
+                return False, seen
             finished, _ = self.finish(item_id, parts, 0.0 if last else TRANSFER_STALE_S)
             if finished:
                 parts = self.parts(item_id)
             avail = [p.avail if p else 0 for p in parts]
+            seen = sum(avail) + in_transit(parts)
             if avail[part] >= need:
-                return True
-            if sum(avail) < need and not last and in_transit(parts):
+                return True, seen
+            if sum(avail) < need and not last and seen > sum(avail):
                 time.sleep(0.005 * (attempt + 1))  # let the sender land it
                 continue
-            return avail[part] + self._gather(item_id, part, need, avail) >= need
-        return False
+            return avail[part] + self._gather(item_id, part, need, avail) >= need, seen
+        return False, seen
 
     def _gather(self, item_id: int, part: int, need: int, avail: list[int]) -> int:
         """Transfer units to bucket `part`: enough for `need` and its even share of the rest, taken
