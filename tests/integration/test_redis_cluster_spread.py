@@ -13,14 +13,21 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 
+from flashsale.bootstrap import Platform, order_writer_for
 from flashsale.clock import ManualClock
+from flashsale.config import Settings
 from flashsale.domain.errors import ErrorCode
 from flashsale.domain.holds import Hold
 from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
-from flashsale.ledger.redis_spread import TRANSFER_STALE_S, Spread
+from flashsale.ledger.redis_spread import TRANSFER_STALE_S, LayoutChanged, Spread
+from flashsale.services.orders import Buy
+from flashsale.store import repositories as repo
+from flashsale.store.tables import OrderRow
+from tests.conftest import Sale
 from tests.factories import OPENS_AT, release_together, terms
-from tests.integration.redis_support import delete_keys_of, with_query
+from tests.integration.redis_support import delete_keys_of, redis_of, redis_platform, with_query
 from tests.services import REDIS_CLUSTER_URL
 
 pytestmark = pytest.mark.redis_cluster
@@ -37,6 +44,13 @@ def ledger() -> Iterator[RedisLedger]:
     yield made
     delete_keys_of(made)
     made.close()
+
+
+@pytest.fixture
+def platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]:
+    """The shared `platform` fixture on a spread Cluster ledger (orders in the default database)."""
+    with redis_platform(settings, clock, cluster=True, groups=3, spread=3) as plat:
+        yield plat
 
 
 def spread_of(ledger: RedisLedger) -> Spread:
@@ -67,6 +81,21 @@ def test_a_users_requests_all_go_to_one_bucket_so_the_limit_is_exact(ledger: Red
     groups = {ledger.group_of_hold(a.hold.hold_id) for a in answers if a.hold is not None}
     assert groups == {ledger.group_of_request(1, "ann")}
     assert ledger.used_by(1, "ann") == LIMIT
+
+
+def test_items_of_an_unspread_ledger_are_refused_plainly_until_a_rebuild(ledger: RedisLedger) -> None:
+    assert REDIS_CLUSTER_URL is not None
+    unspread = redis_ledger_from_url(
+        with_query(REDIS_CLUSTER_URL, groups=3, prefix=ledger.prefix), ledger._clock
+    )
+    try:
+        unspread.configure(terms(3, quota=10))  # item 3: group 0, which is also bucket 0's
+    finally:
+        unspread.close()
+    with pytest.raises(LayoutChanged):
+        ledger.stock(3)
+    ledger.restore([terms(3, quota=10)], [])
+    assert ledger.stock(3).available == 10
 
 
 def test_an_interrupted_transfer_is_counted_in_transit_and_finished_once_it_is_stale(
@@ -138,3 +167,22 @@ def test_a_crowd_on_one_hot_spread_item_sells_exactly_the_quota_and_nobody_more_
     assert all(ledger.used_by(1, user) == units for user, units in per_user.items())
     # every master decided some of the crowd
     assert len({ledger.group_of_hold(h.hold_id) for h in grants}) == 3
+
+
+def test_a_spread_sale_is_stored_by_one_writer_whose_marks_call_for_no_repair(
+    platform: Platform, sale: Sale, clock: ManualClock
+) -> None:
+    ledger, buds = redis_of(platform), sale.earbuds_id
+    clock.set(clock() + 1)
+    bought = [platform.orders.buy(Buy(f"u{n}", buds, 1, "k")).order.id for n in range(12)]
+    assert len({ledger.group_of_hold(order_id) for order_id in bought}) == 3  # every bucket sold
+
+    writer = order_writer_for(platform)
+    writer.drain()
+    with platform.deps.uow() as uow:
+        assert set(uow.db.scalars(select(OrderRow.id))) == set(bought)
+        marks = repo.ledger_marks(uow.db)
+    # Only bucket 0's entries carry a sequence, and the item's sequence counts every bucket's grants.
+    assert 0 < marks[buds] <= ledger.sequence(buds) == 12
+    writer.share_marks()  # hands the marks to the ledger as floors: none is above the sequence
+    assert platform.orders.buy(Buy("late", buds, 1, "k")).order.id

@@ -430,7 +430,7 @@ class RedisLedger:
         item_id = terms.item_id
         if self.spread is None:
             return [(self.group_of_item(item_id), terms.quota - taken[item_id], known)]
-        floor = max(known, self.spread.sequence(item_id) or 0)
+        floor = max(known, self.spread.sequence(item_id, strict=False) or 0)
         with self._floors_lock:
             floors = [floor] + [self._part_floors.get((item_id, j), 0) for j in range(1, self.spread.n)]
         return list(

@@ -44,7 +44,14 @@ STOCK_READS = 10  # reads of the buckets until one adds up (a transfer may move 
 QUOTA_TRIES = 5  # attempts of a quota change whose plan a concurrent grant spoiled
 BEHIND = 2**53  # a floor no sequence reaches: the item's sequence is below a known floor
 
+SPREAD_LOOK = 11  # elements of look.lua's reply for a bucket of a spread item (fewer: an unspread book)
+
 ConfigureIn = Callable[[ItemTerms, int, int | str, int], Any]
+
+
+class LayoutChanged(RuntimeError):
+    """The keys under the prefix were written with another `spread` (or `groups`): a configuration
+    change that needs a rebuild (restore) from the system of record, told plainly."""
 
 
 class Part(NamedTuple):
@@ -62,6 +69,8 @@ class Part(NamedTuple):
 
 
 def _part(reply: Sequence[Any]) -> Part:
+    if len(reply) < SPREAD_LOOK:  # an unspread book (read by a restore after spread changed)
+        reply = [*reply, 0, reply[1], [], []]
     _, quota, avail, held, sold, used, seq, _part_no, total, flat, received = reply
     out = {}
     for j in range(0, len(flat), 2):
@@ -118,11 +127,17 @@ class Spread:
         return (group - item_id) % self.groups // self._step
 
     # -- reads ---------------------------------------------------------------------------------
-    def parts(self, item_id: int, user_id: str = "") -> list[Part | None]:
-        """Every bucket of the item (None where it is unknown), read one after another."""
+    def parts(self, item_id: int, user_id: str = "", *, strict: bool = True) -> list[Part | None]:
+        """Every bucket of the item (None where it is unknown), read one after another; `strict`
+        refuses an unspread book (LayoutChanged) rather than read it as a bucket."""
         found: list[Part | None] = []
         for group in self.groups_of(item_id):
             reply = self._run("look", self._clock(), item_id, user_id, group=group)
+            if strict and reply[0] != ErrorCode.UNKNOWN_ITEM and len(reply) < SPREAD_LOOK:
+                raise LayoutChanged(
+                    f"item {item_id} was registered by an unspread ledger under this prefix: spread (or"
+                    " groups) changed, so rebuild the ledger from the store (restore) first"
+                )
             found.append(None if reply[0] == ErrorCode.UNKNOWN_ITEM else _part(reply))
         return found
 
@@ -144,9 +159,10 @@ class Spread:
         avail = sum(p.avail for p in known) + transit
         return StockLevel(item_id, quota, avail, sum(p.held for p in known), sum(p.sold for p in known))
 
-    def sequence(self, item_id: int) -> int | None:
-        """Bucket 0's sequence plus the others' grants in their epoch; None for an unknown item."""
-        parts = self.parts(item_id)
+    def sequence(self, item_id: int, *, strict: bool = True) -> int | None:
+        """Bucket 0's sequence plus the others' grants in their epoch; None for an unknown item.
+        Not `strict`: an unspread book's sequence is read as bucket 0's (for a restore)."""
+        parts = self.parts(item_id, strict=strict)
         if all(p is None for p in parts):
             return None
         return sum(
