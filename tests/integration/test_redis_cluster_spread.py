@@ -18,7 +18,7 @@ from sqlalchemy import select
 from flashsale.bootstrap import Platform, order_writer_for
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
-from flashsale.domain.errors import ErrorCode
+from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold
 from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
 from flashsale.ledger.redis_spread import TRANSFER_STALE_S, LayoutChanged, Spread
@@ -96,6 +96,25 @@ def test_items_of_an_unspread_ledger_are_refused_plainly_until_a_rebuild(ledger:
         ledger.stock(3)
     ledger.restore([terms(3, quota=10)], [])
     assert ledger.stock(3).available == 10
+
+
+def test_a_restore_under_a_lease_one_bucket_lost_changes_no_bucket(ledger: RedisLedger) -> None:
+    item = terms(1, quota=9, per_user_limit=LIMIT)
+    ledger.configure(item)
+    held = ledger.reserve(item_id=1, user_id="ann", qty=2, request_id="k").hold
+    assert held is not None
+    ledger.pause([1], until=OPENS_AT + 30, token="t")
+    # the group rebuilt last lost the lease (it ran out there first, say): the others' books must
+    # not be rebuilt without it
+    ledger._run("pause", OPENS_AT, "resume", "t", 0, 1, group=max(ledger.groups_of_item(1)))
+    before = [p.quota if p else None for p in spread_of(ledger).parts(1)]
+
+    with pytest.raises(FlashSaleError) as refused:
+        ledger.restore([item], [], token="t")  # the store says ann's hold is gone: 9 available
+
+    assert refused.value.code is ErrorCode.CONFLICT
+    assert [p.quota if p else None for p in spread_of(ledger).parts(1)] == before
+    assert ledger.stock(1).held == 2
 
 
 def test_an_interrupted_transfer_is_counted_in_transit_and_finished_once_it_is_stale(

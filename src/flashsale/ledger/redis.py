@@ -406,6 +406,8 @@ class RedisLedger:
             row = records[self.group_of_request(h.item_id, h.user_id)]
             row += (h.hold_id, h.item_id, h.user_id, h.qty, h.request_id)
             row += (h.created_at, h.expires_at, h.state.value)
+        if token and self.spread:
+            self._check_leases(books, token)
         for g, prefix in enumerate(self._prefixes):
             pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + ":*"
             args: list[Any] = [self._clock(), token or "", pattern, self.buckets, len(items[g]) // 11]
@@ -415,6 +417,19 @@ class RedisLedger:
                 raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of item {reply[1]} is not held")
         with self._floors_lock:
             self._dry.clear()  # every bucket rebuilt: what was sold out here may not be
+
+    def _check_leases(self, item_ids: Iterable[int], token: str) -> None:
+        """Refuse (CONFLICT) a restore under `token` unless every bucket's group holds its item's
+        lease: each group is rebuilt in its own call, and a spread item rebuilt in some groups only
+        would have its units counted twice or not at all. (Each call checks again, atomically.)"""
+        now = self._clock()
+        held = [
+            {int(flat[j]) for j in range(0, len(flat), 3) if flat[j + 2] == token}
+            for flat in self._each_group("pause", now, "list", "", 0)
+        ]
+        for item_id in item_ids:
+            if any(item_id not in held[g] for g in self.groups_of_item(item_id)):
+                raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of item {item_id} is not held")
 
     def _part_of_user(self, user_id: str) -> int:
         return self.spread.part_of_user(user_id) if self.spread else 0
