@@ -17,6 +17,13 @@ outgoing records whose id no receiver has yet, so at every instant Σ avail + in
 leaves the record; whoever next needs units of the item (or changes its quota) finishes every
 transfer older than TRANSFER_STALE_S, idempotently by id. SOLD_OUT is answered only after the
 buckets were read dry with nothing in transit (transfers still fresh are waited for, then finished).
+Transfers are refused while the item is paused, so none lands in a bucket a restore rebuilt.
+
+Order (RedisLedger._decide): a batch is decided in one call per group while no bucket may run short
+(more asked of it than it had when last seen); otherwise the item's requests are decided in order,
+one bucket's run per call, transfers between. Concurrent batches may still find a bucket short that
+looked full: its deferred requests are then decided in order after the others of their batch. An
+item found dry everywhere is taken as sold out for RedisLedger's DRY_S by that process.
 
 Sequences: bucket j counts its own grants; the item's sequence is bucket 0's (which carries the
 epoch of the last restore) plus every other bucket's count within its epoch, so every grant raises
