@@ -168,7 +168,12 @@ def test_an_unsigned_token_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("extra", "accepted"),
-    [({"aud": "elsewhere"}, False), ({"nbf": 4_000_000_000}, False), ({"nbf": 1}, True), ({"jti": "x"}, True)],
+    [
+        ({"aud": "elsewhere"}, False),
+        ({"nbf": 4_000_000_000}, False),
+        ({"nbf": 1}, True),
+        ({"jti": "x"}, True),
+    ],
     ids=str,
 )
 def test_a_token_with_claims_beyond_the_minted_ones_is_judged_by_pyjwt(

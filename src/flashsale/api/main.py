@@ -18,14 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flashsale import __version__
 from flashsale.api import admin, board, health, metrics, shop
-from flashsale.api.admission import ReadAdmission
-from flashsale.api.board import BoardStreamFastPath
+from flashsale.api.edge import Edge
 from flashsale.api.errors import install_error_handlers
-from flashsale.api.limits import BodySizeLimit
-from flashsale.api.observe import RequestObserver
-from flashsale.api.shop.admission import RoomPollFastPath
-from flashsale.api.shop.purchase_fast_path import PurchaseFastPath
-from flashsale.api.shop.sessions import PublicReadFastPath
 from flashsale.auth import ShopperTokens
 from flashsale.bootstrap import Platform, build
 from flashsale.config import Settings
@@ -127,8 +121,11 @@ class ShopApp(FastAPI):
         return ServerErrorMiddleware(node, handler=outer.handler, debug=outer.debug)
 
 
-def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
-    """Build the HTTP app around a wired platform; the app closes the platform when it shuts down."""
+def create_app(platform: Platform, *, start_jobs: bool = True, fast_paths: bool = True) -> FastAPI:
+    """Build the HTTP app around a wired platform; the app closes the platform when it shuts down.
+
+    `fast_paths=False` answers every request through its route (tests compare the two ways).
+    """
     jwt_secret = platform.settings.jwt_secret
     if not (jwt_secret and platform.settings.admin_token):
         raise ValueError("the platform has no secrets: build it with flashsale.bootstrap.build")
@@ -174,20 +171,20 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.state.readiness = health.Readiness.of(platform)
     app.state.log_requests = platform.settings.access_log
     install_error_handlers(app)
-    # Innermost of ours: a plain POST /purchases skips routing and dependency solving (the buy
-    # path's edge); its body was capped by BodySizeLimit first.
-    app.add_middleware(PurchaseFastPath, platform=platform, shopper_tokens=app.state.shopper_tokens)
-    app.add_middleware(BodySizeLimit, max_body_bytes=platform.settings.max_body_bytes)
-    # A flood of public reads is answered from memory before the framework runs at all.
-    app.add_middleware(PublicReadFastPath, platform=platform)
-    # So is a waiting room's crowd polling its place.
-    app.add_middleware(RoomPollFastPath)
-    if limits.read_per_client:  # before the fast path: a flood is refused before it is answered
-        app.add_middleware(ReadAdmission, admission=app.state.admission)
-    # The live board's viewers are written to before the framework (and the buy path's guards) run.
-    app.add_middleware(BoardStreamFastPath, feed=app.state.board)
-    # Outermost, so every answer is timed, the fast path's and the body guard's included.
-    app.add_middleware(RequestObserver, metrics=app.state.metrics, log_requests=platform.settings.access_log)
+    # The shop's one middleware: it observes every request and sends each down the edge chain of
+    # its path (a plain POST /purchases skips routing, public reads are answered from memory, …).
+    app.add_middleware(
+        Edge,
+        metrics=app.state.metrics,
+        log_requests=platform.settings.access_log,
+        max_body_bytes=platform.settings.max_body_bytes,
+        platform=platform,
+        shopper_tokens=app.state.shopper_tokens,
+        feed=app.state.board,
+        # Before the fast path: a flood is refused before it is answered.
+        read_admission=app.state.admission if limits.read_per_client else None,
+        fast_paths=fast_paths,
+    )
     app.include_router(shop.router)
     app.include_router(admin.router)
     app.include_router(board.router)
