@@ -30,7 +30,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         epilog=(
             f"Servers: {PG_URL_ENV} and {REDIS_URL_ENV} name existing ones (each run uses its own schema, "
             "database and key prefix, and removes them); otherwise throwaway PostgreSQL and Redis servers "
-            "are started on 127.0.0.1 and stopped at the end."
+            "are started on 127.0.0.1 and stopped at the end. "
+            "Just the Redis HTTP rows (the bare-FastAPI floor, then POST /purchases on the Redis ledger "
+            "against it, each with the server's CPU per request): python -m bench --only http"
         ),
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run well under 30 s")

@@ -72,7 +72,7 @@ class CheckoutSuite:
             env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_")}
             env |= {f"FLASHSALE_{k.upper()}": v for k, v in settings.items()}
             log = workdir / "api.log"
-            with uvicorn(SERVING_APP, env, log, factory=True, workers=1) as port:
+            with uvicorn(SERVING_APP, env, log, factory=True, workers=1) as (port, _):
                 shape, secret = Shape(self.requests, 1), settings["jwt_secret"]
                 seen = run_loadgen(
                     port,

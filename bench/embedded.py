@@ -46,7 +46,7 @@ class EmbeddedSuite:
         shape = Shape(self.requests, 1)
         with tempfile.TemporaryDirectory(prefix="flashsale-bench-floor1-") as tmp:
             log = Path(tmp) / "floor.log"
-            with uvicorn("bench.floor_app:app", dict(os.environ), log, factory=False, workers=1) as port:
+            with uvicorn("bench.floor_app:app", dict(os.environ), log, factory=False, workers=1) as (port, _):
                 run, statuses = _load(
                     port, shape, [1], self.buys.secret, Path(tmp), log, connections=FLOOR_CONNECTIONS
                 )

@@ -3,6 +3,12 @@
 The server runs with as many workers as there are cores; the load generator is a separate process
 (`bench.loadgen`) on the same machine, so the two share the CPU, as they would on one box.
 The buy path runs on the Redis ledger with orders in PostgreSQL, in a database created for the run.
+Each row also gives the server's CPU per request: the user + system time of uvicorn's supervisor and
+every process under it (the workers, whose order writers run on until the orders have landed), from
+/proc around the load. That is what a request costs the server, whatever else the box runs, so it
+tells changes apart when the throughput of a shared box does not.
+
+`python -m bench --only http` runs just these rows: the floor first, then the buy path against it.
 """
 
 from __future__ import annotations
@@ -40,11 +46,45 @@ BUY_PATH = "HTTP buy path: POST /purchases (redis ledger)"
 FLOOR = "HTTP floor: bare FastAPI POST"
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the user + system CPU seconds a process has used so far (0 once it is gone)."""
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """Return the CPU seconds used so far by `root` and every process under it (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu_seconds(pid)
+        todo += children.get(pid, [])
+    return total
+
+
+class Server(NamedTuple):
+    """A running uvicorn: its port and its supervisor's pid."""
+
+    port: int
+    pid: int
+
+
 @contextlib.contextmanager
 def uvicorn(
     target: str, env: dict[str, str], log: Path, *, factory: bool, workers: int = WORKERS
-) -> Iterator[int]:
-    """Serve `target` with `workers` uvicorn workers on a free loopback port; yield the port."""
+) -> Iterator[Server]:
+    """Serve `target` with `workers` uvicorn workers on a free loopback port; yield where it runs."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--workers", str(workers), "--http", "httptools", "--no-access-log", "--log-level", "info"]
@@ -53,7 +93,7 @@ def uvicorn(
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=out)
     try:
         _wait_for_workers(proc, log, workers)
-        yield port
+        yield Server(port, proc.pid)
     finally:
         proc.terminate()  # uvicorn's supervisor stops its workers on SIGTERM
         try:
@@ -132,6 +172,10 @@ def run_loadgen(
     return seen
 
 
+def _per_request_us(cpu_s: float, run: Run) -> float:
+    return cpu_s / run.decisions * 1e6 if run.decisions else 0.0
+
+
 def _statuses(statuses: Counter[str], expected: set[str]) -> str | None:
     unexpected = {s: n for s, n in statuses.items() if s not in expected}
     return f"unexpected HTTP statuses {unexpected}" if unexpected else None
@@ -151,17 +195,18 @@ class HttpSuite:
     def floor_step(self) -> Result:
         """Measure the bare FastAPI POST (same workers, same load generator, same crowd)."""
         shape = Shape(self.requests, 1)
-        with (
-            tempfile.TemporaryDirectory(prefix="flashsale-bench-floor-") as tmp,
-            uvicorn("bench.floor_app:app", dict(os.environ), Path(tmp) / "floor.log", factory=False) as port,
-        ):
-            run, statuses = _load(port, shape, [1], self.secret, Path(tmp), Path(tmp) / "floor.log")
+        with tempfile.TemporaryDirectory(prefix="flashsale-bench-floor-") as tmp:
+            workdir = Path(tmp)
+            log = workdir / "floor.log"
+            with uvicorn("bench.floor_app:app", dict(os.environ), log, factory=False) as server:
+                before = tree_cpu_seconds(server.pid)
+                run, statuses = _load(server.port, shape, [1], self.secret, workdir, log)
+                cpu = _per_request_us(tree_cpu_seconds(server.pid) - before, run)
         problem = _statuses(statuses, {"201"})
         # The floor keeps no stock, so there is nothing to conserve: every request must simply succeed.
         check = Check(problem is None, problem or f"{statuses['201']} × 201; no stock in the floor app")
-        self.floor = Result(
-            FLOOR, "HTTP floor", "req/s", run, check, f"{WORKERS} workers, {CONNECTIONS} conns"
-        )
+        how = f"{WORKERS} workers, {CONNECTIONS} conns; server CPU {cpu:,.0f} µs/request"
+        self.floor = Result(FLOOR, "HTTP floor", "req/s", run, check, how)
         return self.floor
 
     def buy_step(self, shape: Shape) -> Result:
@@ -176,14 +221,17 @@ class HttpSuite:
             item_ids = _seed(settings, shape)
             env = {**os.environ, **{f"FLASHSALE_{k.upper()}": str(v) for k, v in settings.items()}}
             app = "flashsale.api.main:serving_app_factory"  # what `flashsale serve` runs
-            with uvicorn(app, env, workdir / "api.log", factory=True) as port:
-                run, statuses = _load(port, shape, item_ids, self.secret, workdir, workdir / "api.log")
+            with uvicorn(app, env, workdir / "api.log", factory=True) as server:
+                before = tree_cpu_seconds(server.pid)
+                run, statuses = _load(server.port, shape, item_ids, self.secret, workdir, workdir / "api.log")
                 # The servers' order writers must still run while the accepted orders land.
                 landed = _await_orders(database_url, len(run.granted))
+                cpu = _per_request_us(tree_cpu_seconds(server.pid) - before, run)
             check = _check_buy_path(settings, item_ids, run, statuses, landed)
         how = f"{WORKERS} workers, {CONNECTIONS} conns"
         if self.floor is not None and self.floor.rate:
             how += f", {run.decisions / run.seconds / self.floor.rate:.0%} of floor"
+        how += f"; server CPU {cpu:,.0f} µs/request (orders written included)"
         return Result(BUY_PATH, shape.label, "req/s", run, check, how, self.target)
 
     def _settings(self, database_url: str, redis_url: str, workdir: Path) -> dict[str, str]:

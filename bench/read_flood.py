@@ -162,7 +162,7 @@ class ReadFloodSuite:
             env |= {f"FLASHSALE_{k.upper()}": v for k, v in settings.items()}
             log = workdir / "api.log"
             flood: Flood | None = None
-            with uvicorn(SERVING_APP, env, log, factory=True, workers=1) as port:
+            with uvicorn(SERVING_APP, env, log, factory=True, workers=1) as (port, _):
                 if kind is not None:
                     flood_env = {**os.environ, SECRET_ENV: self.secret}
                     with flooding(port, workdir, kind, extra, flood_env) as seen:

@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from flashsale.api.main import create_app
-from flashsale.api.shop.purchase_fast_path import PurchaseFastPath
 from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
 from flashsale.domain.errors import FlashSaleError
@@ -64,8 +63,7 @@ def shop(platform: Platform, clock: ManualClock, sale: Sale) -> Iterator[Shop]:
             f"/admin/items/{sale.earbuds_id}/admission", json={"requires_sale_token": True}, headers=api.admin
         )
         assert answer.status_code == 200, answer.text
-        app = create_app(platform, start_jobs=False)
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not PurchaseFastPath]
+        app = create_app(platform, start_jobs=False, fast_paths=False)
         with TestClient(app) as route:
             yield Shop(api, route)
 

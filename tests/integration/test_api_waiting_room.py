@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from flashsale.api.main import create_app
-from flashsale.api.shop.admission import RoomPollFastPath
 from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
 from flashsale.domain.admission import arrival_order
@@ -148,8 +147,7 @@ def test_the_poll_fast_path_answers_as_the_route_does(
 ) -> None:
     clock.set(OPENS_AT.timestamp())
     tickets = [join(api, item, f"s{n}")["ticket"] for n in range(5)]
-    slow_app = create_app(platform, start_jobs=False)
-    slow_app.user_middleware = [m for m in slow_app.user_middleware if m.cls is not RoomPollFastPath]
+    slow_app = create_app(platform, start_jobs=False, fast_paths=False)
     cases = [
         (f"/items/{item}/queue", {"Queue-Ticket": tickets[0]}),  # admitted (no pace: polled by both)
         (f"/items/{item}/queue", {"Queue-Ticket": tickets[4]}),  # waiting, then paced: 429 from both

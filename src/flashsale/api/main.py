@@ -9,19 +9,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flashsale import __version__
 from flashsale.api import admin, board, health, metrics, shop
-from flashsale.api.admission import ReadAdmission
-from flashsale.api.board import BoardStreamFastPath
+from flashsale.api.edge import Edge
 from flashsale.api.errors import install_error_handlers
-from flashsale.api.limits import BodySizeLimit
-from flashsale.api.observe import RequestObserver
-from flashsale.api.shop.admission import RoomPollFastPath
-from flashsale.api.shop.purchase_fast_path import PurchaseFastPath
-from flashsale.api.shop.sessions import PublicReadFastPath
 from flashsale.auth import ShopperTokens
 from flashsale.bootstrap import Platform, build
 from flashsale.config import Settings
@@ -76,8 +73,58 @@ TAGS = [
 ]
 
 
-def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
-    """Build the HTTP app around a wired platform; the app closes the platform when it shuts down."""
+class ShopApp(FastAPI):
+    """FastAPI, but an HTTP request enters at ServerErrorMiddleware wrapped round the shop's middleware.
+
+    FastAPI puts four layers before an app's own middleware, and on each request its `__call__`
+    asks OpenTelemetry whether a tracer, meter or logger provider is set (environment reads and
+    lookups: about a tenth of the Python calls of a purchase). With no provider set and no
+    `max_body_size` (the shop sets neither; `BodySizeLimit` caps bodies) only one of the four,
+    ServerErrorMiddleware, does anything for a request: the telemetry layers record nothing and the
+    body limit is not installed. So the first request checks that once and, when it holds, every
+    HTTP request then passes ServerErrorMiddleware (the same handler, the same 500s) straight into
+    the shop's middleware; otherwise, and for lifespan and WebSocket, the framework runs as usual.
+    """
+
+    _direct: ASGIApp | None = None
+    _checked = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve an HTTP request past the framework's idle layers when they are idle; see the class doc."""
+        if scope["type"] == "http":
+            if not self._checked:
+                self._direct, self._checked = self._direct_stack(), True
+            if self._direct is not None:
+                if self.root_path:
+                    scope["root_path"] = self.root_path
+                scope["app"] = self  # as Starlette sets it: the middleware reads `app.state`
+                await self._direct(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    def _direct_stack(self) -> ASGIApp | None:
+        """ServerErrorMiddleware round the app's first middleware, or None if the skipped layers would act."""
+        telemetry = getattr(self, "_native_telemetry", None)  # FastAPI's own OpenTelemetry, where it has it
+        traced = telemetry is not None and telemetry.enabled()
+        if traced or getattr(self, "max_body_size", None) is not None:
+            return None
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        outer = self.middleware_stack
+        first: Any = self.user_middleware[0].cls if self.user_middleware else None
+        node: Any = outer
+        while first is not None and node is not None and not isinstance(node, first):
+            node = getattr(node, "app", None)
+        if first is None or node is None or not isinstance(outer, ServerErrorMiddleware):
+            return None  # not the stack this was written for: take the framework's way
+        return ServerErrorMiddleware(node, handler=outer.handler, debug=outer.debug)
+
+
+def create_app(platform: Platform, *, start_jobs: bool = True, fast_paths: bool = True) -> FastAPI:
+    """Build the HTTP app around a wired platform; the app closes the platform when it shuts down.
+
+    `fast_paths=False` answers every request through its route (tests compare the two ways).
+    """
     jwt_secret = platform.settings.jwt_secret
     if not (jwt_secret and platform.settings.admin_token):
         raise ValueError("the platform has no secrets: build it with flashsale.bootstrap.build")
@@ -97,7 +144,7 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
             served.state.metrics.close()
             log.info("shutdown")
 
-    app = FastAPI(
+    app = ShopApp(
         title="flashsale",
         summary="Flash-sale (秒杀) and promotion platform",
         description=DESCRIPTION,
@@ -124,20 +171,20 @@ def create_app(platform: Platform, *, start_jobs: bool = True) -> FastAPI:
     app.state.readiness = health.Readiness.of(platform)
     app.state.log_requests = platform.settings.access_log
     install_error_handlers(app)
-    # Innermost of ours: a plain POST /purchases skips routing and dependency solving (the buy
-    # path's edge); its body was capped by BodySizeLimit first.
-    app.add_middleware(PurchaseFastPath, platform=platform, shopper_tokens=app.state.shopper_tokens)
-    app.add_middleware(BodySizeLimit, max_body_bytes=platform.settings.max_body_bytes)
-    # A flood of public reads is answered from memory before the framework runs at all.
-    app.add_middleware(PublicReadFastPath, platform=platform)
-    # So is a waiting room's crowd polling its place.
-    app.add_middleware(RoomPollFastPath)
-    if limits.read_per_client:  # before the fast path: a flood is refused before it is answered
-        app.add_middleware(ReadAdmission, admission=app.state.admission)
-    # The live board's viewers are written to before the framework (and the buy path's guards) run.
-    app.add_middleware(BoardStreamFastPath, feed=app.state.board)
-    # Outermost, so every answer is timed, the fast path's and the body guard's included.
-    app.add_middleware(RequestObserver, metrics=app.state.metrics, log_requests=platform.settings.access_log)
+    # The shop's one middleware: it observes every request and sends each down the edge chain of
+    # its path (a plain POST /purchases skips routing, public reads are answered from memory, …).
+    app.add_middleware(
+        Edge,
+        metrics=app.state.metrics,
+        log_requests=platform.settings.access_log,
+        max_body_bytes=platform.settings.max_body_bytes,
+        platform=platform,
+        shopper_tokens=app.state.shopper_tokens,
+        feed=app.state.board,
+        # Before the fast path: a flood is refused before it is answered.
+        read_admission=app.state.admission if limits.read_per_client else None,
+        fast_paths=fast_paths,
+    )
     app.include_router(shop.router)
     app.include_router(admin.router)
     app.include_router(board.router)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Executable, Row, bindparam, case, select, update
+from sqlalchemy import CursorResult, Executable, Row, Table, TextClause, bindparam, case, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert, Update
@@ -235,10 +235,51 @@ def insert_orders(db: Session, orders: Iterable[Order]) -> set[str]:
     ]
     if not values:
         return set()
+    if db.get_bind().dialect.name == "postgresql":
+        return _insert_orders_unnest(db, values)
     # One cached statement sent as executemany: the writer's batches do not recompile SQL each time.
     # On the session's connection: plain Core, none of the ORM's bulk-insert bookkeeping.
     statement = insert_ignoring_duplicates(db, OrderRow).returning(OrderRow.id)
     return set(db.connection().execute(statement, values).scalars())
+
+
+def _unnest_insert(table: Table, columns: Sequence[str]) -> TextClause:
+    """INSERT … SELECT FROM unnest(one array per column) ON CONFLICT DO NOTHING RETURNING the key."""
+    dialect = postgresql.dialect()
+    arrays = ", ".join(f"CAST(:{c} AS {table.c[c].type.compile(dialect=dialect)}[])" for c in columns)
+    return text(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+        f" ON CONFLICT DO NOTHING RETURNING {', '.join(k.name for k in table.primary_key)}"
+    )
+
+
+_ORDER_COLUMNS = (
+    "id",
+    "user_id",
+    "item_id",
+    "qty",
+    "unit_price_cents",
+    "total_cents",
+    "status",
+    "request_id",
+    "created_at",
+    "expires_at",
+)
+# PostgreSQL gets the orders as one array per column: the statement's text is the same whatever the
+# batch, so psycopg parses it once. A VALUES list as long as the batch (SQLAlchemy's insertmanyvalues
+# for an executemany with RETURNING) was parsed anew for every batch: 40 % of an order writer's CPU.
+_INSERT_ORDERS_PG = _unnest_insert(cast(Table, OrderRow.__table__), _ORDER_COLUMNS)
+
+
+def _insert_orders_unnest(db: Session, values: list[dict[str, Any]]) -> set[str]:
+    table = cast(Table, OrderRow.__table__)
+    dialect = db.get_bind().dialect
+    columns: dict[str, list[Any]] = {}
+    for name in _ORDER_COLUMNS:
+        bind = table.c[name].type.bind_processor(dialect)  # UTCDateTime's check and conversion
+        column = [row[name] for row in values]
+        columns[name] = [bind(v) for v in column] if bind is not None else column
+    return set(db.connection().execute(_INSERT_ORDERS_PG, columns).scalars())
 
 
 def save_transition(db: Session, before: Order, after: Order) -> bool:

@@ -67,7 +67,6 @@ class PurchaseFastPath:
             await self.app(scope, receive, send)
             return
         scope["route"] = _ROUTE  # whoever watches from outside (metrics, logs) sees the route
-        request = Request(scope, receive)
         try:
             shopper = self.tokens.verify(token, now=self.platform.deps.clock())
             client = scope.get("client")
@@ -80,7 +79,7 @@ class PurchaseFastPath:
                 rehearsal_pass=wanted.rehearsal_pass,
             )
         except Exception as exc:  # answered as the route's handlers would answer it
-            response = await error_response(request, exc)
+            response = await error_response(Request(scope, receive), exc)
         else:
             response = purchase_response(result)
         await response(scope, receive, send)
