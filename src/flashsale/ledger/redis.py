@@ -562,22 +562,22 @@ class RedisLedger:
             if reply[0] != ErrorCode.UNKNOWN_HOLD:
                 return self._settled(hold.hold_id, HoldState.REFUNDED, reply)
             # Forgotten by `forget_sold`: its item's book still counts it (see refund_stored.lua).
-            h = hold
             reply = self._run(
                 "refund_stored",
                 self._clock(),
-                *(h.hold_id, h.item_id, h.user_id, h.qty, h.request_id, h.created_at, h.expires_at),
-                group=self.group_of_item(h.item_id),
+                *(hold.hold_id, hold.item_id, hold.user_id, hold.qty, hold.request_id),
+                *(hold.created_at, hold.expires_at),
+                group=self.group_of_item(hold.item_id),
             )
             if reply[0] == "known":  # a concurrent refund (or a restore) wrote it meanwhile: settle it
                 continue
             if reply[0] == ErrorCode.SALE_PAUSED:
                 raise paused_error(int(reply[2]), float(reply[1]), self._clock())
             if reply[0] == ErrorCode.UNKNOWN_ITEM:
-                raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {h.item_id}")
+                raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {hold.item_id}")
             if reply[0] == ErrorCode.CONFLICT:
                 raise FlashSaleError(
-                    ErrorCode.CONFLICT, f"item {h.item_id} holds no such sale as {h.hold_id}"
+                    ErrorCode.CONFLICT, f"item {hold.item_id} holds no such sale as {hold.hold_id}"
                 )
             return _hold(reply[1])
 

@@ -49,16 +49,14 @@ def count(
     paying = [o for o in orders if o.total_cents != 0]
     if rules is None:
         rules = rules_for(db, {o.item_id for o in paying})
-    counted: dict[int, list[Order]] = {}
+    counted: dict[int, tuple[FreeOrderRule, list[Order]]] = {}  # rule id -> the rule, its orders
     for order in paying:
         rule = rules.get(order.item_id)
         if rule is not None:
-            counted.setdefault(rule.id, []).append(order)
-    by_id = {rule.id: rule for rule in rules.values()}
+            counted.setdefault(rule.id, (rule, []))[1].append(order)
     wins: list[FreeOrderWin] = []
-    for rule_id, mine in counted.items():
-        rule = by_id[rule_id]
-        ranks = repo.count_paid_orders(db, rule_id, [o.id for o in mine])
+    for rule, mine in counted.values():
+        ranks = repo.count_paid_orders(db, rule.id, [o.id for o in mine])
         for order in mine:
             rank = ranks.get(order.id)
             if rank is None or not rule.wins(rank):

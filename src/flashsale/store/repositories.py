@@ -294,8 +294,7 @@ def save_transition(db: Session, before: Order, after: Order) -> bool:
     changed = tuple(f for f in _MOVED_FIELDS if getattr(after, f) != getattr(before, f))
     params: dict[str, Any] = {f"new_{f}": getattr(after, f) for f in changed}
     params.update(order_id=before.id, before=before.status.value, after=after.status.value)
-    result = db.connection().execute(_transition_statement(changed), params)
-    return cast(CursorResult[Any], result).rowcount > 0
+    return changed_rows(db, _transition_statement(changed), params) > 0
 
 
 _MOVED_FIELDS = ("paid_at", "closed_at", "payment_ref")
@@ -319,14 +318,15 @@ def finish_payment(db: Session, payment_id: int, *, status: str, refund_ref: str
     )
 
 
-def changed_rows(db: Session, statement: Executable) -> int:
-    """Run an UPDATE or DELETE and return how many rows it changed (a guard that matched none: 0).
+def changed_rows(db: Session, statement: Executable, params: Mapping[str, Any] | None = None) -> int:
+    """Run an UPDATE or DELETE (with `params` for its bound parameters) and return how many rows it
+    changed (a guard that matched none: 0).
 
     On the session's connection, as plain Core: the ORM's version would also look for the rows in
     the session's identity map, which costs more than the statement. A row read through the
     session before is therefore stale afterwards: read it again with `populate_existing`.
     """
-    result = db.connection().execute(statement)
+    result = db.connection().execute(statement, params)
     return cast(CursorResult[Any], result).rowcount  # a DML result is a cursor's
 
 
