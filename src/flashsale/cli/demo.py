@@ -189,8 +189,14 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
         (
             "pace",
             f"{report.decisions_per_s:,.0f} decisions/s, {report.orders_per_s:,.0f} orders/s"
-            f" ({tally.reserve_calls:,} reserve calls in {report.crowd_seconds:.1f} s wall,"
-            f" {report.concurrency} threads; the flash crowd only)",
+            f" ({report.decisions:,} reserve calls in {report.crowd_seconds:.2f} s wall,"
+            f" {report.concurrency} threads; the flash crowd's clicks only)",
+        ),
+        (
+            "checkout pace",
+            f"{report.checkouts_per_s:,.0f} pays and cancels/s ({tally.payments:,} pays,"
+            f" {tally.cancellations:,} cancels and the expiry sweeps in {report.checkout_seconds:.2f} s wall,"
+            " after the clicks)",
         ),
     ]
     if tally.failures:

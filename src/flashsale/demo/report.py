@@ -174,7 +174,10 @@ class DemoReport:
     concurrency: int
     items: tuple[ItemAudit, ...]
     tally: Tally
-    crowd_seconds: float  # wall time from the first click to the last answer
+    crowd_seconds: float  # wall time of the crowd's clicks (its decision phases), from first to last answer
+    decisions: int  # reserve calls answered inside crowd_seconds
+    decision_orders: int  # new orders made inside crowd_seconds
+    checkout_seconds: float  # wall time of the crowd's pays, cancels and expiry sweeps, after its clicks
     money_nets: bool  # the payments audit found nothing
     review_path: Path | None = None  # the campaign review written after the sale (review.html)
     messages: dict[str, int] = field(default_factory=dict)  # 催付 by outcome: sent, suppressed:<reason> …
@@ -226,11 +229,17 @@ class DemoReport:
 
     @property
     def decisions_per_s(self) -> float:
-        return self.tally.reserve_calls / self.crowd_seconds
+        """The flash pace: purchase decisions per second of the crowd's clicks."""
+        return self.decisions / self.crowd_seconds
 
     @property
     def orders_per_s(self) -> float:
-        return self.tally.new_orders / self.crowd_seconds
+        return self.decision_orders / self.crowd_seconds
+
+    @property
+    def checkouts_per_s(self) -> float:
+        """Pays and cancels per second of the crowd's checkout phases (expiry sweeps included)."""
+        return (self.tally.payments + self.tally.cancellations) / self.checkout_seconds
 
     def as_dict(self) -> dict[str, Any]:
         """Return the report as plain JSON-ready data."""
@@ -268,7 +277,10 @@ class DemoReport:
             "reserve_calls": tally.reserve_calls,
             "orders": tally.new_orders,
             "crowd_seconds": round(self.crowd_seconds, 3),
+            "decisions": self.decisions,
             "decisions_per_s": round(self.decisions_per_s, 1),
             "orders_per_s": round(self.orders_per_s, 1),
+            "checkout_seconds": round(self.checkout_seconds, 3),
+            "checkouts_per_s": round(self.checkouts_per_s, 1),
             "definitions": DEFINITIONS,
         }

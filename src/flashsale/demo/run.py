@@ -37,7 +37,8 @@ from flashsale.demo.lucky_draw import (
 )
 from flashsale.demo.promotions import audit_promotions
 from flashsale.demo.report import DemoReport, audit_items
-from flashsale.demo.shop import Shop, click_early, shop_for
+from flashsale.demo.shop import Shop, check_out, click_early, decide
+from flashsale.domain.orders import Order
 from flashsale.heap import sale_heap
 from flashsale.messaging.dispatch import Dispatcher
 from flashsale.services.audit import audit_payments
@@ -46,6 +47,7 @@ from flashsale.services.review import load_review
 
 EARLY_LEAD_S = 30.0  # the early clickers click this long before the open
 WAVE_SPAN_S = 60.0  # simulated time a wave of shoppers takes, spread evenly over its shoppers
+CHECKOUT_SPAN_S = 10.0  # simulated time a wave's pays and cancels take, inside its payment window
 SHOPPERS_PER_WORKER = 128  # shoppers inside the shop at once, per worker thread: batches fill up
 GROUP_SPAN_S = 30.0  # simulated time the groups take to open, inside what is left of the session
 
@@ -103,8 +105,7 @@ def run_demo(
             basket_shop = BasketShop(platform.coupons, platform.carts, platform.orders, pool, wave_id=wave_id)
             group_door = GroupDoor(platform.groups, pool, deal)
             sender = platform.message_dispatcher()
-            started = time.perf_counter()
-            sending_s, basket_s, group_s = _run(
+            pace = _run(
                 _sale(
                     shop,
                     clock,
@@ -119,8 +120,6 @@ def run_demo(
                     groups=groups,
                 )
             )
-            # The pace is the flash crowd's alone: 催付, the baskets and the groups are timed apart.
-            crowd_seconds = time.perf_counter() - started - sending_s - basket_s - group_s
             # After the sale: the sweeper grants the draws of the paid orders, then the drawers draw.
             started = time.perf_counter()
             grant_paid_orders(platform)
@@ -142,22 +141,38 @@ def run_demo(
             concurrency=options.concurrency,
             items=audit_items(platform.deps, campaign, shop.tally),
             tally=shop.tally,
-            crowd_seconds=crowd_seconds,
+            crowd_seconds=pace.decide_s,
+            decisions=pace.decisions,
+            decision_orders=pace.orders,
+            checkout_seconds=pace.checkout_s,
             money_nets=payments.clean,
             review_path=review_path,
             messages=platform.messaging.counts(),
-            messages_seconds=sending_s,
+            messages_seconds=pace.sending_s,
             promotions=audit_promotions(
                 platform, campaign, basket_shop.tally, rebated_cents=payments.rebated_cents
             ),
-            basket_seconds=basket_s,
+            basket_seconds=pace.basket_s,
             groups=audit_groups(platform, campaign, deal, group_door.tally),
-            group_seconds=group_s,
+            group_seconds=pace.group_s,
             draw=audit_draw(platform, draw, draw_door.tally),
             draw_seconds=draw_s,
         )
     finally:
         platform.close()
+
+
+@dataclass
+class _Pace:
+    """Wall seconds of each phase of the sale, and what the flash crowd did inside its decisions."""
+
+    decide_s: float = 0.0  # the crowd's clicks: early, rush and late waves
+    decisions: int = 0  # reserve calls answered in them
+    orders: int = 0  # new orders they made
+    checkout_s: float = 0.0  # the crowd's pays and cancels, and the expiry sweeps
+    sending_s: float = 0.0  # 催付
+    basket_s: float = 0.0
+    group_s: float = 0.0
 
 
 async def _sale(
@@ -173,49 +188,85 @@ async def _sale(
     baskets: Sequence[BasketShopper],
     group_door: GroupDoor,
     groups: Sequence[GroupPlan],
-) -> tuple[float, float, float]:
-    """Run both sessions; return the wall seconds spent sending 催付, those of the basket shoppers and
-    those of the groups."""
-    sending_s = 0.0
+) -> _Pace:
+    """Run both sessions, each phase timed apart (see `_Pace`).
 
-    async def wave(shoppers: Sequence[Shopper]) -> None:
-        step = WAVE_SPAN_S / max(1, len(shoppers))
-        # A fixed number of shoppers inside at once, each door taking the next shopper in line: not a
-        # semaphore, whose acquire scans every waiter (quadratic in a crowd of thousands on 3.11).
-        line = iter(shoppers)
+    As in a real flash sale, the clicks come in a burst at the open and the pays follow over the
+    payment window: a wave's shoppers click first (the decisions, timed as the flash pace), then
+    check out (pay, cancel or walk away), then the unpaid holds expire.
+    """
+    pace = _Pace()
+    doors = concurrency * SHOPPERS_PER_WORKER
 
-        async def door() -> None:
-            for shopper in line:
-                await shop_for(shop, shopper)
+    async def decide_all(shoppers: Sequence[Shopper], *, early: bool = False) -> list[tuple[Shopper, Order]]:
+        calls, orders = shop.tally.reserve_calls, shop.tally.new_orders
+        started = time.perf_counter()
+        taken: list[tuple[Shopper, Order]] = []
+        if early:
+            await asyncio.gather(*(click_early(shop, s) for s in shoppers if s.early_clicks))
+        else:
+            step = WAVE_SPAN_S / max(1, len(shoppers))
+            # A fixed number of shoppers inside at once, each door taking the next shopper in line:
+            # not a semaphore, whose acquire scans every waiter (quadratic in a crowd on 3.11).
+            line = iter(shoppers)
+
+            async def door() -> None:
+                for shopper in line:
+                    order = await decide(shop, shopper)
+                    if order is not None:
+                        taken.append((shopper, order))
+                    clock.advance(step)
+                    on_progress()
+
+            await asyncio.gather(*(door() for _ in range(min(len(shoppers), doors))))
+        pace.decide_s += time.perf_counter() - started
+        pace.decisions += shop.tally.reserve_calls - calls
+        pace.orders += shop.tally.new_orders - orders
+        return taken
+
+    async def check_out_all(taken: Sequence[tuple[Shopper, Order]]) -> None:
+        started = time.perf_counter()
+        step = CHECKOUT_SPAN_S / max(1, len(taken))
+        line = iter(taken)
+
+        async def till() -> None:
+            for shopper, order in line:
+                await check_out(shop, shopper, order)
                 clock.advance(step)
-                on_progress()
 
-        await asyncio.gather(*(door() for _ in range(min(len(shoppers), concurrency * SHOPPERS_PER_WORKER))))
+        await asyncio.gather(*(till() for _ in range(min(len(taken), doors))))
+        pace.checkout_s += time.perf_counter() - started
+
+    async def expire() -> None:
+        started = time.perf_counter()
+        await shop.expire()
+        pace.checkout_s += time.perf_counter() - started
 
     for session, opens_at in enumerate(campaign.session_opens_at):
         rush = [s for s in crowd if s.item.spec.session == session and not s.late]
         late = [s for s in crowd if s.item.spec.session == session and s.late]
         clock.set(opens_at - EARLY_LEAD_S)
-        await asyncio.gather(*(click_early(shop, s) for s in rush if s.early_clicks))
+        await decide_all(rush, early=True)
         clock.set(opens_at)
-        await wave(rush)
-        sending_s += _remind_unpaid(sender, clock, until=opens_at + WAVE_SPAN_S + PAYMENT_WINDOW_S)
+        await check_out_all(await decide_all(rush))
+        pace.sending_s += _remind_unpaid(sender, clock, until=opens_at + WAVE_SPAN_S + PAYMENT_WINDOW_S)
         # Past the payment window of every hold of the rush: the unpaid ones expire, units return.
         clock.set(opens_at + WAVE_SPAN_S + PAYMENT_WINDOW_S + 1)
-        await shop.expire()
-        await wave(late)
+        await expire()
+        await check_out_all(await decide_all(late))
     # Still in the last session (its regular items' session): the basket shoppers, then the groups
     # (before the session ends), each timed apart; then the unpaid checkouts expire.
     basket_at = clock()
-    basket_s = await _basket_wave(basket_shop, baskets, clock, concurrency, on_progress)
-    group_s = await _group_wave(group_door, groups, clock, concurrency)
-    sending_s += _remind_unpaid(sender, clock, until=basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S)
+    pace.basket_s = await _basket_wave(basket_shop, baskets, clock, concurrency, on_progress)
+    pace.group_s = await _group_wave(group_door, groups, clock, concurrency)
+    pace.sending_s += _remind_unpaid(sender, clock, until=basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S)
     clock.set(
         max(clock(), basket_at + WAVE_SPAN_S + PAYMENT_WINDOW_S + 1)
     )  # the walked-away checkouts expire
     started = time.perf_counter()
     await basket_shop.expire()
-    return sending_s, basket_s + time.perf_counter() - started, group_s
+    pace.basket_s += time.perf_counter() - started
+    return pace
 
 
 async def _basket_wave(

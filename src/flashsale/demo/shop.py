@@ -164,7 +164,14 @@ async def click_early(shop: Door, shopper: Shopper) -> None:
 
 
 async def shop_for(shop: Door, shopper: Shopper) -> None:
-    """Play one shopper's behaviour while the session is open."""
+    """Play one shopper's behaviour while the session is open: the clicks, then the checkout."""
+    order = await decide(shop, shopper)
+    if order is not None:
+        await check_out(shop, shopper, order)
+
+
+async def decide(shop: Door, shopper: Shopper) -> Order | None:
+    """Play the clicks of one shopper's behaviour (the platform's decisions); return the order got."""
     kind = shopper.behaviour
     request_id = f"{shopper.user_id}-buy"
     if kind is Behaviour.GREEDY:
@@ -174,11 +181,17 @@ async def shop_for(shop: Door, shopper: Shopper) -> None:
     clicks = 2 if kind is Behaviour.DOUBLE_CLICKER else 1
     order = await take(shop, shopper, shopper.qty, request_id, clicks=clicks)
     if order is None:
-        return
+        return None
     if kind is Behaviour.RETRIER:  # the answer got lost: send the very same request again
         again = await shop.buy(shopper, order.qty, order.request_id)
         if not (isinstance(again, Order) and again.id == order.id):
             shop.tally.failures["retry: not replayed"] += 1
+    return order
+
+
+async def check_out(shop: Door, shopper: Shopper, order: Order) -> None:
+    """Play what one shopper does with the order got: pay it, cancel it, or walk away."""
+    kind = shopper.behaviour
     if kind is Behaviour.CANCELLER:
         await shop.cancel(order)
     elif kind is not Behaviour.NEVER_PAYS:
