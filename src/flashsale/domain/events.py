@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +20,13 @@ class Event:
 
     def payload(self) -> dict[str, object]:
         """The event's fields by name. Every field is a plain value, so no deep copy (`asdict`) is needed."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _field_names(type(self))}
+
+
+@cache
+def _field_names(kind: type[Event]) -> tuple[str, ...]:
+    """An event class's field names, looked up once: `fields()` costs more than the payload itself."""
+    return tuple(f.name for f in fields(kind))
 
 
 @dataclass(frozen=True, slots=True)

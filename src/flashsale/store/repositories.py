@@ -19,6 +19,7 @@ from flashsale.domain.holds import Hold
 from flashsale.domain.orders import HOLD_OF_STATUS, STATUS_OF_HOLD, Order, OrderStatus
 from flashsale.domain.payments import Payment
 from flashsale.domain.sale import FlashItem, ItemTerms
+from flashsale.store.bulk import insert_rows
 from flashsale.store.tables import (
     Base,
     CampaignRow,
@@ -218,29 +219,27 @@ def insert_orders(db: Session, orders: Iterable[Order]) -> set[str]:
 
     Idempotent by construction, so a redelivered purchase or a replay racing the writer is harmless.
     """
-    values = [
-        {
-            "id": o.id,
-            "user_id": o.user_id,
-            "item_id": o.item_id,
-            "qty": o.qty,
-            "unit_price_cents": o.unit_price_cents,
-            "total_cents": o.total_cents,
-            "status": o.status.value,
-            "request_id": o.request_id,
-            "created_at": o.created_at,
-            "expires_at": o.expires_at,
-        }
+    rows = [  # in the order of _ORDER_COLUMNS
+        (
+            o.id,
+            o.user_id,
+            o.item_id,
+            o.qty,
+            o.unit_price_cents,
+            o.total_cents,
+            o.status.value,
+            o.request_id,
+            o.created_at,
+            o.expires_at,
+        )
         for o in orders
     ]
-    if not values:
+    if not rows:
         return set()
     if db.get_bind().dialect.name == "postgresql":
-        return _insert_orders_unnest(db, values)
-    # One cached statement sent as executemany: the writer's batches do not recompile SQL each time.
-    # On the session's connection: plain Core, none of the ORM's bulk-insert bookkeeping.
-    statement = insert_ignoring_duplicates(db, OrderRow).returning(OrderRow.id)
-    return set(db.connection().execute(statement, values).scalars())
+        return _insert_orders_unnest(db, rows)
+    table = cast(Table, OrderRow.__table__)
+    return set(insert_rows(db, table, _ORDER_COLUMNS, rows, ignore_duplicates=True, returning="id"))
 
 
 def _unnest_insert(table: Table, columns: Sequence[str]) -> TextClause:
@@ -271,13 +270,13 @@ _ORDER_COLUMNS = (
 _INSERT_ORDERS_PG = _unnest_insert(cast(Table, OrderRow.__table__), _ORDER_COLUMNS)
 
 
-def _insert_orders_unnest(db: Session, values: list[dict[str, Any]]) -> set[str]:
+def _insert_orders_unnest(db: Session, rows: list[tuple[Any, ...]]) -> set[str]:
     table = cast(Table, OrderRow.__table__)
     dialect = db.get_bind().dialect
     columns: dict[str, list[Any]] = {}
-    for name in _ORDER_COLUMNS:
+    for i, name in enumerate(_ORDER_COLUMNS):
         bind = table.c[name].type.bind_processor(dialect)  # UTCDateTime's check and conversion
-        column = [row[name] for row in values]
+        column = [row[i] for row in rows]
         columns[name] = [bind(v) for v in column] if bind is not None else column
     return set(db.connection().execute(_INSERT_ORDERS_PG, columns).scalars())
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
+from typing import cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.domain.events import Event
+from flashsale.store.bulk import insert_rows
 from flashsale.store.group_commit import GroupCommit
 from flashsale.store.order_repository import OrderRepository, SqlOrderRepository
 from flashsale.store.repositories import from_epoch
 from flashsale.store.tables import EventRow
 
+_EVENTS = cast(Table, EventRow.__table__)
+_EVENT_COLUMNS = ("order_id", "kind", "payload", "created_at")
 AFTER_COMMIT = "flashsale.after_commit"  # Session.info key: callbacks to run once the commit is durable
 
 
@@ -50,17 +54,13 @@ class UnitOfWork:
 
     def commit(self) -> list[Event]:
         """Commit the work and its outbox events; return once durable. The unit of work ends here."""
-        if self.events:  # one executemany for the whole outbox batch
-            rows = [
-                {
-                    "order_id": e.order_id,
-                    "kind": e.kind,
-                    "payload": e.payload(),
-                    "created_at": from_epoch(e.at),
-                }
-                for e in self.events
-            ]
-            self.db.connection().execute(insert(EventRow), rows)  # plain Core executemany
+        if self.events:  # one insert for the whole outbox batch
+            rows = [(e.order_id, e.kind, e.payload(), from_epoch(e.at)) for e in self.events]
+            if self.db.get_bind().dialect.name == "sqlite":
+                insert_rows(self.db, _EVENTS, _EVENT_COLUMNS, rows)
+            else:
+                values = [dict(zip(_EVENT_COLUMNS, row, strict=True)) for row in rows]
+                self.db.connection().execute(insert(EventRow), values)  # plain Core executemany
         self.db.commit()
         callbacks: list[Callable[[], None]] = self.db.info.pop(AFTER_COMMIT, [])
         self._end(committed=True)
