@@ -302,7 +302,7 @@ def build(
         sessions=sessions,
         ledger=ledger,
         clock=clock,
-        prices=PriceBook(reads, clock),
+        prices=PriceBook(reads),
         reads=reads,
         group=store_db.group_commit(url, engine),
     )

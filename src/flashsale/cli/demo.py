@@ -190,7 +190,8 @@ def _print_report(console: Console, report: DemoReport, kept_in: Path | None) ->
             "pace",
             f"{report.decisions_per_s:,.0f} decisions/s, {report.orders_per_s:,.0f} orders/s"
             f" ({report.decisions:,} reserve calls in {report.crowd_seconds:.2f} s wall,"
-            f" {report.concurrency} threads; the flash crowd's clicks only)",
+            f" {report.crowd_cpu_seconds:.2f} s CPU, {report.concurrency} threads;"
+            " the flash crowd's clicks only)",
         ),
         (
             "checkout pace",

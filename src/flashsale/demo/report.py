@@ -175,6 +175,7 @@ class DemoReport:
     items: tuple[ItemAudit, ...]
     tally: Tally
     crowd_seconds: float  # wall time of the crowd's clicks (its decision phases), from first to last answer
+    crowd_cpu_seconds: float  # the process's CPU time (every thread) inside crowd_seconds
     decisions: int  # reserve calls answered inside crowd_seconds
     decision_orders: int  # new orders made inside crowd_seconds
     checkout_seconds: float  # wall time of the crowd's pays, cancels and expiry sweeps, after its clicks
@@ -277,6 +278,7 @@ class DemoReport:
             "reserve_calls": tally.reserve_calls,
             "orders": tally.new_orders,
             "crowd_seconds": round(self.crowd_seconds, 3),
+            "crowd_cpu_seconds": round(self.crowd_cpu_seconds, 3),
             "decisions": self.decisions,
             "decisions_per_s": round(self.decisions_per_s, 1),
             "orders_per_s": round(self.orders_per_s, 1),

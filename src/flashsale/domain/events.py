@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from functools import cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +22,15 @@ class Event:
         return {name: getattr(self, name) for name in _field_names(type(self))}
 
 
-@cache
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
+
+
 def _field_names(kind: type[Event]) -> tuple[str, ...]:
     """An event class's field names, looked up once: `fields()` costs more than the payload itself."""
-    return tuple(f.name for f in fields(kind))
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
 
 
 @dataclass(frozen=True, slots=True)

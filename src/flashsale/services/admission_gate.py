@@ -83,7 +83,7 @@ def admission_state(
     In process, the hoarders' counts start from the stored EXPIRED and CANCELLED orders (the database is the
     truth after a restart); in Redis they persist with the ledger.
     """
-    policies = AdmissionPolicies(reads, clock)
+    policies = AdmissionPolicies(reads)
     shared = shared_redis(ledger_url)
     spent: SpentTokens
     line: Line

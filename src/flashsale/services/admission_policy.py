@@ -3,13 +3,16 @@
 Operators set them through the admin API (`AdmissionTerms`); every edit is a unit of work that, once
 durable, tells the in-memory `AdmissionPolicies` (a catalogue listener, like the shop window), so
 this process decides with the new terms at its next request. Other processes (uvicorn workers on the
-Redis ledger) reload at most every `ttl_s`, as the shop window does. The buy path never reads the
-database for them: `policy(item_id)` is a dict lookup, except for the one reload per interval.
+Redis ledger) reload at most every `ttl_s` seconds of real time (a monotonic clock, as the price
+book's: the injected clock is the sale's time, which a simulation runs faster), as the shop window
+does. The buy path never reads the database for them: `policy(item_id)` is a dict lookup, except
+for the one reload per interval.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -123,7 +126,9 @@ def load_policies(db: Session) -> dict[int, ItemAdmission]:
 class AdmissionPolicies:
     """The admission terms of every item, in memory; see the module doc for how they stay fresh."""
 
-    def __init__(self, reads: sessionmaker[Session], clock: Clock, *, ttl_s: float = POLICY_TTL_S) -> None:
+    def __init__(
+        self, reads: sessionmaker[Session], clock: Clock = time.monotonic, *, ttl_s: float = POLICY_TTL_S
+    ) -> None:
         self._reads = reads
         self._clock = clock
         self.ttl_s = ttl_s

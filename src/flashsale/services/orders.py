@@ -276,7 +276,10 @@ class OrderService:
     # -- reads ---------------------------------------------------------------------------------
     def get(self, order_id: str, user_id: str | None = None) -> Order:
         """Return an order as it is now; with `user_id`, someone else's order is reported as not found."""
-        order = self.find(order_id)
+        return self._seen_by(self.find(order_id), order_id, user_id)
+
+    def _seen_by(self, order: Order | None, order_id: str, user_id: str | None) -> Order:
+        """The order as `get` answers it: not found when missing or, with `user_id`, someone else's."""
         if order is None or (user_id is not None and order.user_id != user_id):
             raise FlashSaleError(ErrorCode.ORDER_NOT_FOUND, f"no order {order_id}")
         return self._current(order)
@@ -338,9 +341,15 @@ class OrderService:
         exception); the ledger releases each hold, and one transaction stores every move."""
         answers: list[Order | Exception] = []
         released: list[tuple[int, Order]] = []
+        try:
+            with self.deps.read() as r:  # one read for the batch; an order not written yet is found alone
+                stored = r.orders.get_many(request.order_id for request in requests)
+        except Exception as exc:  # the store failing: every request's answer
+            return [exc] * len(requests)
         for request in requests:
             try:
-                order = self.get(request.order_id, request.user_id)
+                found = stored.get(request.order_id) or self.find(request.order_id)
+                order = self._seen_by(found, request.order_id, request.user_id)
                 if order.needs_transition(OrderStatus.CANCELLED):
                     self._release(order.id)
                     released.append((len(answers), order))

@@ -1,7 +1,9 @@
 """Flash items and their products by id, cached briefly so the hot buy path does not query for prices.
 
 Catalog edits made in this process invalidate the cache at once; edits made by another process
-are seen within `ttl_s`. The price a shopper pays is fixed when their order is recorded.
+are seen within `ttl_s` seconds of real time (a monotonic clock: the injected clock is the sale's
+time, which a simulation may run hundreds of times faster, reloading prices as often). The price a
+shopper pays is fixed when their order is recorded.
 
 The buy path must not need the store (in Redis mode the sale goes on through a database outage):
 every item is loaded at start-up (`preload`), and while the store cannot be reached the last
@@ -11,6 +13,7 @@ price read stays in force. That is the price: an edit cannot commit while the st
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, select
@@ -28,7 +31,7 @@ Entry = tuple[FlashItem, Product]
 
 class PriceBook:
     def __init__(
-        self, sessions: sessionmaker[Session], clock: Callable[[], float], ttl_s: float = 2.0
+        self, sessions: sessionmaker[Session], clock: Callable[[], float] = time.monotonic, ttl_s: float = 2.0
     ) -> None:
         self._sessions = sessions
         self._clock = clock
