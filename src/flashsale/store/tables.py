@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,13 @@ from sqlalchemy.types import TypeDecorator
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Store aware UTC datetimes; SQLite forgets the zone, so put it back on the way out."""
+    """Store aware UTC datetimes; SQLite forgets the zone, so put it back on the way out.
+
+    On SQLite the text is written and read by `datetime`'s own C code: the same text SQLAlchemy's
+    SQLite DATETIME writes (`YYYY-MM-DD HH:MM:SS.ffffff`, so stored rows and comparisons in SQL are
+    unchanged), at a fraction of the cost of its format string and regular expression, which were
+    a tenth of recording an order.
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -38,6 +45,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        to_utc = self.process_bind_param
+
+        def process(value: datetime | None) -> str | None:
+            utc = to_utc(value, dialect)
+            return None if utc is None else utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        to_utc = self.process_result_value
+
+        def process(value: str | None) -> datetime | None:
+            return None if value is None else to_utc(datetime.fromisoformat(value), dialect)
+
+        return process
 
 
 class Base(DeclarativeBase):
