@@ -166,6 +166,10 @@ def test_the_same_seed_sells_every_unit_in_two_runs_through_every_kind_of_refusa
     assert tally.replays > 0
     assert tally.expired > 0
     assert tally.cancellations > 0
+    # The pace is the clicks' own (a greedy shopper's second try comes with the checkout, after them).
+    assert 0 < first.decisions <= tally.reserve_calls
+    assert first.crowd_seconds > 0 and first.checkout_seconds > 0
+    assert first.as_dict()["decisions"] == first.decisions
 
 
 def test_a_seed_always_draws_the_same_crowd(platform: Platform) -> None:
