@@ -205,3 +205,25 @@ def test_a_spread_sale_is_stored_by_one_writer_whose_marks_call_for_no_repair(
     assert 0 < marks[buds] <= ledger.sequence(buds) == 12
     writer.share_marks()  # hands the marks to the ledger as floors: none is above the sequence
     assert platform.orders.buy(Buy("late", buds, 1, "k")).order.id
+
+
+def test_a_forgotten_sale_is_refunded_in_its_users_bucket_whichever_bucket_that_is(
+    ledger: RedisLedger,
+) -> None:
+    ledger.configure(terms(1, quota=30, per_user_limit=LIMIT))
+    spread = spread_of(ledger)
+    users = {spread.part_of_user(f"u{n}"): f"u{n}" for n in range(50)}
+    assert sorted(users) == [0, 1, 2]  # a shopper of every bucket
+    sold: list[Hold] = []
+    for user in users.values():
+        (decision,) = ledger.reserve_many([(1, user, 1, "k")])
+        assert decision.hold is not None
+        sold.append(ledger.confirm(decision.hold.hold_id))
+    assert ledger.forget_sold(h.hold_id for h in sold) == len(sold)
+
+    for hold in sold:
+        assert ledger.refund_stored(hold).state.value == "refunded"
+        assert ledger.refund_stored(hold).state.value == "refunded"  # a repeat moves nothing
+        assert ledger.used_by(1, hold.user_id) == 0
+    level = ledger.stock(1)
+    assert level.conserved and (level.sold, level.held, level.available) == (0, 0, 30)
