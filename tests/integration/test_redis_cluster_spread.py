@@ -8,6 +8,7 @@ client that dies between its steps), and a crowd on one hot item decided by thre
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from flashsale.config import Settings
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold
 from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
-from flashsale.ledger.redis_spread import TRANSFER_STALE_S, LayoutChanged, Spread
+from flashsale.ledger.redis_spread import LayoutChanged, Spread
 from flashsale.services.orders import Buy
 from flashsale.store import repositories as repo
 from flashsale.store.tables import OrderRow
@@ -117,7 +118,7 @@ def test_a_restore_under_a_lease_one_bucket_lost_changes_no_bucket(ledger: Redis
     assert ledger.stock(1).held == 2
 
 
-def test_an_interrupted_transfer_is_counted_in_transit_and_finished_once_it_is_stale(
+def test_an_interrupted_transfer_is_counted_in_transit_and_landed_by_the_next_lease_holder(
     ledger: RedisLedger,
 ) -> None:
     ledger.configure(terms(1, quota=9, per_user_limit=LIMIT))
@@ -127,21 +128,34 @@ def test_an_interrupted_transfer_is_counted_in_transit_and_finished_once_it_is_s
     assert [p.avail for p in spread.parts(1) if p is not None] == [3, 0, 3]
     assert ledger.stock(1).available == 9 and ledger.stock(1).conserved  # the 3 are in transit
 
-    # A buyer of the dry bucket 1 waits on nothing: the fresh transfer is not its own, and the
-    # others still have units to give.
+    # A buyer of the dry bucket 1 takes the lease: it lands the dead client's transfer first, then
+    # moves units to its own bucket.
     buyer = next(f"u{n}" for n in range(100) if spread.part_of_user(f"u{n}") == 1)
     assert ledger.reserve(item_id=1, user_id=buyer, qty=1, request_id="k").granted
-    assert outgoing(ledger, 1) == 1
-
-    clock = ledger._clock
-    assert isinstance(clock, ManualClock)
-    clock.advance(TRANSFER_STALE_S)
-    spread.refill(1, 2, 9)  # whoever next needs units finishes the stale transfer first
     assert outgoing(ledger, 1) == 0
     spread.land(1, 1, 0, tid, 3)  # the dead client's steps 2 and 3, late: a no-op
     level = ledger.stock(1)
     assert (level.quota, level.available, level.held) == (9, 8, 1)
     assert sum(p.avail for p in spread.parts(1) if p is not None) == 8
+
+
+def test_a_dead_holders_refill_lease_runs_out_and_a_short_request_is_then_served(
+    ledger: RedisLedger,
+) -> None:
+    ledger.configure(terms(1, quota=3, per_user_limit=LIMIT))  # one unit in each bucket
+    spread = spread_of(ledger)
+    spread.lease_ms = 300
+    assert spread.take_lease(1, "dead")  # a holder that dies holding the lease
+    assert not spread.take_lease(1, "other")
+    buyer = next(f"u{n}" for n in range(100) if spread.part_of_user(f"u{n}") == 2)
+
+    started = time.monotonic()
+    decision = ledger.reserve(item_id=1, user_id=buyer, qty=2, request_id="k")
+
+    assert decision.granted and time.monotonic() - started >= 0.2  # it waited for the lease to run out
+    assert spread.take_lease(1, "other")  # the buyer gave its lease back
+    level = ledger.stock(1)
+    assert level.conserved and (level.held, level.available) == (2, 1)
 
 
 def test_a_crowd_on_one_hot_spread_item_sells_exactly_the_quota_and_nobody_more_than_the_limit(

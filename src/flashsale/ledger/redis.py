@@ -35,6 +35,8 @@ Keys, for the prefix P (`?prefix=`, default "fs"):
     P:{i:<item>}:out      hash    a spread item's bucket: transfer id -> 'to|units|when', units it sent
                                   that are not known to be received (see redis_spread)
     P:{i:<item>}:recv     zset    a spread item's bucket: the transfer ids it was credited, by when
+    P:{i:<item>}:refill   string  a spread item's refill lease (bucket 0's slot): the token of the one
+                                  client that may move units between its buckets (see redis_spread)
     P:holds               hash    hold id -> the hold, packed in one field (item, qty, times, state,
                                   bucket, user, request id): one read per lookup
     P:reqs                hash    #user|user+request id -> hold id (idempotency)
@@ -92,14 +94,17 @@ of its share (quota, avail, held, sold, seq, u:<user>) with the group's hold rec
 deadlines and stream. A user's requests go to bucket crc32(user) mod N, so the limit stays exact;
 hold ids are drawn in the bucket's group. A bucket that cannot cover a request answers DEFER
 (reserve.lua) and the client moves units in by a three-step transfer (transfer.lua) whose units in
-transit `stock` counts; SOLD_OUT means every bucket was dry with nothing in transit. A batch that may
-run short in a bucket is decided in order, one bucket's run at a time, so batches keep their order.
+transit `stock` counts, one client per item at a time (its refill lease); a request is refused for
+stock only when the item's units for sale, every bucket's and in transit, were fewer than it asked.
+A batch that may run short in a bucket is decided in order, one bucket's run at a time, so batches
+keep their order.
 Reads, pauses, configure and restore fan out over the buckets: see `flashsale.ledger.redis_spread`.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import time
 import zlib
@@ -120,7 +125,7 @@ from flashsale.domain.holds import HOLD_TRANSITIONS, Hold, HoldState, transition
 from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
 from flashsale.ledger.contract import Decision, Pause, PurchaseStream, StockLevel, paused_error
 from flashsale.ledger.ids import new_hold_ids
-from flashsale.ledger.redis_spread import BEHIND, Spread, shares
+from flashsale.ledger.redis_spread import BEHIND, LEASE_WAIT_S, Spread, shares
 from flashsale.redis_url import DEFAULT_CONNECTIONS, node_client, take_options
 
 SCRIPTS = (
@@ -140,6 +145,7 @@ SCRIPTS = (
     "refund_stored",
     "index",
     "transfer",
+    "lease",
 )
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
 # index.lua scans the hold records again this long after a scan came round (the ledger's clock):
@@ -152,7 +158,6 @@ _AGAIN = ["again"]  # a script expired a bounded share of due holds and must be 
 _REFUSED = {code.value: Decision(None, code) for code in ErrorCode}
 _DEFERRED = Decision(None)  # a bucket of a spread item could not cover it: decided after a transfer
 _SHORT = (ErrorCode.SOLD_OUT, ErrorCode.INSUFFICIENT_STOCK)
-SHORT_RETRIES = 10  # refills of one short bucket before its refusal stands, while units are elsewhere
 # A spread item found dry in every bucket is taken as sold out this long without asking the other
 # buckets again: units given back elsewhere meanwhile (a release, an expiry seen by another process)
 # wait at most this long for a buyer of another bucket.
@@ -696,10 +701,10 @@ class RedisLedger:
         behind: frozenset[int],
     ) -> None:
         """Decide one spread item's requests in order: each run of one bucket's requests in one call;
-        where the bucket defers, units are moved to it and the rest of the run asked again, and when
-        the other buckets have none to give, the request is decided as the bucket finds it (refused)."""
+        a request its bucket defers is decided on the shortfall path (`_decide_short`), then the rest
+        of the run is asked again."""
         assert self.spread is not None
-        item_id, at, stuck, seen = requests[indices[0]][0], 0, 0, 0
+        item_id, at = requests[indices[0]][0], 0
         while at < len(indices):
             if self._sold_out(item_id):  # found so here or by another thread: each bucket decides alone
                 self._decide_per_group(
@@ -719,23 +724,47 @@ class RedisLedger:
             done = next((k for k, d in enumerate(decided) if d is _DEFERRED), len(run))
             for j, decision in zip(run[:done], decided[:done], strict=True):
                 answers[j] = decision
-            at, stuck = at + done, 0 if done else stuck + 1
-            if at == end:
-                continue
-            head, qty = run[done], requests[run[done]][2]  # deferred: its bucket is short
-            if stuck <= SHORT_RETRIES:
-                covered, seen = self.spread.refill(item_id, part, qty)
-                if covered:
-                    continue
-            answer = self._reserve_chunk([requests[head]], group, checked, behind, final=True)[0]
-            if answer.code in _SHORT:
-                if seen >= qty and stuck <= SHORT_RETRIES:
-                    continue  # another bucket's refill took the units meanwhile: they are still for sale
-                if seen == 0:
-                    with self._floors_lock:
-                        self._dry[item_id] = self._clock()
-            answers[head] = answer
-            at, stuck = at + 1, 0
+            at += done
+            if at < end:  # deferred: its bucket is short
+                answers[run[done]] = self._decide_short(requests[run[done]], part, checked, behind)
+                at += 1
+
+    def _decide_short(
+        self, request: tuple[int, str, int, str], part: int, checked: bool, behind: frozenset[int]
+    ) -> Decision:
+        """Decide a request its bucket `part` deferred, on the item's shortfall path (see
+        `flashsale.ledger.redis_spread`): as the refill lease's holder, move units in until it fits or
+        every other bucket reads dry, then decide it as the bucket finds it; while another holds the
+        lease, wait and ask the bucket again. Past LEASE_WAIT_S it is answered SERVICE_UNAVAILABLE
+        (retry), never refused for stock on a guess."""
+        assert self.spread is not None
+        spread, (item_id, _, qty, _) = self.spread, request
+        group = spread.groups_of(item_id)[part]
+        token, held, tries = secrets.token_hex(8), False, 0
+        deadline = time.monotonic() + LEASE_WAIT_S
+        try:
+            while time.monotonic() < deadline:
+                if not held and self._sold_out(item_id):  # a holder found every bucket dry just now
+                    break
+                held = spread.take_lease(item_id, token)  # or renew it: a holder's step is short
+                if held and spread.collect(item_id, part, qty):
+                    break  # every other bucket dry, nothing in transit: the bucket decides alone
+                if not held:
+                    spread.wait(tries)
+                    tries += 1
+                decision = self._reserve_chunk([request], group, checked, behind)[0]
+                if decision is not _DEFERRED:
+                    return decision
+            else:
+                return _REFUSED[ErrorCode.SERVICE_UNAVAILABLE]
+            decision = self._reserve_chunk([request], group, checked, behind, final=True)[0]
+            if held and decision.code is ErrorCode.SOLD_OUT:  # none here, none elsewhere
+                with self._floors_lock:
+                    self._dry[item_id] = self._clock()
+            return decision
+        finally:
+            if held:
+                spread.drop_lease(item_id, token)
 
     def _reserve_chunk(
         self,

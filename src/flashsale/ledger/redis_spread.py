@@ -13,11 +13,29 @@ in one slot (transfer.lua): `send` takes units out of the donor's avail and quot
 record named by a fresh transfer id; `receive` credits them to the receiver once (it keeps the id);
 `done` drops the outgoing record. Between steps 1 and 3 the units are in transit: `stock` counts the
 outgoing records whose id no receiver has yet, so at every instant Σ avail + in transit + Σ held +
-Σ sold == the item's quota, and no step creates or loses a unit. A client that dies between steps
-leaves the record; whoever next needs units of the item (or changes its quota) finishes every
-transfer older than TRANSFER_STALE_S, idempotently by id. SOLD_OUT is answered only after the
-buckets were read dry with nothing in transit (transfers still fresh are waited for, then finished).
-Transfers are refused while the item is paused, so none lands in a bucket a restore rebuilt.
+Σ sold == the item's quota, and no step creates or loses a unit. Transfers are refused while the
+item is paused, so none lands in a bucket a restore rebuilt.
+
+The shortfall path is serialized per item by its refill lease (lease.lua: a token in bucket 0's
+slot, set only if free, LEASE_MS to live, renewed by its holder at every step). Only the holder
+moves units, so short requests never steal each other's units. Requests that fit their bucket never
+touch the lease: the hot path stays spread. The holder first lands every transfer still in transit
+(only a holder whose lease ran out can have left one: a dead client's, or a late one's, landed
+idempotently by id), then reads the buckets; while another bucket has units it moves them in (enough
+for the request and its bucket's even share, surplus first) and asks its bucket again; when every
+other bucket reads dry with nothing in transit it decides the request as its bucket finds it. Other
+short requests wait for the lease (jittered, growing sleeps, at most LEASE_WAIT_S) and ask their
+bucket again between tries, since the holder before them may have filled it.
+
+The guarantee: a request is refused for stock only when Σ available over the buckets (+ in transit)
+was below its quantity. The refusal is the atomic decision of bucket p, made under the lease after
+every other bucket k read dry (at t_k) with nothing in transit. Only the holder moves units, and only
+into p, so a bucket k's avail only falls after t_k (sales), units given back aside (a release or an
+expiry, which may land in a bucket already read): at the refusal Σ avail <= p's avail < quantity.
+Progress: every loop of the holder either serves the request or moved units that the bucket's own
+sales took before it asked again, so it ends (or the stock does). A lease holder stalled past its
+lease (a GC pause of LEASE_MS) could still send while a next holder reads: conservation holds, but
+that refusal's premise may not; LEASE_MS is far beyond a holder's few round trips.
 
 Order (RedisLedger._decide): a batch is decided in one call per group while no bucket may run short
 (more asked of it than it had when last seen); otherwise the item's requests are decided in order,
@@ -34,6 +52,7 @@ entries carry `seq` (the order writer's marks): the others' counts are no sequen
 
 from __future__ import annotations
 
+import random
 import secrets
 import time
 import zlib
@@ -45,8 +64,9 @@ from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.sale import ItemTerms
 from flashsale.ledger.contract import SEQUENCE_EPOCH, StockLevel, paused_error
 
-TRANSFER_STALE_S = 2.0  # an outgoing transfer this old lost its client: anyone finishes it
-REFILL_TRIES = 3  # reads of the buckets before a shortage is final (fresh transfers are waited for)
+LEASE_MS = 2000  # a refill lease's time to live, renewed at every step: a dead holder's runs out
+LEASE_WAIT_S = 10.0  # a short request waits this long for the lease (and its holder's work) at most
+WAIT_FIRST_S, WAIT_MOST_S = 0.001, 0.02  # a waiter's first and longest sleep between tries (jittered)
 STOCK_READS = 10  # reads of the buckets until one adds up (a transfer may move between two reads)
 QUOTA_TRIES = 5  # attempts of a quota change whose plan a concurrent grant spoiled
 BEHIND = 2**53  # a floor no sequence reaches: the item's sequence is below a known floor
@@ -119,6 +139,7 @@ class Spread:
         self.groups = groups
         self.n = n
         self._step = groups // n  # n buckets, n different groups: j * step < groups
+        self.lease_ms = LEASE_MS
 
     # -- where ---------------------------------------------------------------------------------
     def groups_of(self, item_id: int) -> list[int]:
@@ -193,50 +214,55 @@ class Spread:
             self._run("transfer", self._clock(), "done", item_id, tid, group=groups[src])
         return reply
 
-    def finish(self, item_id: int, parts: Sequence[Part | None], stale_after: float) -> tuple[int, int]:
-        """Finish the item's transfers sent at least `stale_after` ago; (how many, units still in transit).
+    def finish(self, item_id: int, parts: Sequence[Part | None]) -> tuple[int, int]:
+        """Finish every transfer of the item still in transit (landing is idempotent by id, so one its
+        sender is still finishing is safe too); (how many, units left in transit).
 
         A paused item's transfers stay in transit: a restore rebuilds the buckets meanwhile.
         """
-        now = self._clock()
         received = frozenset().union(*(p.received for p in parts if p is not None))
         finished = left = 0
         for src, part in enumerate(parts):
-            for tid, (dst, units, when) in (part.out if part else {}).items():
+            for tid, (dst, units, _) in (part.out if part else {}).items():
                 if tid in received:  # steps 1 and 2 ran: only the record is left
-                    self._run("transfer", now, "done", item_id, tid, group=self.groups_of(item_id)[src])
+                    group = self.groups_of(item_id)[src]
+                    self._run("transfer", self._clock(), "done", item_id, tid, group=group)
                     finished += 1
-                elif now - when >= stale_after and self.land(item_id, src, dst, tid, units)[0] == "ok":
+                elif self.land(item_id, src, dst, tid, units)[0] == "ok":
                     finished += 1
                 else:
                     left += units
         return finished, left
 
-    def refill(self, item_id: int, part: int, need: int) -> tuple[bool, int]:
-        """Move units into bucket `part` until it has `need`: whether it has them now, and the units
-        for sale in every bucket and in transit as last read (what another bucket may still give).
+    # -- the refill lease ----------------------------------------------------------------------
+    def take_lease(self, item_id: int, token: str) -> bool:
+        """Take the item's refill lease for `token`, or renew it: whether `token` holds it now."""
+        reply = self._run("lease", "take", item_id, token, self.lease_ms, group=self.groups_of(item_id)[0])
+        return bool(reply)
 
-        A shortage is final only after every stale transfer was finished and the fresh ones were
-        waited for (and then finished too): units in transit are never reported sold out.
-        """
-        seen = 0
-        for attempt in range(REFILL_TRIES):
-            last = attempt == REFILL_TRIES - 1
+    def drop_lease(self, item_id: int, token: str) -> None:
+        """Give the lease back, if `token` still holds it."""
+        self._run("lease", "drop", item_id, token, group=self.groups_of(item_id)[0])
+
+    @staticmethod
+    def wait(tries: int) -> None:
+        """Sleep before a waiter's next try: doubling from WAIT_FIRST_S up to WAIT_MOST_S, jittered so
+        that the waiters of one released crowd do not all ask at once."""
+        time.sleep(random.uniform(0.5, 1.0) * min(WAIT_MOST_S, WAIT_FIRST_S * 2 ** min(tries, 8)))
+
+    def collect(self, item_id: int, part: int, need: int) -> bool:
+        """Under the refill lease: land what is in transit, then move units from the other buckets to
+        bucket `part` (for `need` and its even share); True when there were none: every other bucket
+        read dry with nothing in transit, so `part` holds all the item's units for sale."""
+        parts = self.parts(item_id)
+        finished, left = self.finish(item_id, parts)
+        if finished:
             parts = self.parts(item_id)
-            if parts[part] is None:
-                return False, seen
-            finished, _ = self.finish(item_id, parts, 0.0 if last else TRANSFER_STALE_S)
-            if finished:
-                parts = self.parts(item_id)
-            avail = [p.avail if p else 0 for p in parts]
-            seen = sum(avail) + in_transit(parts)
-            if avail[part] >= need:
-                return True, seen
-            if sum(avail) < need and not last and seen > sum(avail):
-                time.sleep(0.005 * (attempt + 1))  # let the sender land it
-                continue
-            return avail[part] + self._gather(item_id, part, need, avail) >= need, seen
-        return False, seen
+        avail = [p.avail if p else 0 for p in parts]
+        if sum(avail) == avail[part]:
+            return left == 0
+        self._gather(item_id, part, need, avail)
+        return False
 
     def _gather(self, item_id: int, part: int, need: int, avail: list[int]) -> int:
         """Transfer units to bucket `part`: enough for `need` and its even share of the rest, taken
@@ -282,7 +308,7 @@ class Spread:
     def _move_quota(self, item_id: int, quota: int) -> None:
         for _ in range(QUOTA_TRIES):
             parts = self.parts(item_id)
-            if self.finish(item_id, parts, 0.0)[0]:
+            if self.finish(item_id, parts)[0]:
                 parts = self.parts(item_id)
             if in_transit(parts):  # kept in transit by a pause (which this raises) or just sent: again
                 self._adjust(item_id, [0] * self.n, quota, 0, ask=True)
