@@ -158,6 +158,43 @@ def test_a_dead_holders_refill_lease_runs_out_and_a_short_request_is_then_served
     assert level.conserved and (level.held, level.available) == (2, 1)
 
 
+def test_a_short_request_keeps_collecting_while_its_buckets_own_sales_take_what_it_moved_in(
+    ledger: RedisLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13's starvation, made deterministic: a request for 2 units in a bucket left with 1, and
+    right after every transfer into that bucket other shoppers of the bucket (ordinary requests that
+    fit) buy all but 1 of what it holds, while the item keeps exactly 2 units for the request
+    (quota == demand). The reverted code gave up after a fixed count of refills (SHORT_RETRIES) and
+    refused it with units still for sale; a holder of the refill lease keeps collecting, since every
+    loop sees the stock fall by real sales, until the request fits."""
+    quota = 300
+    ledger.configure(terms(1, quota=quota, per_user_limit=LIMIT))
+    spread = spread_of(ledger)
+    users = [f"u{n}" for n in range(2000)]
+    buyer, *others = [u for u in users if spread.part_of_user(u) == 1][: quota + 1]
+    tid, taken = spread.send(1, 1, 0, 99)  # bucket 1 keeps 1 of its 100 units
+    spread.land(1, 1, 0, tid, taken)
+    land, sales = spread.land, iter(others)
+
+    def land_then_sell_all_but_one(item_id: int, src: int, dst: int, tid: str, units: int) -> object:
+        reply = land(item_id, src, dst, tid, units)
+        parts = [p for p in spread.parts(1) if p is not None]
+        # leave 1 in bucket 1, and 2 units of the item for the buyer
+        selling = min(parts[1].avail - 1, sum(p.avail for p in parts) - 2)
+        if dst == 1 and selling > 0:
+            sold = ledger.reserve_many([(1, next(sales), 1, "k") for _ in range(selling)])
+            assert all(d.granted for d in sold)
+        return reply
+
+    monkeypatch.setattr(spread, "land", land_then_sell_all_but_one)
+    decision = ledger.reserve(item_id=1, user_id=buyer, qty=2, request_id="k")
+
+    assert decision.granted, decision.code
+    level = ledger.stock(1)
+    assert level.conserved and (level.held, level.available) == (quota, 0)
+    assert outgoing(ledger, 1) == 0
+
+
 def test_a_crowd_on_one_hot_spread_item_sells_exactly_the_quota_and_nobody_more_than_the_limit(
     ledger: RedisLedger,
 ) -> None:
