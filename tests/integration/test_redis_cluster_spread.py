@@ -118,6 +118,35 @@ def test_a_restore_under_a_lease_one_bucket_lost_changes_no_bucket(ledger: Redis
     assert ledger.stock(1).held == 2
 
 
+def test_a_restore_without_a_token_pauses_so_no_transfer_spans_rebuilt_and_unrebuilt_buckets(
+    ledger: RedisLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = terms(1, quota=9, per_user_limit=LIMIT)
+    ledger.configure(item)
+    spread = spread_of(ledger)
+    groups = spread.groups_of(1)
+    first, last = groups.index(min(groups)), groups.index(max(groups))  # rebuilt first and last
+    run, moved = ledger._run, []
+
+    def run_then_transfer(name: str, *args: object, group: int = 0) -> object:
+        reply = run(name, *args, group=group)
+        if name == "restore" and group == groups[first] and not moved:
+            # another client moves units from a bucket not rebuilt yet to one rebuilt already
+            tid, taken = spread.send(1, last, first, 2)
+            moved.append(taken)
+            if taken:
+                spread.land(1, last, first, tid, taken)
+        return reply
+
+    monkeypatch.setattr(ledger, "_run", run_then_transfer)
+    ledger.restore([item], [])
+
+    assert moved == [0]  # refused: the item was paused
+    level = ledger.stock(1)
+    assert level.conserved and (level.quota, level.available) == (9, 9)
+    assert ledger.pauses() == {}  # and resumed
+
+
 def test_an_interrupted_transfer_is_counted_in_transit_and_landed_by_the_next_lease_holder(
     ledger: RedisLedger,
 ) -> None:

@@ -158,6 +158,8 @@ _AGAIN = ["again"]  # a script expired a bounded share of due holds and must be 
 _REFUSED = {code.value: Decision(None, code) for code in ErrorCode}
 _DEFERRED = Decision(None)  # a bucket of a spread item could not cover it: decided after a transfer
 _SHORT = (ErrorCode.SOLD_OUT, ErrorCode.INSUFFICIENT_STOCK)
+# A tokenless restore of a spread ledger pauses its items this long at most (it resumes them when done).
+RESTORE_PAUSE_S = 60.0
 # A spread item found dry in every bucket is taken as sold out this long without asking the other
 # buckets again: units given back elsewhere meanwhile (a release, an expiry seen by another process)
 # wait at most this long for a buyer of another bucket.
@@ -370,9 +372,23 @@ class RedisLedger:
         The purchase stream is kept: it feeds the database, which is what is restored from. The
         counters are computed and checked here before anything is written; the pause lease (with
         `token`) is checked by the script, in the same atomic step as the rebuild.
+
+        On a spread ledger each slot group is rebuilt in its own call, so a restore without `token`
+        pauses every item itself (under a fresh token, after dropping whatever pauses there were,
+        as a tokenless restore replaces them): no transfer moves units between a rebuilt bucket and
+        one not rebuilt yet (transfer.lua refuses while paused), which would create or lose units.
         """
+        terms, holds = list(terms), list(holds)
+        if token is None and self.spread is not None:
+            item_ids, own = [t.item_id for t in terms], f"restore-{secrets.token_hex(8)}"
+            self.resume(self.pauses(), token=None)
+            self.pause(item_ids, until=self._clock() + RESTORE_PAUSE_S, token=own)
+            try:
+                self.restore(terms, holds, token=own, marks=marks)
+            finally:
+                self.resume(item_ids, token=own)
+            return
         books = {t.item_id: t for t in terms}
-        holds = list(holds)
         # (item, bucket, "held" | "sold") -> units; the bucket of a hold is its user's (0 unless spread)
         committed: Counter[tuple[int, int, str]] = Counter()
         used: Counter[tuple[int, str]] = Counter()
