@@ -70,6 +70,7 @@ def test_the_buckets_of_a_spread_item_live_on_different_masters(ledger: RedisLed
         nodes = {ledger.client.get_node_from_key(f"{ledger.prefix}:{{g{g}}}:due").name for g in groups}
         assert len(set(groups)) == 3
         assert len(nodes) >= 2, nodes  # with groups g0..g2 on three masters: all three
+    assert spread_of(ledger).crowded(ledger.master_of_group) == {}  # no item has two buckets on one master
     ledger.configure(terms(1, quota=10, per_user_limit=LIMIT))
     assert [p.quota for p in spread_of(ledger).parts(1) if p is not None] == [4, 3, 3]
 

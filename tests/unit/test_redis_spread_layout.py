@@ -38,3 +38,16 @@ def test_units_are_shared_evenly_and_none_is_lost() -> None:
 def test_spread_needs_two_buckets_and_at_most_one_per_group(groups: int, n: int) -> None:
     with pytest.raises(ValueError):
         Spread(unused_run, lambda: 0.0, groups, n)
+
+
+def test_items_whose_buckets_share_a_master_are_named() -> None:
+    spread = Spread(unused_run, lambda: 0.0, 6, 3)  # bucket groups r, r+2, r+4 (mod 6)
+    apart = {0: "a", 1: "a", 2: "b", 3: "b", 4: "c", 5: "c"}
+    assert spread.crowded(apart.__getitem__) == {}
+    together = {0: "a", 2: "b", 4: "c", 1: "a", 3: "a", 5: "b"}  # groups 1 and 3 on one master
+    assert spread.crowded(together.__getitem__) == {
+        1: ["a", "a", "b"],
+        3: ["a", "b", "a"],
+        5: ["b", "a", "a"],
+    }
+    assert Spread(unused_run, lambda: 0.0, 6, 3).crowded(lambda g: "only") == {}  # one master: no better

@@ -103,6 +103,7 @@ Reads, pauses, configure and restore fan out over the buckets: see `flashsale.le
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import threading
@@ -164,6 +165,7 @@ RESTORE_PAUSE_S = 60.0
 # buckets again: units given back elsewhere meanwhile (a release, an expiry seen by another process)
 # wait at most this long for a buyer of another bucket.
 DRY_S = 0.1
+_log = logging.getLogger(__name__)
 # Each target state is reachable from exactly one state; the scripts refuse any other.
 _SOURCE = {target: source for source, targets in HOLD_TRANSITIONS.items() for target in targets}
 
@@ -284,6 +286,11 @@ class RedisLedger:
         if self.spread is None:
             return self.group_of_item(item_id)
         return self.spread.groups_of(item_id)[self.spread.part_of_user(user_id)]
+
+    def master_of_group(self, group: int) -> str:
+        """The Cluster node (host:port) serving a slot group's hash slot, as the client last learnt it."""
+        assert isinstance(self.client, RedisCluster)
+        return str(self.client.get_node_from_key(self._shared[group][0]).name)
 
     def group_of_user(self, user_id: str) -> int:
         """The slot group of a user's request claims on a Cluster: crc32 of the user id mod groups."""
@@ -1101,7 +1108,19 @@ def redis_ledger_from_url(url: str, clock: Clock) -> RedisLedger:
             connection_pool_class=BlockingConnectionPool,  # per node: threads wait, as on one node
             max_connections=DEFAULT_CONNECTIONS,
         )
-        return RedisLedger(client, clock, prefix=prefix, buckets=buckets, groups=groups, spread=spread)
+        ledger = RedisLedger(client, clock, prefix=prefix, buckets=buckets, groups=groups, spread=spread)
+        if ledger.spread is not None:
+            crowded = ledger.spread.crowded(ledger.master_of_group)
+            if crowded:
+                _log.warning(
+                    "spread=%d over groups=%d: the buckets of items with id mod %d in %s share a master;"
+                    " pick groups whose tags land on different masters",
+                    spread,
+                    groups,
+                    groups,
+                    sorted(crowded),
+                )
+        return ledger
     if groups or spread > 1:
         raise ValueError("slot groups and spread items are for a Cluster: use redis+cluster://host:port")
     return RedisLedger(node_client(parts), clock, prefix=prefix, buckets=buckets)

@@ -146,6 +146,19 @@ class Spread:
         """The slot group of each bucket of the item, bucket 0 first (the item's own group)."""
         return [(item_id + j * self._step) % self.groups for j in range(self.n)]
 
+    def crowded(self, master_of: Callable[[int], str]) -> dict[int, list[str]]:
+        """The items (by id mod groups) whose buckets share a master although the groups span enough
+        masters for each bucket to have its own, with their buckets' masters; `master_of(group)` names
+        the master serving the group's slot. Slot groups land on whatever masters own their tags'
+        slots, so with many groups some items may be spread over fewer masters than `spread` says."""
+        reachable = min(self.n, len({master_of(g) for g in range(self.groups)}))
+        found = {}
+        for residue in range(self.groups):
+            masters = [master_of(g) for g in self.groups_of(residue)]
+            if len(set(masters)) < reachable:
+                found[residue] = masters
+        return found
+
     def part_of_user(self, user_id: str) -> int:
         """The bucket a user's requests go to: crc32 of the user id mod the buckets."""
         return zlib.crc32(user_id.encode()) % self.n
