@@ -21,6 +21,7 @@ from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold
+from flashsale.ledger import redis as redis_ledger_module
 from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
 from flashsale.ledger.redis_spread import LayoutChanged, Spread
 from flashsale.services.orders import Buy
@@ -186,6 +187,22 @@ def test_a_dead_holders_refill_lease_runs_out_and_a_short_request_is_then_served
     assert spread.take_lease(1, "other")  # the buyer gave its lease back
     level = ledger.stock(1)
     assert level.conserved and (level.held, level.available) == (2, 1)
+
+
+def test_a_short_request_that_never_gets_the_lease_is_told_to_retry_not_refused_for_stock(
+    ledger: RedisLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger.configure(terms(1, quota=3, per_user_limit=LIMIT))  # one unit in each bucket
+    spread = spread_of(ledger)
+    spread.lease_ms = 60_000
+    assert spread.take_lease(1, "stuck")  # a holder that keeps it past the wait
+    monkeypatch.setattr(redis_ledger_module, "LEASE_WAIT_S", 0.2)
+    buyer = next(f"u{n}" for n in range(100) if spread.part_of_user(f"u{n}") == 2)
+
+    decision = ledger.reserve(item_id=1, user_id=buyer, qty=2, request_id="k")
+
+    assert decision.code is ErrorCode.SERVICE_UNAVAILABLE
+    assert [p.avail for p in spread.parts(1) if p is not None] == [1, 1, 1]  # nothing moved
 
 
 def test_a_short_request_keeps_collecting_while_its_buckets_own_sales_take_what_it_moved_in(
