@@ -24,8 +24,9 @@ touch the lease: the hot path stays spread. The holder first lands every transfe
 idempotently by id), then reads the buckets; while another bucket has units it moves them in (enough
 for the request and its bucket's even share, surplus first) and asks its bucket again; when every
 other bucket reads dry with nothing in transit it decides the request as its bucket finds it. Other
-short requests wait for the lease (jittered, growing sleeps, at most LEASE_WAIT_S) and ask their
-bucket again between tries, since the holder before them may have filled it.
+short requests wait for the lease (jittered, growing sleeps; past LEASE_WAIT_S they are answered
+SERVICE_UNAVAILABLE, to retry, never refused for stock on a guess) and ask their bucket again
+between tries, since the holder before them may have filled it.
 
 The guarantee: a request is refused for stock only when Σ available over the buckets (+ in transit)
 was below its quantity. The refusal is the atomic decision of bucket p, made under the lease after
