@@ -5,6 +5,10 @@ On one machine the shards share its cores, so this row shows the cost each shard
 Cluster named by FLASHSALE_BENCH_REDIS_CLUSTER_URL (`redis+cluster://host:port`; `.ci/services.sh`
 starts one) and is skipped without one. The CPU is each master's `INFO commandstats` time in
 scripts (EVALSHA: the reserve script of each slot group and the request claims of each user group).
+
+The spread rows put the hot item on 3 slot groups (one per master of a 3-master Cluster) and compare
+it unspread (`groups=3`) with spread over them (`groups=3&spread=3`, see flashsale.ledger.redis_spread):
+a shard's CPU then covers its bucket's decisions, its users' claims and the transfers near sell-out.
 """
 
 from __future__ import annotations
@@ -37,18 +41,19 @@ def _script_usec(ledger: RedisLedger) -> dict[str, int]:
 
 
 def _decided_on(ledger: RedisLedger, shape: Shape) -> Counter[str]:
-    """How many of the crowd's requests each master decides (by the slot of the item's group)."""
+    """How many of the crowd's requests each master decides (by the slot of the request's group:
+    the item's, or on a spread ledger its user's bucket's)."""
     nodes = {
-        item: ledger.client.get_node_from_key(f"{ledger.prefix}:{{g{ledger.group_of_item(item)}}}:due").name
-        for item in shape.item_ids
+        group: ledger.client.get_node_from_key(f"{ledger.prefix}:{{g{group}}}:due").name
+        for group in range(ledger.groups)
     }
-    return Counter(nodes[r.item_id] for r in shape.crowd())
+    return Counter(nodes[ledger.group_of_request(r.item_id, r.user_id)] for r in shape.crowd())
 
 
-def bench_cluster(url: str, shape: Shape) -> Result:
+def bench_cluster(url: str, shape: Shape, options: str = "") -> Result:
     """reserve_many on the Cluster; the row tells the Redis CPU per decision, overall and per shard."""
     prefix = f"bench-{secrets.token_hex(4)}"
-    ledger = redis_ledger_from_url(f"{url}?prefix={prefix}", time.time)
+    ledger = redis_ledger_from_url(f"{url}?prefix={prefix}{options}", time.time)
     try:
         before = _script_usec(ledger)
         result = bench_batched(
@@ -73,17 +78,26 @@ def bench_cluster(url: str, shape: Shape) -> Result:
         )
         for node in sorted(spent)
     )
-    how = f"{result.how}, {ledger.groups} slot groups; Redis CPU {total:.1f} µs/decision (per shard {shards})"
+    layout = f"{ledger.groups} slot groups" + (f", spread over {ledger.spread.n}" if ledger.spread else "")
+    how = f"{result.how}, {layout}; Redis CPU {total:.1f} µs/decision (per shard {shards})"
     return replace(result, how=how)
 
 
 def steps(requests: int) -> list[tuple[str, Callable[[], Result | Skipped]]]:
-    """One hot item (one shard works) and 100 items (spread over the shards)."""
+    """One hot item (one shard works) and 100 items (spread over the shards); one hot item on 3 slot
+    groups, unspread (one shard decides) and spread over the 3 (each shard decides a third)."""
     url = os.environ.get(CLUSTER_URL_ENV)
     if not url:
         name = "redis cluster ledger"
         return [(name, lambda: Skipped(name, f"no Redis Cluster (set {CLUSTER_URL_ENV})"))]
-    return [
+    rows = [
         (f"redis cluster ledger, reserve_many / {s.label}", partial(bench_cluster, url, s))
         for s in (Shape(requests, 1), Shape(requests, 100))
+    ]
+    return rows + [
+        (
+            f"redis cluster ledger, reserve_many / 1 hot item, {name}",
+            partial(bench_cluster, url, Shape(requests, 1), o),
+        )
+        for name, o in (("3 groups", "&groups=3"), ("spread over 3 groups", "&groups=3&spread=3"))
     ]

@@ -1,11 +1,11 @@
 """One ledger suite, every engine: the `ledger` fixture runs each contract test once per engine.
 
 The Redis engine runs once plain, once with each item's stock split over four buckets (a different
-code path: rebalancing), and once on a Redis Cluster (items in slot groups, see
-flashsale.ledger.redis); its params are marked `redis` (`redis_cluster`), so tests/conftest.py
-skips them when FLASHSALE_TEST_REDIS_URL (FLASHSALE_TEST_REDIS_CLUSTER_URL) is not set, and fails
-them instead under FLASHSALE_TEST_REQUIRE_SERVICES=1. An engine that fails to build fails the test:
-it never skips.
+code path: rebalancing), once on a Redis Cluster (items in slot groups, see
+flashsale.ledger.redis) and once there with every item spread over three slot groups; its params
+are marked `redis` (`redis_cluster`), so tests/conftest.py skips them when FLASHSALE_TEST_REDIS_URL
+(FLASHSALE_TEST_REDIS_CLUSTER_URL) is not set, and fails them instead under
+FLASHSALE_TEST_REQUIRE_SERVICES=1. An engine that fails to build fails the test: it never skips.
 Every ledger it builds gets a fresh key prefix (`?prefix=t-<uuid>`), whose keys are deleted afterwards.
 """
 
@@ -32,6 +32,11 @@ ENGINES = [
     # Three slot groups: tags g0, g1, g2 hash to slots 9454, 13519 and 1196, one on each master of a
     # 3-master Cluster made by `redis-cli --cluster create`; items 1 and 2 are in different groups.
     pytest.param("redis-cluster?groups=3", id="redis-cluster", marks=pytest.mark.redis_cluster),
+    # Every item in three buckets, one in each slot group (so on each master), decided apart and
+    # refilled by transfers (see flashsale.ledger.redis_spread).
+    pytest.param(
+        "redis-cluster?groups=3&spread=3", id="redis-cluster-spread", marks=pytest.mark.redis_cluster
+    ),
 ]
 
 LedgerFactory = Callable[[ManualClock], Ledger]

@@ -32,6 +32,11 @@ Keys, for the prefix P (`?prefix=`, default "fs"):
     P:{i:<item>}:holds    zset    the item's hold ids by grant time (for reconciliation); a forgotten
                                   hold leaves it in O(log n). (`hold_ids`, a list, is read too: the
                                   index of holds granted before it became a sorted set)
+    P:{i:<item>}:out      hash    a spread item's bucket: transfer id -> 'to|units|when', units it sent
+                                  that are not known to be received (see redis_spread)
+    P:{i:<item>}:recv     zset    a spread item's bucket: the transfer ids it was credited, by when
+    P:{i:<item>}:refill   string  a spread item's refill lease (bucket 0's slot): the token of the one
+                                  client that may move units between its buckets (see redis_spread)
     P:holds               hash    hold id -> the hold, packed in one field (item, qty, times, state,
                                   bucket, user, request id): one read per lookup
     P:reqs                hash    #user|user+request id -> hold id (idempotency)
@@ -81,15 +86,26 @@ its own hash tag; a request goes to bucket crc32(user) mod N. A bucket that cann
 request spreads all buckets' units evenly again and tops itself up, so SOLD_OUT means every bucket
 is dry, and no unit is created or lost. held, sold and the per-user counts stay per item, so the
 limit is exact. On one node all of this is one script and buys no throughput, since Redis runs
-scripts one at a time. On a Cluster an item's buckets stay in its group's slot (one master): spreading
-a hot item over masters is not done. With buckets on different nodes, the limit would stay exact
-only with each user's count in the bucket their requests are routed to (hence routing by user), and
-the rebalance would become a two-step transfer with the units in transit counted: not done.
+scripts one at a time; on a Cluster these buckets stay in the item's group's slot (one master).
+
+Spread items (`redis+cluster://...?groups=G&spread=N`, default 1: off) put a hot item on N masters:
+bucket j of every item is a book of its own in slot group (item + j*(G // N)) mod G, a whole ledger
+of its share (quota, avail, held, sold, seq, u:<user>) with the group's hold records, request keys,
+deadlines and stream. A user's requests go to bucket crc32(user) mod N, so the limit stays exact;
+hold ids are drawn in the bucket's group. A bucket that cannot cover a request answers DEFER
+(reserve.lua) and the client moves units in by a three-step transfer (transfer.lua) whose units in
+transit `stock` counts, one client per item at a time (its refill lease); a request is refused for
+stock only when the item's units for sale, every bucket's and in transit, were fewer than it asked.
+A batch that may run short in a bucket is decided in order, one bucket's run at a time, so batches
+keep their order.
+Reads, pauses, configure and restore fan out over the buckets: see `flashsale.ledger.redis_spread`.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import secrets
 import threading
 import time
 import zlib
@@ -110,6 +126,7 @@ from flashsale.domain.holds import HOLD_TRANSITIONS, Hold, HoldState, transition
 from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
 from flashsale.ledger.contract import Decision, Pause, PurchaseStream, StockLevel, paused_error
 from flashsale.ledger.ids import new_hold_ids
+from flashsale.ledger.redis_spread import BEHIND, LEASE_WAIT_S, Spread, shares
 from flashsale.redis_url import DEFAULT_CONNECTIONS, node_client, take_options
 
 SCRIPTS = (
@@ -128,6 +145,8 @@ SCRIPTS = (
     "shorten",
     "refund_stored",
     "index",
+    "transfer",
+    "lease",
 )
 MAX_SCRIPT_BATCH = 512  # requests per script call: bounds one call's run time (Redis waits for it)
 # index.lua scans the hold records again this long after a scan came round (the ledger's clock):
@@ -138,6 +157,15 @@ INDEX_AGAIN_S = 86_400.0
 _CLUSTER_REPLIES = (ClusterCrossSlotError, MovedError, AskError, ClusterDownError)
 _AGAIN = ["again"]  # a script expired a bounded share of due holds and must be called again
 _REFUSED = {code.value: Decision(None, code) for code in ErrorCode}
+_DEFERRED = Decision(None)  # a bucket of a spread item could not cover it: decided after a transfer
+_SHORT = (ErrorCode.SOLD_OUT, ErrorCode.INSUFFICIENT_STOCK)
+# A tokenless restore of a spread ledger pauses its items this long at most (it resumes them when done).
+RESTORE_PAUSE_S = 60.0
+# A spread item found dry in every bucket is taken as sold out this long without asking the other
+# buckets again: units given back elsewhere meanwhile (a release, an expiry seen by another process)
+# wait at most this long for a buyer of another bucket.
+DRY_S = 0.1
+_log = logging.getLogger(__name__)
 # Each target state is reachable from exactly one state; the scripts refuse any other.
 _SOURCE = {target: source for source, targets in HOLD_TRANSITIONS.items() for target in targets}
 
@@ -188,6 +216,7 @@ class RedisLedger:
         prefix: str = "fs",
         buckets: int = 1,
         groups: int = 0,
+        spread: int = 1,
     ) -> None:
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"key prefix {prefix!r} must be non-empty and free of braces (hash tags)")
@@ -195,6 +224,8 @@ class RedisLedger:
             raise ValueError("an item needs at least one bucket")
         if groups < 0:
             raise ValueError("slot groups: 0 (one node) or more (a Cluster)")
+        if spread > 1 and buckets > 1:
+            raise ValueError("buckets in one slot (buckets=N) or over slot groups (spread=N), not both")
         self.client = client
         self.prefix = prefix
         self.buckets = buckets
@@ -223,6 +254,14 @@ class RedisLedger:
         self._expire_from = 0  # the slot group `expire_due` asks first (in turn)
         self._floors: dict[int, int] = {}  # item -> the highest sequence this process knows was reached
         self._floors_lock = threading.Lock()  # raised from many threads; a lost race would lower one
+        # Spread items (see flashsale.ledger.redis_spread): exact floors per (item, bucket) from this
+        # process's grants, the highest item floor a read of the sequence confirmed, and each
+        # bucket's avail as last seen (a hint: whether a batch may run short in a bucket).
+        self.spread = Spread(self._run, clock, groups, spread) if spread > 1 else None
+        self._part_floors: dict[tuple[int, int], int] = {}
+        self._confirmed: dict[int, int] = {}
+        self._seen_avail: dict[tuple[int, int], int] = {}
+        self._dry: dict[int, float] = {}  # spread item -> when (ledger clock) every bucket was dry
 
     def purchase_stream(self) -> PurchaseStream:
         """The streams the reserve script appends every fresh grant to: one per slot group (order writer)."""
@@ -237,6 +276,21 @@ class RedisLedger:
     def group_of_item(self, item_id: int) -> int:
         """The slot group an item's keys live in: item id mod groups on a Cluster, 0 on one node."""
         return item_id % self.groups if self.groups else 0
+
+    def groups_of_item(self, item_id: int) -> list[int]:
+        """The slot groups of the item's buckets: one, or `spread` different ones (bucket 0 first)."""
+        return self.spread.groups_of(item_id) if self.spread else [self.group_of_item(item_id)]
+
+    def group_of_request(self, item_id: int, user_id: str) -> int:
+        """The slot group that decides a user's requests of an item: its bucket's on a spread ledger."""
+        if self.spread is None:
+            return self.group_of_item(item_id)
+        return self.spread.groups_of(item_id)[self.spread.part_of_user(user_id)]
+
+    def master_of_group(self, group: int) -> str:
+        """The Cluster node (host:port) serving a slot group's hash slot, as the client last learnt it."""
+        assert isinstance(self.client, RedisCluster)
+        return str(self.client.get_node_from_key(self._shared[group][0]).name)
 
     def group_of_user(self, user_id: str) -> int:
         """The slot group of a user's request claims on a Cluster: crc32 of the user id mod groups."""
@@ -280,17 +334,28 @@ class RedisLedger:
 
     # -- configuration -------------------------------------------------------------------------
     def configure(self, terms: ItemTerms) -> StockLevel:
+        if self.spread:
+            with self._floors_lock:
+                self._dry.pop(terms.item_id, None)
+            return self.spread.configure(terms, self._configure_in)
+        reply = self._configure_in(terms, self.group_of_item(terms.item_id), terms.quota)
+        return StockLevel(terms.item_id, *(int(n) for n in reply[1:]))
+
+    def _configure_in(self, terms: ItemTerms, group: int, quota: int | str, part: int | None = None) -> Any:
+        """Run configure.lua in one group (for one bucket `part` of a spread item); raise its refusals."""
+        spread = () if part is None else (part, terms.quota)
         reply = self._run(
             "configure",
             self._clock(),
             terms.item_id,
-            terms.quota,
+            quota,
             terms.per_user_limit,
             terms.opens_at,
             terms.closes_at,
             terms.hold_ttl_s,
             self.buckets,
-            group=self.group_of_item(terms.item_id),
+            *spread,
+            group=group,
         )
         if reply[0] == ErrorCode.SALE_PAUSED:
             raise paused_error(terms.item_id, float(reply[1]), self._clock())
@@ -299,7 +364,7 @@ class RedisLedger:
                 ErrorCode.QUOTA_BELOW_COMMITTED,
                 f"quota {terms.quota} is below the {reply[1]} units already held or sold",
             )
-        return StockLevel(terms.item_id, *(int(n) for n in reply[1:]))
+        return reply
 
     def restore(
         self,
@@ -314,10 +379,25 @@ class RedisLedger:
         The purchase stream is kept: it feeds the database, which is what is restored from. The
         counters are computed and checked here before anything is written; the pause lease (with
         `token`) is checked by the script, in the same atomic step as the rebuild.
+
+        On a spread ledger each slot group is rebuilt in its own call, so a restore without `token`
+        pauses every item itself (under a fresh token, after dropping whatever pauses there were,
+        as a tokenless restore replaces them): no transfer moves units between a rebuilt bucket and
+        one not rebuilt yet (transfer.lua refuses while paused), which would create or lose units.
         """
+        terms, holds = list(terms), list(holds)
+        if token is None and self.spread is not None:
+            item_ids, own = [t.item_id for t in terms], f"restore-{secrets.token_hex(8)}"
+            self.resume(self.pauses(), token=None)
+            self.pause(item_ids, until=self._clock() + RESTORE_PAUSE_S, token=own)
+            try:
+                self.restore(terms, holds, token=own, marks=marks)
+            finally:
+                self.resume(item_ids, token=own)
+            return
         books = {t.item_id: t for t in terms}
-        holds = list(holds)
-        committed: Counter[tuple[int, str]] = Counter()  # (item, "held" | "sold") -> units
+        # (item, bucket, "held" | "sold") -> units; the bucket of a hold is its user's (0 unless spread)
+        committed: Counter[tuple[int, int, str]] = Counter()
         used: Counter[tuple[int, str]] = Counter()
         for hold in holds:
             if hold.item_id not in books:
@@ -325,48 +405,107 @@ class RedisLedger:
                     ErrorCode.CONFLICT, f"hold {hold.hold_id} is of unknown item {hold.item_id}"
                 )
             if hold.state in (HoldState.HELD, HoldState.SOLD):
-                committed[hold.item_id, hold.state.value] += hold.qty
+                committed[hold.item_id, self._part_of_user(hold.user_id), hold.state.value] += hold.qty
                 used[hold.item_id, hold.user_id] += hold.qty
-        broken = [i for i, t in books.items() if committed[i, "held"] + committed[i, "sold"] > t.quota]
+        parts = range(self.spread.n if self.spread else 1)
+        taken = {i: sum(committed[i, j, s] for j in parts for s in ("held", "sold")) for i in books}
+        broken = [i for i, t in books.items() if taken[i] > t.quota]
         if broken:
             raise FlashSaleError(ErrorCode.CONFLICT, f"stored holds exceed quota for items {broken}")
         marks = marks or {}
         with self._floors_lock:
             known = {i: max(self._floors.get(i, 0), marks.get(i, 0)) for i in books}
-        # One call per slot group, each with its items, their users' units and their holds; a group
-        # with no item is emptied too. On one node that is one call, the whole rebuild atomic; on a
-        # Cluster each group is rebuilt atomically (an item never spans groups).
+        # One call per slot group, each with its items (a spread item's buckets), their users' units
+        # and their holds; a group with no item is emptied too. On one node that is one call, the
+        # whole rebuild atomic; on a Cluster each group is rebuilt atomically (an unspread item
+        # never spans groups; a spread one is paused in every group by a restore on a live sale).
         n = len(self._prefixes)
         items: list[list[Any]] = [[] for _ in range(n)]
         for t in books.values():
-            row = items[self.group_of_item(t.item_id)]
-            row += (t.item_id, t.quota, t.per_user_limit, t.opens_at, t.closes_at, t.hold_ttl_s)
-            row += (committed[t.item_id, "held"], committed[t.item_id, "sold"], known[t.item_id])
+            for part, (group, share, floor) in enumerate(self._restored_parts(t, known[t.item_id], taken)):
+                row = items[group]
+                held, sold = committed[t.item_id, part, "held"], committed[t.item_id, part, "sold"]
+                row += (
+                    t.item_id,
+                    held + sold + share,
+                    t.per_user_limit,
+                    t.opens_at,
+                    t.closes_at,
+                    t.hold_ttl_s,
+                )
+                row += (held, sold, floor, *((part, t.quota) if self.spread else ("", "")))
         users: list[list[Any]] = [[] for _ in range(n)]
         for (item_id, user_id), units in used.items():
-            users[self.group_of_item(item_id)] += (item_id, user_id, units)
+            users[self.group_of_request(item_id, user_id)] += (item_id, user_id, units)
         claims: list[list[Any]] = [[] for _ in range(n)]
         records: list[list[Any]] = [[] for _ in range(n)]
         for h in holds:
             if self.groups > 1:
                 claims[self.group_of_user(h.user_id)] += (_reqfield(h.user_id, h.request_id), h.item_id)
-            row = records[self.group_of_item(h.item_id)]
+            row = records[self.group_of_request(h.item_id, h.user_id)]
             row += (h.hold_id, h.item_id, h.user_id, h.qty, h.request_id)
             row += (h.created_at, h.expires_at, h.state.value)
+        if token and self.spread:
+            self._check_leases(books, token)
         for g, prefix in enumerate(self._prefixes):
             pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + ":*"
-            args: list[Any] = [self._clock(), token or "", pattern, self.buckets, len(items[g]) // 9]
+            args: list[Any] = [self._clock(), token or "", pattern, self.buckets, len(items[g]) // 11]
             args += [*items[g], len(users[g]) // 3, *users[g], len(claims[g]) // 2, *claims[g], *records[g]]
             reply = self._run("restore", *args, group=g)
             if reply[0] == ErrorCode.CONFLICT:
                 raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of item {reply[1]} is not held")
+        with self._floors_lock:
+            self._dry.clear()  # every bucket rebuilt: what was sold out here may not be
+
+    def _check_leases(self, item_ids: Iterable[int], token: str) -> None:
+        """Refuse (CONFLICT) a restore under `token` unless every bucket's group holds its item's
+        lease: each group is rebuilt in its own call, and a spread item rebuilt in some groups only
+        would have its units counted twice or not at all. (Each call checks again, atomically.)"""
+        now = self._clock()
+        held = [
+            {int(flat[j]) for j in range(0, len(flat), 3) if flat[j + 2] == token}
+            for flat in self._each_group("pause", now, "list", "", 0)
+        ]
+        for item_id in item_ids:
+            if any(item_id not in held[g] for g in self.groups_of_item(item_id)):
+                raise FlashSaleError(ErrorCode.CONFLICT, f"the pause lease of item {item_id} is not held")
+
+    def _part_of_user(self, user_id: str) -> int:
+        return self.spread.part_of_user(user_id) if self.spread else 0
+
+    def _restored_parts(
+        self, terms: ItemTerms, known: int, taken: Mapping[int, int]
+    ) -> list[tuple[int, int, int]]:
+        """(group, available share, sequence floor) of each bucket of a restored item.
+
+        A spread item's available units are shared evenly; bucket 0's floor is the item's (and its
+        sequence as it is, which counts the other buckets' grants too), the others' are their own.
+        """
+        item_id = terms.item_id
+        if self.spread is None:
+            return [(self.group_of_item(item_id), terms.quota - taken[item_id], known)]
+        floor = max(known, self.spread.sequence(item_id, strict=False) or 0)
+        with self._floors_lock:
+            floors = [floor] + [self._part_floors.get((item_id, j), 0) for j in range(1, self.spread.n)]
+        return list(
+            zip(
+                self.spread.groups_of(item_id),
+                shares(terms.quota - taken[item_id], self.spread.n),
+                floors,
+                strict=True,
+            )
+        )
 
     # -- sequences -----------------------------------------------------------------------------
     def sequence(self, item_id: int) -> int:
-        reply = self._look(item_id, "")
-        if reply is None:
+        if self.spread:
+            seq = self.spread.sequence(item_id)
+        else:
+            reply = self._look(item_id, "")
+            seq = None if reply is None else int(reply[6])
+        if seq is None:
             raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
-        return int(reply[6])
+        return seq
 
     def expect(self, marks: Mapping[int, int]) -> None:
         with self._floors_lock:
@@ -379,7 +518,8 @@ class RedisLedger:
         """The items, grouped by slot group (groups in first-seen order)."""
         grouped: dict[int, list[int]] = {}
         for item_id in item_ids:
-            grouped.setdefault(self.group_of_item(item_id), []).append(item_id)
+            for group in self.groups_of_item(item_id):  # a spread item: in each of its buckets' groups
+                grouped.setdefault(group, []).append(item_id)
         return grouped
 
     def pause(self, item_ids: Iterable[int], *, until: float, token: str) -> None:
@@ -455,22 +595,16 @@ class RedisLedger:
         if not requests:
             return []
         claimed = self._claims("claim!" if checked else "claim", requests)
-        positions: dict[int, list[int]] = {}  # group -> indices into requests, in order
         answers: list[Decision | None] = [None] * len(requests)
-        for j, request in enumerate(requests):
+        pending: list[int] = []
+        for j in range(len(requests)):
             if claimed[j] == "x":  # the key names a hold of another item
                 answers[j] = _REFUSED[ErrorCode.IDEMPOTENCY_MISMATCH]
             elif claimed[j] == "c":  # unclaimed, but some of the user's keys were forgotten
                 answers[j] = _REFUSED[ErrorCode.REQUEST_FORGOTTEN]
             else:
-                positions.setdefault(self.group_of_item(request[0]), []).append(j)
-        for group, indices in positions.items():
-            for start in range(0, len(indices), MAX_SCRIPT_BATCH):
-                part = indices[start : start + MAX_SCRIPT_BATCH]
-                for j, decision in zip(
-                    part, self._reserve_chunk([requests[j] for j in part], group, checked), strict=True
-                ):
-                    answers[j] = decision
+                pending.append(j)
+        self._decide(requests, pending, answers, checked)
         decided = [d for d in answers if d is not None]
         # A refused request is not remembered: its claim goes. A fresh grant under a claim it found
         # (a concurrent refusal of the same key may have dropped it meanwhile) claims again.
@@ -485,9 +619,187 @@ class RedisLedger:
                 self._claims(mode, which)
         return decided
 
+    def _decide(
+        self,
+        requests: Sequence[tuple[int, str, int, str]],
+        pending: Sequence[int],
+        answers: list[Decision | None],
+        checked: bool,
+    ) -> None:
+        """Decide `requests[j]` for each j of `pending` into `answers[j]`: one script call per group.
+
+        A spread item whose batch may run short in a bucket (more asked of a bucket than it had when
+        last seen) is decided in order instead, one bucket's run of requests at a time, with transfers
+        where a bucket runs dry; so is the rest of an item a bucket deferred in the calls per group.
+        An item this process found sold out in every bucket within DRY_S is decided by each bucket as
+        it finds itself (no transfer is looked for), so a sold-out sale costs what an unspread one does.
+        """
+        in_order: dict[int, list[int]] = {}  # spread item -> its requests to decide in order
+        behind, dry = frozenset[int](), frozenset[int]()
+        if self.spread:
+            pending, in_order, behind, dry = self._plan_spread(requests, pending)
+        for j in self._decide_per_group(requests, pending, answers, checked, behind, dry):
+            in_order.setdefault(requests[j][0], []).append(j)
+        for indices in in_order.values():
+            self._decide_in_order(requests, sorted(indices), answers, checked, behind)
+
+    def _decide_per_group(
+        self,
+        requests: Sequence[tuple[int, str, int, str]],
+        indices: Sequence[int],
+        answers: list[Decision | None],
+        checked: bool,
+        behind: frozenset[int],
+        dry: frozenset[int],
+    ) -> list[int]:
+        """Decide the requests one call per group (and MAX_SCRIPT_BATCH); the ones a bucket deferred.
+        The `dry` items are decided as each bucket finds itself (never deferred)."""
+        positions: dict[tuple[int, bool], list[int]] = {}  # (group, final) -> indices into requests
+        for j in indices:
+            item_id, user_id = requests[j][0], requests[j][1]
+            positions.setdefault((self.group_of_request(item_id, user_id), item_id in dry), []).append(j)
+        deferred = []
+        for (group, final), group_indices in positions.items():
+            for start in range(0, len(group_indices), MAX_SCRIPT_BATCH):
+                part = group_indices[start : start + MAX_SCRIPT_BATCH]
+                decided = self._reserve_chunk([requests[j] for j in part], group, checked, behind, final)
+                for j, decision in zip(part, decided, strict=True):
+                    if decision is _DEFERRED:
+                        deferred.append(j)
+                    else:
+                        answers[j] = decision
+        return deferred
+
+    def _plan_spread(
+        self, requests: Sequence[tuple[int, str, int, str]], pending: Sequence[int]
+    ) -> tuple[list[int], dict[int, list[int]], frozenset[int], frozenset[int]]:
+        """Split a spread batch: the requests to decide per group, those per item in order, the items
+        whose sequence is below a floor this process was told of (refused LEDGER_BEHIND) and the
+        items found sold out lately (see `_decide`)."""
+        assert self.spread is not None
+        asked: Counter[tuple[int, int]] = Counter()
+        for j in pending:
+            item_id, user_id, qty, _ = requests[j]
+            asked[item_id, self.spread.part_of_user(user_id)] += max(qty, 0)
+        with self._floors_lock:
+            scarce = {
+                item for (item, part), units in asked.items() if units > self._seen_avail.get((item, part), 0)
+            }
+        dry = frozenset(i for i, _ in asked if self._sold_out(i))
+        behind = frozenset(i for i in {item for item, _ in asked} if not self._floor_reached(i))
+        parallel: list[int] = []
+        in_order: dict[int, list[int]] = {}
+        for j in pending:
+            if requests[j][0] in scarce and requests[j][0] not in dry:
+                in_order.setdefault(requests[j][0], []).append(j)
+            else:
+                parallel.append(j)
+        return parallel, in_order, behind, dry
+
+    def _sold_out(self, item_id: int) -> bool:
+        """Whether this process found the spread item dry in every bucket less than DRY_S ago."""
+        found = self._dry.get(item_id)
+        return found is not None and 0 <= self._clock() - found < DRY_S
+
+    def _floor_reached(self, item_id: int) -> bool:
+        """Whether a spread item's sequence reached its floor: read once per floor raised."""
+        assert self.spread is not None
+        with self._floors_lock:
+            floor, confirmed = self._floors.get(item_id, 0), self._confirmed.get(item_id, 0)
+        if floor <= confirmed:
+            return True
+        seq = self.spread.sequence(item_id)
+        if seq is None or seq < floor:  # an unknown item is refused UNKNOWN_ITEM before any floor
+            return False
+        with self._floors_lock:
+            self._confirmed[item_id] = max(self._confirmed.get(item_id, 0), floor)
+        return True
+
+    def _decide_in_order(
+        self,
+        requests: Sequence[tuple[int, str, int, str]],
+        indices: Sequence[int],
+        answers: list[Decision | None],
+        checked: bool,
+        behind: frozenset[int],
+    ) -> None:
+        """Decide one spread item's requests in order: each run of one bucket's requests in one call;
+        a request its bucket defers is decided on the shortfall path (`_decide_short`), then the rest
+        of the run is asked again."""
+        assert self.spread is not None
+        item_id, at = requests[indices[0]][0], 0
+        while at < len(indices):
+            if self._sold_out(item_id):  # found so here or by another thread: each bucket decides alone
+                self._decide_per_group(
+                    requests, indices[at:], answers, checked, behind, frozenset((item_id,))
+                )
+                return
+            part = self.spread.part_of_user(requests[indices[at]][1])
+            end = at + 1
+            while (
+                end < len(indices)
+                and end - at < MAX_SCRIPT_BATCH
+                and self.spread.part_of_user(requests[indices[end]][1]) == part
+            ):
+                end += 1
+            run, group = indices[at:end], self.spread.groups_of(item_id)[part]
+            decided = self._reserve_chunk([requests[j] for j in run], group, checked, behind)
+            done = next((k for k, d in enumerate(decided) if d is _DEFERRED), len(run))
+            for j, decision in zip(run[:done], decided[:done], strict=True):
+                answers[j] = decision
+            at += done
+            if at < end:  # deferred: its bucket is short
+                answers[run[done]] = self._decide_short(requests[run[done]], part, checked, behind)
+                at += 1
+
+    def _decide_short(
+        self, request: tuple[int, str, int, str], part: int, checked: bool, behind: frozenset[int]
+    ) -> Decision:
+        """Decide a request its bucket `part` deferred, on the item's shortfall path (see
+        `flashsale.ledger.redis_spread`): as the refill lease's holder, move units in until it fits or
+        every other bucket reads dry, then decide it as the bucket finds it; while another holds the
+        lease, wait and ask the bucket again. Past LEASE_WAIT_S it is answered SERVICE_UNAVAILABLE
+        (retry), never refused for stock on a guess."""
+        assert self.spread is not None
+        spread, (item_id, _, qty, _) = self.spread, request
+        group = spread.groups_of(item_id)[part]
+        token, held, tries = secrets.token_hex(8), False, 0
+        deadline = time.monotonic() + LEASE_WAIT_S
+        try:
+            while time.monotonic() < deadline:
+                if not held and self._sold_out(item_id):  # a holder found every bucket dry just now
+                    break
+                held = spread.take_lease(item_id, token)  # or renew it: a holder's step is short
+                if held and spread.collect(item_id, part, qty):
+                    break  # every other bucket dry, nothing in transit: the bucket decides alone
+                if not held:
+                    spread.wait(tries)
+                    tries += 1
+                decision = self._reserve_chunk([request], group, checked, behind)[0]
+                if decision is not _DEFERRED:
+                    return decision
+            else:
+                return _REFUSED[ErrorCode.SERVICE_UNAVAILABLE]
+            decision = self._reserve_chunk([request], group, checked, behind, final=True)[0]
+            if held and decision.code is ErrorCode.SOLD_OUT:  # none here, none elsewhere
+                with self._floors_lock:
+                    self._dry[item_id] = self._clock()
+            return decision
+        finally:
+            if held:
+                spread.drop_lease(item_id, token)
+
     def _reserve_chunk(
-        self, chunk: Sequence[tuple[int, str, int, str]], group: int, checked: bool = False
+        self,
+        chunk: Sequence[tuple[int, str, int, str]],
+        group: int,
+        checked: bool = False,
+        behind: frozenset[int] = frozenset(),
+        final: bool = False,
     ) -> list[Decision]:
+        """Decide a chunk of one group's requests in one script call. On a spread ledger a bucket's
+        shortage is deferred (_DEFERRED) unless `final`, and `behind` names the items refused
+        LEDGER_BEHIND."""
         now = float(self._clock())
         # Lua has no secure randomness, so every request gets a fresh id from here, drawn for the
         # chunk at once; a refused request's id is simply never used. No buffer survives the call,
@@ -503,12 +815,34 @@ class RedisLedger:
                 for (item_id, user_id, qty, request_id), hold_id in zip(chunk, hold_ids, strict=True)
             ]
         )
+        spread = self.spread
         with self._floors_lock:
-            floors = "".join(f"{i}|{self._floors[i]}|" for i in {r[0] for r in chunk} if i in self._floors)
-        verdicts, priors, reached = self._run(
-            "reserve", now, MAX_QUANTITY_PER_REQUEST, batch, floors, "1" if checked else "", group=group
+            if spread is None:
+                floors = "".join(
+                    f"{i}|{self._floors[i]}|" for i in {r[0] for r in chunk} if i in self._floors
+                )
+            else:  # a bucket's own floor, or one it cannot reach when the item is behind
+                own = {
+                    i: self._part_floors.get((i, spread.part_of_group(i, group)), 0)
+                    for i in {r[0] for r in chunk}
+                }
+                floors = "".join(f"{i}|{BEHIND if i in behind else floor}|" for i, floor in own.items())
+        deferring = spread is not None and not final
+        verdicts, priors, reached, *left = self._run(
+            "reserve",
+            now,
+            MAX_QUANTITY_PER_REQUEST,
+            batch,
+            floors,
+            "1" if checked else "",
+            "1" if deferring else "",
+            group=group,
         )
-        self.expect({int(reached[j]): int(reached[j + 1]) for j in range(0, len(reached), 2)})
+        reached_at = {int(reached[j]): int(reached[j + 1]) for j in range(0, len(reached), 2)}
+        if spread is None:
+            self.expect(reached_at)
+        else:
+            self._seen(group, reached_at, left[0] if left else [])
         replays = iter(priors)
         decisions = []
         for (item_id, user_id, qty, request_id), hold_id, verdict in zip(
@@ -524,9 +858,32 @@ class RedisLedger:
                 times = float(created), float(expires)
                 hold = Hold(next(replays), item_id, user_id, qty, request_id, *times, HoldState(state))
                 decisions.append(Decision(hold, replayed=True))
+            elif verdict == "DEFER":
+                decisions.append(_DEFERRED)
             else:
                 decisions.append(_REFUSED[verdict])
         return decisions
+
+    def _seen(self, group: int, reached: Mapping[int, int], left: Sequence[str]) -> None:
+        """Remember what a spread bucket's reply showed: the sequences its grants reached (floors of
+        the bucket) and its items' available units (hints for the next batch)."""
+        assert self.spread is not None
+        part_of = self.spread.part_of_group
+        with self._floors_lock:
+            for item_id, seq in reached.items():
+                key = item_id, part_of(item_id, group)
+                self._part_floors[key] = max(self._part_floors.get(key, 0), seq)
+            for j in range(0, len(left), 2):
+                item_id, units = int(left[j]), int(left[j + 1])
+                self._seen_avail[item_id, part_of(item_id, group)] = units
+                if units > 0:  # some came back (a release, an expiry): not sold out after all
+                    self._dry.pop(item_id, None)
+
+    def _back_on_sale(self, holds: Iterable[Hold]) -> None:
+        """Units of these items went back on sale here: none of them is sold out any more."""
+        with self._floors_lock:
+            for hold in holds:
+                self._dry.pop(hold.item_id, None)
 
     # -- settling a hold -----------------------------------------------------------------------
     def confirm(self, hold_id: str) -> Hold:
@@ -553,7 +910,10 @@ class RedisLedger:
             state = HoldState(reply[1])
             error = transition_error(state, target) or ErrorCode.INVALID_TRANSITION
             raise FlashSaleError(error, f"hold {hold_id} is {state}, cannot become {target}")
-        return _hold(reply[1])
+        hold = _hold(reply[1])
+        if target is not HoldState.SOLD:
+            self._back_on_sale((hold,))
+        return hold
 
     def refund_stored(self, hold: Hold) -> Hold:
         refunded, sold = HoldState.REFUNDED.value, HoldState.SOLD.value
@@ -567,7 +927,7 @@ class RedisLedger:
                 self._clock(),
                 *(hold.hold_id, hold.item_id, hold.user_id, hold.qty, hold.request_id),
                 *(hold.created_at, hold.expires_at),
-                group=self.group_of_item(hold.item_id),
+                group=self.group_of_request(hold.item_id, hold.user_id),  # the user's bucket's, if spread
             )
             if reply[0] == "known":  # a concurrent refund (or a restore) wrote it meanwhile: settle it
                 continue
@@ -579,7 +939,9 @@ class RedisLedger:
                 raise FlashSaleError(
                     ErrorCode.CONFLICT, f"item {hold.item_id} holds no such sale as {hold.hold_id}"
                 )
-            return _hold(reply[1])
+            refunded_hold = _hold(reply[1])
+            self._back_on_sale([refunded_hold])
+            return refunded_hold
 
     def shorten(self, hold_id: str, expires_at: float) -> Hold:
         reply = self._run("shorten", self._clock(), hold_id, expires_at, group=self.group_of_hold(hold_id))
@@ -602,6 +964,8 @@ class RedisLedger:
 
     # -- forgetting ----------------------------------------------------------------------------
     def abandon(self, hold_ids: Iterable[str]) -> int:
+        with self._floors_lock:
+            self._dry.clear()  # abandoned holds give units back, of items not known here
         return self._forget("abandon", hold_ids)
 
     def forget(self, hold_ids: Iterable[str]) -> int:
@@ -678,6 +1042,7 @@ class RedisLedger:
                 _hold(rec) for rec in self._run("expire", self._clock(), limit - len(expired), group=group)
             ]
         # Lazy expiry of one item can hand an expiry to the list before an earlier one of another item.
+        self._back_on_sale(expired)
         return sorted(expired, key=lambda h: (h.expires_at, h.hold_id))
 
     def next_expiry(self) -> float | None:
@@ -686,10 +1051,14 @@ class RedisLedger:
 
     # -- reads ---------------------------------------------------------------------------------
     def _look(self, item_id: int, user_id: str) -> list[Any] | None:
-        reply = self._run("look", self._clock(), item_id, user_id, group=self.group_of_item(item_id))
+        reply = self._run(
+            "look", self._clock(), item_id, user_id, group=self.group_of_request(item_id, user_id)
+        )
         return None if reply[0] == ErrorCode.UNKNOWN_ITEM else reply
 
     def stock(self, item_id: int) -> StockLevel:
+        if self.spread:
+            return self.spread.stock(item_id)
         reply = self._look(item_id, "")
         if reply is None:
             raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
@@ -703,7 +1072,8 @@ class RedisLedger:
     def holds(self, item_id: int) -> list[Hold]:
         found = [
             _hold(rec)
-            for rec in self._run("holds", self._clock(), item_id, group=self.group_of_item(item_id))
+            for group in self.groups_of_item(item_id)
+            for rec in self._run("holds", self._clock(), item_id, group=group)
         ]
         return sorted(found, key=lambda h: (h.created_at, h.hold_id))
 
@@ -720,12 +1090,14 @@ def redis_ledger_from_url(url: str, clock: Clock) -> RedisLedger:
     """Build a ledger from `redis://host:port/db?prefix=NAME&buckets=N`; other options go to redis-py.
 
     `redis+cluster://host:port?groups=N` (or `rediss+cluster://`) runs on a Redis Cluster, any node
-    of which is named: items go to N slot groups (default DEFAULT_GROUPS), see the module docstring.
+    of which is named: items go to N slot groups (default DEFAULT_GROUPS), see the module docstring;
+    `&spread=M` splits every item over M of them (see `flashsale.ledger.redis_spread`).
     """
     cluster = urlsplit(url).scheme in CLUSTER_SCHEMES
-    ours = {"prefix": "fs", "buckets": "1", "groups": str(DEFAULT_GROUPS) if cluster else "0"}
+    ours = {"prefix": "fs", "buckets": "1", "groups": str(DEFAULT_GROUPS) if cluster else "0", "spread": "1"}
     options, parts = take_options(url, ours)
     prefix, buckets, groups = options["prefix"], int(options["buckets"]), int(options["groups"])
+    spread = int(options["spread"])
     if cluster:
         if groups < 1:
             raise ValueError("a Cluster ledger needs at least one slot group (groups=N, N >= 1)")
@@ -736,7 +1108,19 @@ def redis_ledger_from_url(url: str, clock: Clock) -> RedisLedger:
             connection_pool_class=BlockingConnectionPool,  # per node: threads wait, as on one node
             max_connections=DEFAULT_CONNECTIONS,
         )
-        return RedisLedger(client, clock, prefix=prefix, buckets=buckets, groups=groups)
-    if groups:
-        raise ValueError("slot groups are for a Cluster: use redis+cluster://host:port")
+        ledger = RedisLedger(client, clock, prefix=prefix, buckets=buckets, groups=groups, spread=spread)
+        if ledger.spread is not None:
+            crowded = ledger.spread.crowded(ledger.master_of_group)
+            if crowded:
+                _log.warning(
+                    "spread=%d over groups=%d: the buckets of items with id mod %d in %s share a master;"
+                    " pick groups whose tags land on different masters",
+                    spread,
+                    groups,
+                    groups,
+                    sorted(crowded),
+                )
+        return ledger
+    if groups or spread > 1:
+        raise ValueError("slot groups and spread items are for a Cluster: use redis+cluster://host:port")
     return RedisLedger(node_client(parts), clock, prefix=prefix, buckets=buckets)

@@ -7,7 +7,11 @@
 -- ARGV[5] the floors of the batch's items, "item|floor|" each: an item whose seq is below its floor
 -- lost acknowledged writes, and every fresh request of it is refused with LEDGER_BEHIND. ARGV[6]
 -- '1' when the caller checked the store for every key (see the contract's reserve_many): else an
--- unknown key of a user marked in RETIRED is answered REQUEST_FORGOTTEN.
+-- unknown key of a user marked in RETIRED is answered REQUEST_FORGOTTEN. ARGV[7] '1' when the items
+-- are spread over slot groups (see flashsale.ledger.redis): this book is one bucket of its item, so a
+-- shortage is not the item's to judge; the request answers 'DEFER' (nothing written), and so does
+-- every later request of the item in this call, keeping the item's requests in order; the client
+-- moves units here and asks again. Then the reply has a fourth element: {item, avail, ...}.
 -- Due holds are expired first; if some are left, nothing is decided and the reply is {'again'}.
 -- Otherwise the reply is {decisions, prior hold ids, {item, seq, ...} of the items that granted}: one string with a decision per request,
 -- joined by ',' (the client splits it at once): '+' .. expires for a grant, '=' ..
@@ -19,6 +23,7 @@
 -- finds its own grants in `fresh`).
 local now_s, max_qty = ARGV[2], tonumber(ARGV[3])
 local now = tonumber(now_s)
+local deferring = ARGV[7] == '1'
 local floors = {}
 for item, floor in string.gmatch(ARGV[5], '([^|]*)|([^|]*)|') do floors[item] = tonumber(floor) end
 local REQUEST_PATTERN = '^([^|]*)|([^|]*)|(%d+)|([^|]*)|(%d+)|()(%d+)|()'
@@ -30,7 +35,7 @@ local REQUEST_PATTERN = '^([^|]*)|([^|]*)|(%d+)|([^|]*)|(%d+)|()(%d+)|()'
 local function load_book(item, users)
   if pause_of(item, now) then return {paused = true, ids = {}} end
   local t = redis.call('HMGET', ikey(item, 'book'), 'limit', 'opens', 'closes', 'ttl', 'buckets', 'avail', 'held',
-    'seq', unpack(users.fields))
+    'seq', 'part', unpack(users.fields))
   if not t[1] then return false end
   local seq = tonumber(t[8]) or 0
   if seq < (floors[item] or 0) then return {behind = true, ids = {}} end
@@ -38,9 +43,10 @@ local function load_book(item, users)
   local book = {
     limit = tonumber(t[1]), opens = tonumber(t[2]), closes = tonumber(t[3]), nb = tonumber(t[5]),
     avail = {[0] = tonumber(t[6])}, held = tonumber(t[7]), seq = seq, used = {}, used_changed = {}, ids = {},
+    part = tonumber(t[9]) or 0,
     expires = expires, granted = '+' .. expires, since = '|' .. now_s .. '|' .. expires .. '|held|',
   }
-  for j, user in ipairs(users) do book.used[user] = tonumber(t[8 + j]) or 0 end
+  for j, user in ipairs(users) do book.used[user] = tonumber(t[9 + j]) or 0 end
   return book
 end
 
@@ -98,8 +104,15 @@ local function grant(book, item, user, qty_s, req, hold, b, key)
   hold_fields[#hold_fields + 1] = packed
   req_fields[#req_fields + 1] = key
   req_fields[#req_fields + 1] = hold
-  redis.call('XADD', STREAM, '*', 'hold_id', hold, 'item_id', item, 'user_id', user, 'qty', qty_s,
-    'request_id', req, 'created_at', now_s, 'expires_at', book.expires, 'seq', book.seq)
+  -- Bucket j > 0 of a spread item counts its own grants: a sequence of the item only with the
+  -- others' (see RedisLedger.sequence), so its entries carry none for the order writer's marks.
+  if book.part == 0 then
+    redis.call('XADD', STREAM, '*', 'hold_id', hold, 'item_id', item, 'user_id', user, 'qty', qty_s,
+      'request_id', req, 'created_at', now_s, 'expires_at', book.expires, 'seq', book.seq)
+  else
+    redis.call('XADD', STREAM, '*', 'hold_id', hold, 'item_id', item, 'user_id', user, 'qty', qty_s,
+      'request_id', req, 'created_at', now_s, 'expires_at', book.expires)
+  end
   return book.granted
 end
 
@@ -185,8 +198,13 @@ for j, r in ipairs(requests) do
     out[j] = 'SALE_PAUSED'
   elseif book.behind then
     out[j] = 'LEDGER_BEHIND'
+  elseif book.deferred then
+    out[j] = 'DEFER'
   else
     local code, b = check(book, item, user, qty, route)
+    if deferring and (code == 'SOLD_OUT' or code == 'INSUFFICIENT_STOCK') then
+      book.deferred, code = true, 'DEFER'
+    end
     out[j] = code or grant(book, item, user, qty_s, req, hold, b, key)
   end
 end
@@ -204,4 +222,12 @@ if #hold_fields > 0 then
     end
   end
 end
-return {table.concat(out, ','), priors, reached}
+if not deferring then return {table.concat(out, ','), priors, reached} end
+local left = {}
+for item, book in pairs(books) do
+  if book and book.avail then
+    left[#left + 1] = item
+    left[#left + 1] = book.avail[0]
+  end
+end
+return {table.concat(out, ','), priors, reached, left}
