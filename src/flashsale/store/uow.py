@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.domain.events import Event
 from flashsale.store.group_commit import GroupCommit
 from flashsale.store.order_repository import OrderRepository, SqlOrderRepository
-from flashsale.store.repositories import from_epoch
-from flashsale.store.tables import EventRow
+from flashsale.store.repositories import from_epoch, insert_events
 
 AFTER_COMMIT = "flashsale.after_commit"  # Session.info key: callbacks to run once the commit is durable
 
@@ -50,7 +48,7 @@ class UnitOfWork:
 
     def commit(self) -> list[Event]:
         """Commit the work and its outbox events; return once durable. The unit of work ends here."""
-        if self.events:  # one executemany for the whole outbox batch
+        if self.events:  # one statement for the whole outbox batch
             rows = [
                 {
                     "order_id": e.order_id,
@@ -60,7 +58,7 @@ class UnitOfWork:
                 }
                 for e in self.events
             ]
-            self.db.connection().execute(insert(EventRow), rows)  # plain Core executemany
+            insert_events(self.db, rows)
         self.db.commit()
         callbacks: list[Callable[[], None]] = self.db.info.pop(AFTER_COMMIT, [])
         self._end(committed=True)
