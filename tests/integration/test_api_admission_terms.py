@@ -4,13 +4,18 @@ per campaign."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from flashsale.bootstrap import Platform
 from flashsale.clock import ManualClock
+from flashsale.services.admission_policy import AdmissionPolicies
+from flashsale.store.tables import ItemAdmissionRow
 from tests.conftest import Sale
 from tests.engines import POSTGRES_REDIS, SQLITE
 from tests.integration.api_support import Api, assert_refused, open_api
@@ -97,3 +102,37 @@ def test_a_campaign_limit_applies_at_once_per_campaign_and_the_buy_path_reads_no
     assert_refused(refused, 429, "RATE_LIMITED")  # a fourth attempt in the campaign, on another item
     assert not [s for s in statements if "admission" in s]  # the terms came from memory
     assert api.buy("bob", sale.earbuds_id).status_code == 201  # another shopper is not held back
+
+
+def test_the_periodic_reload_of_the_terms_is_read_off_the_callers_thread(
+    platform: Platform, clock: ManualClock, sale: Sale
+) -> None:
+    # On a serving worker the caller is the event loop: a read of the database there stalled every
+    # request of the worker for as long as the read took.
+    # The platform's terms age by real time: these, built alike, by the test's clock.
+    policies = AdmissionPolicies(platform.deps.reads or platform.deps.sessions, clock)
+    assert policies.policy(sale.earbuds_id).waiting_room_k is None  # the first load: read by the caller
+    with Session(platform.engine) as db:  # another process's edit: this one is not told
+        db.add(ItemAdmissionRow(item_id=sale.earbuds_id, waiting_room_k=3))
+        db.commit()
+    clock.advance(policies.ttl_s)
+    readers: list[threading.Thread] = []
+
+    release = threading.Event()
+
+    def note(*_: object) -> None:
+        readers.append(threading.current_thread())
+        release.wait(10)  # the read stays under way until the caller has its answer
+
+    event.listen(platform.read_engine, "before_cursor_execute", note)
+    try:
+        assert policies.policy(sale.earbuds_id).waiting_room_k is None  # the caller goes on at once
+        release.set()
+        deadline = time.monotonic() + 10
+        while policies.policy(sale.earbuds_id).waiting_room_k != 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        event.remove(platform.read_engine, "before_cursor_execute", note)
+    assert policies.policy(sale.earbuds_id).waiting_room_k == 3  # the other process's edit, reloaded
+    assert readers and threading.current_thread() not in readers
+    policies.close()

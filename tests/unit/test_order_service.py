@@ -6,6 +6,10 @@ what each use case writes (orders, outbox events, commits) and what it leaves wh
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import weakref
+
 import pytest
 
 from flashsale.clock import ManualClock
@@ -14,6 +18,7 @@ from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.orders import Order, OrderStatus
 from flashsale.domain.sale import FlashItem, ItemTerms
 from flashsale.ledger.memory import MemoryLedger
+from flashsale.services.checkout import Checkout
 from flashsale.services.orders import Buy, Cancel, OrderService, Purchase
 from tests.fakes import FakeDeps, FakePrices
 
@@ -169,3 +174,33 @@ def test_a_key_the_ledger_lost_keeps_answering_its_stored_order_on_every_retry(
     assert first.order.id == second.order.id == stored.id
     assert deps.ledger.stock(ITEM).available == QUOTA  # the fresh grants went back
     assert deps.ledger.holds(ITEM) == []
+
+
+def test_a_batch_returns_its_refusals_unraised(orders: OrderService) -> None:
+    # Raised and caught, a refusal's traceback would hold the batch's frame, whose answers hold the
+    # refusal: a reference cycle per refused batch that kept the whole batch (commands, holds,
+    # orders) for the cyclic collector, whose pauses were tens of milliseconds on a serving worker.
+    answers = orders.buy_many([Buy(f"u{n}", ITEM, 1, f"k{n}") for n in range(2 * QUOTA)])
+    refusals = [a for a in answers if isinstance(a, FlashSaleError)]
+    assert [a.code for a in refusals] == [ErrorCode.SOLD_OUT] * QUOTA
+    assert [a.__traceback__ for a in refusals] == [None] * QUOTA
+
+
+async def test_a_refusal_raised_to_its_caller_is_freed_without_the_cyclic_collector(
+    orders: OrderService, deps: FakeDeps
+) -> None:
+    checkout = Checkout(orders)
+    deps.ledger.configure(ItemTerms(ITEM, 0, LIMIT, T0 - 1, T0 + 3_600, WINDOW_S))  # nothing to sell
+    gc.collect()
+    gc.disable()  # what a cycle holds stays alive from here on
+    try:
+        try:
+            await checkout.buy(Buy("ann", ITEM, 1, "k"))
+        except FlashSaleError as exc:
+            assert exc.code is ErrorCode.SOLD_OUT
+            refusal = weakref.ref(exc)
+        for _ in range(10):  # the batch's task ends a few turns of the loop after its answers
+            await asyncio.sleep(0)
+        assert refusal() is None  # freed by its last reference, not left in a cycle with the waiter
+    finally:
+        gc.enable()

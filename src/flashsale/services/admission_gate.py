@@ -63,7 +63,8 @@ class AdmissionState:
     placed: Callable[[Buy], Order | None] = lambda cmd: None  # the order a purchase's key placed before
 
     def close(self) -> None:
-        """Close the Redis client (its connection pool), if any."""
+        """Wait for a reload of the terms under way; close the Redis client (its connection pool), if any."""
+        self.policies.close()
         if self.redis is not None:
             self.redis.close()
 

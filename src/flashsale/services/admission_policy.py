@@ -3,14 +3,18 @@
 Operators set them through the admin API (`AdmissionTerms`); every edit is a unit of work that, once
 durable, tells the in-memory `AdmissionPolicies` (a catalogue listener, like the shop window), so
 this process decides with the new terms at its next request. Other processes (uvicorn workers on the
-Redis ledger) reload at most every `ttl_s` seconds of real time (a monotonic clock, as the price
-book's: the injected clock is the sale's time, which a simulation runs faster), as the shop window
-does. The buy path never reads the database for them: `policy(item_id)` is a dict lookup, except
-for the one reload per interval.
+Redis ledger) reload every `ttl_s` seconds of real time (a monotonic clock, as the price book's:
+the injected clock is the sale's time, which a simulation runs faster), as the shop window does. The
+buy path never reads the database for them: `policy(item_id)` is a dict lookup. Only the first load
+and the one after an edit of this process are read by the caller; the periodic reload runs in a
+thread of its own while callers go on with the terms they have, since on a serving worker the caller
+is the event loop, and a read of the database there (tens of milliseconds under load) stalled every
+request of the worker.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -39,6 +43,8 @@ from flashsale.store.tables import (
     ItemRow,
     SessionRow,
 )
+
+log = logging.getLogger(__name__)
 
 POLICY_TTL_S = 1.0
 HOARDER_FIELDS = ("throttle_after", "throttled_limit", "block_after", "cancel_limit", "payment_window_s")
@@ -137,6 +143,7 @@ class AdmissionPolicies:
         self._loaded_at: float | None = None
         self._generation = 0  # bumped by every edit; a load that started before one is stale
         self._loaded_generation = -1
+        self._reloader: threading.Thread | None = None  # the last periodic reload's thread
 
     def invalidate(self) -> None:
         """Forget the terms (after an edit is durable): the next request reloads them."""
@@ -149,20 +156,52 @@ class AdmissionPolicies:
     def _fresh(self) -> dict[int, ItemAdmission]:
         now = self._clock()
         loaded_at = self._loaded_at
-        if (
-            loaded_at is not None
-            and self._loaded_generation == self._generation
-            and 0 <= now - loaded_at < self.ttl_s
-        ):
+        if loaded_at is not None and self._loaded_generation == self._generation:
+            if not 0 <= now - loaded_at < self.ttl_s:
+                self._reload_behind(now)  # only other processes' edits are missing: no caller waits
             return self._policies
         with self._lock:  # one reload; callers behind it find the terms fresh
             if self._loaded_at != loaded_at and self._loaded_generation == self._generation:
                 return self._policies
-            generation = self._generation
-            with self._reads() as db:
-                self._policies = load_policies(db)
-            self._loaded_at, self._loaded_generation = now, generation
+            self._load(now)
             return self._policies
+
+    def _load(self, now: float) -> None:
+        """Read every item's terms; call with the lock held. An edit meanwhile leaves them stale."""
+        generation = self._generation
+        with self._reads() as db:
+            self._policies = load_policies(db)
+        self._loaded_at, self._loaded_generation = now, generation
+
+    def _reload_behind(self, now: float) -> None:
+        """Reload in a thread of its own, unless a reload is already under way."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._reloader = threading.Thread(
+                target=self._reload, args=(now,), name="admission-terms", daemon=True
+            )
+            self._reloader.start()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def close(self) -> None:
+        """Wait for a reload under way (before the database engine it reads from is disposed)."""
+        if self._reloader is not None:
+            self._reloader.join(timeout=10)
+
+    def _reload(self, now: float) -> None:
+        """The periodic reload (the lock is held for it); a failure keeps the terms for another `ttl_s`."""
+        try:
+            self._load(now)
+        except Exception:
+            # As the price book does with a down store: the last terms read stand, and are asked
+            # for again after ttl_s, not by every request.
+            log.warning("reloading the admission terms failed; keeping the last ones", exc_info=True)
+            self._loaded_at = now
+        finally:
+            self._lock.release()
 
 
 class AdmissionTerms:

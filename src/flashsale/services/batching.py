@@ -45,7 +45,13 @@ class Batcher(Generic[C, R]):
         self._queue.append((request, answer))
         if self._drainer is None:
             self._drainer = loop.create_task(self._drain())
-        return await answer
+        try:
+            return await answer
+        finally:
+            # A refusal raised here holds this frame in its traceback, and the frame holds the future
+            # that holds the refusal: without this, every refused request would be a reference
+            # cycle, and its whole request (frames, headers, response) garbage for the collector.
+            del answer
 
     async def _drain(self) -> None:
         batch: list[tuple[C, asyncio.Future[R]]] = []

@@ -129,12 +129,20 @@ class OrderService:
         with self.deps.read() as r:
             return r.orders.get_many(ids)
 
-    def _decided(self, cmd: Buy, decision: Decision, replayed: Mapping[str, Order]) -> Purchase | Order:
-        """A refusal raises; a replay is answered now (from `replayed`, its stored order, if read); a
-        fresh grant returns its priced order to record."""
+    def _decided(
+        self, cmd: Buy, decision: Decision, replayed: Mapping[str, Order]
+    ) -> Purchase | Order | FlashSaleError:
+        """A refusal is returned, not raised; a replay is answered now (from `replayed`, its stored
+        order, if read); a fresh grant returns its priced order to record.
+
+        Not raised, because a raised refusal's traceback would hold this batch's frame, whose
+        `outcomes` hold the refusal: a reference cycle per refused batch, and with it every command,
+        hold and order of the batch, left to the garbage collector (a crowd is refused as often as
+        it is granted, and those collections were pauses of tens of milliseconds on a worker).
+        """
         if decision.hold is None:
             assert decision.code is not None
-            raise self.refusals.refusal(cmd.item_id, decision.code)
+            return self.refusals.refusal(cmd.item_id, decision.code)
         hold = decision.hold
         if decision.replayed:  # as it is now: an expired hold reads EXPIRED before the sweeper writes it
             stored = replayed.get(hold.hold_id) or self._ensure_order(hold)

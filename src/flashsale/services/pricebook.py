@@ -40,24 +40,36 @@ class PriceBook:
         self._entries: dict[int, tuple[float, Entry]] = {}
 
     def get(self, item_id: int) -> Entry:
-        """Return the flash item and its product, from cache when fresh (or when the store is down)."""
+        """Return the flash item and its product, from cache when fresh (or when the store is down).
+
+        A stale entry is read again together with every other stale one, in one query: entries
+        read together (at start-up, or in one such query) go stale together, and a sale of many
+        items would otherwise ask once per item and interval, on the buy path and in the writer.
+        """
         now = self._clock()
         cached = self._entries.get(item_id)
         if cached is not None and now - cached[0] < self._ttl_s:
             return cached[1]
+        with self._lock:
+            stale = {i for i, (at, _) in self._entries.items() if not now - at < self._ttl_s}
+        asked = stale | {item_id}
         try:
-            entries = self._load(ItemRow.id == item_id)
+            entries = self._load(ItemRow.id.in_(asked))
         except OperationalError:
             if cached is None:
                 raise
-            entry = cached[1]  # the store is unreachable: the last price read is still the price
-        else:
-            if item_id not in entries:
-                raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
-            entry = entries[item_id]
+            # The store is unreachable: the last prices read are still the prices, and a down
+            # store is asked again after ttl_s, not per call.
+            with self._lock:
+                self._entries.update({i: (now, e) for i, (_, e) in self._entries.items() if i in stale})
+            return cached[1]
         with self._lock:
-            self._entries[item_id] = (now, entry)  # a down store is asked again after ttl_s, not per call
-        return entry
+            self._entries.update({i: (now, entry) for i, entry in entries.items()})
+            for gone in asked - entries.keys():
+                self._entries.pop(gone, None)
+        if item_id not in entries:
+            raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
+        return entries[item_id]
 
     def preload(self) -> None:
         """Load every item at once, so a buy path started with the store up never needs it again."""

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import cast
 
-from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from flashsale.domain.events import Event
-from flashsale.store.bulk import insert_rows
 from flashsale.store.group_commit import GroupCommit
 from flashsale.store.order_repository import OrderRepository, SqlOrderRepository
-from flashsale.store.repositories import from_epoch
-from flashsale.store.tables import EventRow
+from flashsale.store.repositories import from_epoch, insert_events
 
-_EVENTS = cast(Table, EventRow.__table__)
-_EVENT_COLUMNS = ("order_id", "kind", "payload", "created_at")
 AFTER_COMMIT = "flashsale.after_commit"  # Session.info key: callbacks to run once the commit is durable
 
 
@@ -54,13 +48,8 @@ class UnitOfWork:
 
     def commit(self) -> list[Event]:
         """Commit the work and its outbox events; return once durable. The unit of work ends here."""
-        if self.events:  # one insert for the whole outbox batch
-            rows = [(e.order_id, e.kind, e.payload(), from_epoch(e.at)) for e in self.events]
-            if self.db.get_bind().dialect.name == "sqlite":
-                insert_rows(self.db, _EVENTS, _EVENT_COLUMNS, rows)
-            else:
-                values = [dict(zip(_EVENT_COLUMNS, row, strict=True)) for row in rows]
-                self.db.connection().execute(insert(EventRow), values)  # plain Core executemany
+        if self.events:  # one statement for the whole outbox batch
+            insert_events(self.db, [(e.order_id, e.kind, e.payload(), from_epoch(e.at)) for e in self.events])
         self.db.commit()
         callbacks: list[Callable[[], None]] = self.db.info.pop(AFTER_COMMIT, [])
         self._end(committed=True)
