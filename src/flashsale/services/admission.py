@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from limits import RateLimitItem, parse_many
@@ -24,6 +25,7 @@ from redis import Redis
 
 from flashsale.domain.admission import ItemAdmission
 from flashsale.domain.errors import ErrorCode, FlashSaleError
+from flashsale.services.local_windows import LocalWindows
 
 
 def parse_limits(text: str | None) -> tuple[RateLimitItem, ...]:
@@ -37,6 +39,18 @@ def parse_limits(text: str | None) -> tuple[RateLimitItem, ...]:
 def _cached_limits(text: str | None) -> tuple[RateLimitItem, ...]:
     """Campaign limits are parsed once per distinct string, not per request (they were checked when set)."""
     return parse_limits(text)
+
+
+class Limiter(Protocol):
+    """What admission asks of a sliding window counter: `limits`' strategy, or LocalWindows."""
+
+    def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
+        """Count a hit unless the limit is reached; whether it was counted."""
+        ...
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> tuple[float, int]:
+        """(when a hit may next be counted, hits left now)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +71,10 @@ class Admission:
 
     def __init__(self, limits: RateLimits, storage: Storage) -> None:
         self.limits = limits
-        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        # In process, the same counters without MemoryStorage's machinery (services/local_windows.py).
+        self._limiter: Limiter = (
+            LocalWindows() if isinstance(storage, MemoryStorage) else SlidingWindowCounterRateLimiter(storage)
+        )
 
     def admit_purchase(self, shopper: str, client: str | None) -> None:
         """Count a purchase attempt against the shopper's and the client address's limits."""
