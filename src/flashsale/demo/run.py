@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +52,7 @@ SHOPPERS_PER_WORKER = 128  # shoppers inside the shop at once, per worker thread
 GROUP_SPAN_S = 30.0  # simulated time the groups take to open, inside what is left of the session
 
 T = TypeVar("T")
+Q = TypeVar("Q")  # what stands in a line (`_in_line`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,19 +209,15 @@ async def _sale(
             await asyncio.gather(*(click_early(shop, s) for s in shoppers if s.early_clicks))
         else:
             step = WAVE_SPAN_S / max(1, len(shoppers))
-            # A fixed number of shoppers inside at once, each door taking the next shopper in line:
-            # not a semaphore, whose acquire scans every waiter (quadratic in a crowd on 3.11).
-            line = iter(shoppers)
 
-            async def door() -> None:
-                for shopper in line:
-                    order = await decide(shop, shopper)
-                    if order is not None:
-                        taken.append((shopper, order))
-                    clock.advance(step)
-                    on_progress()
+            async def click(shopper: Shopper) -> None:
+                order = await decide(shop, shopper)
+                if order is not None:
+                    taken.append((shopper, order))
+                clock.advance(step)
+                on_progress()
 
-            await asyncio.gather(*(door() for _ in range(min(len(shoppers), doors))))
+            await _in_line(shoppers, doors, click)
         pace.decide_s += time.perf_counter() - started
         pace.decide_cpu_s += time.process_time() - cpu
         pace.decisions += shop.tally.reserve_calls - calls
@@ -230,14 +227,12 @@ async def _sale(
     async def check_out_all(taken: Sequence[tuple[Shopper, Order]]) -> None:
         started = time.perf_counter()
         step = CHECKOUT_SPAN_S / max(1, len(taken))
-        line = iter(taken)
 
-        async def till() -> None:
-            for shopper, order in line:
-                await check_out(shop, shopper, order)
-                clock.advance(step)
+        async def pay_or_cancel(bought: tuple[Shopper, Order]) -> None:
+            await check_out(shop, *bought)
+            clock.advance(step)
 
-        await asyncio.gather(*(till() for _ in range(min(len(taken), doors))))
+        await _in_line(taken, doors, pay_or_cancel)
         pace.checkout_s += time.perf_counter() - started
 
     async def expire() -> None:
@@ -282,15 +277,13 @@ async def _basket_wave(
     """Let the basket shoppers in; return the wall seconds they took (their expiry comes later)."""
     started = time.perf_counter()
     step = WAVE_SPAN_S / max(1, len(baskets))
-    line = iter(baskets)  # a fixed number of doors, each taking the next shopper in line
 
-    async def door() -> None:
-        for shopper in line:
-            await shop_basket(shop, shopper)
-            clock.advance(step)
-            on_progress()
+    async def visit(shopper: BasketShopper) -> None:
+        await shop_basket(shop, shopper)
+        clock.advance(step)
+        on_progress()
 
-    await asyncio.gather(*(door() for _ in range(min(len(baskets), concurrency * SHOPPERS_PER_WORKER))))
+    await _in_line(baskets, concurrency * SHOPPERS_PER_WORKER, visit)
     return time.perf_counter() - started
 
 
@@ -301,17 +294,15 @@ async def _group_wave(
     once its deadline passed, as the sweeper would. Return the wall seconds it all took."""
     started = time.perf_counter()
     step = GROUP_SPAN_S / max(1, len(groups))
-    line = iter(groups)
     deadlines = []
 
-    async def leader() -> None:
-        for plan in line:
-            deadline = await play_group(door, plan)
-            if deadline is not None:
-                deadlines.append(deadline)
-            clock.advance(step)
+    async def lead(plan: GroupPlan) -> None:
+        deadline = await play_group(door, plan)
+        if deadline is not None:
+            deadlines.append(deadline)
+        clock.advance(step)
 
-    await asyncio.gather(*(leader() for _ in range(min(len(groups), concurrency))))
+    await _in_line(groups, concurrency, lead)
     if deadlines:
         clock.set(max(deadlines).timestamp() + 1)
     await door.settle_due()
@@ -320,13 +311,21 @@ async def _group_wave(
 
 async def _draw_wave(door: DrawDoor, drawers: Sequence[Drawer], concurrency: int) -> None:
     """Let every shopper who was granted draws spend them, a fixed number of drawers at a time."""
-    line = iter(drawers)
+    await _in_line(drawers, concurrency * SHOPPERS_PER_WORKER, lambda drawer: play_drawer(door, drawer))
 
-    async def desk() -> None:
-        for drawer in line:
-            await play_drawer(door, drawer)
 
-    await asyncio.gather(*(desk() for _ in range(min(len(drawers), concurrency * SHOPPERS_PER_WORKER))))
+async def _in_line(queue: Sequence[Q], doors: int, visit: Callable[[Q], Awaitable[object]]) -> None:
+    """Visit each of `queue` in order, `doors` at a time, each door taking the next in line.
+
+    Not a semaphore: its acquire scans every waiter, quadratic in a crowd of thousands on 3.11.
+    """
+    line = iter(queue)
+
+    async def door() -> None:
+        for item in line:
+            await visit(item)
+
+    await asyncio.gather(*(door() for _ in range(min(len(queue), doors))))
 
 
 def _run(main: Coroutine[Any, Any, T]) -> T:
