@@ -7,6 +7,7 @@ client that dies between its steps), and a crowd on one hot item decided by thre
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
@@ -16,12 +17,13 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from flashsale.bootstrap import Platform, order_writer_for
+from flashsale.bootstrap import Platform, order_writer_for, repair_hook
 from flashsale.clock import ManualClock
 from flashsale.config import Settings
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold
 from flashsale.ledger import redis as redis_ledger_module
+from flashsale.ledger.contract import SEQUENCE_EPOCH
 from flashsale.ledger.redis import RedisLedger, redis_ledger_from_url
 from flashsale.ledger.redis_spread import LayoutChanged, Spread
 from flashsale.services.orders import Buy
@@ -29,7 +31,7 @@ from flashsale.store import repositories as repo
 from flashsale.store.tables import OrderRow
 from tests.conftest import Sale
 from tests.factories import OPENS_AT, release_together, terms
-from tests.integration.redis_support import delete_keys_of, redis_of, redis_platform, with_query
+from tests.integration.redis_support import delete_keys_of, redis_of, redis_platform, wait_until, with_query
 from tests.services import REDIS_CLUSTER_URL
 
 pytestmark = pytest.mark.redis_cluster
@@ -299,10 +301,105 @@ def test_a_spread_sale_is_stored_by_one_writer_whose_marks_call_for_no_repair(
     with platform.deps.uow() as uow:
         assert set(uow.db.scalars(select(OrderRow.id))) == set(bought)
         marks = repo.ledger_marks(uow.db)
-    # Only bucket 0's entries carry a sequence, and the item's sequence counts every bucket's grants.
-    assert 0 < marks[buds] <= ledger.sequence(buds) == 12
-    writer.share_marks()  # hands the marks to the ledger as floors: none is above the sequence
+    # Every bucket is a book of its own: its entries carry its sequence, and it has its own mark.
+    assert marks == {(buds, b): seq for b, seq in enumerate(ledger.sequences(buds))}
+    assert sum(ledger.sequences(buds)) == 12
+    writer.share_marks()  # hands the marks to the ledger as floors: none is above its sequence
     assert platform.orders.buy(Buy("late", buds, 1, "k")).order.id
+
+
+def users_of_bucket(ledger: RedisLedger, part: int, count: int, tag: str) -> list[str]:
+    """`count` user ids whose requests go to bucket `part`."""
+    spread = spread_of(ledger)
+    return [u for u in (f"{tag}{n}" for n in range(200)) if spread.part_of_user(u) == part][:count]
+
+
+def snapshot_group(ledger: RedisLedger, group: int) -> dict[str, bytes]:
+    """Every key of a slot group, dumped (what a master's AOF holds of it at this instant)."""
+    pattern = f"{ledger.prefix}:{{g{group}}}:*"
+    raw = ledger.client
+    return {key: raw.dump(key) for key in raw.scan_iter(match=pattern, count=1000)}  # type: ignore[misc]
+
+
+def go_back(ledger: RedisLedger, group: int, snapshot: dict[str, bytes]) -> None:
+    """The group's master comes back on the snapshot: everything written to the group since is lost."""
+    for key in list(ledger.client.scan_iter(match=f"{ledger.prefix}:{{g{group}}}:*", count=1000)):
+        ledger.client.delete(key)
+    for key, dumped in snapshot.items():
+        ledger.client.restore(key, 0, dumped, replace=True)
+
+
+def test_a_bucket_whose_master_went_back_is_found_by_its_own_mark_and_repaired(
+    platform: Platform, sale: Sale, clock: ManualClock, settings: Settings
+) -> None:
+    """A master serving bucket 1 (not bucket 0) restarts on a stale AOF: the grants it lost were
+    acknowledged and stored. A process that never saw them refuses that bucket from the database's
+    marks alone, and the writer's look at the marks repairs the ledger and reports the lost orders."""
+    ledger, buds = redis_of(platform), sale.earbuds_id
+    clock.set(clock() + 1)
+    for n in range(6):
+        platform.orders.buy(Buy(f"u{n}", buds, 1, "k"))
+    writer = order_writer_for(platform)
+    writer.drain()
+    group = ledger.groups_of_item(buds)[1]
+    stale = snapshot_group(ledger, group)
+    lost = {platform.orders.buy(Buy(u, buds, 1, "k")).order.id for u in users_of_bucket(ledger, 1, 3, "v")}
+    writer.drain()  # acknowledged and stored: bucket 1's mark is above what the snapshot has
+    go_back(ledger, group, stale)
+
+    # A process that never saw those grants: only the database's marks tell it.
+    assert REDIS_CLUSTER_URL is not None
+    other = redis_ledger_from_url(
+        with_query(REDIS_CLUSTER_URL, groups=3, spread=3, prefix=ledger.prefix), clock
+    )
+    try:
+        with platform.deps.read() as r:
+            other.expect(repo.ledger_marks(r.db))
+        (late,) = users_of_bucket(ledger, 1, 1, "w")
+        assert (
+            other.reserve(item_id=buds, user_id=late, qty=1, request_id="k").code is ErrorCode.LEDGER_BEHIND
+        )
+        assert other.used_by(buds, late) == 0
+        # A bucket that lost nothing sells on until the repair pauses the item.
+        (fine,) = users_of_bucket(ledger, 0, 1, "w")
+        assert other.reserve(item_id=buds, user_id=fine, qty=1, request_id="k").granted
+    finally:
+        other.close()
+    writer.drain()
+
+    # No operator: the writer's look at the marks finds bucket 1 behind and repairs it (as in serve).
+    platform.orders.refusals.repair = repair_hook(platform)
+    writer.share_marks()
+    assert wait_until(lambda: any(settings.data_dir.glob("lost-writes-*.json")))
+    (report,) = [json.loads(p.read_text()) for p in settings.data_dir.glob("lost-writes-*.json")]
+    assert report["repaired"] and report["clean_after"]
+    assert {a["order_id"] for a in report["affected"]} == lost  # restored into the ledger from the store
+    assert all(seq >= SEQUENCE_EPOCH for seq in ledger.sequences(buds))  # every book in a new epoch
+    level = ledger.stock(buds)
+    with platform.deps.read() as r:
+        stored = repo.all_holds(r.db)
+    assert level.conserved and level.held == sum(h.qty for h in stored if h.state.value == "held")
+    assert platform.orders.buy(Buy(late, buds, 1, "k")).order.id  # sells again, in the new epoch
+
+
+def test_a_donor_bucket_below_its_floor_sends_nothing(ledger: RedisLedger) -> None:
+    """A bucket whose sequence went back may count units it had sold as available: a transfer out of
+    it could sell them twice, so the shortfall path refuses LEDGER_BEHIND and leaves it as it is."""
+    ledger.configure(terms(1, quota=3, per_user_limit=LIMIT))
+    spread = spread_of(ledger)
+    (first,) = users_of_bucket(ledger, 1, 1, "u")
+    assert ledger.reserve(item_id=1, user_id=first, qty=1, request_id="k").granted
+    assert [p.avail for p in spread.parts(1) if p is not None] == [1, 0, 1]  # bucket 2 the only donor
+    ledger.expect({(1, 2): ledger.sequences(1)[2] + 1})  # bucket 2 lost a grant this process saw
+    (buyer,) = users_of_bucket(ledger, 0, 1, "u")
+
+    decision = ledger.reserve(item_id=1, user_id=buyer, qty=2, request_id="k")
+
+    assert decision.code is ErrorCode.LEDGER_BEHIND
+    after = [p for p in spread.parts(1) if p is not None]
+    assert after[2].avail == 1 and not after[2].out  # nothing left the bucket that is behind
+    level = ledger.stock(1)
+    assert level.conserved and level.held == 1 and ledger.used_by(1, buyer) == 0
 
 
 def test_a_forgotten_sale_is_refunded_in_its_users_bucket_whichever_bucket_that_is(

@@ -9,10 +9,11 @@ Staying up: a stream or group that vanished (Redis restarted empty, FLUSHALL, a 
 empty replica) is created again from the stream's start, so no purchase appended afterwards is
 missed; any other failure (Redis or the database unreachable) is retried with a bounded backoff.
 
-Lost writes: each entry carries the ledger's sequence of its item (`seq`); the writer raises the
-item's mark in the database (`ledger_marks`) in the transaction that stores the orders, and at
+Lost writes: each entry carries the ledger's sequence of its book (`seq`: of its item, or of its
+bucket `part` of a spread item, see `flashsale.ledger.contract.BookId`); the writer raises the
+book's mark in the database (`ledger_marks`) in the transaction that stores the orders, and at
 every upkeep hands every mark to this process's ledger (`Ledger.expect`). A Redis that comes back
-with a lower sequence (a stale AOF, a lagging replica) then refuses to sell the item
+with a lower sequence (a stale AOF, a lagging replica) then refuses to sell from that book
 (LEDGER_BEHIND) in every process, including ones that never saw the lost grants, until repaired.
 A Redis that went back and granted as many times again passes through the mark's sequence with
 another order: the writer sees an entry at exactly the mark's sequence whose order is not the
@@ -50,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState
+from flashsale.ledger.contract import BookId
 from flashsale.services.orders import OrderService, store_placed
 from flashsale.store import repositories as repo
 
@@ -307,25 +309,29 @@ class OrderWriter:
         self.stats.trimmed += total
         return total
 
-    def share_marks(self) -> dict[int, int]:
+    def share_marks(self) -> dict[BookId, int]:
         """Hand the database's high-water marks to this process's ledger as floors; return them.
 
         One small read: so a process learns of grants other processes' writers stored, and its
-        ledger refuses to sell an item from a Redis that lost them. An item whose sequence in the
-        ledger is below its mark starts the repair now, before a shopper meets it (one look per item).
+        ledger refuses to sell from a Redis book that lost them. An item with a book whose sequence
+        in the ledger is below its mark starts the repair now, before a shopper meets it (one look
+        per item; a mark of a bucket the ledger does not have, from another layout, is no sign).
         """
         deps = self.orders.deps
         with deps.read() as r:
             marks = repo.ledger_marks(r.db)
         deps.ledger.expect(marks)
-        for item_id, mark in sorted(marks.items()):
+        by_item: dict[int, dict[int, int]] = {}
+        for (item_id, bucket), mark in marks.items():
+            by_item.setdefault(item_id, {})[bucket] = mark
+        for item_id, item_marks in sorted(by_item.items()):
             try:
-                behind = deps.ledger.sequence(item_id) < mark
+                seqs = deps.ledger.sequences(item_id)
             except FlashSaleError as exc:
                 if exc.code is not ErrorCode.UNKNOWN_ITEM:
                     raise
                 continue  # an emptied ledger: the purchase path rebuilds it (services/fence.py)
-            if behind:
+            if any(b < len(seqs) and seqs[b] < mark for b, mark in item_marks.items()):
                 self.orders.refusals.lost_writes(item_id)
                 break  # one repair covers every item
         return marks
@@ -381,26 +387,27 @@ class OrderWriter:
     def _write(self, taken: Mapping[str, Sequence[Entry]]) -> None:
         """Store the entries of every stream in one transaction, then dead-letter and ack per stream."""
         orders, bad = [], []
-        seqs: dict[str, tuple[int, int]] = {}  # order id -> (item, the ledger's sequence of its grant)
+        seqs: dict[str, tuple[BookId, int]] = {}  # order id -> (its book, the book's sequence of its grant)
         for stream, entry_id, fields in ((s, i, f) for s, entries in taken.items() for i, f in entries):
             try:
                 orders.append(self.orders.priced(hold_of_entry(fields)))
                 if "seq" in fields:  # entries appended before sequences existed carry none
-                    seqs[fields["hold_id"]] = int(fields["item_id"]), int(fields["seq"])
+                    book = int(fields["item_id"]), int(fields.get("part", 0))
+                    seqs[fields["hold_id"]] = book, int(fields["seq"])
             except (KeyError, ValueError) as exc:
                 log.error("dead-lettering purchase entry %s: %s", entry_id, exc)
                 bad.append((stream, entry_id, fields))
         deps = self.orders.deps
-        marks: dict[int, tuple[int, str]] = {}  # item -> (the highest sequence here, its order)
-        for order_id, (item_id, seq) in seqs.items():
-            if seq > marks.get(item_id, (0, ""))[0]:
-                marks[item_id] = seq, order_id
+        marks: dict[BookId, tuple[int, str]] = {}  # book -> (the highest sequence here, its order)
+        for order_id, (book, seq) in seqs.items():
+            if seq > marks.get(book, (0, ""))[0]:
+                marks[book] = seq, order_id
         with deps.uow() as uow:
             forked = _forked(uow.db, seqs)
             new_ids = store_placed(uow, orders)
             repo.raise_ledger_marks(uow.db, marks)
             deps.commit(uow)  # ack only after this commit: a crash before it means redelivery
-        for item_id in sorted({seqs[order_id][0] for order_id in forked}):
+        for item_id in sorted({seqs[order_id][0][0] for order_id in forked}):
             self.orders.refusals.lost_writes(item_id)
         for stream, entry_id, fields in bad:
             dead: dict[FieldT, EncodableT] = dict(fields.items())
@@ -414,8 +421,8 @@ class OrderWriter:
         self.stats.dead_lettered += len(bad)
 
 
-def _forked(db: Session, seqs: Mapping[str, tuple[int, int]]) -> list[str]:
-    """Orders granted at exactly an item's mark, which another order holds: a ledger that went back.
+def _forked(db: Session, seqs: Mapping[str, tuple[BookId, int]]) -> list[str]:
+    """Orders granted at exactly a book's mark, which another order holds: a ledger that went back.
 
     Each sequence is granted once in one history, so a second order at it is a second history.
     A redelivered entry of the mark's own order is no sign, nor is one below the mark (writers
@@ -424,6 +431,6 @@ def _forked(db: Session, seqs: Mapping[str, tuple[int, int]]) -> list[str]:
     marks = repo.ledger_mark_orders(db)
     return [
         order_id
-        for order_id, (item, seq) in seqs.items()
-        if item in marks and marks[item][0] == seq and marks[item][1] != order_id
+        for order_id, (book, seq) in seqs.items()
+        if book in marks and marks[book][0] == seq and marks[book][1] != order_id
     ]

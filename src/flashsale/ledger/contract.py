@@ -27,14 +27,17 @@ Guarantees shared by all engines:
   not paused: it depends on time alone, so a rebuild that restores a hold as held sees it expire
   again, and a paused sale never keeps a unit past its payment window. Pausing an item the ledger
   does not know (yet) works too: a purchase of it hears SALE_PAUSED, not UNKNOWN_ITEM.
-- Every item has a sequence (`sequence`) that every grant raises by one, so a ledger that lost
-  acknowledged writes (Redis restarted on a stale AOF, a failover to a lagging replica) is one
-  whose sequence went back. Callers tell the ledger the highest sequence they know was reached
-  (`expect`: the order writer's mark in the database, and each process's own grants); while an
-  item's sequence is below that floor, every reserve of it that is not an idempotent replay is
-  refused with LEDGER_BEHIND and changes nothing, so no unit is sold twice before the repair. A
-  `restore` starts a new epoch: the sequence jumps to the next multiple of SEQUENCE_EPOCH above
-  every mark, floor and sequence it knows, so floors from before the loss never refuse afterwards.
+- Every grant raises a sequence by one, so a ledger that lost acknowledged writes (Redis
+  restarted on a stale AOF, a failover to a lagging replica) is one whose sequence went back.
+  Sequences are kept per book (`BookId`: item id and bucket): an item has one book, bucket 0, but
+  on a ledger that spreads it over several servers, where each bucket counts its own grants
+  (`sequences`), since each can go back on its own. Callers tell the ledger the highest sequence
+  they know a book reached (`expect`: the order writers' marks in the database, and each
+  process's own grants); while a book's sequence is below that floor, every reserve it would
+  decide that is not an idempotent replay is refused with LEDGER_BEHIND and changes nothing, so
+  no unit is sold twice before the repair. A `restore` starts a new epoch: each book's sequence
+  jumps to the next multiple of SEQUENCE_EPOCH above every mark, floor and sequence it knows of
+  that book, so floors from before the loss never refuse afterwards.
 - Retention: a finished hold (released, refunded, or expired and handed out by `expire_due`) is
   listed by `finished` and may be forgotten with its request key (`forget`); held holds never are
   (a payment still needs them), sold ones only by `forget_sold` (below). Counters are untouched,
@@ -66,6 +69,11 @@ from flashsale.domain.sale import ItemTerms
 # A restore's sequence starts at a multiple of this: more grants than one epoch can see (2^32) never
 # happen between two repairs, and 2^53 (exact in a Lua double) leaves room for 2^21 epochs.
 SEQUENCE_EPOCH = 2**32
+
+
+# A book of sequences: (item id, bucket). Bucket 0 is the item's only book unless the ledger spreads
+# the item over several buckets that each count their own grants (see `Ledger.sequences`).
+BookId = tuple[int, int]
 
 
 def next_epoch(*sequences: int) -> int:
@@ -302,11 +310,11 @@ class Ledger(Protocol):
         holds: Iterable[Hold],
         *,
         token: str | None = None,
-        marks: Mapping[int, int] | None = None,
+        marks: Mapping[BookId, int] | None = None,
     ) -> None:
         """Rebuild the counters from the system of record (after a restart), replacing what is here.
 
-        Each item's sequence becomes `next_epoch` of its old sequence, its floor and its mark in
+        Each book's sequence becomes `next_epoch` of its old sequence, its floor and its mark in
         `marks` (the system of record's high-water marks), so it is above every sequence seen.
 
         Holds whose live units exceed an item's quota are refused with CONFLICT and nothing changes.
@@ -317,20 +325,22 @@ class Ledger(Protocol):
         """
         ...
 
-    def sequence(self, item_id: int) -> int:
-        """Return the item's sequence: raised by one by every grant, never lowered but by a lost write.
+    def sequences(self, item_id: int) -> list[int]:
+        """Return the sequence of each of the item's books, bucket 0 first (one book unless spread).
 
-        Unknown item: UNKNOWN_ITEM.
+        Every grant raises the sequence of the book that decided it by one; nothing else changes
+        one but a restore (up) and a lost write (down). Unknown item: UNKNOWN_ITEM.
         """
         ...
 
-    def expect(self, marks: Mapping[int, int]) -> None:
-        """Raise the floors of the items' sequences to `marks` (item -> a sequence known to be reached).
+    def expect(self, marks: Mapping[BookId, int]) -> None:
+        """Raise the floors of books' sequences to `marks` ((item, bucket) -> a sequence known reached).
 
-        Floors only go up. While an item's sequence is below its floor, reserve refuses with
-        LEDGER_BEHIND (after answering idempotent replays) and changes nothing. A floor is kept by
-        this ledger object: each process tells its own (a network engine raises it with every grant
-        it decides).
+        Floors only go up; a mark of a book this ledger does not have (a bucket of another layout)
+        is ignored. While a book's sequence is below its floor, the reserves it would decide are
+        refused with LEDGER_BEHIND (after answering idempotent replays) and change nothing. A floor
+        is kept by this ledger object: each process tells its own (a network engine raises it with
+        every grant it decides).
         """
         ...
 

@@ -15,7 +15,15 @@ from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import Hold, HoldState, is_due, transition_error
 from flashsale.domain.sale import ItemTerms, check_hold_request
-from flashsale.ledger.contract import Decision, Pause, PurchaseStream, StockLevel, next_epoch, paused_error
+from flashsale.ledger.contract import (
+    BookId,
+    Decision,
+    Pause,
+    PurchaseStream,
+    StockLevel,
+    next_epoch,
+    paused_error,
+)
 from flashsale.ledger.ids import HoldIdPool
 
 # Refusals carry nothing but their code: one shared, immutable Decision per code.
@@ -128,7 +136,7 @@ class MemoryLedger:
         holds: Iterable[Hold],
         *,
         token: str | None = None,
-        marks: Mapping[int, int] | None = None,
+        marks: Mapping[BookId, int] | None = None,
     ) -> None:
         terms, marks = list(terms), marks or {}
         with self._lock:
@@ -145,7 +153,7 @@ class MemoryLedger:
                 t.item_id: _Book(
                     t,
                     next_epoch(
-                        old.get(t.item_id, 0), self._floors.get(t.item_id, 0), marks.get(t.item_id, 0)
+                        old.get(t.item_id, 0), self._floors.get(t.item_id, 0), marks.get((t.item_id, 0), 0)
                     ),
                 )
                 for t in terms
@@ -436,17 +444,18 @@ class MemoryLedger:
                 raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
             return book.level()
 
-    def sequence(self, item_id: int) -> int:
+    def sequences(self, item_id: int) -> list[int]:
         with self._lock:
             book = self._books.get(item_id)
             if book is None:
                 raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
-            return book.seq
+            return [book.seq]
 
-    def expect(self, marks: Mapping[int, int]) -> None:
+    def expect(self, marks: Mapping[BookId, int]) -> None:
         with self._lock:
-            for item_id, seq in marks.items():
-                self._floors[item_id] = max(self._floors.get(item_id, 0), seq)
+            for (item_id, bucket), seq in marks.items():
+                if bucket == 0:  # an item's one book here
+                    self._floors[item_id] = max(self._floors.get(item_id, 0), seq)
 
     def used_by(self, item_id: int, user_id: str) -> int:
         with self._lock:

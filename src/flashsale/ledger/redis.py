@@ -4,10 +4,11 @@ Every operation is one script call by SHA (redis-py loads a script again when th
 it). A reservation checks the window, the stock, the user's held+sold against the limit and the
 request id, then writes, all in one atomic step; every check comes before the first write, because
 Lua has no rollback. The same step appends the granted hold to the stream `<prefix>:purchases`
-(fields hold_id, item_id, user_id, qty, request_id, created_at, expires_at, seq) for the order writer,
-once per hold: replays and refusals append nothing. Time is the caller's clock, passed in, and
-hold ids are made here (random, see `flashsale.ledger.ids`: Lua has no secure randomness), so the
-scripts never read the wall clock or make up an id. Needs Redis 7.0 or later.
+(fields hold_id, item_id, user_id, qty, request_id, created_at, expires_at, seq, and part for a
+bucket j > 0 of a spread item) for the order writer, once per hold: replays and refusals append
+nothing. Time is the caller's clock, passed in, and hold ids are made here (random, see
+`flashsale.ledger.ids`: Lua has no secure randomness), so the scripts never read the wall clock or
+make up an id. Needs Redis 7.0 or later.
 
 Expiry is lazy and bounded: every script first expires due holds, of any item, at most 256 per
 call; with more left it answers "again" before deciding anything, and the client calls once more.
@@ -54,12 +55,13 @@ Keys, for the prefix P (`?prefix=`, default "fs"):
                                   round, again a day later): holds of an older deploy, finished or
                                   sold, join P:done or P:sold
 
-Lost writes: every grant raises its item's `seq` and carries it in its stream entry; the client
-remembers the highest it saw granted per item (its floor, raised too by `expect`) and sends the
-floors of a batch's items with it. An item whose `seq` is below the floor sent refuses every fresh
-request with LEDGER_BEHIND before anything is written: Redis went back in time (a restart on a
-stale AOF, a failover to a lagging replica) and must be repaired before it sells again. The check
-lives in the script, so it costs one more field of the HMGET the batch does anyway.
+Lost writes: every grant raises its book's `seq` (the item's; a spread item's bucket's, whose
+entries name it in `part`) and carries it in its stream entry; the client remembers the highest it
+saw granted per book (its floor, raised too by `expect`) and sends the floors of a batch's items
+with it. A book whose `seq` is below the floor sent refuses every fresh request with LEDGER_BEHIND
+before anything is written: Redis went back in time (a restart on a stale AOF, a failover to a
+lagging replica) and must be repaired before it sells again. The check lives in the script, so it
+costs one more field of the HMGET the batch does anyway.
 
 Idempotency is kept for the user, not the item: the contract refuses a replayed (user, request id)
 that names another item. The request key names the hold, the hold names its item, and the reserve
@@ -124,9 +126,9 @@ from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.holds import HOLD_TRANSITIONS, Hold, HoldState, transition_error
 from flashsale.domain.sale import MAX_QUANTITY_PER_REQUEST, ItemTerms
-from flashsale.ledger.contract import Decision, Pause, PurchaseStream, StockLevel, paused_error
+from flashsale.ledger.contract import BookId, Decision, Pause, PurchaseStream, StockLevel, paused_error
 from flashsale.ledger.ids import new_hold_ids
-from flashsale.ledger.redis_spread import BEHIND, LEASE_WAIT_S, Spread, shares
+from flashsale.ledger.redis_spread import LEASE_WAIT_S, Spread, shares
 from flashsale.redis_url import DEFAULT_CONNECTIONS, node_client, take_options
 
 SCRIPTS = (
@@ -252,14 +254,13 @@ class RedisLedger:
         ]
         self._scripts = {name: client.register_script(text) for name, text in _script_texts().items()}
         self._expire_from = 0  # the slot group `expire_due` asks first (in turn)
-        self._floors: dict[int, int] = {}  # item -> the highest sequence this process knows was reached
-        self._floors_lock = threading.Lock()  # raised from many threads; a lost race would lower one
-        # Spread items (see flashsale.ledger.redis_spread): exact floors per (item, bucket) from this
-        # process's grants, the highest item floor a read of the sequence confirmed, and each
-        # bucket's avail as last seen (a hint: whether a batch may run short in a bucket).
+        # (item, bucket) -> the highest sequence this process knows the book reached (bucket 0 only
+        # unless spread): raised from many threads, so under a lock (a lost race would lower one).
+        self._floors: dict[BookId, int] = {}
+        self._floors_lock = threading.Lock()
+        # Spread items (see flashsale.ledger.redis_spread): each bucket's avail as last seen (a hint:
+        # whether a batch may run short in a bucket).
         self.spread = Spread(self._run, clock, groups, spread) if spread > 1 else None
-        self._part_floors: dict[tuple[int, int], int] = {}
-        self._confirmed: dict[int, int] = {}
         self._seen_avail: dict[tuple[int, int], int] = {}
         self._dry: dict[int, float] = {}  # spread item -> when (ledger clock) every bucket was dry
 
@@ -372,7 +373,7 @@ class RedisLedger:
         holds: Iterable[Hold],
         *,
         token: str | None = None,
-        marks: Mapping[int, int] | None = None,
+        marks: Mapping[BookId, int] | None = None,
     ) -> None:
         """Replace every item, hold and counter under the prefix in one script call.
 
@@ -414,7 +415,9 @@ class RedisLedger:
             raise FlashSaleError(ErrorCode.CONFLICT, f"stored holds exceed quota for items {broken}")
         marks = marks or {}
         with self._floors_lock:
-            known = {i: max(self._floors.get(i, 0), marks.get(i, 0)) for i in books}
+            known = {
+                b: max(self._floors.get(b, 0), marks.get(b, 0)) for i in books for b in self._books_of(i)
+            }
         # One call per slot group, each with its items (a spread item's buckets), their users' units
         # and their holds; a group with no item is emptied too. On one node that is one call, the
         # whole rebuild atomic; on a Cluster each group is rebuilt atomically (an unspread item
@@ -422,7 +425,8 @@ class RedisLedger:
         n = len(self._prefixes)
         items: list[list[Any]] = [[] for _ in range(n)]
         for t in books.values():
-            for part, (group, share, floor) in enumerate(self._restored_parts(t, known[t.item_id], taken)):
+            floors = [known[b] for b in self._books_of(t.item_id)]
+            for part, (group, share, floor) in enumerate(self._restored_parts(t, floors, taken)):
                 row = items[group]
                 held, sold = committed[t.item_id, part, "held"], committed[t.item_id, part, "sold"]
                 row += (
@@ -473,20 +477,19 @@ class RedisLedger:
     def _part_of_user(self, user_id: str) -> int:
         return self.spread.part_of_user(user_id) if self.spread else 0
 
-    def _restored_parts(
-        self, terms: ItemTerms, known: int, taken: Mapping[int, int]
-    ) -> list[tuple[int, int, int]]:
-        """(group, available share, sequence floor) of each bucket of a restored item.
+    def _books_of(self, item_id: int) -> list[BookId]:
+        """The item's books of sequences: one per bucket of a spread item, else bucket 0 alone."""
+        return [(item_id, j) for j in range(self.spread.n if self.spread else 1)]
 
-        A spread item's available units are shared evenly; bucket 0's floor is the item's (and its
-        sequence as it is, which counts the other buckets' grants too), the others' are their own.
-        """
+    def _restored_parts(
+        self, terms: ItemTerms, floors: Sequence[int], taken: Mapping[int, int]
+    ) -> list[tuple[int, int, int]]:
+        """(group, available share, sequence floor) of each bucket of a restored item, given each
+        bucket's floor (restore.lua starts the book's new epoch above it and above its old sequence).
+        A spread item's available units are shared evenly."""
         item_id = terms.item_id
         if self.spread is None:
-            return [(self.group_of_item(item_id), terms.quota - taken[item_id], known)]
-        floor = max(known, self.spread.sequence(item_id, strict=False) or 0)
-        with self._floors_lock:
-            floors = [floor] + [self._part_floors.get((item_id, j), 0) for j in range(1, self.spread.n)]
+            return [(self.group_of_item(item_id), terms.quota - taken[item_id], floors[0])]
         return list(
             zip(
                 self.spread.groups_of(item_id),
@@ -497,21 +500,23 @@ class RedisLedger:
         )
 
     # -- sequences -----------------------------------------------------------------------------
-    def sequence(self, item_id: int) -> int:
+    def sequences(self, item_id: int) -> list[int]:
         if self.spread:
-            seq = self.spread.sequence(item_id)
+            parts = self.spread.parts(item_id)
+            if any(p is not None for p in parts):
+                return [0 if p is None else p.seq for p in parts]
         else:
             reply = self._look(item_id, "")
-            seq = None if reply is None else int(reply[6])
-        if seq is None:
-            raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
-        return seq
+            if reply is not None:
+                return [int(reply[6])]
+        raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
 
-    def expect(self, marks: Mapping[int, int]) -> None:
+    def expect(self, marks: Mapping[BookId, int]) -> None:
+        buckets = self.spread.n if self.spread else 1
         with self._floors_lock:
-            for item_id, seq in marks.items():
-                if seq > self._floors.get(item_id, 0):
-                    self._floors[item_id] = seq
+            for book, seq in marks.items():
+                if book[1] < buckets and seq > self._floors.get(book, 0):
+                    self._floors[book] = seq
 
     # -- pauses --------------------------------------------------------------------------------
     def _by_group(self, item_ids: Iterable[int]) -> dict[int, list[int]]:
@@ -635,13 +640,13 @@ class RedisLedger:
         it finds itself (no transfer is looked for), so a sold-out sale costs what an unspread one does.
         """
         in_order: dict[int, list[int]] = {}  # spread item -> its requests to decide in order
-        behind, dry = frozenset[int](), frozenset[int]()
+        dry = frozenset[int]()
         if self.spread:
-            pending, in_order, behind, dry = self._plan_spread(requests, pending)
-        for j in self._decide_per_group(requests, pending, answers, checked, behind, dry):
+            pending, in_order, dry = self._plan_spread(requests, pending)
+        for j in self._decide_per_group(requests, pending, answers, checked, dry):
             in_order.setdefault(requests[j][0], []).append(j)
         for indices in in_order.values():
-            self._decide_in_order(requests, sorted(indices), answers, checked, behind)
+            self._decide_in_order(requests, sorted(indices), answers, checked)
 
     def _decide_per_group(
         self,
@@ -649,7 +654,6 @@ class RedisLedger:
         indices: Sequence[int],
         answers: list[Decision | None],
         checked: bool,
-        behind: frozenset[int],
         dry: frozenset[int],
     ) -> list[int]:
         """Decide the requests one call per group (and MAX_SCRIPT_BATCH); the ones a bucket deferred.
@@ -662,7 +666,7 @@ class RedisLedger:
         for (group, final), group_indices in positions.items():
             for start in range(0, len(group_indices), MAX_SCRIPT_BATCH):
                 part = group_indices[start : start + MAX_SCRIPT_BATCH]
-                decided = self._reserve_chunk([requests[j] for j in part], group, checked, behind, final)
+                decided = self._reserve_chunk([requests[j] for j in part], group, checked, final)
                 for j, decision in zip(part, decided, strict=True):
                     if decision is _DEFERRED:
                         deferred.append(j)
@@ -672,9 +676,8 @@ class RedisLedger:
 
     def _plan_spread(
         self, requests: Sequence[tuple[int, str, int, str]], pending: Sequence[int]
-    ) -> tuple[list[int], dict[int, list[int]], frozenset[int], frozenset[int]]:
-        """Split a spread batch: the requests to decide per group, those per item in order, the items
-        whose sequence is below a floor this process was told of (refused LEDGER_BEHIND) and the
+    ) -> tuple[list[int], dict[int, list[int]], frozenset[int]]:
+        """Split a spread batch: the requests to decide per group, those per item in order, and the
         items found sold out lately (see `_decide`)."""
         assert self.spread is not None
         asked: Counter[tuple[int, int]] = Counter()
@@ -686,7 +689,6 @@ class RedisLedger:
                 item for (item, part), units in asked.items() if units > self._seen_avail.get((item, part), 0)
             }
         dry = frozenset(i for i, _ in asked if self._sold_out(i))
-        behind = frozenset(i for i in {item for item, _ in asked} if not self._floor_reached(i))
         parallel: list[int] = []
         in_order: dict[int, list[int]] = {}
         for j in pending:
@@ -694,26 +696,12 @@ class RedisLedger:
                 in_order.setdefault(requests[j][0], []).append(j)
             else:
                 parallel.append(j)
-        return parallel, in_order, behind, dry
+        return parallel, in_order, dry
 
     def _sold_out(self, item_id: int) -> bool:
         """Whether this process found the spread item dry in every bucket less than DRY_S ago."""
         found = self._dry.get(item_id)
         return found is not None and 0 <= self._clock() - found < DRY_S
-
-    def _floor_reached(self, item_id: int) -> bool:
-        """Whether a spread item's sequence reached its floor: read once per floor raised."""
-        assert self.spread is not None
-        with self._floors_lock:
-            floor, confirmed = self._floors.get(item_id, 0), self._confirmed.get(item_id, 0)
-        if floor <= confirmed:
-            return True
-        seq = self.spread.sequence(item_id)
-        if seq is None or seq < floor:  # an unknown item is refused UNKNOWN_ITEM before any floor
-            return False
-        with self._floors_lock:
-            self._confirmed[item_id] = max(self._confirmed.get(item_id, 0), floor)
-        return True
 
     def _decide_in_order(
         self,
@@ -721,7 +709,6 @@ class RedisLedger:
         indices: Sequence[int],
         answers: list[Decision | None],
         checked: bool,
-        behind: frozenset[int],
     ) -> None:
         """Decide one spread item's requests in order: each run of one bucket's requests in one call;
         a request its bucket defers is decided on the shortfall path (`_decide_short`), then the rest
@@ -730,9 +717,7 @@ class RedisLedger:
         item_id, at = requests[indices[0]][0], 0
         while at < len(indices):
             if self._sold_out(item_id):  # found so here or by another thread: each bucket decides alone
-                self._decide_per_group(
-                    requests, indices[at:], answers, checked, behind, frozenset((item_id,))
-                )
+                self._decide_per_group(requests, indices[at:], answers, checked, frozenset((item_id,)))
                 return
             part = self.spread.part_of_user(requests[indices[at]][1])
             end = at + 1
@@ -743,18 +728,16 @@ class RedisLedger:
             ):
                 end += 1
             run, group = indices[at:end], self.spread.groups_of(item_id)[part]
-            decided = self._reserve_chunk([requests[j] for j in run], group, checked, behind)
+            decided = self._reserve_chunk([requests[j] for j in run], group, checked)
             done = next((k for k, d in enumerate(decided) if d is _DEFERRED), len(run))
             for j, decision in zip(run[:done], decided[:done], strict=True):
                 answers[j] = decision
             at += done
             if at < end:  # deferred: its bucket is short
-                answers[run[done]] = self._decide_short(requests[run[done]], part, checked, behind)
+                answers[run[done]] = self._decide_short(requests[run[done]], part, checked)
                 at += 1
 
-    def _decide_short(
-        self, request: tuple[int, str, int, str], part: int, checked: bool, behind: frozenset[int]
-    ) -> Decision:
+    def _decide_short(self, request: tuple[int, str, int, str], part: int, checked: bool) -> Decision:
         """Decide a request its bucket `part` deferred, on the item's shortfall path (see
         `flashsale.ledger.redis_spread`): as the refill lease's holder, move units in until it fits or
         every other bucket reads dry, then decide it as the bucket finds it; while another holds the
@@ -770,36 +753,43 @@ class RedisLedger:
                 if not held and self._sold_out(item_id):  # a holder found every bucket dry just now
                     break
                 held = spread.take_lease(item_id, token)  # or renew it: a holder's step is short
-                if held and spread.collect(item_id, part, qty):
+                if held and spread.collect(item_id, part, qty, self._floors_of(item_id)):
                     break  # every other bucket dry, nothing in transit: the bucket decides alone
                 if not held:
                     spread.wait(tries)
                     tries += 1
-                decision = self._reserve_chunk([request], group, checked, behind)[0]
+                decision = self._reserve_chunk([request], group, checked)[0]
                 if decision is not _DEFERRED:
                     return decision
             else:
                 return _REFUSED[ErrorCode.SERVICE_UNAVAILABLE]
-            decision = self._reserve_chunk([request], group, checked, behind, final=True)[0]
+            decision = self._reserve_chunk([request], group, checked, final=True)[0]
             if held and decision.code is ErrorCode.SOLD_OUT:  # none here, none elsewhere
                 with self._floors_lock:
                     self._dry[item_id] = self._clock()
             return decision
+        except FlashSaleError as exc:
+            if exc.code is not ErrorCode.LEDGER_BEHIND:
+                raise
+            return _REFUSED[ErrorCode.LEDGER_BEHIND]  # a donor bucket lost writes (Spread.send)
         finally:
             if held:
                 spread.drop_lease(item_id, token)
+
+    def _floors_of(self, item_id: int) -> list[int]:
+        """The floor of each of the item's books (0 where none is known)."""
+        with self._floors_lock:
+            return [self._floors.get(b, 0) for b in self._books_of(item_id)]
 
     def _reserve_chunk(
         self,
         chunk: Sequence[tuple[int, str, int, str]],
         group: int,
         checked: bool = False,
-        behind: frozenset[int] = frozenset(),
         final: bool = False,
     ) -> list[Decision]:
         """Decide a chunk of one group's requests in one script call. On a spread ledger a bucket's
-        shortage is deferred (_DEFERRED) unless `final`, and `behind` names the items refused
-        LEDGER_BEHIND."""
+        shortage is deferred (_DEFERRED) unless `final`."""
         now = float(self._clock())
         # Lua has no secure randomness, so every request gets a fresh id from here, drawn for the
         # chunk at once; a refused request's id is simply never used. No buffer survives the call,
@@ -816,17 +806,10 @@ class RedisLedger:
             ]
         )
         spread = self.spread
+        # The floor of each item's book this group decides (on a spread ledger: the item's bucket here).
+        books = {i: (i, spread.part_of_group(i, group) if spread else 0) for i in {r[0] for r in chunk}}
         with self._floors_lock:
-            if spread is None:
-                floors = "".join(
-                    f"{i}|{self._floors[i]}|" for i in {r[0] for r in chunk} if i in self._floors
-                )
-            else:  # a bucket's own floor, or one it cannot reach when the item is behind
-                own = {
-                    i: self._part_floors.get((i, spread.part_of_group(i, group)), 0)
-                    for i in {r[0] for r in chunk}
-                }
-                floors = "".join(f"{i}|{BEHIND if i in behind else floor}|" for i, floor in own.items())
+            floors = "".join(f"{i}|{self._floors[b]}|" for i, b in books.items() if b in self._floors)
         deferring = spread is not None and not final
         verdicts, priors, reached, *left = self._run(
             "reserve",
@@ -838,11 +821,9 @@ class RedisLedger:
             "1" if deferring else "",
             group=group,
         )
-        reached_at = {int(reached[j]): int(reached[j + 1]) for j in range(0, len(reached), 2)}
-        if spread is None:
-            self.expect(reached_at)
-        else:
-            self._seen(group, reached_at, left[0] if left else [])
+        self.expect({books[int(reached[j])]: int(reached[j + 1]) for j in range(0, len(reached), 2)})
+        if spread is not None:
+            self._seen(group, left[0] if left else [])
         replays = iter(priors)
         decisions = []
         for (item_id, user_id, qty, request_id), hold_id, verdict in zip(
@@ -864,15 +845,12 @@ class RedisLedger:
                 decisions.append(_REFUSED[verdict])
         return decisions
 
-    def _seen(self, group: int, reached: Mapping[int, int], left: Sequence[str]) -> None:
-        """Remember what a spread bucket's reply showed: the sequences its grants reached (floors of
-        the bucket) and its items' available units (hints for the next batch)."""
+    def _seen(self, group: int, left: Sequence[str]) -> None:
+        """Remember a spread bucket's items' available units as its reply showed them (hints for the
+        next batch)."""
         assert self.spread is not None
         part_of = self.spread.part_of_group
         with self._floors_lock:
-            for item_id, seq in reached.items():
-                key = item_id, part_of(item_id, group)
-                self._part_floors[key] = max(self._part_floors.get(key, 0), seq)
             for j in range(0, len(left), 2):
                 item_id, units = int(left[j]), int(left[j + 1])
                 self._seen_avail[item_id, part_of(item_id, group)] = units

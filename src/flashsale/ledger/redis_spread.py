@@ -44,11 +44,12 @@ one bucket's run per call, transfers between. Concurrent batches may still find 
 looked full: its deferred requests are then decided in order after the others of their batch. An
 item found dry everywhere is taken as sold out for RedisLedger's DRY_S by that process.
 
-Sequences: bucket j counts its own grants; the item's sequence is bucket 0's (which carries the
-epoch of the last restore) plus every other bucket's count within its epoch, so every grant raises
-it by one. A floor of the item (`expect`, in that sense) is checked by reading the sequence once per
-new floor; the grants a process saw itself raise exact floors per bucket. Only bucket 0's stream
-entries carry `seq` (the order writer's marks): the others' counts are no sequence of the item.
+Sequences: every bucket is a book of its own (see the ledger contract): bucket j counts its own
+grants, each of its stream entries carries its `seq` and `part` j, the order writers keep a mark per
+(item, bucket) in the database, and the floors (`expect`) are per bucket, checked by the bucket's
+own script as on an unspread item. So a master that comes back on a stale AOF is seen in whichever
+bucket it serves. A donor whose sequence is below its floor sends nothing (transfer.lua): its units
+may be ones it had sold before it went back.
 """
 
 from __future__ import annotations
@@ -63,14 +64,13 @@ from typing import Any, NamedTuple
 from flashsale.clock import Clock
 from flashsale.domain.errors import ErrorCode, FlashSaleError
 from flashsale.domain.sale import ItemTerms
-from flashsale.ledger.contract import SEQUENCE_EPOCH, StockLevel, paused_error
+from flashsale.ledger.contract import StockLevel, paused_error
 
 LEASE_MS = 2000  # a refill lease's time to live, renewed at every step: a dead holder's runs out
 LEASE_WAIT_S = 10.0  # a short request waits this long for the lease (and its holder's work) at most
 WAIT_FIRST_S, WAIT_MOST_S = 0.001, 0.02  # a waiter's first and longest sleep between tries (jittered)
 STOCK_READS = 10  # reads of the buckets until one adds up (a transfer may move between two reads)
 QUOTA_TRIES = 5  # attempts of a quota change whose plan a concurrent grant spoiled
-BEHIND = 2**53  # a floor no sequence reaches: the item's sequence is below a known floor
 
 SPREAD_LOOK = 11  # elements of look.lua's reply for a bucket of a spread item (fewer: an unspread book)
 
@@ -97,8 +97,6 @@ class Part(NamedTuple):
 
 
 def _part(reply: Sequence[Any]) -> Part:
-    if len(reply) < SPREAD_LOOK:  # an unspread book (read by a restore after spread changed)
-        reply = [*reply, 0, reply[1], [], []]
     _, quota, avail, held, sold, used, seq, _part_no, total, flat, received = reply
     out = {}
     for j in range(0, len(flat), 2):
@@ -169,13 +167,13 @@ class Spread:
         return (group - item_id) % self.groups // self._step
 
     # -- reads ---------------------------------------------------------------------------------
-    def parts(self, item_id: int, user_id: str = "", *, strict: bool = True) -> list[Part | None]:
-        """Every bucket of the item (None where it is unknown), read one after another; `strict`
-        refuses an unspread book (LayoutChanged) rather than read it as a bucket."""
+    def parts(self, item_id: int, user_id: str = "") -> list[Part | None]:
+        """Every bucket of the item (None where it is unknown), read one after another; an unspread
+        book is refused (LayoutChanged) rather than read as a bucket."""
         found: list[Part | None] = []
         for group in self.groups_of(item_id):
             reply = self._run("look", self._clock(), item_id, user_id, group=group)
-            if strict and reply[0] != ErrorCode.UNKNOWN_ITEM and len(reply) < SPREAD_LOOK:
+            if reply[0] != ErrorCode.UNKNOWN_ITEM and len(reply) < SPREAD_LOOK:
                 raise LayoutChanged(
                     f"item {item_id} was registered by an unspread ledger under this prefix: spread (or"
                     " groups) changed, so rebuild the ledger from the store (restore) first"
@@ -201,23 +199,15 @@ class Spread:
         avail = sum(p.avail for p in known) + transit
         return StockLevel(item_id, quota, avail, sum(p.held for p in known), sum(p.sold for p in known))
 
-    def sequence(self, item_id: int, *, strict: bool = True) -> int | None:
-        """Bucket 0's sequence plus the others' grants in their epoch; None for an unknown item.
-        Not `strict`: an unspread book's sequence is read as bucket 0's (for a restore)."""
-        parts = self.parts(item_id, strict=strict)
-        if all(p is None for p in parts):
-            return None
-        return sum(
-            0 if p is None else p.seq if j == 0 else p.seq % SEQUENCE_EPOCH for j, p in enumerate(parts)
-        )
-
     # -- transfers -----------------------------------------------------------------------------
-    def send(self, item_id: int, src: int, dst: int, units: int) -> tuple[str, int]:
-        """Step 1: take up to `units` from bucket `src` for bucket `dst`; the transfer id and units taken."""
+    def send(self, item_id: int, src: int, dst: int, units: int, floor: int = 0) -> tuple[str, int]:
+        """Step 1: take up to `units` from bucket `src` for bucket `dst`; the transfer id and units taken.
+        A donor whose sequence is below `floor` (its floor) lost writes: LEDGER_BEHIND, nothing moved."""
         tid = secrets.token_hex(8)
-        reply = self._run(
-            "transfer", self._clock(), "send", item_id, tid, dst, units, group=self.groups_of(item_id)[src]
-        )
+        group = self.groups_of(item_id)[src]
+        reply = self._run("transfer", self._clock(), "send", item_id, tid, dst, units, floor, group=group)
+        if reply[0] == ErrorCode.LEDGER_BEHIND:
+            raise FlashSaleError(ErrorCode.LEDGER_BEHIND, f"bucket {src} of item {item_id} lost writes")
         return tid, int(reply[1]) if reply[0] == "ok" else 0
 
     def land(self, item_id: int, src: int, dst: int, tid: str, units: int) -> Any:
@@ -264,10 +254,11 @@ class Spread:
         that the waiters of one released crowd do not all ask at once."""
         time.sleep(random.uniform(0.5, 1.0) * min(WAIT_MOST_S, WAIT_FIRST_S * 2 ** min(tries, 8)))
 
-    def collect(self, item_id: int, part: int, need: int) -> bool:
+    def collect(self, item_id: int, part: int, need: int, floors: Sequence[int]) -> bool:
         """Under the refill lease: land what is in transit, then move units from the other buckets to
         bucket `part` (for `need` and its even share); True when there were none: every other bucket
-        read dry with nothing in transit, so `part` holds all the item's units for sale."""
+        read dry with nothing in transit, so `part` holds all the item's units for sale. `floors`:
+        each bucket's floor (a donor below its own raises LEDGER_BEHIND, see `send`)."""
         parts = self.parts(item_id)
         finished, left = self.finish(item_id, parts)
         if finished:
@@ -275,10 +266,10 @@ class Spread:
         avail = [p.avail if p else 0 for p in parts]
         if sum(avail) == avail[part]:
             return left == 0
-        self._gather(item_id, part, need, avail)
+        self._gather(item_id, part, need, avail, floors)
         return False
 
-    def _gather(self, item_id: int, part: int, need: int, avail: list[int]) -> int:
+    def _gather(self, item_id: int, part: int, need: int, avail: list[int], floors: Sequence[int]) -> int:
         """Transfer units to bucket `part`: enough for `need` and its even share of the rest, taken
         from the others' surplus over that share first; the units moved."""
         total = sum(avail)
@@ -290,7 +281,7 @@ class Spread:
                 units = min(want - moved, avail[src] - even if surplus_only else avail[src])
                 if src == part or units <= 0:
                     continue
-                tid, taken = self.send(item_id, src, part, units)
+                tid, taken = self.send(item_id, src, part, units, floors[src])
                 if taken and self.land(item_id, src, part, tid, taken)[0] == "ok":
                     moved += taken
                 avail[src] -= taken

@@ -31,6 +31,7 @@ from flashsale.domain.holds import Hold
 from flashsale.domain.orders import HOLD_OF_STATUS, STATUS_OF_HOLD, Order, OrderStatus
 from flashsale.domain.payments import Payment
 from flashsale.domain.sale import FlashItem, ItemTerms
+from flashsale.ledger.contract import BookId
 from flashsale.store.bulk import insert_rows
 from flashsale.store.tables import (
     Base,
@@ -377,30 +378,35 @@ def insert_ignoring_duplicates(db: Session, model: type[Base]) -> Insert:
     return sqlite.insert(model).on_conflict_do_nothing()
 
 
-def ledger_marks(db: Session) -> dict[int, int]:
-    """Return every item's high-water mark: the highest ledger sequence whose grant is stored."""
-    return {item_id: seq for item_id, seq in db.execute(select(LedgerMarkRow.item_id, LedgerMarkRow.seq))}
+def ledger_marks(db: Session) -> dict[BookId, int]:
+    """Return every ledger book's high-water mark: (item, bucket) -> the highest sequence whose grant
+    is stored (see `flashsale.ledger.contract`)."""
+    rows = db.execute(select(LedgerMarkRow.item_id, LedgerMarkRow.bucket, LedgerMarkRow.seq))
+    return {(item_id, bucket): seq for item_id, bucket, seq in rows}
 
 
-def ledger_mark_orders(db: Session) -> dict[int, tuple[int, str]]:
-    """Return every item's mark with the order granted at it: item -> (sequence, order id)."""
-    rows = db.execute(select(LedgerMarkRow.item_id, LedgerMarkRow.seq, LedgerMarkRow.order_id))
-    return {item_id: (seq, order_id) for item_id, seq, order_id in rows}
+def ledger_mark_orders(db: Session) -> dict[BookId, tuple[int, str]]:
+    """Return every book's mark with the order granted at it: (item, bucket) -> (sequence, order id)."""
+    rows = db.execute(
+        select(LedgerMarkRow.item_id, LedgerMarkRow.bucket, LedgerMarkRow.seq, LedgerMarkRow.order_id)
+    )
+    return {(item_id, bucket): (seq, order_id) for item_id, bucket, seq, order_id in rows}
 
 
-def raise_ledger_marks(db: Session, marks: Mapping[int, tuple[int, str]]) -> None:
-    """Raise the items' marks to `marks` (item -> (sequence, order id)) where higher; never lower one.
+def raise_ledger_marks(db: Session, marks: Mapping[BookId, tuple[int, str]]) -> None:
+    """Raise the books' marks to `marks` ((item, bucket) -> (sequence, order id)) where higher; never
+    lower one.
 
-    Writers race, so the comparison is in the statement. Rows are written in item order, so
-    writers racing on the same items lock them in one order.
+    Writers race, so the comparison is in the statement. Rows are written in book order, so
+    writers racing on the same books lock them in one order.
     """
     if not marks:
         return
     db.connection().execute(
         _raise_marks_statement(db.get_bind().dialect.name),
         [
-            {"item_id": item_id, "seq": seq, "order_id": order_id}
-            for item_id, (seq, order_id) in sorted(marks.items())
+            {"item_id": item_id, "bucket": bucket, "seq": seq, "order_id": order_id}
+            for (item_id, bucket), (seq, order_id) in sorted(marks.items())
         ],
     )
 
@@ -414,7 +420,7 @@ def _raise_marks_statement(dialect_name: str) -> Insert:
     new = statement.excluded
     higher = new.seq > LedgerMarkRow.seq
     upsert: Insert = statement.on_conflict_do_update(
-        index_elements=[LedgerMarkRow.item_id],
+        index_elements=[LedgerMarkRow.item_id, LedgerMarkRow.bucket],
         set_={
             "seq": case((higher, new.seq), else_=LedgerMarkRow.seq),
             "order_id": case((higher, new.order_id), else_=LedgerMarkRow.order_id),

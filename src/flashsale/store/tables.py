@@ -216,8 +216,8 @@ class EventRow(Base):
 
 
 class LedgerMarkRow(Base):
-    """Per item, the highest ledger sequence whose grant the order writer stored (a high-water mark),
-    and the order (hold id) granted at it.
+    """Per ledger book (an item, or a bucket of a spread item), the highest ledger sequence whose grant
+    the order writer stored (a high-water mark), and the order (hold id) granted at it.
 
     Kept apart from flash_items so the writer's commit touches one small row per item, not the
     catalogue. A ledger whose sequence is below it lost acknowledged writes (see
@@ -227,6 +227,8 @@ class LedgerMarkRow(Base):
 
     __tablename__ = "ledger_marks"
     item_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # The ledger's book (see flashsale.ledger.contract.BookId): 0, or a bucket of a spread item.
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=0)
     seq: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[str] = mapped_column(String(40))
 

@@ -104,14 +104,14 @@ local function grant(book, item, user, qty_s, req, hold, b, key)
   hold_fields[#hold_fields + 1] = packed
   req_fields[#req_fields + 1] = key
   req_fields[#req_fields + 1] = hold
-  -- Bucket j > 0 of a spread item counts its own grants: a sequence of the item only with the
-  -- others' (see RedisLedger.sequence), so its entries carry none for the order writer's marks.
+  -- Every entry carries its book's sequence for the order writers' marks; bucket j > 0 of a spread
+  -- item is a book of its own (see flashsale.ledger.redis_spread), named by `part`.
   if book.part == 0 then
     redis.call('XADD', STREAM, '*', 'hold_id', hold, 'item_id', item, 'user_id', user, 'qty', qty_s,
       'request_id', req, 'created_at', now_s, 'expires_at', book.expires, 'seq', book.seq)
   else
     redis.call('XADD', STREAM, '*', 'hold_id', hold, 'item_id', item, 'user_id', user, 'qty', qty_s,
-      'request_id', req, 'created_at', now_s, 'expires_at', book.expires)
+      'request_id', req, 'created_at', now_s, 'expires_at', book.expires, 'seq', book.seq, 'part', book.part)
   end
   return book.granted
 end

@@ -1,8 +1,10 @@
 -- Moving units between the buckets of a spread item (see flashsale.ledger.redis), each bucket a book
 -- in its own slot group: ARGV[2] now, ARGV[3] mode, ARGV[4] item, then by mode:
---   'send' transfer id, receiving bucket, units: step 1, in the donor's slot. Takes up to `units`
---     out of avail (and the bucket's quota) into the outgoing record out[id] = 'to|units|when'.
---     Replies {'ok', units taken} (0 when dry: no record is made).
+--   'send' transfer id, receiving bucket, units, the donor's floor: step 1, in the donor's slot. Takes
+--     up to `units` out of avail (and the bucket's quota) into the outgoing record
+--     out[id] = 'to|units|when'. Replies {'ok', units taken} (0 when dry: no record is made), or
+--     {'LEDGER_BEHIND'} with nothing moved when the donor's seq is below the floor: it lost writes,
+--     so its avail may count units it had sold.
 --   'receive' transfer id, units: step 2, in the receiver's slot. Credits the units to avail and
 --     quota once: the id is kept in recv (by when), so a repeat is a no-op. Replies {'ok'}.
 --   'done' transfer id: step 3, in the donor's slot: the outgoing record goes. Replies {'ok'}.
@@ -25,7 +27,9 @@ local paused_until = pause_of(item, now_s)
 if paused_until and not (mode == 'adjust' and ARGV[7] == '1') then return {'SALE_PAUSED', paused_until} end
 if not redis.call('HGET', book, 'quota') then return {'UNKNOWN_ITEM'} end
 if mode == 'send' then
-  local avail = tonumber(redis.call('HGET', book, 'avail')) or 0
+  local t = redis.call('HMGET', book, 'avail', 'seq')
+  if (tonumber(t[2]) or 0) < tonumber(ARGV[8]) then return {'LEDGER_BEHIND'} end
+  local avail = tonumber(t[1]) or 0
   local units = math.min(avail, tonumber(ARGV[7]))
   if units <= 0 then return {'ok', 0} end
   redis.call('HINCRBY', book, 'avail', -units)
