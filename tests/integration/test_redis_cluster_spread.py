@@ -172,6 +172,28 @@ def test_an_interrupted_transfer_is_counted_in_transit_and_landed_by_the_next_le
     assert sum(p.avail for p in spread.parts(1) if p is not None) == 8
 
 
+def test_a_transfer_sent_before_a_restore_is_never_credited_after_it(ledger: RedisLedger) -> None:
+    """A lease holder stalls between its send and its receive while a repair rebuilds every bucket
+    (which counts the units in transit as the donor's again): its late receive is refused (STALE) and
+    credits nothing, so no unit is made out of the transfer."""
+    item = terms(1, quota=6, per_user_limit=LIMIT)
+    ledger.configure(item)
+    spread = spread_of(ledger)
+    tid, taken = spread.send(1, 1, 0, 2)  # step 1, then the holder stalls
+    assert taken == 2
+    ledger.restore([item], [])  # a repair meanwhile: every bucket rebuilt, the outgoing record gone
+
+    assert spread.land(1, 1, 0, tid, taken)[0] == "STALE"  # the holder wakes: step 2, late
+
+    assert [p.avail for p in spread.parts(1) if p is not None] == [2, 2, 2]
+    level = ledger.stock(1)
+    assert level.conserved and level.available == 6
+    # Transfers of the new generation land as before.
+    tid, taken = spread.send(1, 1, 0, 2)
+    assert spread.land(1, 1, 0, tid, taken)[0] == "ok"
+    assert [p.avail for p in spread.parts(1) if p is not None] == [4, 0, 2]
+
+
 def test_a_dead_holders_refill_lease_runs_out_and_a_short_request_is_then_served(
     ledger: RedisLedger,
 ) -> None:

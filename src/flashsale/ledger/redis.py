@@ -423,6 +423,9 @@ class RedisLedger:
         # whole rebuild atomic; on a Cluster each group is rebuilt atomically (an unspread item
         # never spans groups; a spread one is paused in every group by a restore on a live sale).
         n = len(self._prefixes)
+        # Every bucket rebuilt here shares one generation: a transfer sent before is never credited
+        # after (transfer.lua), as its units are counted by this rebuild already.
+        generation = secrets.token_hex(6)
         items: list[list[Any]] = [[] for _ in range(n)]
         for t in books.values():
             floors = [known[b] for b in self._books_of(t.item_id)]
@@ -437,7 +440,7 @@ class RedisLedger:
                     t.closes_at,
                     t.hold_ttl_s,
                 )
-                row += (held, sold, floor, *((part, t.quota) if self.spread else ("", "")))
+                row += (held, sold, floor, *((part, t.quota, generation) if self.spread else ("", "", "")))
         users: list[list[Any]] = [[] for _ in range(n)]
         for (item_id, user_id), units in used.items():
             users[self.group_of_request(item_id, user_id)] += (item_id, user_id, units)
@@ -453,7 +456,7 @@ class RedisLedger:
             self._check_leases(books, token)
         for g, prefix in enumerate(self._prefixes):
             pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + ":*"
-            args: list[Any] = [self._clock(), token or "", pattern, self.buckets, len(items[g]) // 11]
+            args: list[Any] = [self._clock(), token or "", pattern, self.buckets, len(items[g]) // 12]
             args += [*items[g], len(users[g]) // 3, *users[g], len(claims[g]) // 2, *claims[g], *records[g]]
             reply = self._run("restore", *args, group=g)
             if reply[0] == ErrorCode.CONFLICT:

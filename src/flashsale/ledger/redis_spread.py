@@ -14,7 +14,9 @@ record named by a fresh transfer id; `receive` credits them to the receiver once
 `done` drops the outgoing record. Between steps 1 and 3 the units are in transit: `stock` counts the
 outgoing records whose id no receiver has yet, so at every instant Σ avail + in transit + Σ held +
 Σ sold == the item's quota, and no step creates or loses a unit. Transfers are refused while the
-item is paused, so none lands in a bucket a restore rebuilt.
+item is paused, and a transfer id carries its donor's generation (every restore gives all the
+buckets it rebuilds a new one), so one sent before a restore is never credited after it: the
+restore counted its units already, even when its sender stalled through the whole repair.
 
 The shortfall path is serialized per item by its refill lease (lease.lua: a token in bucket 0's
 slot, set only if free, LEASE_MS to live, renewed by its holder at every step). Only the holder
@@ -202,13 +204,16 @@ class Spread:
     # -- transfers -----------------------------------------------------------------------------
     def send(self, item_id: int, src: int, dst: int, units: int, floor: int = 0) -> tuple[str, int]:
         """Step 1: take up to `units` from bucket `src` for bucket `dst`; the transfer id and units taken.
+        The id carries the donor's generation: a restore since makes the receiver refuse it (STALE).
         A donor whose sequence is below `floor` (its floor) lost writes: LEDGER_BEHIND, nothing moved."""
         tid = secrets.token_hex(8)
         group = self.groups_of(item_id)[src]
         reply = self._run("transfer", self._clock(), "send", item_id, tid, dst, units, floor, group=group)
         if reply[0] == ErrorCode.LEDGER_BEHIND:
             raise FlashSaleError(ErrorCode.LEDGER_BEHIND, f"bucket {src} of item {item_id} lost writes")
-        return tid, int(reply[1]) if reply[0] == "ok" else 0
+        if reply[0] == "ok" and int(reply[1]) > 0:
+            return reply[2], int(reply[1])  # the record's id carries the donor's generation
+        return tid, 0
 
     def land(self, item_id: int, src: int, dst: int, tid: str, units: int) -> Any:
         """Steps 2 and 3 of a transfer (either may have run already); the receiver's reply."""

@@ -1,8 +1,8 @@
 -- Replace all ledger state under the prefix in one step (the purchase stream is kept: it feeds the
 -- database). ARGV[2] now, ARGV[3] the pause token ('' for none), ARGV[4] SCAN pattern of the prefix,
--- ARGV[5] buckets, ARGV[6] item count, then eleven per item (item, quota, limit, opens, closes, ttl,
--- held, sold, the highest sequence the caller knows of it, and for a bucket of a spread item its part
--- and the item's quota, else two ''), a count of per-user rows and three per row (item, user, units), a count of
+-- ARGV[5] buckets, ARGV[6] item count, then twelve per item (item, quota, limit, opens, closes, ttl,
+-- held, sold, the highest sequence the caller knows of it, and for a bucket of a spread item its part,
+-- the item's quota and the restore's generation (see transfer.lua), else three ''), a count of per-user rows and three per row (item, user, units), a count of
 -- request claims and two per claim (reqfield, item; on a Cluster), then eight per hold
 -- (id, item, user, qty, request id, created, expires, state). The caller computed and checked the
 -- counters. With a token, the rebuild is a compare-and-set on the pause: every item must be paused
@@ -16,7 +16,7 @@ if token ~= '' then
   for _ = 1, tonumber(ARGV[6]) do
     local _, holder = pause_of(ARGV[at], now_s)
     if holder ~= token then return {'CONFLICT', ARGV[at]} end
-    at = at + 11
+    at = at + 12
   end
 end
 local EPOCH = 4294967296
@@ -25,7 +25,7 @@ local at = 7
 for _ = 1, tonumber(ARGV[6]) do
   local old = tonumber(redis.call('HGET', ikey(ARGV[at], 'book'), 'seq')) or 0
   seqs[ARGV[at]] = (math.floor(math.max(old, tonumber(ARGV[at + 8])) / EPOCH) + 1) * EPOCH
-  at = at + 11
+  at = at + 12
 end
 local cursor = '0'
 repeat
@@ -41,9 +41,11 @@ for _ = 1, tonumber(ARGV[6]) do
   local item, quota, held, sold = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
   redis.call('HSET', ikey(item, 'book'), 'quota', quota, 'limit', ARGV[i + 2], 'opens', ARGV[i + 3],
     'closes', ARGV[i + 4], 'ttl', ARGV[i + 5], 'buckets', nb, 'held', held, 'sold', sold, 'seq', seqs[item])
-  if ARGV[i + 9] ~= '' then redis.call('HSET', ikey(item, 'book'), 'part', ARGV[i + 9], 'total', ARGV[i + 10]) end
+  if ARGV[i + 9] ~= '' then
+    redis.call('HSET', ikey(item, 'book'), 'part', ARGV[i + 9], 'total', ARGV[i + 10], 'gen', ARGV[i + 11])
+  end
   write_spread(item, quota - held - sold, nb)
-  i = i + 11
+  i = i + 12
 end
 local rows = tonumber(ARGV[i])
 i = i + 1
