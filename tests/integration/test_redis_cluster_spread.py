@@ -336,16 +336,19 @@ def users_of_bucket(ledger: RedisLedger, part: int, count: int, tag: str) -> lis
     return [u for u in (f"{tag}{n}" for n in range(200)) if spread.part_of_user(u) == part][:count]
 
 
+def group_keys(ledger: RedisLedger, group: int) -> list[str]:
+    """Every key of a slot group of the ledger."""
+    return list(ledger.client.scan_iter(match=f"{ledger.prefix}:{{g{group}}}:*", count=1000))
+
+
 def snapshot_group(ledger: RedisLedger, group: int) -> dict[str, bytes]:
     """Every key of a slot group, dumped (what a master's AOF holds of it at this instant)."""
-    pattern = f"{ledger.prefix}:{{g{group}}}:*"
-    raw = ledger.client
-    return {key: raw.dump(key) for key in raw.scan_iter(match=pattern, count=1000)}  # type: ignore[misc]
+    return {key: ledger.client.dump(key) for key in group_keys(ledger, group)}
 
 
 def go_back(ledger: RedisLedger, group: int, snapshot: dict[str, bytes]) -> None:
     """The group's master comes back on the snapshot: everything written to the group since is lost."""
-    for key in list(ledger.client.scan_iter(match=f"{ledger.prefix}:{{g{group}}}:*", count=1000)):
+    for key in group_keys(ledger, group):
         ledger.client.delete(key)
     for key, dumped in snapshot.items():
         ledger.client.restore(key, 0, dumped, replace=True)

@@ -261,6 +261,7 @@ class RedisLedger:
         # Spread items (see flashsale.ledger.redis_spread): each bucket's avail as last seen (a hint:
         # whether a batch may run short in a bucket).
         self.spread = Spread(self._run, clock, groups, spread) if spread > 1 else None
+        self._books_per_item = self.spread.n if self.spread else 1  # an item's books of sequences
         self._seen_avail: dict[tuple[int, int], int] = {}
         self._dry: dict[int, float] = {}  # spread item -> when (ledger clock) every bucket was dry
 
@@ -408,16 +409,12 @@ class RedisLedger:
             if hold.state in (HoldState.HELD, HoldState.SOLD):
                 committed[hold.item_id, self._part_of_user(hold.user_id), hold.state.value] += hold.qty
                 used[hold.item_id, hold.user_id] += hold.qty
-        parts = range(self.spread.n if self.spread else 1)
+        parts = range(self._books_per_item)
         taken = {i: sum(committed[i, j, s] for j in parts for s in ("held", "sold")) for i in books}
         broken = [i for i, t in books.items() if taken[i] > t.quota]
         if broken:
             raise FlashSaleError(ErrorCode.CONFLICT, f"stored holds exceed quota for items {broken}")
         marks = marks or {}
-        with self._floors_lock:
-            known = {
-                b: max(self._floors.get(b, 0), marks.get(b, 0)) for i in books for b in self._books_of(i)
-            }
         # One call per slot group, each with its items (a spread item's buckets), their users' units
         # and their holds; a group with no item is emptied too. On one node that is one call, the
         # whole rebuild atomic; on a Cluster each group is rebuilt atomically (an unspread item
@@ -428,7 +425,8 @@ class RedisLedger:
         generation = secrets.token_hex(6)
         items: list[list[Any]] = [[] for _ in range(n)]
         for t in books.values():
-            floors = [known[b] for b in self._books_of(t.item_id)]
+            known = zip(self._books_of(t.item_id), self._floors_of(t.item_id), strict=True)
+            floors = [max(floor, marks.get(book, 0)) for book, floor in known]
             for part, (group, share, floor) in enumerate(self._restored_parts(t, floors, taken)):
                 row = items[group]
                 held, sold = committed[t.item_id, part, "held"], committed[t.item_id, part, "sold"]
@@ -482,7 +480,7 @@ class RedisLedger:
 
     def _books_of(self, item_id: int) -> list[BookId]:
         """The item's books of sequences: one per bucket of a spread item, else bucket 0 alone."""
-        return [(item_id, j) for j in range(self.spread.n if self.spread else 1)]
+        return [(item_id, j) for j in range(self._books_per_item)]
 
     def _restored_parts(
         self, terms: ItemTerms, floors: Sequence[int], taken: Mapping[int, int]
@@ -515,10 +513,9 @@ class RedisLedger:
         raise FlashSaleError(ErrorCode.UNKNOWN_ITEM, f"no item {item_id}")
 
     def expect(self, marks: Mapping[BookId, int]) -> None:
-        buckets = self.spread.n if self.spread else 1
         with self._floors_lock:
             for book, seq in marks.items():
-                if book[1] < buckets and seq > self._floors.get(book, 0):
+                if book[1] < self._books_per_item and seq > self._floors.get(book, 0):
                     self._floors[book] = seq
 
     # -- pauses --------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 -- database). ARGV[2] now, ARGV[3] the pause token ('' for none), ARGV[4] SCAN pattern of the prefix,
 -- ARGV[5] buckets, ARGV[6] item count, then twelve per item (item, quota, limit, opens, closes, ttl,
 -- held, sold, the highest sequence the caller knows of it, and for a bucket of a spread item its part,
--- the item's quota and the restore's generation (see transfer.lua), else three ''), a count of per-user rows and three per row (item, user, units), a count of
--- request claims and two per claim (reqfield, item; on a Cluster), then eight per hold
--- (id, item, user, qty, request id, created, expires, state). The caller computed and checked the
--- counters. With a token, the rebuild is a compare-and-set on the pause: every item must be paused
--- under that token now, or nothing changes ({'CONFLICT', item}); the pauses are kept. Without one,
--- the pauses go too. Each item's seq starts a new epoch above its old seq and the caller's (see
+-- the item's quota and the restore's generation (see transfer.lua), else three ''), a count of
+-- per-user rows and three per row (item, user, units), a count of request claims and two per claim
+-- (reqfield, item; on a Cluster), then eight per hold (id, item, user, qty, request id, created,
+-- expires, state). The caller computed and checked the counters. With a token, the rebuild is a
+-- compare-and-set on the pause: every item must be paused under that token now, or nothing changes
+-- ({'CONFLICT', item}); the pauses are kept. Without one, the pauses go too. Each item's seq starts a new epoch above its old seq and the caller's (see
 -- flashsale.ledger.contract.next_epoch), so every floor taken before the loss is below it. The
 -- marks of users whose keys were forgotten go with everything else: every key given is known again.
 local now_s, token, pattern, nb = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
